@@ -1,0 +1,121 @@
+//! The command line. Each command is a thin function over the engine and the stages; `anyhow` lives only here.
+
+mod inspect;
+mod pipeline;
+mod store_cmds;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// alinea: cached data pipelines for instruction-tuning LLMs on machine translation.
+#[derive(Debug, Parser)]
+#[command(name = "alinea", version, about, long_about = None, disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Artifact store directory [default: `cache/` at the project root]
+    #[arg(long, global = true, env = "ALINEA_STORE")]
+    store: Option<PathBuf>,
+    /// Worker threads for stages (rayon and polars) [default: all cores]
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Machine-readable output
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a pipeline: recompute only the stages whose code, parameters or inputs changed
+    Run(pipeline::RunArgs),
+    /// Say which stages are stale and why, without running anything
+    Status(pipeline::PlanArgs),
+    /// Print the pipeline's graph (Graphviz dot or Mermaid)
+    Dag(pipeline::DagArgs),
+    /// Preview a stage's table
+    Show(inspect::ShowArgs),
+    /// SQL over the stage tables of the last run (polars SQL), tables named by stage
+    Query(inspect::QueryArgs),
+    /// Write a stage's table to a file (parquet, jsonl, csv)
+    Export(inspect::ExportArgs),
+    /// Provenance of a stage: parameters, input hashes, code fingerprint, timings, row counts, stats
+    Log(inspect::LogArgs),
+    /// Delete objects and records that no pipeline references
+    Gc(store_cmds::GcArgs),
+    /// Re-hash every object of the store and report corrupt or missing ones
+    Verify,
+    /// Print help and the list of stage kinds, or the documentation of one kind
+    Help(pipeline::HelpArgs),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    configure_threads(cli.global.threads);
+    let result = match cli.command {
+        None => pipeline::run(&cli.global, pipeline::RunArgs::demo()),
+        Some(Command::Run(a)) => pipeline::run(&cli.global, a),
+        Some(Command::Status(a)) => pipeline::status(&cli.global, a),
+        Some(Command::Dag(a)) => pipeline::dag(&cli.global, a),
+        Some(Command::Show(a)) => inspect::show(&cli.global, a),
+        Some(Command::Query(a)) => inspect::query(&cli.global, a),
+        Some(Command::Export(a)) => inspect::export(&cli.global, a),
+        Some(Command::Log(a)) => inspect::log(&cli.global, a),
+        Some(Command::Gc(a)) => store_cmds::gc(&cli.global, a),
+        Some(Command::Verify) => store_cmds::verify(&cli.global),
+        Some(Command::Help(a)) => pipeline::help(&cli.global, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn configure_threads(threads: Option<usize>) {
+    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    // Polars reads this once, when its pool starts; nothing has started it yet and no other thread runs.
+    unsafe { std::env::set_var("POLARS_MAX_THREADS", n.to_string()) };
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+}
+
+/// The project root: the nearest ancestor of the working directory with a `pipelines/` folder, else the
+/// directory this binary was built from.
+fn project_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    cwd.ancestors()
+        .find(|d| d.join("pipelines").is_dir())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+impl Global {
+    fn store_dir(&self) -> PathBuf {
+        self.store.clone().unwrap_or_else(|| project_root().join("cache"))
+    }
+
+    fn open_store(&self) -> anyhow::Result<crate::engine::Store> {
+        Ok(crate::engine::Store::open(self.store_dir())?)
+    }
+
+    fn threads(&self) -> usize {
+        rayon::current_num_threads()
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

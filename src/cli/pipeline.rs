@@ -1,0 +1,199 @@
+//! `run`, `status`, `dag` and `help`: commands over a pipeline file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{MultiProgress, ProgressDrawTarget};
+use polars::prelude::*;
+
+use super::{Global, print_json, project_root};
+use crate::engine::exec::{self, RunOptions, RunReport, Status};
+use crate::engine::plan::{self, Override, Plan};
+use crate::engine::{Registry, Store};
+
+/// Arguments naming a pipeline and overrides.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Pipeline file [default: pipelines/demo.toml]
+    pipeline: Option<PathBuf>,
+    /// Override a parameter: STAGE.PARAM=VALUE (VALUE in TOML syntax; bare words are strings)
+    #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
+    set: Vec<Override>,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Stages run at the same time
+    #[arg(long, short = 'j', default_value_t = 2)]
+    jobs: usize,
+    /// Continue with independent stages after a failure
+    #[arg(long)]
+    keep_going: bool,
+    /// Fail at once if another run holds the store lock, instead of waiting
+    #[arg(long)]
+    no_wait: bool,
+}
+
+impl RunArgs {
+    /// What `alinea` with no arguments does: run the embedded demo.
+    pub fn demo() -> RunArgs {
+        RunArgs { plan: PlanArgs { pipeline: None, set: Vec::new() }, jobs: 2, keep_going: false, no_wait: false }
+    }
+}
+
+/// Arguments of `dag`.
+#[derive(Debug, Args)]
+pub struct DagArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Output syntax
+    #[arg(long, default_value = "dot", value_parser = ["dot", "mermaid"])]
+    format: String,
+}
+
+/// Arguments of `help`.
+#[derive(Debug, Args)]
+pub struct HelpArgs {
+    /// A stage kind, e.g. `sample`
+    kind: Option<String>,
+}
+
+fn load_plan(args: &PlanArgs, registry: &Registry) -> anyhow::Result<Plan> {
+    let path = args.pipeline.clone().unwrap_or_else(|| project_root().join("pipelines").join("demo.toml"));
+    Ok(plan::load(&path, registry, &args.set)?)
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Ran => "ran",
+        Status::Cached => "cached",
+        Status::Failed => "FAILED",
+        Status::Skipped => "skipped",
+    }
+}
+
+fn print_report(report: &RunReport) {
+    let width = report.stages.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
+    println!("{:<8} {:<width$} {:<18} {:>10} {:>9}  reason", "status", "stage", "kind", "rows", "time");
+    for s in &report.stages {
+        let rows = s.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
+        let time = format!("{:.2}s", s.duration_ms as f64 / 1000.0);
+        println!("{:<8} {:<width$} {:<18} {:>10} {:>9}  {}", status_word(s.status), s.name, s.kind, rows, time, s.reason);
+    }
+    let count = |st: Status| report.stages.iter().filter(|s| s.status == st).count();
+    println!(
+        "{} stages: {} ran, {} cached, {} failed, {} skipped in {:.2}s",
+        report.stages.len(), count(Status::Ran), count(Status::Cached), count(Status::Failed), count(Status::Skipped),
+        report.wall_ms as f64 / 1000.0
+    );
+}
+
+/// Rows per split and language of the final tables (those no other stage reads), for the end-of-run summary.
+fn print_summary(plan: &Plan, report: &RunReport, store: &Store) -> anyhow::Result<()> {
+    let read: std::collections::BTreeSet<&str> = plan.stages.iter().flat_map(|s| s.upstream()).collect();
+    for s in report.stages.iter().filter(|s| !read.contains(s.name.as_str())) {
+        let Some(out) = s.outputs.iter().find(|o| o.kind == crate::engine::store::ObjectKind::Table) else { continue };
+        let df = crate::engine::table::decode_parquet(store.get_bytes(&out.digest)?)?;
+        let names: Vec<&str> = df.get_column_names().into_iter().map(|n| n.as_str()).collect();
+        let keys: Vec<&str> = ["split", "lang"].into_iter().filter(|k| names.contains(k)).collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let by: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+        let summary = df.lazy().group_by(by.clone()).agg([len().alias("rows")]).sort_by_exprs(by, SortMultipleOptions::default()).collect()?;
+        println!("\n{} ({}): rows per {}", s.name, s.kind, keys.join(" and "));
+        for i in 0..summary.height() {
+            let row = summary.get_row(i)?;
+            let cells: Vec<String> = row.0.iter().map(|v| v.to_string().trim_matches('"').to_string()).collect();
+            println!("  {}", cells.join("  "));
+        }
+    }
+    Ok(())
+}
+
+/// `alinea run`.
+pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let registry = crate::stages::registry();
+    let plan = load_plan(&args.plan, &registry)?;
+    let store = global.open_store()?;
+    let _lock = store.lock(!args.no_wait, |p| eprintln!("waiting for another alinea run to release the store lock ({})", p.display()))?;
+    let progress = if global.json { MultiProgress::with_draw_target(ProgressDrawTarget::hidden()) } else { MultiProgress::new() };
+    let opts = RunOptions { jobs: args.jobs, keep_going: args.keep_going, threads: global.threads() };
+    let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
+    if global.json {
+        print_json(&report)?;
+    } else {
+        print_report(&report);
+        for s in report.stages.iter().filter(|s| s.status == Status::Failed) {
+            eprintln!("\nerror: stage `{}` ({}) failed: {}", s.name, s.kind, s.reason);
+        }
+        if report.succeeded() {
+            print_summary(&plan, &report, &store).context("printing the run summary")?;
+        }
+    }
+    Ok(if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `alinea status`.
+pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let registry = crate::stages::registry();
+    let plan = load_plan(&args, &registry)?;
+    let store = global.open_store()?;
+    let lines = exec::status(&plan, &registry, &store)?;
+    if global.json {
+        print_json(&lines)?;
+    } else {
+        let width = lines.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
+        for l in &lines {
+            println!("{:<6} {:<width$} {:<18} {}", l.state, l.name, l.kind, l.reasons.join("; "));
+        }
+        let stale = lines.iter().filter(|l| l.state == "stale").count();
+        println!("{} of {} stages stale", stale, lines.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `alinea dag`.
+pub fn dag(_global: &Global, args: DagArgs) -> anyhow::Result<ExitCode> {
+    let registry = crate::stages::registry();
+    let plan = load_plan(&args.plan, &registry)?;
+    print!("{}", exec::render_dag(&plan, &args.format));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `alinea help [KIND]`.
+pub fn help(global: &Global, args: HelpArgs) -> anyhow::Result<ExitCode> {
+    let registry = crate::stages::registry();
+    match args.kind {
+        None => {
+            if global.json {
+                let kinds: Vec<_> = registry.iter().map(|k| serde_json::json!({"kind": k.kind(), "summary": k.summary()})).collect();
+                print_json(&kinds)?;
+            } else {
+                use clap::CommandFactory;
+                super::Cli::command().print_help()?;
+                println!("\nStage kinds (alinea help KIND for parameters and output schema):");
+                for k in registry.iter() {
+                    println!("  {:<18} {}", k.kind(), k.summary());
+                }
+            }
+        }
+        Some(kind) => {
+            let k = registry
+                .get(&kind)
+                .with_context(|| format!("unknown stage kind `{kind}`; known kinds: {}", registry.names().join(", ")))?;
+            if global.json {
+                let inputs: Vec<_> = k.inputs().iter().map(|s| serde_json::json!({"name": s.name, "kind": format!("{:?}", s.kind), "required": s.required, "doc": s.doc})).collect();
+                print_json(&serde_json::json!({"kind": k.kind(), "summary": k.summary(), "doc": k.doc(), "inputs": inputs, "fingerprint": k.fingerprint()}))?;
+            } else {
+                println!("{} — {}\n\n{}", k.kind(), k.summary(), k.doc());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

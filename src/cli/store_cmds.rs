@@ -1,0 +1,60 @@
+//! `gc` and `verify`: store maintenance.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{Global, print_json};
+
+/// Arguments of `gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// List what would be deleted, delete nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// `alinea gc`.
+pub fn gc(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
+    let store = global.open_store()?;
+    let _lock = store.lock(true, |p| eprintln!("waiting for the store lock ({})", p.display()))?;
+    let report = store.gc(args.dry_run)?;
+    if global.json {
+        print_json(&report)?;
+    } else {
+        let verb = if args.dry_run { "would remove" } else { "removed" };
+        println!(
+            "{verb} {} objects ({:.1} MB) and {} records; kept {} objects",
+            report.objects_removed.len(),
+            report.bytes_freed as f64 / 1e6,
+            report.records_removed,
+            report.objects_kept
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `alinea verify`.
+pub fn verify(global: &Global) -> anyhow::Result<ExitCode> {
+    let store = global.open_store()?;
+    let report = store.verify()?;
+    if global.json {
+        print_json(&report)?;
+    } else {
+        println!("checked {} objects in {}", report.objects_checked, store.root().display());
+        for d in &report.corrupt {
+            println!("corrupt  {d} (content does not match its hash; `alinea gc` or a rerun replaces it)");
+        }
+        for d in &report.missing {
+            println!("missing  {d} (named by an action record; the next run recomputes it)");
+        }
+        for r in &report.bad_records {
+            println!("bad record {r}");
+        }
+        if report.stray_temp_files > 0 {
+            println!("{} temp files from interrupted runs (harmless; `alinea gc` removes them)", report.stray_temp_files);
+        }
+        println!("{}", if report.is_clean() { "store is consistent" } else { "store has problems" });
+    }
+    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,115 @@
+//! What a running stage sees: its resolved inputs, verified reads, progress and scratch space.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use polars::prelude::DataFrame;
+
+use super::error::StageError;
+use super::store::{InputFile, OutputRef, Store};
+
+/// An upstream output filling a table slot.
+#[derive(Debug, Clone)]
+pub struct UpstreamTable {
+    /// The upstream stage's name.
+    pub stage: String,
+    /// The output used.
+    pub output: OutputRef,
+}
+
+/// The context handed to [`super::Stage::run`].
+pub struct StageCtx {
+    pub(crate) store: Store,
+    pub(crate) name: String,
+    pub(crate) tables: BTreeMap<String, Vec<UpstreamTable>>,
+    pub(crate) paths: BTreeMap<String, (PathBuf, Vec<InputFile>)>,
+    pub(crate) work_dir: PathBuf,
+    pub(crate) progress: MultiProgress,
+    pub(crate) threads: usize,
+}
+
+impl StageCtx {
+    /// The stage's name in the pipeline.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Worker threads the stage may use (the size of the ambient rayon pool).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The table filling slot `slot`, read from the store and verified against its digest.
+    pub fn table(&self, slot: &str) -> Result<DataFrame, StageError> {
+        let mut all = self.tables(slot)?;
+        match all.len() {
+            1 => Ok(all.remove(0).1),
+            n => Err(StageError::Input { slot: slot.into(), message: format!("expected one table, got {n}") }),
+        }
+    }
+
+    /// Whether slot `slot` is filled.
+    pub fn has_input(&self, slot: &str) -> bool {
+        self.tables.contains_key(slot) || self.paths.contains_key(slot)
+    }
+
+    /// Every table filling slot `slot`, with the name of the stage that made it, in pipeline order.
+    pub fn tables(&self, slot: &str) -> Result<Vec<(String, DataFrame)>, StageError> {
+        let ups = self
+            .tables
+            .get(slot)
+            .ok_or_else(|| StageError::Input { slot: slot.into(), message: "no table input given".into() })?;
+        ups.iter()
+            .map(|u| {
+                let bytes = self.store.get_bytes(&u.output.digest)?;
+                Ok((u.stage.clone(), super::table::decode_parquet(bytes)?))
+            })
+            .collect()
+    }
+
+    /// The path filling slot `slot`, if given.
+    pub fn path(&self, slot: &str) -> Option<&Path> {
+        self.paths.get(slot).map(|(p, _)| p.as_path())
+    }
+
+    /// Reads an input file and checks it still has the digest taken before the stage ran, so the recorded key is
+    /// exactly what the stage read (a file edited mid-run fails the stage instead of poisoning the cache).
+    pub fn read_file(&self, path: &Path) -> Result<Vec<u8>, StageError> {
+        let expected = self
+            .paths
+            .values()
+            .flat_map(|(_, files)| files.iter())
+            .find(|f| f.path == path)
+            .map(|f| f.digest.clone())
+            .ok_or_else(|| StageError::Other(format!("{}: not among the files hashed for this stage's inputs", path.display())))?;
+        let bytes = std::fs::read(path).map_err(StageError::io(path))?;
+        let actual = blake3::hash(&bytes).to_hex().to_string();
+        if actual != expected {
+            return Err(StageError::BadInput {
+                path: path.to_path_buf(),
+                line: 0,
+                message: "file changed while the stage was running; rerun to pick up the new content".into(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// A progress bar for `len` units of work, drawn only on a terminal.
+    pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
+        let bar = self.progress.add(ProgressBar::new(len));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} {bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta}]")
+                .expect("static template")
+        );
+        bar.set_prefix(self.name.clone());
+        bar.set_message(what.to_string());
+        bar
+    }
+
+    /// Scratch directory kept across interrupted runs of this very action (same key): put checkpoints here.
+    pub fn work_dir(&self) -> Result<&Path, StageError> {
+        std::fs::create_dir_all(&self.work_dir).map_err(StageError::io(&self.work_dir))?;
+        Ok(&self.work_dir)
+    }
+}

@@ -1,0 +1,470 @@
+//! The executor: walks a [`Plan`], reuses cached results, runs what is stale (independent stages concurrently),
+//! stores outputs, and explains why each stage ran.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use indicatif::MultiProgress;
+use serde::Serialize;
+
+use super::ctx::{StageCtx, UpstreamTable};
+use super::error::{StageError, StoreError};
+use super::files::StatCache;
+use super::key::KeyComponents;
+use super::plan::{InputRef, Plan, PlannedStage};
+use super::stage::{DynStage, Registry, SlotKind};
+use super::store::{ActionRecord, InputFile, ObjectKind, OutputRef, StageRef, Store};
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Stages run at the same time.
+    pub jobs: usize,
+    /// Keep running independent branches after a failure.
+    pub keep_going: bool,
+    /// Worker threads of the rayon pool (recorded in provenance).
+    pub threads: usize,
+}
+
+/// Outcome of one stage in a run.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Computed in this run.
+    Ran,
+    /// Reused from the store.
+    Cached,
+    /// Its run failed.
+    Failed,
+    /// Not run because an input failed (or the run stopped).
+    Skipped,
+}
+
+/// What happened to one stage, as `run --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    /// Instance name.
+    pub name: String,
+    /// Stage kind.
+    pub kind: String,
+    /// Outcome.
+    pub status: Status,
+    /// Why it ran (or why it was skipped, or the error).
+    pub reason: String,
+    /// Wall time in this run, milliseconds.
+    pub duration_ms: u64,
+    /// The action key.
+    pub key: Option<String>,
+    /// Output objects.
+    pub outputs: Vec<OutputRef>,
+    /// Rows of the main table.
+    pub rows: Option<u64>,
+}
+
+/// The result of [`run`].
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// One entry per stage instance, in plan order.
+    pub stages: Vec<StageReport>,
+    /// Wall time of the whole run, milliseconds.
+    pub wall_ms: u64,
+}
+
+impl RunReport {
+    /// Whether every stage ran or was cached.
+    pub fn succeeded(&self) -> bool {
+        self.stages.iter().all(|s| matches!(s.status, Status::Ran | Status::Cached))
+    }
+}
+
+/// Failures of the executor itself (as opposed to a stage's).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An input's digests and the files behind path inputs.
+struct ResolvedInputs {
+    digests: BTreeMap<String, Vec<String>>,
+    files: BTreeMap<String, (std::path::PathBuf, Vec<InputFile>)>,
+    tables: BTreeMap<String, Vec<UpstreamTable>>,
+    stages: BTreeMap<String, Vec<String>>,
+}
+
+fn pick_output<'a>(outputs: &'a [OutputRef], wanted: Option<&str>) -> Option<&'a OutputRef> {
+    match wanted {
+        Some(name) => outputs.iter().find(|o| o.name == name),
+        None => outputs.iter().find(|o| o.kind == ObjectKind::Table).or(outputs.first()),
+    }
+}
+
+/// Digest of a path input: over the (relative path, digest) list of its files.
+fn digest_of_files(root: &Path, files: &[InputFile]) -> String {
+    let mut h = blake3::Hasher::new();
+    for f in files {
+        let rel = f.path.strip_prefix(root).unwrap_or(&f.path);
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update(&[0]);
+        h.update(f.digest.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().to_hex().to_string()
+}
+
+fn resolve_inputs(
+    stage: &PlannedStage,
+    kind: &dyn DynStage,
+    done: &BTreeMap<String, Vec<OutputRef>>,
+    stat_cache: &Mutex<StatCache>,
+) -> Result<ResolvedInputs, StageError> {
+    let mut r = ResolvedInputs { digests: BTreeMap::new(), files: BTreeMap::new(), tables: BTreeMap::new(), stages: BTreeMap::new() };
+    for (slot, refs) in &stage.inputs {
+        let slot_kind = kind.inputs().iter().find(|s| s.name == slot).map(|s| s.kind).unwrap_or(SlotKind::Table);
+        for input in refs {
+            match input {
+                InputRef::Stage { stage: up, output } => {
+                    let outs = done.get(up).ok_or_else(|| StageError::Input { slot: slot.clone(), message: format!("upstream `{up}` has no result") })?;
+                    let out = pick_output(outs, output.as_deref()).ok_or_else(|| StageError::Input {
+                        slot: slot.clone(),
+                        message: format!(
+                            "stage `{up}` has no output `{}`; its outputs are: {}",
+                            output.as_deref().unwrap_or("(table)"),
+                            outs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    })?;
+                    r.digests.entry(slot.clone()).or_default().push(out.digest.clone());
+                    r.tables.entry(slot.clone()).or_default().push(UpstreamTable { stage: up.clone(), output: out.clone() });
+                    r.stages.entry(slot.clone()).or_default().push(up.clone());
+                }
+                InputRef::Path(path) => {
+                    debug_assert_eq!(slot_kind, SlotKind::Path);
+                    let listed = kind.input_files(&stage.params, slot, path)?;
+                    let mut files = Vec::with_capacity(listed.len());
+                    for f in listed {
+                        let digest = stat_cache.lock().expect("stat cache lock").digest(&f).map_err(StageError::io(&f))?;
+                        files.push(InputFile { path: f, digest });
+                    }
+                    r.digests.entry(slot.clone()).or_default().push(digest_of_files(path, &files));
+                    r.files.insert(slot.clone(), (path.clone(), files));
+                }
+            }
+        }
+    }
+    Ok(r)
+}
+
+fn components(stage: &PlannedStage, kind: &dyn DynStage, digests: BTreeMap<String, Vec<String>>) -> KeyComponents {
+    KeyComponents {
+        kind: stage.kind.clone(),
+        fingerprint: kind.fingerprint(),
+        version: stage.version.clone(),
+        params: stage.params.clone(),
+        inputs: digests,
+    }
+}
+
+/// Why a stage with `now` components is not cached, against what the pipeline's ref last pointed at.
+fn explain(store: &Store, previous: Option<&StageRef>, now: &KeyComponents) -> String {
+    let Some(prev) = previous else { return "never run".into() };
+    match store.get_action(&prev.key) {
+        Ok(Some(rec)) => {
+            let why = now.explain_change(&rec.components);
+            if why.is_empty() { "output objects missing from the store".into() } else { why.join("; ") }
+        }
+        _ => "previous record missing".into(),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Runs one stage whose inputs are resolved: stores its outputs and its record.
+fn execute(
+    store: &Store,
+    stage: &PlannedStage,
+    kind: &dyn DynStage,
+    comps: KeyComponents,
+    key: &str,
+    inputs: ResolvedInputs,
+    progress: &MultiProgress,
+    threads: usize,
+) -> Result<ActionRecord, StageError> {
+    let started_at = unix_now();
+    let t0 = Instant::now();
+    let ctx = StageCtx {
+        store: store.clone(),
+        name: stage.name.clone(),
+        tables: inputs.tables,
+        paths: inputs.files.clone(),
+        work_dir: store.work_dir(key),
+        progress: progress.clone(),
+        threads,
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&stage.params, &ctx)));
+    let mut outputs = match result {
+        Ok(r) => r?,
+        Err(panic) => {
+            let msg = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+            return Err(StageError::Other(format!("stage panicked (a bug in alinea, please report it): {msg}")));
+        }
+    };
+    let mut refs = Vec::new();
+    for (name, df) in outputs.tables.iter_mut() {
+        let bytes = super::table::encode_parquet(df)?;
+        let digest = store.put_bytes(&bytes)?;
+        refs.push(OutputRef { name: name.clone(), digest, kind: ObjectKind::Table, bytes: bytes.len() as u64, rows: Some(df.height() as u64) });
+    }
+    for (name, bytes) in &outputs.blobs {
+        let digest = store.put_bytes(bytes)?;
+        refs.push(OutputRef { name: name.clone(), digest, kind: ObjectKind::Blob, bytes: bytes.len() as u64, rows: None });
+    }
+    let record = ActionRecord {
+        key: key.to_string(),
+        stage: stage.name.clone(),
+        components: comps,
+        input_files: inputs.files.into_iter().map(|(slot, (_, files))| (slot, files)).collect(),
+        input_stages: inputs.stages,
+        outputs: refs,
+        stats: outputs.stats,
+        started_at,
+        duration_ms: t0.elapsed().as_millis() as u64,
+        threads,
+        alinea_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    store.put_action(&record)?;
+    // The scratch space served its purpose once the result is recorded.
+    let _ = std::fs::remove_dir_all(store.work_dir(key));
+    Ok(record)
+}
+
+enum Outcome {
+    Done { record: ActionRecord, status: Status, reason: String, ms: u64 },
+    Failed { key: Option<String>, reason: String, ms: u64 },
+}
+
+/// Runs a plan against a store. The caller holds the store's write lock.
+pub fn run(plan: &Plan, registry: &Registry, store: &Store, opts: &RunOptions, progress: &MultiProgress) -> Result<RunReport, ExecError> {
+    let t0 = Instant::now();
+    let stat_path = store.root().join("statcache.json");
+    let stat_cache = Mutex::new(StatCache::load(&stat_path));
+    let mut pref = store.get_ref(&plan.name)?.unwrap_or_default();
+    let previous = pref.stages.clone();
+    pref.file = plan.file.clone();
+    pref.stages.retain(|name, _| plan.stages.iter().any(|s| &s.name == name));
+
+    let n = plan.stages.len();
+    let index: BTreeMap<&str, usize> = plan.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let deps: Vec<BTreeSet<usize>> = plan.stages.iter().map(|s| s.upstream().filter_map(|u| index.get(u).copied()).collect()).collect();
+    let mut reports: Vec<Option<StageReport>> = vec![None; n];
+    let mut done: BTreeMap<String, Vec<OutputRef>> = BTreeMap::new();
+    let mut started = vec![false; n];
+    let mut stop = false;
+
+    std::thread::scope(|scope| -> Result<(), ExecError> {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Outcome)>();
+        let mut running = 0usize;
+        loop {
+            // Mark stages whose inputs failed as skipped; start ready ones up to `jobs`.
+            for i in 0..n {
+                if started[i] {
+                    continue;
+                }
+                let failed_dep = deps[i].iter().find(|&&d| matches!(reports[d].as_ref().map(|r| r.status), Some(Status::Failed | Status::Skipped)));
+                if let Some(&d) = failed_dep {
+                    started[i] = true;
+                    let s = &plan.stages[i];
+                    reports[i] = Some(StageReport {
+                        name: s.name.clone(), kind: s.kind.clone(), status: Status::Skipped,
+                        reason: format!("input `{}` did not complete", plan.stages[d].name),
+                        duration_ms: 0, key: None, outputs: vec![], rows: None,
+                    });
+                    continue;
+                }
+                if stop || running >= opts.jobs.max(1) || !deps[i].iter().all(|&d| reports[d].is_some()) {
+                    continue;
+                }
+                started[i] = true;
+                running += 1;
+                let stage = &plan.stages[i];
+                let kind = registry.get(&stage.kind).expect("plan validated kinds");
+                let tx = tx.clone();
+                let done_snapshot: BTreeMap<String, Vec<OutputRef>> =
+                    stage.upstream().filter_map(|u| done.get(u).map(|o| (u.to_string(), o.clone()))).collect();
+                let prev = previous.get(&stage.name).cloned();
+                let stat_cache = &stat_cache;
+                scope.spawn(move || {
+                    let t = Instant::now();
+                    let outcome = (|| {
+                        let inputs = resolve_inputs(stage, kind, &done_snapshot, stat_cache)
+                            .map_err(|e| (None, format!("{e}")))?;
+                        let comps = components(stage, kind, inputs.digests.clone());
+                        let key = comps.action_key();
+                        if let Ok(Some(record)) = store.get_action(&key) {
+                            if store.outputs_present(&record) {
+                                return Ok((record, Status::Cached, "cached".to_string()));
+                            }
+                        }
+                        let reason = match store.get_action(&key) {
+                            Ok(Some(_)) => "output objects missing from the store".to_string(),
+                            _ => explain(store, prev.as_ref(), &comps),
+                        };
+                        let record = execute(store, stage, kind, comps, &key, inputs, progress, opts.threads)
+                            .map_err(|e| (Some(key.clone()), format!("{e}")))?;
+                        Ok((record, Status::Ran, reason))
+                    })();
+                    let ms = t.elapsed().as_millis() as u64;
+                    let outcome = match outcome {
+                        Ok((record, status, reason)) => Outcome::Done { record, status, reason, ms },
+                        Err((key, reason)) => Outcome::Failed { key, reason, ms },
+                    };
+                    let _ = tx.send((i, outcome));
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            let (i, outcome) = rx.recv().expect("workers send before exiting");
+            running -= 1;
+            let stage = &plan.stages[i];
+            reports[i] = Some(match outcome {
+                Outcome::Done { record, status, reason, ms } => {
+                    let rows = record.outputs.iter().find(|o| o.kind == ObjectKind::Table).and_then(|o| o.rows);
+                    done.insert(stage.name.clone(), record.outputs.clone());
+                    pref.stages.insert(stage.name.clone(), StageRef { kind: stage.kind.clone(), key: record.key.clone() });
+                    store.put_ref(&plan.name, &pref)?;
+                    StageReport { name: stage.name.clone(), kind: stage.kind.clone(), status, reason, duration_ms: ms, key: Some(record.key), outputs: record.outputs, rows }
+                }
+                Outcome::Failed { key, reason, ms } => {
+                    if !opts.keep_going {
+                        stop = true;
+                    }
+                    StageReport { name: stage.name.clone(), kind: stage.kind.clone(), status: Status::Failed, reason, duration_ms: ms, key, outputs: vec![], rows: None }
+                }
+            });
+        }
+        Ok(())
+    })?;
+
+    stat_cache.into_inner().expect("stat cache lock").save(&stat_path)?;
+    store.put_ref(&plan.name, &pref)?;
+    let stages = reports
+        .into_iter()
+        .zip(&plan.stages)
+        .map(|(r, s)| {
+            r.unwrap_or_else(|| StageReport {
+                name: s.name.clone(), kind: s.kind.clone(), status: Status::Skipped,
+                reason: "run stopped after a failure (use --keep-going to continue independent stages)".into(),
+                duration_ms: 0, key: None, outputs: vec![], rows: None,
+            })
+        })
+        .collect();
+    Ok(RunReport { pipeline: plan.name.clone(), stages, wall_ms: t0.elapsed().as_millis() as u64 })
+}
+
+/// Freshness of one stage, as `alinea status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageStatus {
+    /// Instance name.
+    pub name: String,
+    /// Stage kind.
+    pub kind: String,
+    /// `fresh` (a run would reuse it) or `stale`.
+    pub state: &'static str,
+    /// Why it is stale.
+    pub reasons: Vec<String>,
+}
+
+/// Says which stages a run would recompute and why, without running anything.
+pub fn status(plan: &Plan, registry: &Registry, store: &Store) -> Result<Vec<StageStatus>, ExecError> {
+    let stat_path = store.root().join("statcache.json");
+    let stat_cache = Mutex::new(StatCache::load(&stat_path));
+    let previous = store.get_ref(&plan.name)?.unwrap_or_default().stages;
+    let mut done: BTreeMap<String, Vec<OutputRef>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for stage in &plan.stages {
+        let kind = registry.get(&stage.kind).expect("plan validated kinds");
+        let stale_ups: Vec<&str> = stage.upstream().filter(|u| !done.contains_key(*u)).collect();
+        let (state, reasons) = if !stale_ups.is_empty() {
+            let mut uniq: Vec<&str> = stale_ups.clone();
+            uniq.dedup();
+            ("stale", uniq.iter().map(|u| format!("input stage `{u}` is stale")).collect())
+        } else {
+            match resolve_inputs(stage, kind, &done, &stat_cache) {
+                Err(e) => ("stale", vec![format!("cannot hash inputs: {e}")]),
+                Ok(inputs) => {
+                    let comps = components(stage, kind, inputs.digests);
+                    let key = comps.action_key();
+                    match store.get_action(&key)? {
+                        Some(rec) if store.outputs_present(&rec) => {
+                            done.insert(stage.name.clone(), rec.outputs);
+                            ("fresh", vec![])
+                        }
+                        Some(_) => ("stale", vec!["output objects missing from the store".into()]),
+                        None => ("stale", vec![explain(store, previous.get(&stage.name), &comps)]),
+                    }
+                }
+            }
+        };
+        out.push(StageStatus { name: stage.name.clone(), kind: stage.kind.clone(), state, reasons });
+    }
+    stat_cache.into_inner().expect("stat cache lock").save(&stat_path)?;
+    Ok(out)
+}
+
+/// The plan's graph in Graphviz `dot` or Mermaid syntax.
+pub fn render_dag(plan: &Plan, format: &str) -> String {
+    let mut out = String::new();
+    let mermaid = format == "mermaid";
+    let id = |name: &str| name.replace('-', "_");
+    if mermaid {
+        out.push_str("flowchart LR\n");
+    } else {
+        out.push_str(&format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n", plan.name));
+    }
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for s in &plan.stages {
+        if mermaid {
+            out.push_str(&format!("  {}[\"{}<br/><i>{}</i>\"]\n", id(&s.name), s.name, s.kind));
+        } else {
+            out.push_str(&format!("  \"{}\" [label=\"{}\\n{}\"];\n", s.name, s.name, s.kind));
+        }
+        for (slot, refs) in &s.inputs {
+            for r in refs {
+                let from = match r {
+                    InputRef::Stage { stage, .. } => stage.clone(),
+                    InputRef::Path(p) => {
+                        let label = p.strip_prefix(&plan.root).unwrap_or(p).display().to_string();
+                        if let Some(fid) = files.get(&label) {
+                            fid.clone()
+                        } else {
+                            let fid = format!("file_{}", files.len());
+                            if mermaid {
+                                out.push_str(&format!("  {fid}[(\"{label}\")]\n"));
+                            } else {
+                                out.push_str(&format!("  \"{fid}\" [label=\"{label}\", shape=folder];\n"));
+                            }
+                            files.insert(label, fid.clone());
+                            fid
+                        }
+                    }
+                };
+                if mermaid {
+                    out.push_str(&format!("  {} -->|{}| {}\n", id(&from), slot, id(&s.name)));
+                } else {
+                    out.push_str(&format!("  \"{}\" -> \"{}\" [label=\"{}\"];\n", from, s.name, slot));
+                }
+            }
+        }
+    }
+    if !mermaid {
+        out.push_str("}\n");
+    }
+    out
+}

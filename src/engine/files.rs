@@ -1,0 +1,130 @@
+//! Input files: listing, content hashing, and the stat cache that keeps unchanged corpora from being re-read.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{StageError, StoreError};
+
+/// Every regular file at or below `path`, sorted, so that the digest of a directory input is order-independent.
+pub fn walk_files(path: &Path) -> Result<Vec<PathBuf>, StageError> {
+    let meta = std::fs::metadata(path).map_err(StageError::io(path))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(StageError::io(&dir))? {
+            let entry = entry.map_err(StageError::io(&dir))?;
+            let p = entry.path();
+            let ft = entry.file_type().map_err(StageError::io(&p))?;
+            if ft.is_dir() {
+                stack.push(p);
+            } else if p.is_file() {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// blake3 of a file's bytes. Large files are memory-mapped and hashed on all rayon threads.
+pub fn hash_file(path: &Path) -> Result<String, std::io::Error> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_mmap_rayon(path)?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// What a file looked like when its digest was taken.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct StatEntry {
+    size: u64,
+    mtime_ns: i128,
+    inode: u64,
+    digest: String,
+}
+
+/// Maps absolute paths to (size, mtime, inode) → digest, persisted in the store as `statcache.json`.
+///
+/// Like git's index, an entry whose mtime is too close to the moment it was hashed is not trusted ("racy" files:
+/// a write in the same clock tick would not change the mtime), so such files are re-hashed next time.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct StatCache {
+    entries: BTreeMap<PathBuf, StatEntry>,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+const RACY_WINDOW_NS: i128 = 2_000_000_000;
+
+fn stat(path: &Path) -> std::io::Result<(u64, i128, u64)> {
+    let meta = std::fs::metadata(path)?;
+    let mtime = meta.modified()?;
+    let mtime_ns = match mtime.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Ok((meta.len(), mtime_ns, inode))
+}
+
+impl StatCache {
+    /// Loads the cache file, or starts empty when it is absent or unreadable (it is only an accelerator).
+    pub fn load(path: &Path) -> StatCache {
+        std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    /// Writes the cache back if it changed.
+    pub fn save(&self, path: &Path) -> Result<(), StoreError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(self).expect("stat cache serializes");
+        super::store::write_atomic(path, &bytes)
+    }
+
+    /// The digest of `path`, from the cache when size, mtime and inode are unchanged, else by reading the file.
+    pub fn digest(&mut self, path: &Path) -> std::io::Result<String> {
+        let abs = std::fs::canonicalize(path)?;
+        let (size, mtime_ns, inode) = stat(&abs)?;
+        if let Some(e) = self.entries.get(&abs) {
+            if e.size == size && e.mtime_ns == mtime_ns && e.inode == inode {
+                return Ok(e.digest.clone());
+            }
+        }
+        let digest = hash_file(&abs)?;
+        let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0);
+        if now_ns - mtime_ns > RACY_WINDOW_NS {
+            self.entries.insert(abs, StatEntry { size, mtime_ns, inode, digest: digest.clone() });
+        } else {
+            self.entries.remove(&abs);
+        }
+        self.dirty = true;
+        Ok(digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_cache_detects_content_change_with_same_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.txt");
+        std::fs::write(&f, "hello").unwrap();
+        let mut cache = StatCache::default();
+        let d1 = cache.digest(&f).unwrap();
+        assert_eq!(d1, blake3::hash(b"hello").to_hex().to_string());
+        std::fs::write(&f, "jello").unwrap();
+        let d2 = cache.digest(&f).unwrap();
+        assert_eq!(d2, blake3::hash(b"jello").to_hex().to_string());
+    }
+}

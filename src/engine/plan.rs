@@ -1,0 +1,588 @@
+//! Pipeline files → [`Plan`]: parsing with source spans, `--set` overrides, matrix expansion and validation.
+//!
+//! Everything that can be wrong with a pipeline is found here, before anything runs, and reported as
+//! `file:line:col: message` with the valid alternatives.
+//!
+//! ```toml
+//! [pipeline]
+//! name = "demo"                  # default: the file's stem
+//! root = ".."                    # paths are relative to this (itself relative to the file); ${VAR} expands
+//!
+//! [stages.opus]
+//! kind = "ingest.opus100"
+//! inputs = { root = "datasets/opus-100" }
+//! langs = ["be", "li"]
+//!
+//! [stages.sample]
+//! kind = "sample"
+//! inputs = { pairs = "opus" }    # a stage name, `stage.output`, or `stage[*]` (all instances of a matrix)
+//! per_lang = 200
+//! matrix = { seed = [1, 2] }     # one cached instance per value: sample_1, sample_2
+//! ```
+//! A stage that takes a matrix stage as input is instantiated once per instance of it (fan-out), so a sweep
+//! carries through the pipeline; instances that share an axis are joined on its value.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml_edit::{Item, Value};
+
+use super::stage::{Registry, SlotKind};
+
+/// A pipeline that passed validation: stages in an order where every input comes first.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The pipeline's name (its refs in the store are kept under it).
+    pub name: String,
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// Directory relative paths are resolved against.
+    pub root: PathBuf,
+    /// Stage instances in topological order (declaration order where free).
+    pub stages: Vec<PlannedStage>,
+}
+
+/// One stage instance of a plan.
+#[derive(Debug, Clone)]
+pub struct PlannedStage {
+    /// Unique name (matrix instances get their axis values appended).
+    pub name: String,
+    /// The name of its `[stages.X]` table.
+    pub base: String,
+    /// Stage kind.
+    pub kind: String,
+    /// Canonical parameters (defaults filled in).
+    pub params: serde_json::Value,
+    /// An explicit version from the pipeline file; part of the cache key.
+    pub version: Option<String>,
+    /// Per slot, what fills it.
+    pub inputs: BTreeMap<String, Vec<InputRef>>,
+    /// Matrix axis values of this instance.
+    pub axes: BTreeMap<String, serde_json::Value>,
+}
+
+/// What fills an input slot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputRef {
+    /// An output of another stage instance (its main table when `output` is `None`).
+    Stage {
+        /// The instance name.
+        stage: String,
+        /// A named output.
+        output: Option<String>,
+    },
+    /// A file or directory.
+    Path(PathBuf),
+}
+
+impl PlannedStage {
+    /// Names of the stage instances this one reads.
+    pub fn upstream(&self) -> impl Iterator<Item = &str> {
+        self.inputs.values().flatten().filter_map(|r| match r {
+            InputRef::Stage { stage, .. } => Some(stage.as_str()),
+            InputRef::Path(_) => None,
+        })
+    }
+}
+
+/// A pipeline file that cannot be run, located in its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}:{col}: {message}")]
+pub struct PlanError {
+    /// The pipeline file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// What is wrong and what would be valid.
+    pub message: String,
+}
+
+/// A `--set stage.param=value` override.
+#[derive(Debug, Clone)]
+pub struct Override {
+    /// Stage (base or instance) name.
+    pub stage: String,
+    /// Parameter name.
+    pub param: String,
+    /// TOML-parsed value.
+    pub value: serde_json::Value,
+}
+
+impl std::str::FromStr for Override {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (lhs, rhs) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected STAGE.PARAM=VALUE"))?;
+        let (stage, param) =
+            lhs.trim().split_once('.').ok_or_else(|| format!("`{lhs}`: expected STAGE.PARAM before `=`"))?;
+        // A value that is not valid TOML (e.g. a bare word) is taken as a string.
+        let value = format!("v = {}", rhs.trim())
+            .parse::<toml_edit::DocumentMut>()
+            .ok()
+            .and_then(|d| d.get("v").and_then(|i| i.as_value()).map(value_to_json))
+            .unwrap_or_else(|| serde_json::Value::String(rhs.trim().to_string()));
+        Ok(Override { stage: stage.to_string(), param: param.to_string(), value })
+    }
+}
+
+const STAGE_KEYS: [&str; 4] = ["kind", "inputs", "matrix", "version"];
+
+struct Source<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn err(&self, span: Option<Range<usize>>, message: impl Into<String>) -> PlanError {
+        let offset = span.map(|s| s.start).unwrap_or(0).min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+        PlanError { file: self.file.to_string(), line, col, message: message.into() }
+    }
+}
+
+/// Converts a TOML value to JSON (datetimes become strings).
+pub fn value_to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::String(s) => serde_json::Value::String(s.value().clone()),
+        Value::Integer(i) => serde_json::Value::from(*i.value()),
+        Value::Float(f) => serde_json::Number::from_f64(*f.value()).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+        Value::Boolean(b) => serde_json::Value::Bool(*b.value()),
+        Value::Datetime(d) => serde_json::Value::String(d.value().to_string()),
+        Value::Array(a) => serde_json::Value::Array(a.iter().map(value_to_json).collect()),
+        Value::InlineTable(t) => {
+            serde_json::Value::Object(t.iter().map(|(k, v)| (k.to_string(), value_to_json(v))).collect())
+        }
+    }
+}
+
+fn item_to_json(item: &Item) -> serde_json::Value {
+    match item {
+        Item::Value(v) => value_to_json(v),
+        Item::Table(t) => serde_json::Value::Object(t.iter().map(|(k, v)| (k.to_string(), item_to_json(v))).collect()),
+        Item::ArrayOfTables(a) => serde_json::Value::Array(
+            a.iter().map(|t| serde_json::Value::Object(t.iter().map(|(k, v)| (k.to_string(), item_to_json(v))).collect())).collect(),
+        ),
+        Item::None => serde_json::Value::Null,
+    }
+}
+
+/// Expands `${VAR}` from the environment.
+fn expand_env(s: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').ok_or_else(|| format!("unclosed `${{` in `{s}`"))? + start;
+        let var = &rest[start + 2..end];
+        let val = std::env::var(var).map_err(|_| format!("environment variable `{var}` (used in `{s}`) is not set"))?;
+        out.push_str(&val);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn suffix_of(value: &serde_json::Value) -> String {
+    let raw = match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out = String::new();
+    for c in raw.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+/// Closest candidate by edit distance, for "did you mean" hints.
+fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut cur = vec![i + 1];
+            for (j, cb) in b.iter().enumerate() {
+                cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    candidates
+        .into_iter()
+        .map(|c| (distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min()
+        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
+
+/// A `[stages.X]` table as written, before expansion.
+struct Decl<'a> {
+    name: String,
+    header: Option<Range<usize>>,
+    kind: String,
+    version: Option<String>,
+    params: serde_json::Map<String, serde_json::Value>,
+    param_spans: BTreeMap<String, Option<Range<usize>>>,
+    inputs: Vec<(String, Vec<(String, Option<Range<usize>>)>, Option<Range<usize>>)>,
+    matrix: Vec<(String, Vec<serde_json::Value>)>,
+    _table: &'a dyn toml_edit::TableLike,
+}
+
+/// Parses and validates a pipeline file.
+pub fn load(path: &Path, registry: &Registry, overrides: &[Override]) -> Result<Plan, PlanError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| PlanError { file: file.clone(), line: 0, col: 0, message: format!("cannot read pipeline file: {e}") })?;
+    parse(&file, &text, path, registry, overrides)
+}
+
+/// Parses and validates pipeline `text` (from `path`, used for messages and relative paths).
+pub fn parse(file: &str, text: &str, path: &Path, registry: &Registry, overrides: &[Override]) -> Result<Plan, PlanError> {
+    let src = Source { file, text };
+    let doc = toml_edit::Document::parse(text.to_string())
+        .map_err(|e| src.err(e.span(), format!("invalid TOML: {}", e.message())))?;
+    let top = doc.as_table();
+    for (key, _) in top.iter() {
+        if key != "pipeline" && key != "stages" {
+            return Err(src.err(top.key(key).and_then(|k| k.span()), format!("unknown top-level key `{key}`; expected `pipeline` or `stages`")));
+        }
+    }
+
+    let mut name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "pipeline".into());
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut root = base_dir.clone();
+    if let Some(item) = top.get("pipeline") {
+        let t = item.as_table_like().ok_or_else(|| src.err(item.span(), "`pipeline` must be a table"))?;
+        for (key, value) in t.iter() {
+            let span = value.span().or_else(|| t.key(key).and_then(|k| k.span()));
+            let s = value.as_str();
+            match (key, s) {
+                ("name", Some(s)) if valid_name(s) => name = s.to_string(),
+                ("name", _) => return Err(src.err(span, "pipeline.name must be a string of letters, digits, `_` or `-`")),
+                ("root", Some(s)) => root = base_dir.join(expand_env(s).map_err(|m| src.err(span, m))?),
+                ("root", None) => return Err(src.err(span, "pipeline.root must be a string (a directory)")),
+                ("description", _) => {}
+                (other, _) => {
+                    return Err(src.err(t.key(other).and_then(|k| k.span()), format!("unknown key `pipeline.{other}`; expected one of: name, root, description")));
+                }
+            }
+        }
+    }
+
+    let stages_item = top.get("stages").ok_or_else(|| src.err(None, "no `[stages.NAME]` tables: a pipeline needs at least one stage"))?;
+    let stages_table = stages_item.as_table_like().ok_or_else(|| src.err(stages_item.span(), "`stages` must be a table of tables"))?;
+    let mut decls: Vec<Decl> = Vec::new();
+    for (stage_name, item) in stages_table.iter() {
+        let header = stages_table.key(stage_name).and_then(|k| k.span()).or_else(|| item.span());
+        if !valid_name(stage_name) {
+            return Err(src.err(header, format!("stage name `{stage_name}`: use letters, digits, `_` or `-`, not starting with a digit")));
+        }
+        let t = item.as_table_like().ok_or_else(|| src.err(header.clone(), format!("stage `{stage_name}` must be a table")))?;
+        decls.push(parse_decl(&src, stage_name, header, t, registry)?);
+    }
+
+    for ov in overrides {
+        let Some(decl) = decls.iter_mut().find(|d| d.name == ov.stage) else {
+            return Err(src.err(None, format!(
+                "--set {}.{}: no stage `{}`; stages are: {}{}",
+                ov.stage, ov.param, ov.stage,
+                decls.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
+                did_you_mean(&ov.stage, decls.iter().map(|d| d.name.as_str()))
+            )));
+        };
+        decl.params.insert(ov.param.clone(), ov.value.clone());
+        decl.matrix.retain(|(axis, _)| axis != &ov.param);
+    }
+
+    let order = base_order(&src, &decls)?;
+    let stages = expand(&src, &decls, &order, registry, &root)?;
+    Ok(Plan { name, file: path.to_path_buf(), root, stages })
+}
+
+fn parse_decl<'a>(
+    src: &Source,
+    name: &str,
+    header: Option<Range<usize>>,
+    t: &'a dyn toml_edit::TableLike,
+    registry: &Registry,
+) -> Result<Decl<'a>, PlanError> {
+    let key_span = |k: &str| t.key(k).and_then(|k| k.span());
+    let kind_item = t.get("kind").ok_or_else(|| src.err(header.clone(), format!("stage `{name}` has no `kind`; known kinds: {}", registry.names().join(", "))))?;
+    let kind = kind_item.as_str().ok_or_else(|| src.err(kind_item.span(), "`kind` must be a string"))?.to_string();
+    let Some(stage) = registry.get(&kind) else {
+        return Err(src.err(kind_item.span(), format!(
+            "unknown stage kind `{kind}`{}; known kinds: {}",
+            did_you_mean(&kind, registry.names()),
+            registry.names().join(", ")
+        )));
+    };
+    let version = match t.get("version") {
+        None => None,
+        Some(item) => Some(match item.as_value() {
+            Some(Value::String(s)) => s.value().clone(),
+            Some(Value::Integer(i)) => i.value().to_string(),
+            _ => return Err(src.err(item.span(), "`version` must be a string or an integer")),
+        }),
+    };
+    let mut inputs = Vec::new();
+    if let Some(item) = t.get("inputs") {
+        let it = item.as_table_like().ok_or_else(|| src.err(item.span(), "`inputs` must be a table: { slot = \"stage\" | \"path\" | [..] }"))?;
+        let slots: Vec<&str> = stage.inputs().iter().map(|s| s.name).collect();
+        for (slot, value) in it.iter() {
+            let slot_span = it.key(slot).and_then(|k| k.span());
+            if !slots.contains(&slot) {
+                return Err(src.err(slot_span, format!(
+                    "stage `{name}` ({kind}) has no input `{slot}`{}; its inputs are: {}",
+                    did_you_mean(slot, slots.iter().copied()),
+                    if slots.is_empty() { "(none)".to_string() } else { slots.join(", ") }
+                )));
+            }
+            let refs = match value.as_value() {
+                Some(Value::String(s)) => vec![(s.value().clone(), value.span())],
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| v.as_str().map(|s| (s.to_string(), v.span())).ok_or_else(|| src.err(v.span(), "input references must be strings")))
+                    .collect::<Result<_, _>>()?,
+                _ => return Err(src.err(value.span(), "an input must be a string or an array of strings")),
+            };
+            inputs.push((slot.to_string(), refs, slot_span));
+        }
+    }
+    for slot in stage.inputs().iter().filter(|s| s.required) {
+        if !inputs.iter().any(|(n, _, _)| n == slot.name) {
+            return Err(src.err(header.clone(), format!("stage `{name}` ({kind}) needs input `{}`: {}", slot.name, slot.doc)));
+        }
+    }
+    let mut matrix = Vec::new();
+    if let Some(item) = t.get("matrix") {
+        let mt = item.as_table_like().ok_or_else(|| src.err(item.span(), "`matrix` must be a table of arrays: { param = [v1, v2] }"))?;
+        for (axis, values) in mt.iter() {
+            let Some(Value::Array(a)) = values.as_value() else {
+                return Err(src.err(values.span(), format!("matrix axis `{axis}` must be an array of values")));
+            };
+            if a.is_empty() {
+                return Err(src.err(values.span(), format!("matrix axis `{axis}` is empty")));
+            }
+            if STAGE_KEYS.contains(&axis) {
+                return Err(src.err(mt.key(axis).and_then(|k| k.span()), format!("`{axis}` cannot be a matrix axis")));
+            }
+            matrix.push((axis.to_string(), a.iter().map(value_to_json).collect()));
+        }
+    }
+    let mut params = serde_json::Map::new();
+    let mut param_spans = BTreeMap::new();
+    for (key, item) in t.iter() {
+        if STAGE_KEYS.contains(&key) || key == "matrix" {
+            continue;
+        }
+        params.insert(key.to_string(), item_to_json(item));
+        param_spans.insert(key.to_string(), key_span(key));
+    }
+    Ok(Decl { name: name.to_string(), header, kind, version, params, param_spans, inputs, matrix, _table: t })
+}
+
+/// Splits `stage[*]`, `stage.output`, `stage` into (stage, output, gather).
+fn parse_ref(s: &str) -> (&str, Option<&str>, bool) {
+    if let Some(base) = s.strip_suffix("[*]") {
+        return (base, None, true);
+    }
+    match s.split_once('.') {
+        Some((stage, output)) => (stage, Some(output), false),
+        None => (s, None, false),
+    }
+}
+
+/// Orders declarations so that every stage comes after those it reads; reports cycles.
+fn base_order(src: &Source, decls: &[Decl]) -> Result<Vec<usize>, PlanError> {
+    let index: BTreeMap<&str, usize> = decls.iter().enumerate().map(|(i, d)| (d.name.as_str(), i)).collect();
+    let deps: Vec<BTreeSet<usize>> = decls
+        .iter()
+        .map(|d| {
+            d.inputs.iter().flat_map(|(_, refs, _)| refs.iter()).filter_map(|(r, _)| index.get(parse_ref(r).0).copied()).collect()
+        })
+        .collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done
+    let mut state = vec![0u8; decls.len()];
+    let mut order = Vec::new();
+    fn visit(i: usize, deps: &[BTreeSet<usize>], state: &mut [u8], order: &mut Vec<usize>, stack: &mut Vec<usize>) -> Result<(), Vec<usize>> {
+        match state[i] {
+            2 => return Ok(()),
+            1 => {
+                let from = stack.iter().position(|&s| s == i).unwrap_or(0);
+                let mut cycle = stack[from..].to_vec();
+                cycle.push(i);
+                return Err(cycle);
+            }
+            _ => {}
+        }
+        state[i] = 1;
+        stack.push(i);
+        for &d in &deps[i] {
+            visit(d, deps, state, order, stack)?;
+        }
+        stack.pop();
+        state[i] = 2;
+        order.push(i);
+        Ok(())
+    }
+    for i in 0..decls.len() {
+        visit(i, &deps, &mut state, &mut order, &mut Vec::new()).map_err(|cycle| {
+            let names: Vec<&str> = cycle.iter().map(|&c| decls[c].name.as_str()).collect();
+            src.err(decls[cycle[0]].header.clone(), format!("cycle between stages: {}", names.join(" -> ")))
+        })?;
+    }
+    Ok(order)
+}
+
+/// One instance being built: axis values and which instance of each fanned-out upstream it reads.
+#[derive(Clone, Default)]
+struct Assignment {
+    axes: BTreeMap<String, serde_json::Value>,
+    upstream: BTreeMap<String, String>,
+}
+
+fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, root: &Path) -> Result<Vec<PlannedStage>, PlanError> {
+    let mut instances: BTreeMap<String, Vec<PlannedStage>> = BTreeMap::new();
+    let mut out: Vec<PlannedStage> = Vec::new();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    for &i in order {
+        let d = &decls[i];
+        let stage = registry.get(&d.kind).expect("kind checked while parsing");
+        let mut assignments = vec![Assignment::default()];
+        // Fan out over every upstream matrix stage referenced without `[*]`.
+        for (_, refs, _) in &d.inputs {
+            for (r, _) in refs {
+                let (up, _, gather) = parse_ref(r);
+                let Some(ups) = instances.get(up) else { continue };
+                if gather || (ups.len() == 1 && ups[0].axes.is_empty()) {
+                    continue;
+                }
+                let mut next = Vec::new();
+                for a in &assignments {
+                    if a.upstream.contains_key(up) {
+                        next.push(a.clone());
+                        continue;
+                    }
+                    for inst in ups {
+                        if inst.axes.iter().all(|(k, v)| a.axes.get(k).is_none_or(|x| x == v)) {
+                            let mut n = a.clone();
+                            n.axes.extend(inst.axes.clone());
+                            n.upstream.insert(up.to_string(), inst.name.clone());
+                            next.push(n);
+                        }
+                    }
+                }
+                assignments = next;
+            }
+        }
+        for (axis, values) in &d.matrix {
+            assignments = assignments
+                .into_iter()
+                .flat_map(|a| {
+                    values.iter().map(move |v| {
+                        let mut n = a.clone();
+                        n.axes.insert(axis.clone(), v.clone());
+                        n
+                    })
+                })
+                .collect();
+        }
+        let mut built = Vec::new();
+        for a in assignments {
+            let name = if a.axes.is_empty() {
+                d.name.clone()
+            } else {
+                let mut n = d.name.clone();
+                for v in a.axes.values() {
+                    n.push('_');
+                    n.push_str(&suffix_of(v));
+                }
+                n
+            };
+            if !taken.insert(name.clone()) {
+                return Err(src.err(d.header.clone(), format!("stage instance name `{name}` is produced twice; rename the stage or use matrix values that differ after sanitising")));
+            }
+            let mut params = d.params.clone();
+            for (axis, v) in &a.axes {
+                if d.matrix.iter().any(|(m, _)| m == axis) {
+                    params.insert(axis.clone(), v.clone());
+                }
+            }
+            let canonical = stage.canonical_params(serde_json::Value::Object(params)).map_err(|e| {
+                let top = e.field.split(['.', '[']).next().unwrap_or("");
+                let span = d.param_spans.get(top).cloned().flatten().or_else(|| d.header.clone());
+                let field = if e.field.is_empty() { String::new() } else { format!(" `{}`", e.field) };
+                src.err(span, format!("stage `{}` ({}): parameter{field}: {}\n  (see `alinea help {}` for the parameters of this kind)", d.name, d.kind, e.message, d.kind))
+            })?;
+            let mut inputs = BTreeMap::new();
+            for (slot_name, refs, slot_span) in &d.inputs {
+                let slot = stage.inputs().iter().find(|s| s.name == slot_name).expect("slot checked while parsing");
+                let mut resolved = Vec::new();
+                for (r, span) in refs {
+                    match slot.kind {
+                        SlotKind::Path => {
+                            let p = expand_env(r).map_err(|m| src.err(span.clone(), m))?;
+                            let p = root.join(p);
+                            if !p.exists() {
+                                return Err(src.err(span.clone(), format!("input `{slot_name}`: `{}` does not exist", p.display())));
+                            }
+                            resolved.push(InputRef::Path(p));
+                        }
+                        SlotKind::Table | SlotKind::Tables => {
+                            let (up, output, gather) = parse_ref(r);
+                            let Some(ups) = instances.get(up) else {
+                                return Err(src.err(span.clone(), format!(
+                                    "input `{slot_name}`: no stage named `{up}`{}; stages are: {}",
+                                    did_you_mean(up, decls.iter().map(|d| d.name.as_str())),
+                                    decls.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+                                )));
+                            };
+                            let chosen: Vec<String> = if gather {
+                                ups.iter().map(|u| u.name.clone()).collect()
+                            } else if let Some(n) = a.upstream.get(up) {
+                                vec![n.clone()]
+                            } else {
+                                vec![ups[0].name.clone()]
+                            };
+                            resolved.extend(chosen.into_iter().map(|stage| InputRef::Stage { stage, output: output.map(str::to_string) }));
+                        }
+                    }
+                }
+                if slot.kind == SlotKind::Table && resolved.len() != 1 {
+                    return Err(src.err(slot_span.clone(), format!("input `{slot_name}` takes exactly one table, got {}", resolved.len())));
+                }
+                if slot.kind == SlotKind::Path && resolved.len() != 1 {
+                    return Err(src.err(slot_span.clone(), format!("input `{slot_name}` takes exactly one path, got {}", resolved.len())));
+                }
+                inputs.insert(slot_name.clone(), resolved);
+            }
+            built.push(PlannedStage {
+                name,
+                base: d.name.clone(),
+                kind: d.kind.clone(),
+                params: canonical,
+                version: d.version.clone(),
+                inputs,
+                axes: a.axes,
+            });
+        }
+        out.extend(built.iter().cloned());
+        instances.insert(d.name.clone(), built);
+    }
+    Ok(out)
+}

@@ -1,0 +1,242 @@
+//! The contract between the engine and a stage kind.
+//!
+//! A stage kind is a plain type implementing [`Stage`]: its parameters are a serde struct, its inputs are named
+//! slots, and [`Stage::run`] turns a [`StageCtx`] into [`Outputs`]. The engine never looks inside a stage; it only
+//! hashes what goes in and stores what comes out. [`Registry`] erases the types so a pipeline file can name kinds.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::DataFrame;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::error::StageError;
+use super::key::code_fingerprint;
+
+pub use super::ctx::StageCtx;
+
+/// What a named input slot of a stage accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    /// The main table (or a named output) of exactly one upstream stage.
+    Table,
+    /// Tables of any number of upstream stages (e.g. every instance of a matrix: `"stage[*]"`).
+    Tables,
+    /// A file or directory on disk, hashed by content before the stage runs.
+    Path,
+}
+
+/// One named input of a stage kind.
+#[derive(Debug, Clone, Copy)]
+pub struct InputSlot {
+    /// Name used in the pipeline file's `inputs` table.
+    pub name: &'static str,
+    /// What the slot accepts.
+    pub kind: SlotKind,
+    /// Whether a pipeline must fill it.
+    pub required: bool,
+    /// One line shown by `alinea help <kind>`.
+    pub doc: &'static str,
+}
+
+/// Counters a stage reports about its work; stored in the provenance record and shown by `alinea log`.
+///
+/// `dropped` counts rows removed per reason, so that no row is ever lost silently.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Stats {
+    /// Rows read from the inputs.
+    pub rows_in: u64,
+    /// Rows in the main output table.
+    pub rows_out: u64,
+    /// Rows dropped, by reason.
+    #[serde(default)]
+    pub dropped: BTreeMap<String, u64>,
+    /// Other counters, by name (e.g. `replaced_invalid_utf8`).
+    #[serde(default)]
+    pub counters: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// Adds `n` to the dropped count of `reason`.
+    pub fn drop_rows(&mut self, reason: &str, n: u64) {
+        if n > 0 {
+            *self.dropped.entry(reason.to_string()).or_default() += n;
+        }
+    }
+
+    /// Adds `n` to counter `name`.
+    pub fn count(&mut self, name: &str, n: u64) {
+        if n > 0 {
+            *self.counters.entry(name.to_string()).or_default() += n;
+        }
+    }
+
+    /// Folds another stats record into this one.
+    pub fn merge(&mut self, other: Stats) {
+        self.rows_in += other.rows_in;
+        self.rows_out += other.rows_out;
+        for (k, v) in other.dropped {
+            *self.dropped.entry(k).or_default() += v;
+        }
+        for (k, v) in other.counters {
+            *self.counters.entry(k).or_default() += v;
+        }
+    }
+}
+
+/// What a stage produces: named tables (the first is the main output), named blobs, and stats.
+#[derive(Default)]
+pub struct Outputs {
+    /// Tables, stored as deterministic Parquet. The first one is what `inputs = { x = "stage" }` refers to.
+    pub tables: Vec<(String, DataFrame)>,
+    /// Opaque byte objects (adapter weights, text exports), stored by content hash.
+    pub blobs: Vec<(String, Vec<u8>)>,
+    /// Counters for the provenance record.
+    pub stats: Stats,
+}
+
+impl Outputs {
+    /// Outputs holding a single main table.
+    pub fn table(name: &str, df: DataFrame, stats: Stats) -> Self {
+        Outputs { tables: vec![(name.to_string(), df)], blobs: Vec::new(), stats }
+    }
+}
+
+/// A stage kind. Implement this in `src/stages/<kind>/mod.rs` and add one line to [`crate::stages::registry`].
+pub trait Stage: Send + Sync + 'static {
+    /// The kind's name as written in pipeline files, e.g. `"ingest.opus100"`.
+    const KIND: &'static str;
+    /// One-line summary shown in lists of kinds.
+    const SUMMARY: &'static str;
+    /// Full documentation: parameters with defaults, inputs, output schema. Printed by `alinea help <kind>`.
+    const DOC: &'static str;
+    /// Bump to invalidate cached results when behaviour changes outside the stage's own source folder.
+    const VERSION: u32 = 1;
+    /// Parameters, deserialized from the pipeline file. Use `#[serde(deny_unknown_fields, default)]`.
+    type Params: Serialize + DeserializeOwned + Send + Sync;
+    /// The named inputs of the kind.
+    const INPUTS: &'static [InputSlot];
+
+    /// Files under a path input that the stage will read; they are hashed before the stage runs and only they
+    /// enter the cache key. The default takes the file itself, or every file below a directory.
+    fn input_files(_params: &Self::Params, _slot: &str, path: &Path) -> Result<Vec<PathBuf>, StageError> {
+        crate::engine::files::walk_files(path)
+    }
+
+    /// Checks parameters beyond what their types say (ranges, combinations), before anything runs.
+    fn validate(_params: &Self::Params) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Does the work.
+    fn run(params: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError>;
+}
+
+/// Why parameters were rejected: the path of the offending field and a message.
+#[derive(Debug, Clone)]
+pub struct ParamError {
+    /// Field path, e.g. `per_lang` or `filters.max_len`; empty when the whole table is at fault.
+    pub field: String,
+    /// What was wrong, with the expected alternatives where serde knows them.
+    pub message: String,
+}
+
+/// A stage kind with its types erased, as the engine and the CLI see it.
+pub trait DynStage: Send + Sync {
+    /// See [`Stage::KIND`].
+    fn kind(&self) -> &'static str;
+    /// See [`Stage::SUMMARY`].
+    fn summary(&self) -> &'static str;
+    /// See [`Stage::DOC`].
+    fn doc(&self) -> &'static str;
+    /// Hash of the kind's own source files (made by `build.rs`) and its [`Stage::VERSION`].
+    fn fingerprint(&self) -> String;
+    /// See [`Stage::INPUTS`].
+    fn inputs(&self) -> &'static [InputSlot];
+    /// Parses parameters into their canonical JSON form (defaults filled in, fields in a fixed order).
+    fn canonical_params(&self, raw: serde_json::Value) -> Result<serde_json::Value, ParamError>;
+    /// See [`Stage::input_files`]; `params` is the canonical form.
+    fn input_files(&self, params: &serde_json::Value, slot: &str, path: &Path) -> Result<Vec<PathBuf>, StageError>;
+    /// See [`Stage::run`]; `params` is the canonical form.
+    fn run(&self, params: &serde_json::Value, ctx: &StageCtx) -> Result<Outputs, StageError>;
+}
+
+struct Erased<S>(PhantomData<S>);
+
+fn typed<S: Stage>(params: &serde_json::Value) -> Result<S::Params, StageError> {
+    S::Params::deserialize(params).map_err(|e| StageError::Param { field: String::new(), message: e.to_string() })
+}
+
+use serde::Deserialize as _;
+
+impl<S: Stage> DynStage for Erased<S> {
+    fn kind(&self) -> &'static str {
+        S::KIND
+    }
+    fn summary(&self) -> &'static str {
+        S::SUMMARY
+    }
+    fn doc(&self) -> &'static str {
+        S::DOC
+    }
+    fn fingerprint(&self) -> String {
+        let folder = stage_folder(std::any::type_name::<S>());
+        format!("{}+v{}", code_fingerprint(folder), S::VERSION)
+    }
+    fn inputs(&self) -> &'static [InputSlot] {
+        S::INPUTS
+    }
+    fn canonical_params(&self, raw: serde_json::Value) -> Result<serde_json::Value, ParamError> {
+        let parsed: S::Params = serde_path_to_error::deserialize(raw).map_err(|e| {
+            let field = e.path().to_string();
+            ParamError { field: if field == "." { String::new() } else { field }, message: e.into_inner().to_string() }
+        })?;
+        S::validate(&parsed).map_err(|message| ParamError { field: String::new(), message })?;
+        let value = serde_json::to_value(&parsed)
+            .map_err(|e| ParamError { field: String::new(), message: e.to_string() })?;
+        Ok(super::key::canonicalize(value))
+    }
+    fn input_files(&self, params: &serde_json::Value, slot: &str, path: &Path) -> Result<Vec<PathBuf>, StageError> {
+        S::input_files(&typed::<S>(params)?, slot, path)
+    }
+    fn run(&self, params: &serde_json::Value, ctx: &StageCtx) -> Result<Outputs, StageError> {
+        S::run(&typed::<S>(params)?, ctx)
+    }
+}
+
+/// `alinea::stages::sample::Sample` -> `sample`: the folder whose sources make the kind's fingerprint.
+fn stage_folder(type_name: &'static str) -> &'static str {
+    let after = type_name.split("::stages::").nth(1).unwrap_or(type_name);
+    after.split("::").next().unwrap_or(after)
+}
+
+/// All stage kinds known to a binary, by name.
+#[derive(Default)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Box<dyn DynStage>>,
+}
+
+impl Registry {
+    /// Adds stage kind `S`.
+    pub fn add<S: Stage>(&mut self) -> &mut Self {
+        self.kinds.insert(S::KIND, Box::new(Erased::<S>(PhantomData)));
+        self
+    }
+
+    /// The kind named `kind`, if registered.
+    pub fn get(&self, kind: &str) -> Option<&dyn DynStage> {
+        self.kinds.get(kind).map(|b| b.as_ref())
+    }
+
+    /// Every registered kind, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &dyn DynStage> {
+        self.kinds.values().map(|b| b.as_ref())
+    }
+
+    /// Names of every registered kind, for "expected one of" messages.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.keys().copied().collect()
+    }
+}

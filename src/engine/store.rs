@@ -1,0 +1,473 @@
+//! The content-addressed store.
+//!
+//! ```text
+//! <store>/objects/<2 hex>/<blake3>        tables (Parquet) and blobs, named by the hash of their bytes
+//! <store>/actions/<2 hex>/<key>.json      action key -> output digests + provenance
+//! <store>/refs/<pipeline>.json            what each stage of a pipeline last resolved to (for show/status/gc)
+//! <store>/refs/HEAD                       name of the pipeline run last
+//! <store>/work/<key>/                     scratch space of a running stage (checkpoints survive a crash)
+//! <store>/tmp/                            temp files, renamed into place once complete and fsynced
+//! <store>/statcache.json                  (size, mtime, inode) -> digest of input files
+//! <store>/LOCK                            held by the run that writes
+//! ```
+//! Every file appears under its final name only through `rename` after `fsync`, so a run killed at any instant
+//! leaves at worst a stray temp file, never a partial object or record.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::StoreError;
+use super::key::KeyComponents;
+
+/// What kind of bytes an object holds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectKind {
+    /// A Parquet table.
+    Table,
+    /// Opaque bytes.
+    Blob,
+}
+
+/// A named output of a stage, pointing at an object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutputRef {
+    /// The output's name within its stage.
+    pub name: String,
+    /// blake3 of the object's bytes.
+    pub digest: String,
+    /// Table or blob.
+    pub kind: ObjectKind,
+    /// Size of the object in bytes (checked on cache hits, cheaply).
+    pub bytes: u64,
+    /// Row count, for tables.
+    pub rows: Option<u64>,
+}
+
+/// A file that filled a path input, as hashed before the stage ran.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputFile {
+    /// Path as resolved when the stage ran.
+    pub path: PathBuf,
+    /// blake3 of its bytes.
+    pub digest: String,
+}
+
+/// The provenance of one stage result: stored beside the objects, never inside their hashes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionRecord {
+    /// The action key.
+    pub key: String,
+    /// Name of the stage that produced it (the same result may be shared by several stages).
+    pub stage: String,
+    /// What the key was made of.
+    pub components: KeyComponents,
+    /// Files read through path inputs, per slot.
+    #[serde(default)]
+    pub input_files: BTreeMap<String, Vec<InputFile>>,
+    /// Upstream stages that filled table inputs, per slot.
+    #[serde(default)]
+    pub input_stages: BTreeMap<String, Vec<String>>,
+    /// The outputs.
+    pub outputs: Vec<OutputRef>,
+    /// Counters reported by the stage.
+    pub stats: super::stage::Stats,
+    /// Seconds since the Unix epoch when the stage started.
+    pub started_at: u64,
+    /// Wall time of the run, in milliseconds.
+    pub duration_ms: u64,
+    /// Worker threads available to the stage.
+    pub threads: usize,
+    /// Version of alinea that ran it.
+    pub alinea_version: String,
+}
+
+/// Where each stage of a pipeline last pointed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PipelineRef {
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// Stage name -> action key, in pipeline order.
+    pub stages: BTreeMap<String, StageRef>,
+}
+
+/// One stage's entry in a [`PipelineRef`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRef {
+    /// The stage kind.
+    pub kind: String,
+    /// The action key of its latest result.
+    pub key: String,
+}
+
+/// A handle on a store directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// Holds the store's write lock until dropped.
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: File,
+}
+
+/// Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(StoreError::io(dir))?;
+    tmp.write_all(bytes).map_err(StoreError::io(tmp.path()))?;
+    tmp.as_file().sync_all().map_err(StoreError::io(tmp.path()))?;
+    tmp.persist(path).map_err(|e| StoreError::Io { path: path.to_path_buf(), source: e.error })?;
+    sync_dir(dir);
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    // Durability of the rename itself; failure is not fatal (some filesystems refuse to open directories).
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn digest_of(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::BadRecord { path: path.to_path_buf(), message: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::Io { path: path.to_path_buf(), source: e }),
+    }
+}
+
+fn is_hex_digest(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Result of [`Store::verify`].
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    /// Objects checked.
+    pub objects_checked: u64,
+    /// Objects whose bytes do not match their name.
+    pub corrupt: Vec<String>,
+    /// Objects named by an action record but absent.
+    pub missing: Vec<String>,
+    /// Action records that cannot be parsed.
+    pub bad_records: Vec<String>,
+    /// Leftover temp files from interrupted runs (harmless; removed by `gc`).
+    pub stray_temp_files: u64,
+}
+
+impl VerifyReport {
+    /// Whether the store is consistent.
+    pub fn is_clean(&self) -> bool {
+        self.corrupt.is_empty() && self.missing.is_empty() && self.bad_records.is_empty()
+    }
+}
+
+/// Result of [`Store::gc`].
+#[derive(Debug, Default, Serialize)]
+pub struct GcReport {
+    /// Objects kept because a pipeline ref reaches them.
+    pub objects_kept: u64,
+    /// Objects removed (or that would be, with `--dry-run`).
+    pub objects_removed: Vec<String>,
+    /// Action records removed.
+    pub records_removed: u64,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+}
+
+impl Store {
+    /// Opens (and creates if needed) a store at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        let root = root.into();
+        for sub in ["objects", "actions", "refs", "tmp", "work"] {
+            let p = root.join(sub);
+            std::fs::create_dir_all(&p).map_err(StoreError::io(&p))?;
+        }
+        Ok(Store { root })
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Takes the write lock. Without `wait`, fails at once if another run holds it; with it, `on_wait` is called
+    /// once before blocking so the user learns why nothing happens.
+    pub fn lock(&self, wait: bool, on_wait: impl FnOnce(&Path)) -> Result<StoreLock, StoreError> {
+        let path = self.root.join("LOCK");
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(StoreError::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(StoreLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) if wait => {
+                on_wait(&path);
+                file.lock().map_err(StoreError::io(&path))?;
+                Ok(StoreLock { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path }),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io { path, source: e }),
+        }
+    }
+
+    /// Path of the object named `digest`.
+    pub fn object_path(&self, digest: &str) -> PathBuf {
+        self.root.join("objects").join(&digest[..2]).join(digest)
+    }
+
+    fn action_path(&self, key: &str) -> PathBuf {
+        self.root.join("actions").join(&key[..2]).join(format!("{key}.json"))
+    }
+
+    /// Scratch directory for the stage run of action `key`; it survives interrupted runs, so long stages can
+    /// resume from checkpoints kept there.
+    pub fn work_dir(&self, key: &str) -> PathBuf {
+        self.root.join("work").join(key)
+    }
+
+    /// Stores bytes under their digest (a no-op when an identical object exists) and returns the digest.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        let digest = digest_of(bytes);
+        let path = self.object_path(&digest);
+        if std::fs::metadata(&path).map(|m| m.len() == bytes.len() as u64).unwrap_or(false) {
+            return Ok(digest);
+        }
+        let tmp_dir = self.root.join("tmp");
+        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(StoreError::io(&tmp_dir))?;
+        tmp.write_all(bytes).map_err(StoreError::io(tmp.path()))?;
+        tmp.as_file().sync_all().map_err(StoreError::io(tmp.path()))?;
+        let dir = path.parent().expect("object path has a parent");
+        std::fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        tmp.persist(&path).map_err(|e| StoreError::Io { path: path.clone(), source: e.error })?;
+        sync_dir(dir);
+        Ok(digest)
+    }
+
+    /// Reads an object and checks that its bytes hash to its name.
+    pub fn get_bytes(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.object_path(digest);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing { digest: digest.to_string(), path });
+            }
+            Err(e) => return Err(StoreError::Io { path, source: e }),
+        };
+        let actual = digest_of(&bytes);
+        if actual != digest {
+            return Err(StoreError::Corrupt { path, expected: digest.to_string(), actual });
+        }
+        Ok(bytes)
+    }
+
+    /// Whether every output of a record is present with the recorded size (a cheap check for cache hits; content
+    /// is verified when an object is read).
+    pub fn outputs_present(&self, record: &ActionRecord) -> bool {
+        record
+            .outputs
+            .iter()
+            .all(|o| std::fs::metadata(self.object_path(&o.digest)).map(|m| m.len() == o.bytes).unwrap_or(false))
+    }
+
+    /// The record of action `key`, if any.
+    pub fn get_action(&self, key: &str) -> Result<Option<ActionRecord>, StoreError> {
+        read_json(&self.action_path(key))
+    }
+
+    /// Records a completed action (after all its objects are stored).
+    pub fn put_action(&self, record: &ActionRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(record).expect("records serialize");
+        write_atomic(&self.action_path(&record.key), &bytes)
+    }
+
+    fn ref_path(&self, pipeline: &str) -> PathBuf {
+        self.root.join("refs").join(format!("{pipeline}.json"))
+    }
+
+    /// The last recorded state of pipeline `name`.
+    pub fn get_ref(&self, name: &str) -> Result<Option<PipelineRef>, StoreError> {
+        read_json(&self.ref_path(name))
+    }
+
+    /// Records the state of pipeline `name` and makes it the default for `show`, `log`, `query` and `export`.
+    pub fn put_ref(&self, name: &str, pref: &PipelineRef) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(pref).expect("refs serialize");
+        write_atomic(&self.ref_path(name), &bytes)?;
+        write_atomic(&self.root.join("refs").join("HEAD"), name.as_bytes())
+    }
+
+    /// Name of the pipeline run last, if any.
+    pub fn head(&self) -> Option<String> {
+        std::fs::read_to_string(self.root.join("refs").join("HEAD")).ok().map(|s| s.trim().to_string())
+    }
+
+    /// Every pipeline ref, by name.
+    pub fn refs(&self) -> Result<BTreeMap<String, PipelineRef>, StoreError> {
+        let dir = self.root.join("refs");
+        let mut out = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir).map_err(StoreError::io(&dir))? {
+            let path = entry.map_err(StoreError::io(&dir))?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let name = path.file_stem().unwrap().to_string_lossy().to_string();
+                if let Some(r) = read_json(&path)? {
+                    out.insert(name, r);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Finds the record of stage `name` in pipeline `pipeline` (default: the one run last).
+    pub fn resolve_stage(&self, name: &str, pipeline: Option<&str>) -> Result<ActionRecord, StoreError> {
+        let pipeline = pipeline.map(str::to_string).or_else(|| self.head());
+        let Some(pipeline) = pipeline else {
+            return Err(StoreError::UnknownStage {
+                name: name.into(),
+                scope: format!("store {}", self.root.display()),
+                known: "(none: nothing has run with this store yet)".into(),
+            });
+        };
+        let pref = self.get_ref(&pipeline)?.unwrap_or_default();
+        let Some(sref) = pref.stages.get(name) else {
+            return Err(StoreError::UnknownStage {
+                name: name.into(),
+                scope: format!("pipeline `{pipeline}`"),
+                known: pref.stages.keys().cloned().collect::<Vec<_>>().join(", "),
+            });
+        };
+        self.get_action(&sref.key)?.ok_or_else(|| StoreError::Missing {
+            digest: sref.key.clone(),
+            path: self.action_path(&sref.key),
+        })
+    }
+
+    fn object_files(&self) -> Result<Vec<(String, PathBuf)>, StoreError> {
+        let mut out = Vec::new();
+        let objects = self.root.join("objects");
+        for shard in std::fs::read_dir(&objects).map_err(StoreError::io(&objects))? {
+            let shard = shard.map_err(StoreError::io(&objects))?.path();
+            if !shard.is_dir() {
+                continue;
+            }
+            for obj in std::fs::read_dir(&shard).map_err(StoreError::io(&shard))? {
+                let p = obj.map_err(StoreError::io(&shard))?.path();
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                if is_hex_digest(&name) {
+                    out.push((name, p));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn action_files(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let mut out = Vec::new();
+        let actions = self.root.join("actions");
+        for shard in std::fs::read_dir(&actions).map_err(StoreError::io(&actions))? {
+            let shard = shard.map_err(StoreError::io(&actions))?.path();
+            if !shard.is_dir() {
+                continue;
+            }
+            for rec in std::fs::read_dir(&shard).map_err(StoreError::io(&shard))? {
+                let p = rec.map_err(StoreError::io(&shard))?.path();
+                if p.extension().is_some_and(|e| e == "json") {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Re-hashes every object and checks every record's outputs exist.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        use rayon::prelude::*;
+        let mut report = VerifyReport::default();
+        let objects = self.object_files()?;
+        report.objects_checked = objects.len() as u64;
+        let corrupt: Vec<String> = objects
+            .par_iter()
+            .filter_map(|(digest, path)| match super::files::hash_file(path) {
+                Ok(actual) if &actual == digest => None,
+                _ => Some(digest.clone()),
+            })
+            .collect();
+        report.corrupt = corrupt;
+        let present: BTreeSet<&String> = objects.iter().map(|(d, _)| d).collect();
+        for path in self.action_files()? {
+            match read_json::<ActionRecord>(&path) {
+                Ok(Some(rec)) => {
+                    for o in rec.outputs {
+                        if !present.contains(&o.digest) && !report.missing.contains(&o.digest) {
+                            report.missing.push(o.digest);
+                        }
+                    }
+                }
+                _ => report.bad_records.push(path.display().to_string()),
+            }
+        }
+        report.stray_temp_files = std::fs::read_dir(self.root.join("tmp")).map(|rd| rd.count() as u64).unwrap_or(0);
+        Ok(report)
+    }
+
+    /// Removes objects and action records that no pipeline ref reaches. Call with the write lock held.
+    pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
+        let mut live_keys = BTreeSet::new();
+        let mut live_objects = BTreeSet::new();
+        for pref in self.refs()?.values() {
+            for sref in pref.stages.values() {
+                live_keys.insert(sref.key.clone());
+                if let Some(rec) = self.get_action(&sref.key)? {
+                    live_objects.extend(rec.outputs.into_iter().map(|o| o.digest));
+                }
+            }
+        }
+        let mut report = GcReport::default();
+        for (digest, path) in self.object_files()? {
+            if live_objects.contains(&digest) {
+                report.objects_kept += 1;
+                continue;
+            }
+            report.bytes_freed += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if !dry_run {
+                std::fs::remove_file(&path).map_err(StoreError::io(&path))?;
+            }
+            report.objects_removed.push(digest);
+        }
+        for path in self.action_files()? {
+            let key = path.file_stem().unwrap().to_string_lossy().to_string();
+            if !live_keys.contains(&key) {
+                report.records_removed += 1;
+                if !dry_run {
+                    std::fs::remove_file(&path).map_err(StoreError::io(&path))?;
+                }
+            }
+        }
+        if !dry_run {
+            for dir in ["tmp", "work"] {
+                let p = self.root.join(dir);
+                if let Ok(rd) = std::fs::read_dir(&p) {
+                    for e in rd.flatten() {
+                        let keep = dir == "work" && live_keys.contains(&e.file_name().to_string_lossy().to_string());
+                        if !keep {
+                            let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
+                        }
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,209 @@
+//! `ingest.parallel`: any parallel corpus: two line-aligned text files, or one TSV / JSONL / Parquet file with
+//! two text columns.
+// fingerprint-include: src/text
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use crate::text::pairs::{Origin, PairRows};
+use crate::text::{OnInvalidUtf8, split_lines};
+
+/// Format of the `file` input.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// From the file extension (`.tsv`, `.jsonl`, `.parquet`).
+    #[default]
+    Auto,
+    /// Tab-separated, one pair per line.
+    Tsv,
+    /// One JSON object per line.
+    Jsonl,
+    /// A Parquet table.
+    Parquet,
+}
+
+/// Parameters of `ingest.parallel`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    /// ISO code of the `src` side (required).
+    pub src_lang: String,
+    /// ISO code of the `tgt` side (required).
+    pub tgt_lang: String,
+    /// Format of the `file` input.
+    pub format: Format,
+    /// Column (TSV header name, JSON key, Parquet column) holding the `src` side. For a TSV without header: "0".
+    pub src_column: String,
+    /// Column holding the `tgt` side. For a TSV without header: "1".
+    pub tgt_column: String,
+    /// Whether the TSV's first line names its columns.
+    pub tsv_header: bool,
+    /// Value of the `corpus` column.
+    pub corpus: String,
+    /// Value of the `split` column.
+    pub split: String,
+    /// Keep pairs with an empty side (always counted).
+    pub keep_empty: bool,
+    /// What to do with invalid UTF-8.
+    pub on_invalid_utf8: OnInvalidUtf8,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            src_lang: String::new(),
+            tgt_lang: String::new(),
+            format: Format::Auto,
+            src_column: "src".into(),
+            tgt_column: "tgt".into(),
+            tsv_header: true,
+            corpus: "parallel".into(),
+            split: "train".into(),
+            keep_empty: false,
+            on_invalid_utf8: OnInvalidUtf8::Error,
+        }
+    }
+}
+
+/// The stage kind.
+pub struct IngestParallel;
+
+/// Both sides, their line numbers in the file when not 1..n, and how many lines had invalid UTF-8 replaced.
+type Sides = (Vec<String>, Vec<String>, Option<Vec<u32>>, u64);
+
+fn bad(path: &Path, line: usize, message: String) -> StageError {
+    StageError::BadInput { path: path.to_path_buf(), line: line as u64, message }
+}
+
+fn read_tsv(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError> {
+    let lines = split_lines(bytes, path, p.on_invalid_utf8)?;
+    let mut iter = lines.lines.into_iter().enumerate();
+    let (si, ti) = if p.tsv_header {
+        let (_, header) = iter.next().ok_or_else(|| bad(path, 1, "empty file: expected a header line".into()))?;
+        let names: Vec<&str> = header.split('\t').collect();
+        let find = |c: &str| names.iter().position(|n| *n == c).ok_or_else(|| bad(path, 1, format!("header has no column `{c}`; columns are: {}", names.join(", "))));
+        (find(&p.src_column)?, find(&p.tgt_column)?)
+    } else {
+        let idx = |c: &str| c.parse::<usize>().map_err(|_| StageError::Param { field: "src_column".into(), message: format!("`{c}`: without a TSV header, columns are 0-based indexes") });
+        (idx(&p.src_column)?, idx(&p.tgt_column)?)
+    };
+    let (mut src, mut tgt, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, line) in iter {
+        numbers.push(i as u32 + 1);
+        let fields: Vec<&str> = line.split('\t').collect();
+        let width = si.max(ti) + 1;
+        if fields.len() < width {
+            return Err(bad(path, i + 1, format!("{} tab-separated fields, expected at least {width}", fields.len())));
+        }
+        src.push(fields[si].to_string());
+        tgt.push(fields[ti].to_string());
+    }
+    Ok((src, tgt, Some(numbers), lines.replaced))
+}
+
+fn read_jsonl(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError> {
+    let lines = split_lines(bytes, path, p.on_invalid_utf8)?;
+    let (mut src, mut tgt, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, line) in lines.lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        numbers.push(i as u32 + 1);
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(path, i + 1, format!("invalid JSON: {e}")))?;
+        let field = |c: &str| -> Result<String, StageError> {
+            v.get(c).and_then(|x| x.as_str()).map(str::to_string).ok_or_else(|| bad(path, i + 1, format!("expected a string field `{c}`")))
+        };
+        src.push(field(&p.src_column)?);
+        tgt.push(field(&p.tgt_column)?);
+    }
+    Ok((src, tgt, Some(numbers), lines.replaced))
+}
+
+fn read_parquet(p: &Params, path: &Path, bytes: Vec<u8>) -> Result<Sides, StageError> {
+    let df = crate::engine::table::decode_parquet(bytes).map_err(|e| bad(path, 0, format!("not a readable Parquet file: {e}")))?;
+    let col = |c: &str| -> Result<Vec<String>, StageError> {
+        let s = df.column(c).map_err(|_| bad(path, 0, format!("no column `{c}`; columns are: {:?}", df.get_column_names())))?;
+        let s = s.str().map_err(|_| bad(path, 0, format!("column `{c}` is not text")))?;
+        Ok(s.iter().map(|v| v.unwrap_or("").to_string()).collect())
+    };
+    Ok((col(&p.src_column)?, col(&p.tgt_column)?, None, 0))
+}
+
+impl Stage for IngestParallel {
+    const KIND: &'static str = "ingest.parallel";
+    const SUMMARY: &'static str = "read any parallel corpus (two text files, or TSV/JSONL/Parquet with two columns)";
+    const DOC: &'static str = "\
+Reads a parallel corpus into a pairs table.
+
+Inputs (either `src` + `tgt`, or `file`):
+  src, tgt   two line-aligned text files
+  file       one .tsv / .jsonl / .parquet file with two text columns
+
+Parameters (defaults):
+  src_lang, tgt_lang (required)   ISO codes of the two sides
+  format = \"auto\"                 auto (from the extension) | tsv | jsonl | parquet
+  src_column = \"src\", tgt_column = \"tgt\"   column names (0-based indexes for a TSV without header)
+  tsv_header = true
+  corpus = \"parallel\", split = \"train\"   values of the corpus and split columns
+  keep_empty = false, on_invalid_utf8 = \"error\"
+
+Output `pairs`: the pairs table of the ingestion stages (see `alinea help ingest.opus100`).";
+    type Params = Params;
+    const INPUTS: &'static [InputSlot] = &[
+        InputSlot { name: "src", kind: SlotKind::Path, required: false, doc: "text file of the src side" },
+        InputSlot { name: "tgt", kind: SlotKind::Path, required: false, doc: "text file of the tgt side, line-aligned with src" },
+        InputSlot { name: "file", kind: SlotKind::Path, required: false, doc: "a TSV, JSONL or Parquet file with both sides" },
+    ];
+
+    fn validate(p: &Params) -> Result<(), String> {
+        if p.src_lang.is_empty() || p.tgt_lang.is_empty() {
+            return Err("`src_lang` and `tgt_lang` are required (ISO codes)".into());
+        }
+        Ok(())
+    }
+
+    fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
+        let mut stats = Stats::default();
+        let (src, tgt, lines, file) = match (ctx.path("src"), ctx.path("tgt"), ctx.path("file")) {
+            (Some(s), Some(t), None) => {
+                let a = split_lines(&ctx.read_file(s)?, s, p.on_invalid_utf8)?;
+                let b = split_lines(&ctx.read_file(t)?, t, p.on_invalid_utf8)?;
+                if a.lines.len() != b.lines.len() {
+                    return Err(bad(s, 0, format!("has {} lines but {} has {}: the two sides must be line-aligned", a.lines.len(), t.display(), b.lines.len())));
+                }
+                stats.count("replaced_invalid_utf8_lines", a.replaced + b.replaced);
+                (a.lines, b.lines, None, s.to_path_buf())
+            }
+            (None, None, Some(f)) => {
+                let ext = f.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+                let format = match (p.format, ext.as_str()) {
+                    (Format::Auto, "tsv" | "tab") => Format::Tsv,
+                    (Format::Auto, "jsonl" | "ndjson") => Format::Jsonl,
+                    (Format::Auto, "parquet") => Format::Parquet,
+                    (Format::Auto, _) => return Err(bad(f, 0, "cannot tell the format from the extension; set format = \"tsv\" | \"jsonl\" | \"parquet\"".into())),
+                    (fmt, _) => fmt,
+                };
+                let bytes = ctx.read_file(f)?;
+                let (s, t, numbers, replaced) = match format {
+                    Format::Tsv => read_tsv(p, f, &bytes)?,
+                    Format::Jsonl => read_jsonl(p, f, &bytes)?,
+                    _ => read_parquet(p, f, bytes)?,
+                };
+                stats.count("replaced_invalid_utf8_lines", replaced);
+                (s, t, numbers, f.to_path_buf())
+            }
+            _ => {
+                return Err(StageError::Input { slot: "src/tgt/file".into(), message: "give either both `src` and `tgt`, or `file`".into() });
+            }
+        };
+        let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let origin = Origin { corpus: &p.corpus, split: &p.split, src_lang: &p.src_lang, tgt_lang: &p.tgt_lang, source_file: &name };
+        let mut rows = PairRows::default();
+        rows.extend(&origin, src, tgt, lines, p.keep_empty, &mut stats);
+        stats.rows_out = rows.len() as u64;
+        Ok(Outputs::table("pairs", rows.into_frame()?, stats))
+    }
+}
