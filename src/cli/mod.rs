@@ -52,13 +52,18 @@ enum Command {
     /// Delete objects and records that no pipeline references
     Gc(store_cmds::GcArgs),
     /// Re-hash every object of the store and report corrupt or missing ones
-    Verify,
+    Verify(store_cmds::VerifyArgs),
     /// Print help and the list of stage kinds, or the documentation of one kind
     Help(pipeline::HelpArgs),
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Like other Unix filters, end quietly when the reader of our output goes away (`alinea show x | head`).
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     configure_threads(cli.global.threads);
     let result = match cli.command {
@@ -71,7 +76,7 @@ pub fn main() -> ExitCode {
         Some(Command::Export(a)) => inspect::export(&cli.global, a),
         Some(Command::Log(a)) => inspect::log(&cli.global, a),
         Some(Command::Gc(a)) => store_cmds::gc(&cli.global, a),
-        Some(Command::Verify) => store_cmds::verify(&cli.global),
+        Some(Command::Verify(a)) => store_cmds::verify(&cli.global, a),
         Some(Command::Help(a)) => pipeline::help(&cli.global, a),
     };
     match result {

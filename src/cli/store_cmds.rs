@@ -34,10 +34,22 @@ pub fn gc(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Remove corrupt objects and unreadable records, so the next run recomputes them
+    #[arg(long)]
+    repair: bool,
+}
+
 /// `alinea verify`.
-pub fn verify(global: &Global) -> anyhow::Result<ExitCode> {
+pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
+    let _lock = if args.repair { Some(store.lock(true, |p| eprintln!("waiting for the store lock ({})", p.display()))?) } else { None };
     let report = store.verify()?;
+    if args.repair {
+        store.repair(&report)?;
+    }
     if global.json {
         print_json(&report)?;
     } else {
@@ -54,7 +66,11 @@ pub fn verify(global: &Global) -> anyhow::Result<ExitCode> {
         if report.stray_temp_files > 0 {
             println!("{} temp files from interrupted runs (harmless; `alinea gc` removes them)", report.stray_temp_files);
         }
-        println!("{}", if report.is_clean() { "store is consistent" } else { "store has problems" });
+        if args.repair && !report.is_clean() {
+            println!("removed {} corrupt objects and {} unreadable records; the next run recomputes them", report.corrupt.len(), report.bad_records.len());
+        } else {
+            println!("{}", if report.is_clean() { "store is consistent" } else { "store has problems (fix with `alinea verify --repair`)" });
+        }
     }
-    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.is_clean() || args.repair { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -64,7 +64,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// An object's bytes do not hash to its name.
-    #[error("corrupt object {path}: content hashes to {actual}, expected {expected} (run `alinea verify`; the next run recomputes it)")]
+    #[error("corrupt object {path}: content hashes to {actual}, expected {expected} (run `alinea verify --repair`, then rerun to recompute it)")]
     Corrupt {
         /// The object file.
         path: PathBuf,

@@ -422,6 +422,19 @@ impl Store {
         Ok(report)
     }
 
+    /// Removes the corrupt objects and unreadable records a [`VerifyReport`] found, so the next run recomputes
+    /// them. Call with the write lock held.
+    pub fn repair(&self, report: &VerifyReport) -> Result<(), StoreError> {
+        for digest in &report.corrupt {
+            let p = self.object_path(digest);
+            std::fs::remove_file(&p).map_err(StoreError::io(&p))?;
+        }
+        for record in &report.bad_records {
+            std::fs::remove_file(record).map_err(StoreError::io(record))?;
+        }
+        Ok(())
+    }
+
     /// Removes objects and action records that no pipeline ref reaches. Call with the write lock held.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
         let mut live_keys = BTreeSet::new();
