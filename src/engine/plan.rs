@@ -309,7 +309,7 @@ pub fn parse(file: &str, text: &str, path: &Path, registry: &Registry, overrides
         decl.matrix.retain(|(axis, _)| axis != &ov.param);
     }
 
-    let order = base_order(&src, &decls)?;
+    let order = base_order(&src, &decls, registry)?;
     let stages = expand(&src, &decls, &order, registry, &root)?;
     Ok(Plan { name, file: path.to_path_buf(), root, stages })
 }
@@ -408,12 +408,21 @@ fn parse_ref(s: &str) -> (&str, Option<&str>, bool) {
 }
 
 /// Orders declarations so that every stage comes after those it reads; reports cycles.
-fn base_order(src: &Source, decls: &[Decl]) -> Result<Vec<usize>, PlanError> {
+fn base_order(src: &Source, decls: &[Decl], registry: &Registry) -> Result<Vec<usize>, PlanError> {
     let index: BTreeMap<&str, usize> = decls.iter().enumerate().map(|(i, d)| (d.name.as_str(), i)).collect();
+    let reads_tables = |d: &Decl, slot: &str| {
+        let kind = registry.get(&d.kind).expect("kind checked while parsing");
+        kind.inputs().iter().any(|s| s.name == slot && s.kind != SlotKind::Path)
+    };
     let deps: Vec<BTreeSet<usize>> = decls
         .iter()
         .map(|d| {
-            d.inputs.iter().flat_map(|(_, refs, _)| refs.iter()).filter_map(|(r, _)| index.get(parse_ref(r).0).copied()).collect()
+            d.inputs
+                .iter()
+                .filter(|(slot, _, _)| reads_tables(d, slot))
+                .flat_map(|(_, refs, _)| refs.iter())
+                .filter_map(|(r, _)| index.get(parse_ref(r).0).copied())
+                .collect()
         })
         .collect();
     // 0 = unvisited, 1 = on the stack, 2 = done
@@ -465,7 +474,10 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
         let stage = registry.get(&d.kind).expect("kind checked while parsing");
         let mut assignments = vec![Assignment::default()];
         // Fan out over every upstream matrix stage referenced without `[*]`.
-        for (_, refs, _) in &d.inputs {
+        for (slot, refs, _) in &d.inputs {
+            if stage.inputs().iter().any(|s| s.name == slot && s.kind == SlotKind::Path) {
+                continue;
+            }
             for (r, _) in refs {
                 let (up, _, gather) = parse_ref(r);
                 let Some(ups) = instances.get(up) else { continue };
