@@ -15,7 +15,7 @@ pub enum StageError {
         source: std::io::Error,
     },
     /// An input file's content is malformed.
-    #[error("{path}:{line}: {message}")]
+    #[error("{}", located(path, *line, message))]
     BadInput {
         /// The file.
         path: PathBuf,
@@ -105,6 +105,11 @@ pub enum StoreError {
         /// The names that exist.
         known: String,
     },
+}
+
+/// `path:line: message`, or `path: message` when the whole file is at fault (line 0).
+fn located(path: &std::path::Path, line: u64, message: &str) -> String {
+    if line == 0 { format!("{}: {message}", path.display()) } else { format!("{}:{line}: {message}", path.display()) }
 }
 
 impl StoreError {
