@@ -12,4 +12,5 @@ pub mod cli;
 pub mod engine;
 pub mod lang;
 pub mod stages;
+pub mod tables;
 pub mod text;

@@ -598,3 +598,32 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_parse_toml_values_and_bare_words() {
+        let o: Override = "sample.per_lang=500".parse().unwrap();
+        assert_eq!((o.stage.as_str(), o.param.as_str(), o.value.clone()), ("sample", "per_lang", serde_json::json!(500)));
+        let o: Override = "opus.langs=[\"be\", \"li\"]".parse().unwrap();
+        assert_eq!(o.value, serde_json::json!(["be", "li"]));
+        let o: Override = "x.mode=pass".parse().unwrap();
+        assert_eq!(o.value, serde_json::json!("pass"));
+        assert!("nodot=1".parse::<Override>().is_err());
+    }
+
+    #[test]
+    fn matrix_suffixes_are_sql_friendly() {
+        assert_eq!(suffix_of(&serde_json::json!("MT+Align→MT")), "mt_align_mt");
+        assert_eq!(suffix_of(&serde_json::json!(0.5)), "0_5");
+    }
+
+    #[test]
+    fn env_vars_expand_in_paths() {
+        unsafe { std::env::set_var("ALINEA_TEST_ROOT", "/data") };
+        assert_eq!(expand_env("${ALINEA_TEST_ROOT}/opus").unwrap(), "/data/opus");
+        assert!(expand_env("${ALINEA_SURELY_UNSET_VAR}").unwrap_err().contains("is not set"));
+    }
+}

@@ -2,6 +2,7 @@
 //!
 //! | column | type | meaning |
 //! |---|---|---|
+//! | `pair_id` | u64 | row number in the ingested table (0-based); kept by every later stage, so rows stay joinable |
 //! | `corpus` | str | `opus100`, `flores200`, or the `corpus` parameter of `ingest.parallel` |
 //! | `split` | str | `train`, `dev`, `test`, `devtest`, … |
 //! | `lang` | str | the pair's language in the paper's sense: the non-English side |
@@ -17,6 +18,7 @@ use crate::engine::Stats;
 /// Rows of the pairs table, built column by column.
 #[derive(Debug, Default)]
 pub struct PairRows {
+    pair_id: Vec<u64>,
     corpus: Vec<String>,
     split: Vec<String>,
     lang: Vec<String>,
@@ -57,6 +59,7 @@ impl PairRows {
             if s.trim().is_empty() || t.trim().is_empty() {
                 stats.count("kept_empty_side", 1);
             }
+            self.pair_id.push(self.pair_id.len() as u64);
             self.corpus.push(origin.corpus.to_string());
             self.split.push(origin.split.to_string());
             self.lang.push(lang.to_string());
@@ -82,6 +85,7 @@ impl PairRows {
     /// The table, in the order rows were added.
     pub fn into_frame(self) -> PolarsResult<DataFrame> {
         DataFrame::new_infer_height(vec![
+            Column::new("pair_id".into(), self.pair_id),
             Column::new("corpus".into(), self.corpus),
             Column::new("split".into(), self.split),
             Column::new("lang".into(), self.lang),

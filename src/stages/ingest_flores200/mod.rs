@@ -65,7 +65,7 @@ Parameters (defaults):
 
 Every file of a split must have the same number of lines (else an error names both files and counts).
 
-Output `pairs`: corpus (= flores200), split, lang, src_lang (the language), tgt_lang (the pivot), src, tgt,
+Output `pairs`: pair_id, corpus (= flores200), split, lang, src_lang (the language), tgt_lang (the pivot), src, tgt,
 source_file, line (= the sentence id, 1-based).";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[InputSlot { name: "root", kind: SlotKind::Path, required: true, doc: "the flores200_dataset directory" }];

@@ -187,7 +187,8 @@ Parameters (defaults):
 Pair folders put the two codes in alphabetical order (`af-en`, `en-fr`); `src` is always the non-English side.
 A missing file is an error naming it. Sides with different line counts are an error naming both files.
 
-Output `pairs`: corpus, split, lang, src_lang, tgt_lang, src, tgt, source_file, line (1-based).";
+Output `pairs`: pair_id (row number, 0-based), corpus, split, lang, src_lang, tgt_lang, src, tgt, source_file,
+line (1-based).";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[InputSlot { name: "root", kind: SlotKind::Path, required: true, doc: "OPUS-100 root directory" }];
 

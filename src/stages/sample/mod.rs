@@ -169,3 +169,26 @@ Output `pairs`: the input's columns, same schema.";
         Ok(Outputs::table("pairs", out, stats))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_give_their_reason() {
+        let p = Params { max_words: 3, max_len_ratio: 2.0, ..Params::default() };
+        assert_eq!(reject(&p, "", "x"), Some("too_short"));
+        assert_eq!(reject(&p, "a b c d", "x"), Some("too_long"));
+        assert_eq!(reject(&p, " same ", "same"), Some("identical_sides"));
+        assert_eq!(reject(&p, "aaaaaaa", "b"), Some("length_ratio"));
+        assert_eq!(reject(&p, "Дзякуй", "Thanks"), None);
+    }
+
+    #[test]
+    fn priority_depends_on_seed_and_text_only() {
+        assert_eq!(priority(1, "a", "b"), priority(1, "a", "b"));
+        assert_ne!(priority(1, "a", "b"), priority(2, "a", "b"));
+        // The separator keeps ("ab", "") and ("a", "b") apart.
+        assert_ne!(priority(1, "ab", ""), priority(1, "a", "b"));
+    }
+}

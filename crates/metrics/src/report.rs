@@ -1,0 +1,475 @@
+//! Pure rendering of the paper's score tables from an in-memory score table: Markdown, CSV and a
+//! self-contained HTML page with inline SVG grouped bar charts. Objectives (runs) sit side by
+//! side, the best value of every column is marked, and directions are averaged per group and per
+//! seen/unseen bucket (BLOOMZ+3 style).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// One score: a run (objective) on a test set for a direction and metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRow {
+    /// Run or objective name (a column group in the paper's tables).
+    pub run: String,
+    /// Test set, e.g. `flores200`.
+    pub test_set: String,
+    /// Direction `src-tgt`, e.g. `eng_Latn-hau_Latn` (codes must not contain `-`).
+    pub direction: String,
+    /// The language shown in the table (the non-English side).
+    pub lang: String,
+    /// Metric, e.g. `BLEU`, `chrF++`, `COMET`.
+    pub metric: String,
+    /// The value; `None` when absent (e.g. COMET without a local model).
+    pub value: Option<f64>,
+}
+
+/// Rendering options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportOptions {
+    /// Page / document title.
+    pub title: String,
+    /// The English code used in directions (`eng_Latn`, `en`).
+    pub english: String,
+    /// Languages seen in pre-training (from the registry) for the seen/unseen buckets.
+    pub seen: BTreeSet<String>,
+    /// Decimals shown.
+    pub decimals: usize,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            title: "alinea report".into(),
+            english: "eng_Latn".into(),
+            seen: BTreeSet::new(),
+            decimals: 2,
+        }
+    }
+}
+
+/// The BLOOMZ+3 bucket of a direction: `en→seen`, `unseen→en`, `seen→unseen`, …
+pub fn bucket_of(direction: &str, opts: &ReportOptions) -> String {
+    let (src, tgt) = direction.split_once('-').unwrap_or((direction, ""));
+    let side = |l: &str| {
+        if l == opts.english {
+            "en"
+        } else if opts.seen.contains(l) {
+            "seen"
+        } else {
+            "unseen"
+        }
+    };
+    format!("{}→{}", side(src), side(tgt))
+}
+
+/// `en→xx` or `xx→en` (or `xx→yy`) group of a direction.
+fn group_of(direction: &str, english: &str) -> &'static str {
+    match direction.split_once('-') {
+        Some((s, _)) if s == english => "en→xx",
+        Some((_, t)) if t == english => "xx→en",
+        _ => "xx→yy",
+    }
+}
+
+/// Values appear in the order first met, so the output follows the caller's ordering.
+fn ordered<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = BTreeSet::new();
+    it.filter(|x| seen.insert(*x)).collect()
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        None
+    } else {
+        Some(v.iter().sum::<f64>() / v.len() as f64)
+    }
+}
+
+/// One rendered table: rows = runs, columns = languages then the average.
+struct Table {
+    caption: String,
+    columns: Vec<String>,
+    rows: Vec<(String, Vec<Option<f64>>)>,
+}
+
+impl Table {
+    /// Index of the best row per column (highest value; first on ties).
+    fn best(&self) -> Vec<Option<usize>> {
+        (0..self.columns.len())
+            .map(|c| {
+                let mut best: Option<(usize, f64)> = None;
+                for (r, (_, vals)) in self.rows.iter().enumerate() {
+                    if let Some(v) = vals[c]
+                        && best.is_none_or(|(_, b)| v > b)
+                    {
+                        best = Some((r, v));
+                    }
+                }
+                best.map(|(r, _)| r)
+            })
+            .collect()
+    }
+}
+
+fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
+    let runs = ordered(rows.iter().map(|r| r.run.as_str()));
+    let mut tables = Vec::new();
+    for ts in ordered(rows.iter().map(|r| r.test_set.as_str())) {
+        for metric in ordered(
+            rows.iter()
+                .filter(|r| r.test_set == ts)
+                .map(|r| r.metric.as_str()),
+        ) {
+            let sel: Vec<&ScoreRow> = rows
+                .iter()
+                .filter(|r| r.test_set == ts && r.metric == metric)
+                .collect();
+            for group in ["en→xx", "xx→en", "xx→yy"] {
+                let g: Vec<&ScoreRow> = sel
+                    .iter()
+                    .copied()
+                    .filter(|r| group_of(&r.direction, &opts.english) == group)
+                    .collect();
+                if g.is_empty() {
+                    continue;
+                }
+                let langs = ordered(g.iter().map(|r| r.lang.as_str()));
+                let mut columns: Vec<String> = langs.iter().map(|s| s.to_string()).collect();
+                columns.push("Avg".into());
+                let mut trows = Vec::new();
+                for run in &runs {
+                    let mut vals: Vec<Option<f64>> = langs
+                        .iter()
+                        .map(|l| {
+                            g.iter()
+                                .find(|r| r.run == *run && r.lang == *l)
+                                .and_then(|r| r.value)
+                        })
+                        .collect();
+                    // The average is only shown when the run has every language (else "–").
+                    let avg = if vals.iter().all(Option::is_some) {
+                        mean(&vals.iter().flatten().copied().collect::<Vec<_>>())
+                    } else {
+                        None
+                    };
+                    vals.push(avg);
+                    trows.push((run.to_string(), vals));
+                }
+                tables.push(Table {
+                    caption: format!("{ts} · {metric} · {group}"),
+                    columns,
+                    rows: trows,
+                });
+            }
+            // Seen/unseen buckets over all directions of this test set and metric.
+            let mut buckets: BTreeMap<String, ()> = BTreeMap::new();
+            for r in &sel {
+                buckets.insert(bucket_of(&r.direction, opts), ());
+            }
+            let mut columns = vec!["overall".to_string()];
+            columns.extend(buckets.keys().cloned());
+            let mut trows = Vec::new();
+            for run in &runs {
+                let vals = columns
+                    .iter()
+                    .map(|b| {
+                        let v: Vec<f64> = sel
+                            .iter()
+                            .filter(|r| {
+                                r.run == *run
+                                    && (b == "overall" || bucket_of(&r.direction, opts) == *b)
+                            })
+                            .filter_map(|r| r.value)
+                            .collect();
+                        mean(&v)
+                    })
+                    .collect();
+                trows.push((run.to_string(), vals));
+            }
+            tables.push(Table {
+                caption: format!("{ts} · {metric} · buckets"),
+                columns,
+                rows: trows,
+            });
+        }
+    }
+    tables
+}
+
+fn fmt_val(v: Option<f64>, d: usize) -> String {
+    v.map_or("–".to_string(), |x| format!("{x:.d$}"))
+}
+
+/// Markdown: one table per test set × metric × direction group (rows = runs, columns =
+/// languages + Avg) plus a bucket table; the best value per column is in bold.
+pub fn render_markdown(rows: &[ScoreRow], opts: &ReportOptions) -> String {
+    let mut out = format!("# {}\n", opts.title);
+    for t in build_tables(rows, opts) {
+        let best = t.best();
+        let _ = write!(
+            out,
+            "\n### {}\n\n| run | {} |\n|---|{}\n",
+            t.caption,
+            t.columns.join(" | "),
+            "---:|".repeat(t.columns.len())
+        );
+        for (ri, (run, vals)) in t.rows.iter().enumerate() {
+            let cells: Vec<String> = vals
+                .iter()
+                .enumerate()
+                .map(|(c, v)| {
+                    let s = fmt_val(*v, opts.decimals);
+                    if best[c] == Some(ri) && t.rows.len() > 1 {
+                        format!("**{s}**")
+                    } else {
+                        s
+                    }
+                })
+                .collect();
+            let _ = writeln!(out, "| {run} | {} |", cells.join(" | "));
+        }
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// CSV in long form, one line per score, with its group and seen/unseen bucket; values at full
+/// precision, empty when absent.
+pub fn render_csv(rows: &[ScoreRow], opts: &ReportOptions) -> String {
+    let mut out = String::from("run,test_set,direction,group,bucket,lang,metric,value\n");
+    for r in rows {
+        let cells = [
+            csv_field(&r.run),
+            csv_field(&r.test_set),
+            csv_field(&r.direction),
+            group_of(&r.direction, &opts.english).to_string(),
+            bucket_of(&r.direction, opts),
+            csv_field(&r.lang),
+            csv_field(&r.metric),
+            r.value.map_or(String::new(), |v| v.to_string()),
+        ];
+        let _ = writeln!(out, "{}", cells.join(","));
+    }
+    out
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const PALETTE: [&str; 8] = [
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
+];
+
+/// A grouped bar chart: one group per column, one bar per run.
+fn svg_chart(t: &Table) -> String {
+    let runs = t.rows.len().max(1);
+    let (bar, gap, h, top, left) = (14.0, 18.0, 220.0, 20.0, 40.0);
+    let group_w = bar * runs as f64 + gap;
+    let width = left + group_w * t.columns.len() as f64 + 20.0;
+    let max = t
+        .rows
+        .iter()
+        .flat_map(|(_, v)| v.iter().flatten())
+        .fold(0.0f64, |a, &b| a.max(b))
+        .max(1e-9);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{:.0}\" role=\"img\"><title>{}</title>",
+        h + top + 70.0,
+        esc(&t.caption)
+    );
+    let _ = write!(
+        s,
+        "<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{width:.0}\" y2=\"{:.1}\" stroke=\"#999\"/>",
+        top + h,
+        top + h
+    );
+    let _ = write!(
+        s,
+        "<text x=\"4\" y=\"{:.1}\" font-size=\"10\">{max:.1}</text>",
+        top + 4.0
+    );
+    for (c, col) in t.columns.iter().enumerate() {
+        let x0 = left + group_w * c as f64;
+        for (r, (run, vals)) in t.rows.iter().enumerate() {
+            if let Some(v) = vals[c] {
+                let bh = h * (v / max).max(0.0);
+                let _ = write!(
+                    s,
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bar}\" height=\"{bh:.1}\" fill=\"{}\"><title>{} · {}: {v:.2}</title></rect>",
+                    x0 + bar * r as f64,
+                    top + h - bh,
+                    PALETTE[r % PALETTE.len()],
+                    esc(run),
+                    esc(col)
+                );
+            }
+        }
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" transform=\"rotate(45 {:.1} {:.1})\">{}</text>",
+            x0,
+            top + h + 12.0,
+            x0,
+            top + h + 12.0,
+            esc(col)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// A self-contained HTML page (no external resources): for each table a grouped bar chart
+/// (inline SVG, one colour per run) and the numbers with the best per column in bold.
+pub fn render_html(rows: &[ScoreRow], opts: &ReportOptions) -> String {
+    let tables = build_tables(rows, opts);
+    let runs: Vec<String> = tables
+        .first()
+        .map(|t| t.rows.iter().map(|(r, _)| r.clone()).collect())
+        .unwrap_or_default();
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title><style>\
+body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin:.5em 0 2em}}\
+td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}th:first-child,td:first-child{{text-align:left}}\
+.best{{font-weight:bold;background:#eef6ee}}.legend span{{display:inline-block;margin-right:1em}}\
+.sw{{display:inline-block;width:10px;height:10px;margin-right:4px}}</style></head><body>\n<h1>{0}</h1>\n<p class=\"legend\">",
+        esc(&opts.title)
+    );
+    for (i, r) in runs.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<span><i class=\"sw\" style=\"background:{}\"></i>{}</span>",
+            PALETTE[i % PALETTE.len()],
+            esc(r)
+        );
+    }
+    out.push_str("</p>\n");
+    for t in &tables {
+        let best = t.best();
+        let _ = write!(
+            out,
+            "<h2>{}</h2>\n{}\n<table><tr><th>run</th>",
+            esc(&t.caption),
+            svg_chart(t)
+        );
+        for c in &t.columns {
+            let _ = write!(out, "<th>{}</th>", esc(c));
+        }
+        out.push_str("</tr>");
+        for (ri, (run, vals)) in t.rows.iter().enumerate() {
+            let _ = write!(out, "<tr><td>{}</td>", esc(run));
+            for (c, v) in vals.iter().enumerate() {
+                let class = if best[c] == Some(ri) && t.rows.len() > 1 {
+                    " class=\"best\""
+                } else {
+                    ""
+                };
+                let _ = write!(out, "<td{class}>{}</td>", fmt_val(*v, opts.decimals));
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<ScoreRow> {
+        let mut v = Vec::new();
+        for (run, base) in [("mt-instruct", 10.0), ("align-instruct", 11.0)] {
+            for (i, l) in ["hau_Latn", "afr_Latn"].iter().enumerate() {
+                for (dir, off) in [
+                    (format!("eng_Latn-{l}"), 0.0),
+                    (format!("{l}-eng_Latn"), 5.0),
+                ] {
+                    v.push(ScoreRow {
+                        run: run.into(),
+                        test_set: "flores200".into(),
+                        direction: dir,
+                        lang: l.to_string(),
+                        metric: "BLEU".into(),
+                        value: Some(base + off + i as f64),
+                    });
+                }
+            }
+        }
+        v.push(ScoreRow {
+            run: "mt-instruct".into(),
+            test_set: "flores200".into(),
+            direction: "eng_Latn-hau_Latn".into(),
+            lang: "hau_Latn".into(),
+            metric: "COMET".into(),
+            value: None,
+        });
+        v
+    }
+
+    fn opts() -> ReportOptions {
+        ReportOptions {
+            seen: ["eng_Latn", "afr_Latn"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ..ReportOptions::default()
+        }
+    }
+
+    #[test]
+    fn buckets() {
+        assert_eq!(bucket_of("eng_Latn-hau_Latn", &opts()), "en→unseen");
+        assert_eq!(bucket_of("afr_Latn-eng_Latn", &opts()), "seen→en");
+        assert_eq!(bucket_of("afr_Latn-hau_Latn", &opts()), "seen→unseen");
+    }
+
+    #[test]
+    fn markdown_marks_best_and_lists_every_direction() {
+        let md = render_markdown(&rows(), &opts());
+        assert!(md.contains("### flores200 · BLEU · en→xx"));
+        assert!(md.contains("| run | hau_Latn | afr_Latn | Avg |"));
+        assert!(
+            md.contains("| align-instruct | **11.00** | **12.00** | **11.50** |"),
+            "{md}"
+        );
+        assert!(md.contains("| mt-instruct | – | – |"), "{md}");
+        assert!(
+            md.contains("overall | en→seen | en→unseen | seen→en | unseen→en"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn csv_and_html_are_complete() {
+        let r = rows();
+        let csv = render_csv(&r, &opts());
+        assert_eq!(csv.lines().count(), r.len() + 1);
+        assert!(
+            csv.contains(
+                "mt-instruct,flores200,eng_Latn-hau_Latn,en→xx,en→unseen,hau_Latn,COMET,\n"
+            )
+        );
+        let html = render_html(&r, &opts());
+        assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+        // Self-contained: no external scripts, styles or images.
+        assert!(!html.contains("src=") && !html.contains("href="));
+        assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
+        for d in ["hau_Latn", "afr_Latn", "align-instruct", "class=\"best\""] {
+            assert!(html.contains(d), "{d}");
+        }
+    }
+}

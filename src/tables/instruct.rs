@@ -1,0 +1,194 @@
+//! The instruction table (one schema for every task, so curricula can concatenate them) and its conversions.
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `task` | str | `mt`, `align`, `hint`, `revise`, `mono_full`, `mono_half`, `denoise_word`, `denoise_span`, `prompt`, `external` |
+//! | `src_lang`, `tgt_lang`, `direction` | str | Y, X and `"Y-X"` (empty for external rows) |
+//! | `pair_id` | u64? | the sentence pair the row was built from |
+//! | `instruction`, `input`, `output` | str | prompt (Alpaca `instruction`), extra input, expected output |
+//! | `label` | bool? | AlignInstruct: true for gold pairs, false for negatives |
+//! | `src_start`, `src_end`, `tgt_start`, `tgt_end` | u32? | the gold pair's token spans |
+//! | `swapped_side`, `swap_origin` | str? | negatives/corruptions: side replaced (`src`/`tgt`), `same_sentence`/`other_sentence` |
+//! | `swap_pair_id`, `swap_start`, `swap_end` | u64?, u32? | where the replacement span came from |
+//! | `phase` | u32 | curriculum phase (0 before a curriculum) |
+//! | `input_tokens`, `output_tokens` | u32 | token counts after the length limits |
+//! | `truncated` | bool | whether a side was truncated |
+//! | `source` | str | `generated` or the name of an external file |
+
+use alinea_instruct::{BuildOutput, InstructRow, ParallelPair};
+use polars::prelude::*;
+use serde::de::DeserializeOwned;
+
+use crate::engine::{StageError, Stats};
+
+fn enum_str<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}
+
+fn enum_from<T: DeserializeOwned>(column: &str, row: usize, s: &str) -> Result<T, StageError> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|e| StageError::Other(format!("instruction table, row {row}, column `{column}`: `{s}`: {e}")))
+}
+
+/// The instruction table of `rows`.
+pub fn to_frame(rows: &[InstructRow]) -> PolarsResult<DataFrame> {
+    macro_rules! col {
+        ($name:literal, $f:expr) => {
+            Column::new($name.into(), rows.iter().map($f).collect::<Vec<_>>())
+        };
+    }
+    DataFrame::new_infer_height(vec![
+        col!("task", |r: &InstructRow| enum_str(&r.task)),
+        col!("src_lang", |r: &InstructRow| r.src_lang.clone()),
+        col!("tgt_lang", |r: &InstructRow| r.tgt_lang.clone()),
+        col!("direction", |r: &InstructRow| r.direction.clone()),
+        col!("pair_id", |r: &InstructRow| r.pair_id),
+        col!("instruction", |r: &InstructRow| r.instruction.clone()),
+        col!("input", |r: &InstructRow| r.input.clone()),
+        col!("output", |r: &InstructRow| r.output.clone()),
+        col!("label", |r: &InstructRow| r.label),
+        col!("src_start", |r: &InstructRow| r.src_start),
+        col!("src_end", |r: &InstructRow| r.src_end),
+        col!("tgt_start", |r: &InstructRow| r.tgt_start),
+        col!("tgt_end", |r: &InstructRow| r.tgt_end),
+        col!("swapped_side", |r: &InstructRow| r.swapped_side.as_ref().map(enum_str)),
+        col!("swap_origin", |r: &InstructRow| r.swap_origin.as_ref().map(enum_str)),
+        col!("swap_pair_id", |r: &InstructRow| r.swap_pair_id),
+        col!("swap_start", |r: &InstructRow| r.swap_start),
+        col!("swap_end", |r: &InstructRow| r.swap_end),
+        col!("phase", |r: &InstructRow| r.phase),
+        col!("input_tokens", |r: &InstructRow| r.input_tokens),
+        col!("output_tokens", |r: &InstructRow| r.output_tokens),
+        col!("truncated", |r: &InstructRow| r.truncated),
+        col!("source", |r: &InstructRow| r.source.clone()),
+    ])
+}
+
+/// Rows of an instruction table (as written by [`to_frame`]).
+pub fn from_frame(df: &DataFrame) -> Result<Vec<InstructRow>, StageError> {
+    let s = |c: &str| df.column(c).and_then(|x| x.str().cloned());
+    let u32c = |c: &str| df.column(c).and_then(|x| x.u32().cloned());
+    let u64c = |c: &str| df.column(c).and_then(|x| x.u64().cloned());
+    let boolc = |c: &str| df.column(c).and_then(|x| x.bool().cloned());
+    let (task, src_lang, tgt_lang, direction) = (s("task")?, s("src_lang")?, s("tgt_lang")?, s("direction")?);
+    let (instruction, input, output, source) = (s("instruction")?, s("input")?, s("output")?, s("source")?);
+    let (pair_id, swap_pair_id) = (u64c("pair_id")?, u64c("swap_pair_id")?);
+    let (label, truncated) = (boolc("label")?, boolc("truncated")?);
+    let (src_start, src_end, tgt_start, tgt_end) = (u32c("src_start")?, u32c("src_end")?, u32c("tgt_start")?, u32c("tgt_end")?);
+    let (swap_start, swap_end, phase) = (u32c("swap_start")?, u32c("swap_end")?, u32c("phase")?);
+    let (in_tok, out_tok) = (u32c("input_tokens")?, u32c("output_tokens")?);
+    let (swapped_side, swap_origin) = (s("swapped_side")?, s("swap_origin")?);
+    let text = |c: &StringChunked, i: usize| c.get(i).unwrap_or("").to_string();
+    (0..df.height())
+        .map(|i| {
+            Ok(InstructRow {
+                task: enum_from("task", i, task.get(i).unwrap_or(""))?,
+                src_lang: text(&src_lang, i),
+                tgt_lang: text(&tgt_lang, i),
+                direction: text(&direction, i),
+                pair_id: pair_id.get(i),
+                instruction: text(&instruction, i),
+                input: text(&input, i),
+                output: text(&output, i),
+                label: label.get(i),
+                src_start: src_start.get(i),
+                src_end: src_end.get(i),
+                tgt_start: tgt_start.get(i),
+                tgt_end: tgt_end.get(i),
+                swapped_side: swapped_side.get(i).map(|v| enum_from("swapped_side", i, v)).transpose()?,
+                swap_origin: swap_origin.get(i).map(|v| enum_from("swap_origin", i, v)).transpose()?,
+                swap_pair_id: swap_pair_id.get(i),
+                swap_start: swap_start.get(i),
+                swap_end: swap_end.get(i),
+                phase: phase.get(i).unwrap_or(0),
+                input_tokens: in_tok.get(i).unwrap_or(0),
+                output_tokens: out_tok.get(i).unwrap_or(0),
+                truncated: truncated.get(i).unwrap_or(false),
+                source: text(&source, i),
+            })
+        })
+        .collect()
+}
+
+/// Sentence pairs of a pairs table (see [`crate::text::pairs`]).
+pub fn parallel_pairs(df: &DataFrame) -> Result<Vec<ParallelPair>, StageError> {
+    let ids = df.column("pair_id")?.u64()?.clone();
+    let (sl, tl, src, tgt) = (
+        df.column("src_lang")?.str()?.clone(),
+        df.column("tgt_lang")?.str()?.clone(),
+        df.column("src")?.str()?.clone(),
+        df.column("tgt")?.str()?.clone(),
+    );
+    (0..df.height())
+        .map(|i| {
+            Ok(ParallelPair {
+                pair_id: ids.get(i).ok_or_else(|| StageError::Other(format!("pairs table, row {i}: `pair_id` is null")))?,
+                src_lang: sl.get(i).unwrap_or("").to_string(),
+                tgt_lang: tl.get(i).unwrap_or("").to_string(),
+                src: src.get(i).unwrap_or("").to_string(),
+                tgt: tgt.get(i).unwrap_or("").to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Engine stats of a builder's output: row counts, drops by reason, and the per task / direction / language /
+/// label / phase / swap counts as named counters (`label/align/true`, `direction/mt/en-be`, …) for `alinea log`.
+pub fn stats(out: &BuildOutput, rows_in: u64) -> Stats {
+    let st = &out.stats;
+    let mut stats = Stats { rows_in, rows_out: out.rows.len() as u64, ..Stats::default() };
+    for (reason, n) in &st.dropped {
+        stats.drop_rows(reason, *n);
+    }
+    for (task, n) in &st.by_task {
+        stats.count(&format!("task/{task}"), *n);
+    }
+    for (prefix, map) in [("direction", &st.by_task_direction), ("lang", &st.by_task_lang), ("label", &st.by_task_label)] {
+        for (task, inner) in map {
+            for (k, n) in inner {
+                stats.count(&format!("{prefix}/{task}/{k}"), *n);
+            }
+        }
+    }
+    for (phase, n) in &st.by_phase {
+        stats.count(&format!("phase/{phase}"), *n);
+    }
+    for (swap, n) in &st.swaps {
+        stats.count(&format!("swap/{swap}"), *n);
+    }
+    stats.count("truncated", st.truncated);
+    stats
+}
+
+/// Maps a builder error to a stage error.
+pub fn err(e: alinea_instruct::InstructError) -> StageError {
+    StageError::Other(e.to_string())
+}
+
+/// The optional `tokenizer` input of instruction stages: a `tokenizer.json` for token-length accounting.
+pub const TOKENIZER_SLOT: crate::engine::InputSlot = crate::engine::InputSlot {
+    name: "tokenizer",
+    kind: crate::engine::SlotKind::Path,
+    required: false,
+    doc: "a Hugging Face tokenizer.json for the 384-token limits (default: one token per byte, an upper bound for byte-level BPE)",
+};
+
+/// The language names of the registry, for templates.
+pub fn names() -> impl alinea_instruct::LanguageNames {
+    let registry = crate::lang::Registry::default();
+    alinea_instruct::NameFn(move |code: &str| registry.get(code).map(|l| l.name.clone()))
+}
+
+/// The token counter of the stage's `tokenizer` input.
+pub fn token_counter(ctx: &crate::engine::StageCtx) -> Result<alinea_instruct::TokenCounter, StageError> {
+    alinea_instruct::TokenCounter::from_optional(ctx.path("tokenizer")).map_err(err)
+}
+
+/// The stage outputs of a builder's result: the `instructions` table and its stats.
+pub fn outputs(out: BuildOutput, rows_in: u64) -> Result<crate::engine::Outputs, StageError> {
+    let stats = stats(&out, rows_in);
+    Ok(crate::engine::Outputs::table("instructions", to_frame(&out.rows)?, stats))
+}
