@@ -68,6 +68,15 @@ impl StageCtx {
             .collect()
     }
 
+    /// The bytes of the blob filling slot `slot`, verified against its digest.
+    pub fn blob(&self, slot: &str) -> Result<Vec<u8>, StageError> {
+        let ups = self.tables.get(slot).ok_or_else(|| StageError::Input { slot: slot.into(), message: "no input given".into() })?;
+        let [up] = ups.as_slice() else {
+            return Err(StageError::Input { slot: slot.into(), message: format!("expected one blob, got {}", ups.len()) });
+        };
+        Ok(self.store.get_bytes(&up.output.digest)?)
+    }
+
     /// The path filling slot `slot`, if given.
     pub fn path(&self, slot: &str) -> Option<&Path> {
         self.paths.get(slot).map(|(p, _)| p.as_path())

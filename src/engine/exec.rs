@@ -97,10 +97,11 @@ struct ResolvedInputs {
     stages: BTreeMap<String, Vec<String>>,
 }
 
-fn pick_output<'a>(outputs: &'a [OutputRef], wanted: Option<&str>) -> Option<&'a OutputRef> {
+fn pick_output<'a>(outputs: &'a [OutputRef], wanted: Option<&str>, slot_kind: SlotKind) -> Option<&'a OutputRef> {
+    let default_kind = if slot_kind == SlotKind::Blob { ObjectKind::Blob } else { ObjectKind::Table };
     match wanted {
         Some(name) => outputs.iter().find(|o| o.name == name),
-        None => outputs.iter().find(|o| o.kind == ObjectKind::Table).or(outputs.first()),
+        None => outputs.iter().find(|o| o.kind == default_kind).or(outputs.first()),
     }
 }
 
@@ -130,7 +131,7 @@ fn resolve_inputs(
             match input {
                 InputRef::Stage { stage: up, output } => {
                     let outs = done.get(up).ok_or_else(|| StageError::Input { slot: slot.clone(), message: format!("upstream `{up}` has no result") })?;
-                    let out = pick_output(outs, output.as_deref()).ok_or_else(|| StageError::Input {
+                    let out = pick_output(outs, output.as_deref(), slot_kind).ok_or_else(|| StageError::Input {
                         slot: slot.clone(),
                         message: format!(
                             "stage `{up}` has no output `{}`; its outputs are: {}",

@@ -555,7 +555,7 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
                             }
                             resolved.push(InputRef::Path(p));
                         }
-                        SlotKind::Table | SlotKind::Tables => {
+                        SlotKind::Table | SlotKind::Tables | SlotKind::Blob => {
                             let (up, output, gather) = parse_ref(r);
                             let Some(ups) = instances.get(up) else {
                                 return Err(src.err(span.clone(), format!(
@@ -575,7 +575,7 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
                         }
                     }
                 }
-                if slot.kind == SlotKind::Table && resolved.len() != 1 {
+                if matches!(slot.kind, SlotKind::Table | SlotKind::Blob) && resolved.len() != 1 {
                     return Err(src.err(slot_span.clone(), format!("input `{slot_name}` takes exactly one table, got {}", resolved.len())));
                 }
                 if slot.kind == SlotKind::Path && resolved.len() != 1 {

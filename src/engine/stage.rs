@@ -26,6 +26,8 @@ pub enum SlotKind {
     Tables,
     /// A file or directory on disk, hashed by content before the stage runs.
     Path,
+    /// A blob output of one upstream stage (its first blob, or `stage.output`), e.g. adapter weights.
+    Blob,
 }
 
 /// One named input of a stage kind.
