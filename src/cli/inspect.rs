@@ -60,6 +60,10 @@ pub struct ExportArgs {
     /// Output file
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
+    /// For instruction tables written as JSONL: `alpaca` (instruction/input/output) or `prompt-completion`,
+    /// which trainers such as HF TRL read directly [default: every column]
+    #[arg(long = "as", value_parser = ["alpaca", "prompt-completion"])]
+    records: Option<String>,
 }
 
 /// Arguments of `log`.
@@ -172,6 +176,18 @@ pub fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let bytes = store.get_bytes(&out.digest)?;
     let data = match format.as_str() {
         "parquet" => bytes,
+        "jsonl" if args.records.is_some() => {
+            let rows = crate::tables::instruct::from_frame(&decode_parquet(bytes)?)
+                .context("--as needs an instruction table (from an instruct.* stage)")?;
+            let format = if args.records.as_deref() == Some("alpaca") {
+                alinea_instruct::ExportFormat::Alpaca
+            } else {
+                alinea_instruct::ExportFormat::PromptCompletion
+            };
+            let mut buf = Vec::new();
+            alinea_instruct::write_jsonl(&rows, format, &mut buf)?;
+            buf
+        }
         other => {
             let mut df = decode_parquet(bytes)?;
             let mut buf = Vec::new();
