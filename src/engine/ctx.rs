@@ -77,6 +77,23 @@ impl StageCtx {
         Ok(self.store.get_bytes(&up.output.digest)?)
     }
 
+    /// The folder filling slot `slot` (a [`super::SlotKind::Folder`]): the directory given in the pipeline, or
+    /// the upstream stage's blobs written (once verified) as files named after its outputs.
+    pub fn folder(&self, slot: &str) -> Result<PathBuf, StageError> {
+        if let Some((path, _)) = self.paths.get(slot) {
+            return Ok(path.clone());
+        }
+        let ups = self.tables.get(slot).ok_or_else(|| StageError::Input { slot: slot.into(), message: "no input given".into() })?;
+        let dir = self.work_dir()?.join("inputs").join(slot);
+        std::fs::create_dir_all(&dir).map_err(StageError::io(&dir))?;
+        for up in ups {
+            let file = dir.join(&up.output.name);
+            let bytes = self.store.get_bytes(&up.output.digest)?;
+            std::fs::write(&file, bytes).map_err(StageError::io(&file))?;
+        }
+        Ok(dir)
+    }
+
     /// The path filling slot `slot`, if given.
     pub fn path(&self, slot: &str) -> Option<&Path> {
         self.paths.get(slot).map(|(p, _)| p.as_path())

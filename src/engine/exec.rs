@@ -129,6 +129,14 @@ fn resolve_inputs(
         let slot_kind = kind.inputs().iter().find(|s| s.name == slot).map(|s| s.kind).unwrap_or(SlotKind::Table);
         for input in refs {
             match input {
+                InputRef::Stage { stage: up, output: None } if slot_kind == SlotKind::Folder => {
+                    let outs = done.get(up).ok_or_else(|| StageError::Input { slot: slot.clone(), message: format!("upstream `{up}` has no result") })?;
+                    for out in outs.iter().filter(|o| o.kind == ObjectKind::Blob) {
+                        r.digests.entry(slot.clone()).or_default().push(format!("{}:{}", out.name, out.digest));
+                        r.tables.entry(slot.clone()).or_default().push(UpstreamTable { stage: up.clone(), output: out.clone() });
+                    }
+                    r.stages.entry(slot.clone()).or_default().push(up.clone());
+                }
                 InputRef::Stage { stage: up, output } => {
                     let outs = done.get(up).ok_or_else(|| StageError::Input { slot: slot.clone(), message: format!("upstream `{up}` has no result") })?;
                     let out = pick_output(outs, output.as_deref(), slot_kind).ok_or_else(|| StageError::Input {
@@ -144,7 +152,7 @@ fn resolve_inputs(
                     r.stages.entry(slot.clone()).or_default().push(up.clone());
                 }
                 InputRef::Path(path) => {
-                    debug_assert_eq!(slot_kind, SlotKind::Path);
+                    debug_assert!(matches!(slot_kind, SlotKind::Path | SlotKind::Folder));
                     let listed = kind.input_files(&stage.params, slot, path)?;
                     let mut files = Vec::with_capacity(listed.len());
                     for f in listed {

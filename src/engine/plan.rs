@@ -410,18 +410,21 @@ fn parse_ref(s: &str) -> (&str, Option<&str>, bool) {
 /// Orders declarations so that every stage comes after those it reads; reports cycles.
 fn base_order(src: &Source, decls: &[Decl], registry: &Registry) -> Result<Vec<usize>, PlanError> {
     let index: BTreeMap<&str, usize> = decls.iter().enumerate().map(|(i, d)| (d.name.as_str(), i)).collect();
-    let reads_tables = |d: &Decl, slot: &str| {
+    let names: BTreeSet<&str> = decls.iter().map(|d| d.name.as_str()).collect();
+    let reads_stage = |d: &Decl, slot: &str, r: &str| {
         let kind = registry.get(&d.kind).expect("kind checked while parsing");
-        kind.inputs().iter().any(|s| s.name == slot && s.kind != SlotKind::Path)
+        kind.inputs().iter().any(|s| {
+            s.name == slot && (matches!(s.kind, SlotKind::Table | SlotKind::Tables | SlotKind::Blob) || (s.kind == SlotKind::Folder && names.contains(parse_ref(r).0)))
+        })
     };
     let deps: Vec<BTreeSet<usize>> = decls
         .iter()
         .map(|d| {
             d.inputs
                 .iter()
-                .filter(|(slot, _, _)| reads_tables(d, slot))
-                .flat_map(|(_, refs, _)| refs.iter())
-                .filter_map(|(r, _)| index.get(parse_ref(r).0).copied())
+                .flat_map(|(slot, refs, _)| refs.iter().map(move |(r, _)| (slot, r)))
+                .filter(|(slot, r)| reads_stage(d, slot, r))
+                .filter_map(|(_, r)| index.get(parse_ref(r).0).copied())
                 .collect()
         })
         .collect();
@@ -476,6 +479,9 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
         // Fan out over every upstream matrix stage referenced without `[*]`.
         for (slot, refs, _) in &d.inputs {
             if stage.inputs().iter().any(|s| s.name == slot && s.kind == SlotKind::Path) {
+                continue;
+            }
+            if stage.inputs().iter().any(|s| s.name == slot && s.kind == SlotKind::Folder) && refs.iter().all(|(r, _)| !instances.contains_key(parse_ref(r).0)) {
                 continue;
             }
             for (r, _) in refs {
@@ -546,8 +552,9 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
                 let slot = stage.inputs().iter().find(|s| s.name == slot_name).expect("slot checked while parsing");
                 let mut resolved = Vec::new();
                 for (r, span) in refs {
+                    let names_a_stage = instances.contains_key(parse_ref(r).0);
                     match slot.kind {
-                        SlotKind::Path => {
+                        SlotKind::Path | SlotKind::Folder if slot.kind == SlotKind::Path || !names_a_stage => {
                             let p = expand_env(r).map_err(|m| src.err(span.clone(), m))?;
                             let p = root.join(p);
                             if !p.exists() {
@@ -555,7 +562,7 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
                             }
                             resolved.push(InputRef::Path(p));
                         }
-                        SlotKind::Table | SlotKind::Tables | SlotKind::Blob => {
+                        _ => {
                             let (up, output, gather) = parse_ref(r);
                             let Some(ups) = instances.get(up) else {
                                 return Err(src.err(span.clone(), format!(
@@ -575,7 +582,7 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
                         }
                     }
                 }
-                if matches!(slot.kind, SlotKind::Table | SlotKind::Blob) && resolved.len() != 1 {
+                if matches!(slot.kind, SlotKind::Table | SlotKind::Blob | SlotKind::Folder) && resolved.len() != 1 {
                     return Err(src.err(slot_span.clone(), format!("input `{slot_name}` takes exactly one table, got {}", resolved.len())));
                 }
                 if slot.kind == SlotKind::Path && resolved.len() != 1 {

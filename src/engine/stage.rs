@@ -28,6 +28,10 @@ pub enum SlotKind {
     Path,
     /// A blob output of one upstream stage (its first blob, or `stage.output`), e.g. adapter weights.
     Blob,
+    /// A folder of files: either a directory on disk (hashed like [`SlotKind::Path`]) or every blob output of one
+    /// upstream stage, materialized as files named after the outputs (e.g. a model: `config.json`,
+    /// `model.safetensors`, `tokenizer.json`). Read it with [`StageCtx::folder`].
+    Folder,
 }
 
 /// One named input of a stage kind.
