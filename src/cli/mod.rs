@@ -1,7 +1,10 @@
 //! The command line. Each command is a thin function over the engine and the stages; `anyhow` lives only here.
 
+mod align;
 mod inspect;
 mod pipeline;
+mod report;
+mod score;
 mod store_cmds;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +58,15 @@ enum Command {
     Verify(store_cmds::VerifyArgs),
     /// Print help and the list of stage kinds, or the documentation of one kind
     Help(pipeline::HelpArgs),
+    /// Corpus BLEU / chrF / chrF++ of a hypothesis file, exactly as sacrebleu 2.6.0 (JSON with --json)
+    Score(score::ScoreArgs),
+    /// Write a report stage's documents (report.md, report.csv, report.html) of the last run to a folder
+    Report(report::ReportArgs),
+    /// Word-align two line-aligned files (IBM Model 2, fast_align's model): Pharaoh `i-j`, 0-based, left = --src
+    Align(align::AlignArgs),
+    /// Precision, recall and AER of predicted alignments against a gold file (Pharaoh i-j/ipj or WPT)
+    #[command(name = "eval-align")]
+    EvalAlign(align::EvalAlignArgs),
 }
 
 /// Entry point of the binary.
@@ -78,6 +90,10 @@ pub fn main() -> ExitCode {
         Some(Command::Gc(a)) => store_cmds::gc(&cli.global, a),
         Some(Command::Verify(a)) => store_cmds::verify(&cli.global, a),
         Some(Command::Help(a)) => pipeline::help(&cli.global, a),
+        Some(Command::Score(a)) => score::score(&cli.global, a),
+        Some(Command::Report(a)) => report::report(&cli.global, a),
+        Some(Command::Align(a)) => align::align(&cli.global, a),
+        Some(Command::EvalAlign(a)) => align::eval_align(&cli.global, a),
     };
     match result {
         Ok(code) => code,

@@ -192,3 +192,74 @@ pub fn outputs(out: BuildOutput, rows_in: u64) -> Result<crate::engine::Outputs,
     let stats = stats(&out, rows_in);
     Ok(crate::engine::Outputs::table("instructions", to_frame(&out.rows)?, stats))
 }
+
+fn u32_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<u32>>, StageError> {
+    let lists = df.column(name)?.list()?.clone();
+    (0..lists.len())
+        .map(|i| match lists.get_as_series(i) {
+            Some(s) => Ok(s.u32()?.iter().map(|v| v.unwrap_or(0)).collect()),
+            None => Ok(Vec::new()),
+        })
+        .collect()
+}
+
+fn str_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<String>>, StageError> {
+    let lists = df.column(name)?.list()?.clone();
+    (0..lists.len())
+        .map(|i| match lists.get_as_series(i) {
+            Some(s) => Ok(s.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect()),
+            None => Ok(Vec::new()),
+        })
+        .collect()
+}
+
+fn tokens_of(texts: Vec<String>, starts: Vec<u32>, ends: Vec<u32>) -> Vec<alinea_instruct::Token> {
+    texts
+        .into_iter()
+        .zip(starts.into_iter().zip(ends))
+        .map(|(text, (start, end))| alinea_instruct::Token { text, start: start as usize, end: end as usize })
+        .collect()
+}
+
+/// The aligned corpus of an `alignments` table (align.ibm2: pairs with their tokens and byte spans) and a `gold`
+/// table (align.pairs), validated by the instruction crate (errors name table, row and field).
+pub fn aligned_corpus(alignments: &DataFrame, gold: &DataFrame) -> Result<alinea_instruct::AlignedCorpus, StageError> {
+    let pairs = parallel_pairs(alignments)?;
+    let (src_tok, src_start, src_end) = (str_lists(alignments, "src_tokens")?, u32_lists(alignments, "src_starts")?, u32_lists(alignments, "src_ends")?);
+    let (tgt_tok, tgt_start, tgt_end) = (str_lists(alignments, "tgt_tokens")?, u32_lists(alignments, "tgt_starts")?, u32_lists(alignments, "tgt_ends")?);
+    let tokens: Vec<alinea_instruct::SentenceTokens> = pairs
+        .iter()
+        .zip(src_tok.into_iter().zip(src_start.into_iter().zip(src_end)))
+        .zip(tgt_tok.into_iter().zip(tgt_start.into_iter().zip(tgt_end)))
+        .map(|((p, (st, (ss, se))), (tt, (ts, te)))| alinea_instruct::SentenceTokens {
+            pair_id: p.pair_id,
+            src: tokens_of(st, ss, se),
+            tgt: tokens_of(tt, ts, te),
+        })
+        .collect();
+    let u32c = |c: &str| gold.column(c).and_then(|x| x.u32().cloned());
+    let (ss, se, ts, te) = (u32c("src_start")?, u32c("src_end")?, u32c("tgt_start")?, u32c("tgt_end")?);
+    let ids = gold.column("pair_id")?.u64()?.clone();
+    let (sp, tp) = (gold.column("src_phrase")?.str()?.clone(), gold.column("tgt_phrase")?.str()?.clone());
+    let score = gold.column("score")?.f64()?.clone();
+    let gold_pairs: Vec<alinea_instruct::GoldPair> = (0..gold.height())
+        .map(|i| alinea_instruct::GoldPair {
+            pair_id: ids.get(i).unwrap_or(u64::MAX),
+            src_start: ss.get(i).unwrap_or(0),
+            src_end: se.get(i).unwrap_or(0),
+            tgt_start: ts.get(i).unwrap_or(0),
+            tgt_end: te.get(i).unwrap_or(0),
+            src_phrase: sp.get(i).unwrap_or("").to_string(),
+            tgt_phrase: tp.get(i).unwrap_or("").to_string(),
+            score: score.get(i).unwrap_or(f64::NAN),
+        })
+        .collect();
+    alinea_instruct::AlignedCorpus::new(&pairs, &tokens, &gold_pairs).map_err(err)
+}
+
+/// The inputs of the instruction stages built on alignments.
+pub const ALIGNED_INPUTS: [crate::engine::InputSlot; 3] = [
+    crate::engine::InputSlot { name: "alignments", kind: crate::engine::SlotKind::Table, required: true, doc: "an align.ibm2 table (pairs, tokens, links)" },
+    crate::engine::InputSlot { name: "gold", kind: crate::engine::SlotKind::Table, required: true, doc: "an align.pairs table (gold word pairs)" },
+    TOKENIZER_SLOT,
+];

@@ -1,0 +1,154 @@
+//! `align` and `eval-align`: the word aligner on plain files, usable like fast_align, and AER against a gold file.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::Global;
+use alinea_align::{Alignment, Ibm2Params, Method, Model, TokenizeMode, align_bidirectional, align_corpus, aer, pharaoh, symmetrize, tokenize};
+
+/// Arguments of `align`.
+#[derive(Debug, Args)]
+pub struct AlignArgs {
+    /// Source side, one sentence per line (the left index of each `i-j` link)
+    #[arg(long)]
+    src: PathBuf,
+    /// Target side, line-aligned with --src
+    #[arg(long)]
+    tgt: PathBuf,
+    /// Output only the reverse model's alignment P(src | tgt) (links still written src-tgt, as fast_align -r)
+    #[arg(long, conflicts_with = "symmetrize")]
+    reverse: bool,
+    /// Run both directions and symmetrize: intersect, union, grow-diag (gd), grow-diag-final (gdf),
+    /// grow-diag-final-and (gdfa). Without it (and without --reverse) only the forward alignment is written
+    #[arg(long, value_name = "METHOD")]
+    symmetrize: Option<String>,
+    /// fixed: fast_align's model with its bugs fixed, λ fixed at 4 [default]; fast_align: upstream -d -o -v
+    #[arg(long, value_parser = ["fixed", "fast_align"])]
+    model: Option<String>,
+    /// Tokenization: whitespace (default: the indices of the links count whitespace tokens, as fast_align's do),
+    /// unicode (UAX #29 words, punctuation split), chars (unspaced scripts cut into characters)
+    #[arg(long, default_value = "whitespace", value_parser = ["whitespace", "unicode", "chars"])]
+    tokenize: String,
+    /// Lowercase words before training
+    #[arg(long)]
+    lowercase: bool,
+    /// Model parameters as JSON, as the `ibm2` table of the align.ibm2 stage (e.g. '{"iterations": 6}');
+    /// --model, when given, wins over its `model` field
+    #[arg(long, value_name = "JSON")]
+    params: Option<String>,
+    /// Output file (Pharaoh `i-j`, 0-based, one line per input line; empty line for a skipped pair) [default: stdout]
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
+}
+
+/// Arguments of `eval-align`.
+#[derive(Debug, Args)]
+pub struct EvalAlignArgs {
+    /// Gold alignments: Pharaoh (`i-j` sure, `ipj` possible, one line per sentence) or WPT (`sent i j [S|P]`,
+    /// always 1-based), detected from the first line
+    #[arg(long)]
+    gold: PathBuf,
+    /// Predicted alignments: Pharaoh `i-j`, 0-based, one line per sentence (lines beyond the gold's are ignored)
+    #[arg(long)]
+    pred: PathBuf,
+    /// The Pharaoh gold file is 1-based (as the AER protocol's `gold` files)
+    #[arg(long)]
+    gold_one_based: bool,
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// `alinea align`.
+pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let mut params: Ibm2Params = match &args.params {
+        Some(j) => serde_json::from_str(j).context("--params: not a valid ibm2 parameter object")?,
+        None => Ibm2Params::default(),
+    };
+    match args.model.as_deref() {
+        Some("fast_align") => params.model = Model::FastAlign,
+        Some(_) => params.model = Model::Fixed,
+        None => {}
+    }
+    params.validate().context("--params")?;
+    let method: Option<Method> = args.symmetrize.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg).context("--symmetrize")?;
+    let mode: TokenizeMode = args.tokenize.parse().map_err(anyhow::Error::msg)?;
+    let (src, tgt) = (read(&args.src)?, read(&args.tgt)?);
+    let (src_lines, tgt_lines): (Vec<&str>, Vec<&str>) = (src.lines().collect(), tgt.lines().collect());
+    if src_lines.len() != tgt_lines.len() {
+        bail!("{} has {} lines but {} has {}", args.src.display(), src_lines.len(), args.tgt.display(), tgt_lines.len());
+    }
+    let words = |lines: &[&str]| -> Vec<Vec<String>> {
+        use rayon::prelude::*;
+        lines
+            .par_iter()
+            .map(|l| tokenize(l, mode).into_iter().map(|t| if args.lowercase { t.text.to_lowercase() } else { t.text.to_string() }).collect())
+            .collect()
+    };
+    let (sw, tw) = (words(&src_lines), words(&tgt_lines));
+    let (links, runs): (Vec<Vec<(u32, u32)>>, Vec<Alignment>) = match method {
+        Some(m) => {
+            let (f, r) = align_bidirectional(&sw, &tw, &params)?;
+            (symmetrize(&f.links(), &r.links(), m)?, vec![f, r])
+        }
+        None => {
+            params.reverse = args.reverse;
+            let a = align_corpus(&sw, &tw, &params)?;
+            (a.links(), vec![a])
+        }
+    };
+    let text = pharaoh::write_pharaoh(&links);
+    match &args.output {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?,
+        None => print!("{text}"),
+    }
+    let st = &runs[0].stats;
+    let summary = serde_json::json!({
+        "sentences": st.sentences,
+        "aligned": st.aligned,
+        "skipped": st.skipped.len(),
+        "suspicious_tokens": st.suspicious_tokens,
+        "links": links.iter().map(Vec::len).sum::<usize>(),
+        "final_tension": runs.iter().map(|a| a.stats.final_tension).collect::<Vec<_>>(),
+        "threads": global.threads(),
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    if global.json && args.output.is_some() {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        eprintln!(
+            "aligned {} of {} pairs ({} skipped{}) in {:.2} s",
+            st.aligned,
+            st.sentences,
+            st.skipped.len(),
+            if st.suspicious_tokens > 0 { format!(", {} tokens special to fast_align", st.suspicious_tokens) } else { String::new() },
+            started.elapsed().as_secs_f64()
+        );
+    }
+    for s in st.skipped.iter().take(5) {
+        eprintln!("warning: line {} skipped: {}", s.index + 1, crate::stages::align_ibm2::skip_name(s.reason));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `alinea eval-align`.
+pub fn eval_align(global: &Global, args: EvalAlignArgs) -> anyhow::Result<ExitCode> {
+    let gold = pharaoh::read_gold(&read(&args.gold)?, args.gold_one_based).with_context(|| format!("gold {}", args.gold.display()))?;
+    let pred = pharaoh::read_pharaoh(&read(&args.pred)?, false).with_context(|| format!("prediction {}", args.pred.display()))?;
+    let s = aer(&gold, &pred)?;
+    if global.json {
+        println!(
+            "{}",
+            serde_json::json!({"aer": s.aer, "precision": s.precision, "recall": s.recall, "sentences": s.sentences, "predicted": s.predicted, "sure": s.sure})
+        );
+    } else {
+        println!("precision {:.4}\nrecall    {:.4}\nAER       {:.4}\n({} sentences, {} predicted links, {} sure gold links)", s.precision, s.recall, s.aer, s.sentences, s.predicted, s.sure);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,33 @@
+//! `instruct.align`: AlignInstruct, True instructions from gold word pairs and False ones by negative swapping.
+// fingerprint-include: src/tables
+// fingerprint-include: crates/instruct/src
+
+use crate::engine::{InputSlot, Outputs, Stage, StageCtx, StageError};
+use crate::tables::instruct::{self as table, ALIGNED_INPUTS};
+
+/// The stage kind.
+pub struct InstructAlign;
+
+impl Stage for InstructAlign {
+    const KIND: &'static str = "instruct.align";
+    const SUMMARY: &'static str = "AlignInstruct: judge whether a word pair aligns (gold pairs True, swapped negatives False)";
+    const DOC: &'static str = "\
+AlignInstruct (Sec. 2.2): input `Given the following parallel sentence between {Y} and {X}, judge whether the
+assertion is True or False.\\n{Y}: {y}\\n{X}: {x}\\nAssertion: \"{y span}\" can be aligned with \"{x span}\"
+statistically.`, output `True` or `False`. Negatives replace the source or the target side (chosen uniformly) of a
+gold pair by a span not aligned to the other side, from the same sentence (default) or another one; a negative
+never coincides with a gold pair. Each row records label, swapped side, origin and the replacement span, so
+`alinea query` can audit negatives.
+
+Inputs: alignments (align.ibm2), gold (align.pairs), tokenizer (optional).
+Parameters: `AlignParams` of alinea-instruct: pairs_per_sentence, negative_ratio, negative_origin, fallback_to_other,
+corpus_wide_check, seed, separator, length limits. Output `instructions`.";
+    type Params = alinea_instruct::AlignParams;
+    const INPUTS: &'static [InputSlot] = &ALIGNED_INPUTS;
+
+    fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
+        let corpus = table::aligned_corpus(&ctx.table("alignments")?, &ctx.table("gold")?)?;
+        let out = alinea_instruct::build_align(&corpus, &table::names(), &table::token_counter(ctx)?, p).map_err(table::err)?;
+        table::outputs(out, corpus.sentences.len() as u64)
+    }
+}

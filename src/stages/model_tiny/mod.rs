@@ -1,0 +1,82 @@
+//! `model.tiny`: a tiny BLOOM-architecture model with its own byte-level BPE tokenizer, made offline from the
+//! pipeline's own text, so the demo trains and generates with no model download.
+// fingerprint-include: crates/bloom/src
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+
+/// Parameters of `model.tiny`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    /// Upper bound of the tokenizer's vocabulary (bytes and 4 special tokens included).
+    pub vocab_size: usize,
+    /// Hidden size.
+    pub hidden_size: usize,
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Attention heads.
+    pub n_head: usize,
+    /// Seed of the random weights.
+    pub seed: u64,
+    /// Standard deviation of the random weights.
+    pub init_std: f64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params { vocab_size: 1000, hidden_size: 64, n_layer: 2, n_head: 4, seed: 0, init_std: 0.25 }
+    }
+}
+
+/// The stage kind.
+pub struct ModelTiny;
+
+impl Stage for ModelTiny {
+    const KIND: &'static str = "model.tiny";
+    const SUMMARY: &'static str = "make a tiny random BLOOM model + BPE tokenizer from the pipeline's text (offline demo)";
+    const DOC: &'static str = "\
+Makes a complete Hugging Face model folder for a tiny BLOOM-architecture model: a byte-level BPE tokenizer
+(BLOOM's kind) trained on the `src` and `tgt` columns of a pairs table, and random weights drawn from `seed`.
+Same inputs, same bytes. Real runs point `train.lora`/`generate` at a local BLOOMZ folder instead.
+
+Inputs:
+  texts   a pairs table whose src and tgt sentences train the tokenizer
+
+Parameters (defaults): vocab_size = 1000, hidden_size = 64, n_layer = 2, n_head = 4, seed = 0, init_std = 0.25
+
+Outputs (blobs, a model folder when used as a `model` input): config.json, model.safetensors, tokenizer.json.";
+    type Params = Params;
+    const INPUTS: &'static [InputSlot] = &[InputSlot { name: "texts", kind: SlotKind::Table, required: true, doc: "a pairs table" }];
+
+    fn validate(p: &Params) -> Result<(), String> {
+        if p.n_head == 0 || p.hidden_size % p.n_head != 0 {
+            return Err(format!("hidden_size ({}) must be a positive multiple of n_head ({})", p.hidden_size, p.n_head));
+        }
+        Ok(())
+    }
+
+    fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
+        let df = ctx.table("texts")?;
+        let mut texts = Vec::with_capacity(df.height() * 2);
+        for col in ["src", "tgt"] {
+            texts.extend(df.column(col)?.str()?.iter().map(|s| s.unwrap_or("").to_string()));
+        }
+        let config = alinea_bloom::BloomConfig {
+            hidden_size: p.hidden_size,
+            n_layer: p.n_layer,
+            n_head: p.n_head,
+            ..alinea_bloom::tiny_config(p.vocab_size)
+        };
+        let dir = ctx.work_dir()?.join("model");
+        std::fs::create_dir_all(&dir).map_err(StageError::io(&dir))?;
+        alinea_bloom::write_tiny_model(&dir, &texts, p.vocab_size, config, p.seed, p.init_std).map_err(|e| StageError::Other(e.to_string()))?;
+        let mut outputs = Outputs { stats: Stats { rows_in: texts.len() as u64, ..Stats::default() }, ..Outputs::default() };
+        for name in ["config.json", "model.safetensors", "tokenizer.json"] {
+            let path = dir.join(name);
+            outputs.blobs.push((name.to_string(), std::fs::read(&path).map_err(StageError::io(&path))?));
+        }
+        Ok(outputs)
+    }
+}

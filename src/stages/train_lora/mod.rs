@@ -1,0 +1,198 @@
+//! `train.lora`: LoRA fine-tuning of a BLOOM model on an instruction table, phase after phase, resumable.
+// fingerprint-include: crates/bloom/src
+// fingerprint-include: src/tables
+
+use std::ops::ControlFlow;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+
+/// Parameters of `train.lora` (defaults: RECIPE.md §5 where the paper states a value).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    /// LoRA rank.
+    pub lora_rank: usize,
+    /// LoRA alpha (the update is scaled by alpha / rank).
+    pub lora_alpha: f64,
+    /// LoRA dropout.
+    pub lora_dropout: f64,
+    /// Targeted linear layers (PEFT names).
+    pub lora_targets: Vec<alinea_bloom::LoraTarget>,
+    /// Epochs per phase.
+    pub epochs: usize,
+    /// Peak learning rate (the paper tunes it per run; not given).
+    pub learning_rate: f64,
+    /// Examples per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimiser step.
+    pub grad_accum: usize,
+    /// Warm-up fraction of each phase's steps (then linear decay).
+    pub warmup_ratio: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Gradient-norm clip (0 = off).
+    pub max_grad_norm: f64,
+    /// Longest input in tokens.
+    pub max_input_len: usize,
+    /// Longest output in tokens.
+    pub max_output_len: usize,
+    /// Seed of LoRA init, shuffles and dropout.
+    pub seed: u64,
+    /// Batch examples of similar length together.
+    pub group_by_length: bool,
+    /// Checkpoint every N optimiser steps (0 = at the end and on interruption only).
+    pub checkpoint_every: usize,
+    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    pub device: String,
+    /// Name written as `base_model_name_or_path` in adapter_config.json.
+    pub base_model: String,
+    /// Also output the base weights with the adapter merged in (`merged.safetensors`).
+    pub merge: bool,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        let t = alinea_bloom::TrainConfig::default();
+        Params {
+            lora_rank: t.lora.rank,
+            lora_alpha: t.lora.alpha,
+            lora_dropout: t.lora.dropout,
+            lora_targets: t.lora.targets,
+            epochs: t.epochs,
+            learning_rate: t.learning_rate,
+            batch_size: t.batch_size,
+            grad_accum: t.grad_accum,
+            warmup_ratio: t.warmup_ratio,
+            weight_decay: t.weight_decay,
+            max_grad_norm: t.max_grad_norm,
+            max_input_len: t.max_input_len,
+            max_output_len: t.max_output_len,
+            seed: t.seed,
+            group_by_length: t.group_by_length,
+            checkpoint_every: t.checkpoint_every,
+            device: "cpu".into(),
+            base_model: "base".into(),
+            merge: false,
+        }
+    }
+}
+
+impl Params {
+    fn config(&self) -> alinea_bloom::TrainConfig {
+        alinea_bloom::TrainConfig {
+            lora: alinea_bloom::LoraConfig { rank: self.lora_rank, alpha: self.lora_alpha, dropout: self.lora_dropout, targets: self.lora_targets.clone() },
+            epochs: self.epochs,
+            learning_rate: self.learning_rate,
+            batch_size: self.batch_size,
+            grad_accum: self.grad_accum,
+            warmup_ratio: self.warmup_ratio,
+            weight_decay: self.weight_decay,
+            max_grad_norm: self.max_grad_norm,
+            max_input_len: self.max_input_len,
+            max_output_len: self.max_output_len,
+            seed: self.seed,
+            group_by_length: self.group_by_length,
+            checkpoint_every: self.checkpoint_every,
+            ..alinea_bloom::TrainConfig::default()
+        }
+    }
+}
+
+/// The stage kind.
+pub struct TrainLora;
+
+pub(crate) fn bloom_err(e: alinea_bloom::BloomError) -> StageError {
+    StageError::Other(e.to_string())
+}
+
+/// Loads the model of a `model` folder input on the requested device.
+pub(crate) fn load_model(ctx: &StageCtx, device: &str) -> Result<(alinea_bloom::Bloom, tokenizers::Tokenizer, candle_core::Device), StageError> {
+    let dir = ctx.folder("model")?;
+    let device = alinea_bloom::parse_device(device).map_err(bloom_err)?;
+    let model = alinea_bloom::Bloom::load(&dir, &device, alinea_bloom::default_dtype(&device)).map_err(bloom_err)?;
+    let tokenizer = alinea_bloom::load_tokenizer(&dir).map_err(bloom_err)?;
+    Ok((model, tokenizer, device))
+}
+
+fn loss_frame(rows: &[alinea_bloom::LossRow]) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        Column::new("step".into(), rows.iter().map(|r| r.step as u64).collect::<Vec<_>>()),
+        Column::new("epoch".into(), rows.iter().map(|r| r.epoch).collect::<Vec<_>>()),
+        Column::new("phase".into(), rows.iter().map(|r| r.phase as u32 + 1).collect::<Vec<_>>()),
+        Column::new("loss".into(), rows.iter().map(|r| r.loss).collect::<Vec<_>>()),
+        Column::new("learning_rate".into(), rows.iter().map(|r| r.lr).collect::<Vec<_>>()),
+        Column::new("tokens_per_sec".into(), rows.iter().map(|r| r.tokens_per_sec).collect::<Vec<_>>()),
+    ])
+}
+
+impl Stage for TrainLora {
+    const KIND: &'static str = "train.lora";
+    const SUMMARY: &'static str = "LoRA fine-tuning of a BLOOM model on an instruction table (phases in order, resumable)";
+    const DOC: &'static str = "\
+Trains a LoRA adapter (PEFT format) on an instruction table: loss on output tokens only, AdamW, linear warm-up then
+linear decay per phase, length-grouped batches. A curriculum's phases (`phase` column) train one after the other.
+Checkpoints go to the stage's scratch space in the store: an interrupted run resumes from the last checkpoint.
+
+Inputs:
+  model   a BLOOM model folder (config.json, *.safetensors, tokenizer.json): a local path, or a model.tiny stage
+  train   an instruction table (instruct.curriculum, instruct.mt, ...)
+
+Parameters (defaults): lora_rank = 8, lora_alpha = 32, lora_dropout = 0.1, lora_targets = [\"query_key_value\"],
+epochs = 5, learning_rate = 2e-4, batch_size = 8, grad_accum = 1, warmup_ratio = 0.03, weight_decay = 0,
+max_grad_norm = 1.0, max_input_len = 384, max_output_len = 384, seed = 42, group_by_length = true,
+checkpoint_every = 0, device = \"cpu\", base_model = \"base\", merge = false.
+
+Outputs: blobs adapter_config.json and adapter_model.safetensors (PeftModel.from_pretrained loads the pair),
+merged.safetensors when merge = true, and the `loss` table: step, epoch, phase, loss, learning_rate, tokens_per_sec
+(tokens/s is a timing: it is the one column that differs between identical runs).";
+    type Params = Params;
+    const INPUTS: &'static [InputSlot] = &[
+        InputSlot { name: "model", kind: SlotKind::Folder, required: true, doc: "BLOOM model folder or model.tiny stage" },
+        InputSlot { name: "train", kind: SlotKind::Table, required: true, doc: "an instruction table" },
+    ];
+
+    fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
+        let rows = crate::tables::instruct::from_frame(&ctx.table("train")?)?;
+        let (model, tokenizer, _device) = load_model(ctx, &p.device)?;
+        let cfg = p.config();
+        let eos = Some(model.config().eos_token_id);
+        let mut phases: std::collections::BTreeMap<u32, Vec<alinea_bloom::Example>> = Default::default();
+        for r in &rows {
+            let prompt = r.prompt();
+            let ex = alinea_bloom::Example::encode(&tokenizer, &prompt, &r.output, cfg.max_input_len, cfg.max_output_len, eos).map_err(bloom_err)?;
+            phases.entry(r.phase).or_default().push(ex);
+        }
+        let phases: Vec<Vec<alinea_bloom::Example>> = phases.into_values().collect();
+        let checkpoints = ctx.work_dir()?.join("checkpoints");
+        let bar = ctx.progress(0, "steps");
+        let outcome = alinea_bloom::train(&model, &phases, &cfg, Some(&checkpoints), &mut |row, total| {
+            bar.set_length(total as u64);
+            bar.set_position(row.step as u64);
+            bar.set_message(format!("loss {:.4}  {:.0} tok/s", row.loss, row.tokens_per_sec));
+            ControlFlow::Continue(())
+        })
+        .map_err(bloom_err)?;
+        bar.finish_and_clear();
+        let dir = ctx.work_dir()?.join("adapter");
+        outcome.adapter.save(&dir, &p.base_model).map_err(bloom_err)?;
+        let mut outputs = Outputs::table("loss", loss_frame(&outcome.rows)?, Stats { rows_in: rows.len() as u64, rows_out: outcome.rows.len() as u64, ..Stats::default() });
+        for name in ["adapter_config.json", "adapter_model.safetensors"] {
+            let path = dir.join(name);
+            outputs.blobs.push((name.to_string(), std::fs::read(&path).map_err(StageError::io(&path))?));
+        }
+        if p.merge {
+            let merged_dir = ctx.work_dir()?.join("merged");
+            model.merged(&outcome.adapter).map_err(bloom_err)?.save(&merged_dir).map_err(bloom_err)?;
+            let path = merged_dir.join("model.safetensors");
+            outputs.blobs.push(("merged.safetensors".into(), std::fs::read(&path).map_err(StageError::io(&path))?));
+        }
+        if let Some(step) = outcome.resumed_from {
+            outputs.stats.count("resumed_from_step", step as u64);
+        }
+        outputs.stats.count("optimizer_steps", outcome.total_steps as u64);
+        Ok(outputs)
+    }
+}
