@@ -2,6 +2,7 @@
 
 mod align;
 mod inspect;
+mod model;
 mod pipeline;
 mod report;
 mod score;
@@ -56,6 +57,8 @@ enum Command {
     Gc(store_cmds::GcArgs),
     /// Re-hash every object of the store and report corrupt or missing ones
     Verify(store_cmds::VerifyArgs),
+    /// Model utilities: `model info` prints total and trainable parameters
+    Model(model::ModelArgs),
     /// Print help and the list of stage kinds, or the documentation of one kind
     Help(pipeline::HelpArgs),
     /// Corpus BLEU / chrF / chrF++ of a hypothesis file, exactly as sacrebleu 2.6.0 (JSON with --json)
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         Some(Command::Log(a)) => inspect::log(&cli.global, a),
         Some(Command::Gc(a)) => store_cmds::gc(&cli.global, a),
         Some(Command::Verify(a)) => store_cmds::verify(&cli.global, a),
+        Some(Command::Model(a)) => model::model(&cli.global, a),
         Some(Command::Help(a)) => pipeline::help(&cli.global, a),
         Some(Command::Score(a)) => score::score(&cli.global, a),
         Some(Command::Report(a)) => report::report(&cli.global, a),
@@ -107,7 +111,13 @@ pub fn main() -> ExitCode {
 fn configure_threads(threads: Option<usize>) {
     let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
     // Polars reads this once, when its pool starts; nothing has started it yet and no other thread runs.
-    unsafe { std::env::set_var("POLARS_MAX_THREADS", n.to_string()) };
+    unsafe {
+        std::env::set_var("POLARS_MAX_THREADS", n.to_string());
+        // candle's CPU pool spin-waits: it must not be larger than what the user granted.
+        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+            std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+        }
+    }
     let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
 }
 

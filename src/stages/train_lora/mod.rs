@@ -124,7 +124,6 @@ fn loss_frame(rows: &[alinea_bloom::LossRow]) -> PolarsResult<DataFrame> {
         Column::new("phase".into(), rows.iter().map(|r| r.phase as u32 + 1).collect::<Vec<_>>()),
         Column::new("loss".into(), rows.iter().map(|r| r.loss).collect::<Vec<_>>()),
         Column::new("learning_rate".into(), rows.iter().map(|r| r.lr).collect::<Vec<_>>()),
-        Column::new("tokens_per_sec".into(), rows.iter().map(|r| r.tokens_per_sec).collect::<Vec<_>>()),
     ])
 }
 
@@ -146,8 +145,8 @@ max_grad_norm = 1.0, max_input_len = 384, max_output_len = 384, seed = 42, group
 checkpoint_every = 0, device = \"cpu\", base_model = \"base\", merge = false.
 
 Outputs: blobs adapter_config.json and adapter_model.safetensors (PeftModel.from_pretrained loads the pair),
-merged.safetensors when merge = true, and the `loss` table: step, epoch, phase, loss, learning_rate, tokens_per_sec
-(tokens/s is a timing: it is the one column that differs between identical runs).";
+merged.safetensors when merge = true, and the `loss` table: step, epoch, phase, loss, learning_rate. Throughput
+(tokens/s) is a timing, so it lives in the provenance (`alinea log`), not in the content-addressed table.";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[
         InputSlot { name: "model", kind: SlotKind::Folder, required: true, doc: "BLOOM model folder or model.tiny stage" },
@@ -193,6 +192,10 @@ merged.safetensors when merge = true, and the `loss` table: step, epoch, phase, 
             outputs.stats.count("resumed_from_step", step as u64);
         }
         outputs.stats.count("optimizer_steps", outcome.total_steps as u64);
+        let timed: Vec<f64> = outcome.rows.iter().map(|r| r.tokens_per_sec).filter(|t| t.is_finite() && *t > 0.0).collect();
+        if !timed.is_empty() {
+            outputs.stats.count("mean_tokens_per_sec", (timed.iter().sum::<f64>() / timed.len() as f64).round() as u64);
+        }
         Ok(outputs)
     }
 }
