@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 
-const DEMO: &str = "pipelines/demo.toml";
+const DEMO: &str = "tests/data/pipelines/ingest.toml";
 
 #[test]
 fn second_run_recomputes_nothing_and_parameter_change_reruns_only_dependents() {

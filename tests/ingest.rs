@@ -78,7 +78,7 @@ fn jsonl_and_tsv_errors_name_the_line() {
 #[test]
 fn opus100_original_layout_reads_real_files_traceably() {
     let store = tempfile::tempdir().unwrap();
-    json(store.path(), &["run", "pipelines/demo.toml"]);
+    json(store.path(), &["run", "tests/data/pipelines/ingest.toml"]);
     let rows = json(store.path(), &["query", "SELECT src, tgt, source_file, line FROM opus WHERE lang = 'li' AND split = 'test' AND line = 7"]);
     let expected_li = std::fs::read_to_string(repo().join("datasets/opus-100/supervised/en-li/opus.en-li-test.li")).unwrap();
     let expected_en = std::fs::read_to_string(repo().join("datasets/opus-100/supervised/en-li/opus.en-li-test.en")).unwrap();

@@ -29,8 +29,9 @@ pub struct AlignArgs {
     /// fixed: fast_align's model with its bugs fixed, λ fixed at 4 [default]; fast_align: upstream -d -o -v
     #[arg(long, value_parser = ["fixed", "fast_align"])]
     model: Option<String>,
-    /// Tokenization: whitespace (default: the indices of the links count whitespace tokens, as fast_align's do),
-    /// unicode (UAX #29 words, punctuation split), chars (unspaced scripts cut into characters)
+    /// Tokenization: whitespace (the default, as fast_align: link indices count whitespace-separated tokens, so
+    /// pre-tokenized files and their gold alignments line up), unicode (UAX #29 words, punctuation split off),
+    /// chars (as unicode, with unspaced scripts such as zh, ja, km, my cut into characters)
     #[arg(long, default_value = "whitespace", value_parser = ["whitespace", "unicode", "chars"])]
     tokenize: String,
     /// Lowercase words before training
@@ -40,7 +41,8 @@ pub struct AlignArgs {
     /// --model, when given, wins over its `model` field
     #[arg(long, value_name = "JSON")]
     params: Option<String>,
-    /// Output file (Pharaoh `i-j`, 0-based, one line per input line; empty line for a skipped pair) [default: stdout]
+    /// Output file (Pharaoh `i-j`, 0-based, one line per input line; empty line for a skipped pair) [default:
+    /// stdout]. With --json and -o, a JSON summary (sentences, skipped, links, final tension, seconds) is printed
     #[arg(short = 'o', long = "output")]
     output: Option<PathBuf>,
 }

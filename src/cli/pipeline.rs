@@ -93,10 +93,15 @@ fn print_report(report: &RunReport) {
     );
 }
 
-/// Rows per split and language of the final tables (those no other stage reads), for the end-of-run summary.
+/// The end-of-run summary of the final stages (those no other stage reads): a report's Markdown when there is one,
+/// else rows per split and language.
 fn print_summary(plan: &Plan, report: &RunReport, store: &Store) -> anyhow::Result<()> {
     let read: std::collections::BTreeSet<&str> = plan.stages.iter().flat_map(|s| s.upstream()).collect();
     for s in report.stages.iter().filter(|s| !read.contains(s.name.as_str())) {
+        if let Some(md) = s.outputs.iter().find(|o| o.name == "report.md") {
+            println!("\n{} ({}):\n\n{}", s.name, s.kind, String::from_utf8_lossy(&store.get_bytes(&md.digest)?));
+            continue;
+        }
         let Some(out) = s.outputs.iter().find(|o| o.kind == crate::engine::store::ObjectKind::Table) else { continue };
         let df = crate::engine::table::decode_parquet(store.get_bytes(&out.digest)?)?;
         let names: Vec<&str> = df.get_column_names().into_iter().map(|n| n.as_str()).collect();
