@@ -105,7 +105,8 @@ impl Ibm2Params {
     /// Whether λ is re-estimated: `optimize_tension` when set, else true for [`Model::FastAlign`] and false for
     /// [`Model::Fixed`].
     pub fn optimizes_tension(&self) -> bool {
-        self.optimize_tension.unwrap_or(self.model == Model::FastAlign)
+        self.optimize_tension
+            .unwrap_or(self.model == Model::FastAlign)
     }
 
     /// Checks every field's range (the alignment entry points call it too).

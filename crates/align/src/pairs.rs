@@ -259,9 +259,8 @@ pub fn link_scores<S: AsRef<str> + Sync>(
             links[k]
                 .iter()
                 .map(|&(i, j)| {
-                    let posterior = (link_posterior(forward, k, i, j)
-                        + link_posterior(reverse, k, i, j))
-                        / 2.0;
+                    let posterior =
+                        (link_posterior(forward, k, i, j) + link_posterior(reverse, k, i, j)) / 2.0;
                     let (s, t) = (
                         word(src_words[k][i as usize].as_ref(), lowercase),
                         word(tgt_words[k][j as usize].as_ref(), lowercase),
@@ -326,7 +325,12 @@ pub fn extract_pairs(input: PairInput<'_>, params: &PairParams) -> Result<Vec<Pa
     count("tgt_text", input.tgt_text.len())?;
     count("src_tokens", input.src_tokens.len())?;
     count("tgt_tokens", input.tgt_tokens.len())?;
-    check_spans(input.src_text, input.tgt_text, input.src_tokens, input.tgt_tokens)?;
+    check_spans(
+        input.src_text,
+        input.tgt_text,
+        input.src_tokens,
+        input.tgt_tokens,
+    )?;
     fn words<'t>(toks: &[Vec<Token<'t>>]) -> Vec<Vec<&'t str>> {
         toks.iter()
             .map(|s| s.iter().map(|t| t.text).collect())
@@ -358,9 +362,8 @@ fn check_spans(
     tgt_tokens: &[Vec<Token<'_>>],
 ) -> Result<(), PairError> {
     let spans_ok = |text: &str, toks: &[Token<'_>]| {
-        toks.iter().all(|t| {
-            t.start <= t.end && t.end <= text.len() && text.get(t.start..t.end).is_some()
-        })
+        toks.iter()
+            .all(|t| t.start <= t.end && t.end <= text.len() && text.get(t.start..t.end).is_some())
     };
     for k in 0..src_text.len() {
         if !spans_ok(src_text[k], &src_tokens[k]) || !spans_ok(tgt_text[k], &tgt_tokens[k]) {
@@ -396,7 +399,12 @@ pub fn extract_pairs_scored(
     count("src_tokens", input.src_tokens.len())?;
     count("tgt_tokens", input.tgt_tokens.len())?;
     count("scores", input.scores.len())?;
-    check_spans(input.src_text, input.tgt_text, input.src_tokens, input.tgt_tokens)?;
+    check_spans(
+        input.src_text,
+        input.tgt_text,
+        input.src_tokens,
+        input.tgt_tokens,
+    )?;
     check_links(input.links, |k| {
         (input.src_tokens[k].len(), input.tgt_tokens[k].len())
     })?;

@@ -265,10 +265,18 @@ fn gold_pairs_from_original_text() {
             .collect()
     };
     let scores = link_scores(&words(&s_tok), &words(&t_tok), &links, &f, &r, true).unwrap();
-    assert_eq!(scores.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 3, 2]);
-    assert!(scores.iter().flatten().all(|s| (0.0..=1.0).contains(&s.posterior)
-        && (0.0..=1.0).contains(&s.tprob)
-        && s.get(ScoreKind::Product) == s.posterior * s.tprob));
+    assert_eq!(
+        scores.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![4, 3, 2]
+    );
+    assert!(
+        scores
+            .iter()
+            .flatten()
+            .all(|s| (0.0..=1.0).contains(&s.posterior)
+                && (0.0..=1.0).contains(&s.tprob)
+                && s.get(ScoreKind::Product) == s.posterior * s.tprob)
+    );
     let scored = ScoredPairInput {
         src_text: &src_text,
         tgt_text: &tgt_text,
