@@ -1,0 +1,122 @@
+//! Engine benchmarks (run with `cargo bench --bench engine`): no-op rerun of a 10-stage pipeline, hashing
+//! throughput of a 1 GB input (cold and through the stat cache), and ingestion throughput on OPUS-100 text.
+//! Figures are printed, not asserted: they go in the notes.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use alinea::engine::files::{StatCache, hash_file};
+
+fn alinea(store: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_alinea"));
+    c.arg("--store").arg(store).current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn run_json(store: &Path, args: &[&str]) -> serde_json::Value {
+    let out = alinea(store).arg("--json").args(args).output().expect("spawn");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn noop_rerun(dir: &Path) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let pipeline = dir.join("ten.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "[pipeline]\nroot = \"{root}\"\n\
+             [stages.opus]\nkind = \"ingest.opus100\"\ninputs = {{ root = \"datasets/opus-100\" }}\nlangs = [\"be\", \"li\"]\n\
+             [stages.flores]\nkind = \"ingest.flores200\"\ninputs = {{ root = \"datasets/flores200\" }}\nlangs = [\"be\", \"li\"]\n\
+             [stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"opus\" }}\nmatrix = {{ per_lang = [100, 200, 400, 800] }}\n\
+             [stages.dev]\nkind = \"sample\"\ninputs = {{ pairs = \"flores\" }}\nsplits = [\"dev\"]\nmatrix = {{ per_lang = [50, 100, 200, 400] }}\n"
+        ),
+    )
+    .unwrap();
+    let store = dir.join("store-noop");
+    let p = pipeline.to_str().unwrap();
+    let first = run_json(&store, &["run", p]);
+    assert_eq!(first["stages"].as_array().unwrap().len(), 10);
+    run_json(&store, &["run", p]);
+    let mut walls = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let out = alinea(&store).args(["--json", "run", p]).output().unwrap();
+        walls.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(out.status.success());
+    }
+    println!("no-op rerun, 10-stage pipeline: median {:.1} ms wall (process start to exit, 20 runs; min {:.1} ms)", median(walls.clone()), walls.iter().cloned().fold(f64::MAX, f64::min));
+}
+
+fn hashing(dir: &Path) {
+    let file = dir.join("one-gb.bin");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        let block: Vec<u8> = (0..1 << 20).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for i in 0..1024u32 {
+            let mut b = block.clone();
+            b[..4].copy_from_slice(&i.to_le_bytes());
+            f.write_all(&b).unwrap();
+        }
+    }
+    // Let the racy-mtime window pass so the stat cache trusts the entry.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let t = Instant::now();
+    let d1 = hash_file(&file).unwrap();
+    let cold = t.elapsed().as_secs_f64();
+    let mut cache = StatCache::default();
+    let d2 = cache.digest(&file).unwrap();
+    assert_eq!(d1, d2);
+    let t = Instant::now();
+    for _ in 0..1000 {
+        cache.digest(&file).unwrap();
+    }
+    let warm = t.elapsed().as_secs_f64() / 1000.0;
+    println!(
+        "hashing 1 GiB: {:.2} s = {:.0} MB/s (blake3, mmap + rayon, {} threads; file in page cache); through the stat cache: {:.1} µs per lookup",
+        cold, 1073.741824 / cold, rayon::current_num_threads(), warm * 1e6
+    );
+    std::fs::remove_file(&file).unwrap();
+}
+
+fn ingestion(dir: &Path) {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/opus-100/opus-100-corpus/v1.0");
+    assert!(shared.exists(), "ingestion bench needs {}", shared.display());
+    // be-en train (67,312 pairs) repeated 8 times in an OPUS-100 layout.
+    let root = dir.join("opus");
+    let pair = root.join("supervised/be-en");
+    std::fs::create_dir_all(&pair).unwrap();
+    let mut bytes = 0u64;
+    for lang in ["be", "en"] {
+        let text = std::fs::read(shared.join(format!("supervised/be-en/opus.be-en-train.{lang}"))).unwrap();
+        let big: Vec<u8> = text.repeat(8);
+        bytes += big.len() as u64;
+        std::fs::write(pair.join(format!("opus.be-en-train.{lang}")), big).unwrap();
+    }
+    let pipeline = dir.join("ingest.toml");
+    std::fs::write(&pipeline, format!("[stages.opus]\nkind = \"ingest.opus100\"\ninputs = {{ root = \"{}\" }}\nlangs = [\"be\"]\nsplits = [\"train\"]\n", root.display())).unwrap();
+    let store = dir.join("store-ingest");
+    let t = Instant::now();
+    let report = run_json(&store, &["run", pipeline.to_str().unwrap()]);
+    let wall = t.elapsed().as_secs_f64();
+    let stage_ms = report["stages"][0]["duration_ms"].as_f64().unwrap();
+    println!(
+        "ingestion: {:.1} MB of OPUS-100 text ({} pairs) in {:.2} s stage time ({:.0} MB/s; incl. hashing, parsing, Parquet encoding), {:.2} s process wall",
+        bytes as f64 / 1e6, report["stages"][0]["rows"], stage_ms / 1000.0, bytes as f64 / 1e6 / (stage_ms / 1000.0), wall
+    );
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else to parse.
+    let dir = tempfile::tempdir().unwrap();
+    noop_rerun(dir.path());
+    hashing(dir.path());
+    ingestion(dir.path());
+}
