@@ -89,3 +89,58 @@ fn instruction_artifacts_do_not_depend_on_thread_count() {
     let three = json(&dir.path().join("b"), &["--threads", "3", "run", &p]);
     assert_eq!(statuses(&one), statuses(&three));
 }
+
+#[test]
+fn align_instructions_balance_labels_and_negatives_are_never_gold() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let p = write(
+        dir.path(),
+        "align.toml",
+        &format!(
+            r#"[pipeline]
+root = "{}"
+[stages.opus]
+kind = "ingest.opus100"
+inputs = {{ root = "datasets/opus-100" }}
+langs = ["be"]
+splits = ["train"]
+[stages.sample]
+kind = "sample"
+inputs = {{ pairs = "opus" }}
+per_lang = 1500
+[stages.align]
+kind = "align.ibm2"
+inputs = {{ pairs = "sample" }}
+[stages.gold]
+kind = "align.pairs"
+inputs = {{ alignments = "align" }}
+[stages.ai]
+kind = "instruct.align"
+inputs = {{ alignments = "align", gold = "gold" }}
+"#,
+            repo().display()
+        ),
+    );
+    json(&store, &["run", p.to_str().unwrap()]);
+    let labels = json(&store, &["query", "SELECT label, count(*) AS n FROM ai GROUP BY label ORDER BY label"]);
+    let (f, t) = (labels[0]["n"].as_u64().unwrap(), labels[1]["n"].as_u64().unwrap());
+    assert!(t > 100, "{labels}");
+    assert_eq!(f, t, "negative_ratio 0.5 balances the labels");
+    // A negative's (src span, tgt span) after the swap is never a gold pair of its sentence.
+    let clash = json(
+        &store,
+        &["query", "SELECT count(*) AS n FROM ai a JOIN gold g ON a.pair_id = g.pair_id \
+                    WHERE a.label = false AND a.swap_origin = 'same_sentence' AND \
+                    ((a.swapped_side = 'src' AND g.src_start = a.swap_start AND g.src_end = a.swap_end AND g.tgt_start = a.tgt_start AND g.tgt_end = a.tgt_end) OR \
+                     (a.swapped_side = 'tgt' AND g.tgt_start = a.swap_start AND g.tgt_end = a.swap_end AND g.src_start = a.src_start AND g.src_end = a.src_end))"],
+    );
+    assert_eq!(clash[0]["n"], 0);
+    let same = json(&store, &["query", "SELECT count(*) AS n FROM ai WHERE label = false AND swap_origin = 'same_sentence'"]);
+    assert!(same[0]["n"].as_u64().unwrap() > 50, "the check above must have negatives to look at: {same}");
+    let row = json(&store, &["query", "SELECT instruction, output FROM ai WHERE label = true LIMIT 1"]);
+    let instruction = row[0]["instruction"].as_str().unwrap();
+    assert!(instruction.starts_with("Given the following parallel sentence between English and Belarusian, judge whether the assertion is True or False.\nEnglish: "), "{instruction}");
+    assert!(instruction.ends_with("statistically."));
+    assert_eq!(row[0]["output"], "True");
+}
