@@ -131,12 +131,12 @@ inputs = {{ alignments = "align", gold = "gold" }}
     let clash = json(
         &store,
         &["query", "SELECT count(*) AS n FROM ai a JOIN gold g ON a.pair_id = g.pair_id \
-                    WHERE a.label = false AND a.swap_origin = 'same_sentence' AND \
+                    WHERE a.label = false AND a.swap_origin = 'same' AND \
                     ((a.swapped_side = 'src' AND g.src_start = a.swap_start AND g.src_end = a.swap_end AND g.tgt_start = a.tgt_start AND g.tgt_end = a.tgt_end) OR \
                      (a.swapped_side = 'tgt' AND g.tgt_start = a.swap_start AND g.tgt_end = a.swap_end AND g.src_start = a.src_start AND g.src_end = a.src_end))"],
     );
     assert_eq!(clash[0]["n"], 0);
-    let same = json(&store, &["query", "SELECT count(*) AS n FROM ai WHERE label = false AND swap_origin = 'same_sentence'"]);
+    let same = json(&store, &["query", "SELECT count(*) AS n FROM ai WHERE label = false AND swap_origin = 'same'"]);
     assert!(same[0]["n"].as_u64().unwrap() > 50, "the check above must have negatives to look at: {same}");
     let row = json(&store, &["query", "SELECT instruction, output FROM ai WHERE label = true LIMIT 1"]);
     let instruction = row[0]["instruction"].as_str().unwrap();

@@ -8,7 +8,7 @@
 //! | `instruction`, `input`, `output` | str | prompt (Alpaca `instruction`), extra input, expected output |
 //! | `label` | bool? | AlignInstruct: true for gold pairs, false for negatives |
 //! | `src_start`, `src_end`, `tgt_start`, `tgt_end` | u32? | the gold pair's token spans |
-//! | `swapped_side`, `swap_origin` | str? | negatives/corruptions: side replaced (`src`/`tgt`), `same_sentence`/`other_sentence` |
+//! | `swapped_side`, `swap_origin` | str? | negatives/corruptions: side replaced (`src`/`tgt`), `same`/`other` sentence |
 //! | `swap_pair_id`, `swap_start`, `swap_end` | u64?, u32? | where the replacement span came from |
 //! | `phase` | u32 | curriculum phase (0 before a curriculum) |
 //! | `input_tokens`, `output_tokens` | u32 | token counts after the length limits |
