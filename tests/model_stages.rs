@@ -119,3 +119,49 @@ fn a_missing_model_folder_is_named_in_the_error() {
     let err = fails(&dir.path().join("s"), &["run", p.to_str().unwrap()]);
     assert!(err.contains("empty_model") && err.contains("config.json"), "{err}");
 }
+
+/// Whether a finished checkpoint exists under the store's scratch space.
+fn has_checkpoint(store: &std::path::Path) -> bool {
+    let Ok(works) = std::fs::read_dir(store.join("work")) else { return false };
+    works.flatten().any(|w| {
+        std::fs::read_dir(w.path().join("checkpoints"))
+            .map(|rd| rd.flatten().any(|c| c.path().join("trainer_state.json").is_file() && !c.file_name().to_string_lossy().ends_with(".partial")))
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn killed_training_resumes_from_its_checkpoint_and_ends_with_the_same_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let set = ["--set", "lora.checkpoint_every=2", "--set", "lora.epochs=6"];
+    let reference = json(&dir.path().join("ref"), &[&["run", &p][..], &set[..]].concat());
+
+    let store = dir.path().join("killed");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_alinea"))
+        .arg("--store")
+        .arg(&store)
+        .args(["run", &p])
+        .args(set)
+        .current_dir(repo())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !has_checkpoint(&store) {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint appeared");
+        assert!(child.try_wait().unwrap().is_none(), "training finished before it could be interrupted");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let resumed = json(&store, &[&["run", &p][..], &set[..]].concat());
+    assert_eq!(status_of(&resumed, "lora"), "ran");
+    let log = json(&store, &["log", "lora"]);
+    assert!(log["stats"]["counters"]["resumed_from_step"].as_u64().unwrap_or(0) >= 2, "{}", log["stats"]);
+    let digests = |r: &serde_json::Value| statuses(r).into_iter().filter(|(n, _, _)| n == "lora" || n == "hyp").collect::<Vec<_>>();
+    let strip = |v: Vec<(String, String, String)>| v.into_iter().map(|(n, _, d)| (n, d)).collect::<Vec<_>>();
+    assert_eq!(strip(digests(&resumed)), strip(digests(&reference)), "resumed training gives the uninterrupted result");
+}
