@@ -45,6 +45,15 @@ inputs = {{ pairs = "test_pairs" }}
 kind = "generate"
 inputs = {{ model = "tiny", adapter = "lora", prompts = "prompts" }}
 max_new_tokens = 6
+[stages.repr_base]
+kind = "analysis.representations"
+inputs = {{ model = "tiny", pairs = "test_pairs" }}
+[stages.repr_lora]
+kind = "analysis.representations"
+inputs = {{ model = "tiny", adapter = "lora", pairs = "test_pairs" }}
+[stages.delta]
+kind = "analysis.compare"
+inputs = {{ base = "repr_base", other = "repr_lora" }}
 "#,
             repo().display()
         ),
@@ -82,6 +91,15 @@ fn tiny_model_trains_a_peft_adapter_and_generates_deterministically() {
     let hyps = json(&store, &["query", "SELECT direction, hypothesis FROM hyp"]);
     assert_eq!(hyps.as_array().unwrap().len(), 12);
     assert!(hyps.as_array().unwrap().iter().all(|r| !r["hypothesis"].as_str().unwrap().contains('\n')));
+
+    // Representation analysis: 3 hidden-state entries (embeddings + 2 blocks) per language; the adapter, which
+    // touches only attention, leaves the embedding layer unchanged and moves the others.
+    let deltas = json(&store, &["query", "SELECT layer, pairs, delta FROM delta JOIN repr_base USING (lang, layer) ORDER BY layer"]);
+    let rows = deltas.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["pairs"], 6);
+    assert_eq!(rows[0]["delta"].as_f64().unwrap(), 0.0);
+    assert!(rows[2]["delta"].as_f64().unwrap().abs() > 1e-6, "{deltas}");
 
     let two = json(&dir.path().join("b"), &["--threads", "2", "run", &p]);
     assert_eq!(statuses(&one), statuses(&two), "same artifacts for 1 and 2 threads");

@@ -3,6 +3,8 @@
 
 pub mod align_ibm2;
 pub mod align_pairs;
+pub mod analysis_compare;
+pub mod analysis_representations;
 pub mod debug_fail;
 pub mod generate;
 pub mod ingest_flores200;
@@ -49,7 +51,9 @@ pub fn registry() -> Registry {
         .add::<generate::Generate>()
         .add::<lid_train::LidTrain>()
         .add::<metrics_score::MetricsScore>()
-        .add::<report::Report>();
+        .add::<report::Report>()
+        .add::<analysis_representations::AnalysisRepresentations>()
+        .add::<analysis_compare::AnalysisCompare>();
     if std::env::var("ALINEA_DEBUG_STAGES").is_ok_and(|v| v == "1") {
         r.add::<debug_fail::DebugFail>();
     }
