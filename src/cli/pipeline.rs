@@ -79,11 +79,12 @@ fn status_word(s: Status) -> &'static str {
 
 fn print_report(report: &RunReport) {
     let width = report.stages.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
-    println!("{:<8} {:<width$} {:<18} {:>10} {:>9}  reason", "status", "stage", "kind", "rows", "time");
+    let kw = report.stages.iter().map(|s| s.kind.len()).max().unwrap_or(4).max(4);
+    println!("{:<8} {:<width$} {:<kw$} {:>10} {:>9}  reason", "status", "stage", "kind", "rows", "time");
     for s in &report.stages {
         let rows = s.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
         let time = format!("{:.2}s", s.duration_ms as f64 / 1000.0);
-        println!("{:<8} {:<width$} {:<18} {:>10} {:>9}  {}", status_word(s.status), s.name, s.kind, rows, time, s.reason);
+        println!("{:<8} {:<width$} {:<kw$} {:>10} {:>9}  {}", status_word(s.status), s.name, s.kind, rows, time, s.reason);
     }
     let count = |st: Status| report.stages.iter().filter(|s| s.status == st).count();
     println!(
@@ -154,8 +155,9 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
         print_json(&lines)?;
     } else {
         let width = lines.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
+        let kw = lines.iter().map(|s| s.kind.len()).max().unwrap_or(4).max(4);
         for l in &lines {
-            println!("{:<6} {:<width$} {:<18} {}", l.state, l.name, l.kind, l.reasons.join("; "));
+            println!("{:<6} {:<width$} {:<kw$} {}", l.state, l.name, l.kind, l.reasons.join("; "));
         }
         let stale = lines.iter().filter(|l| l.state == "stale").count();
         println!("{} of {} stages stale", stale, lines.len());
