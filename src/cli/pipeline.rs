@@ -185,8 +185,9 @@ pub fn help(global: &Global, args: HelpArgs) -> anyhow::Result<ExitCode> {
                 use clap::CommandFactory;
                 super::Cli::command().print_help()?;
                 println!("\nStage kinds (alinea help KIND for parameters and output schema):");
+                let width = registry.names().iter().map(|n| n.len()).max().unwrap_or(4);
                 for k in registry.iter() {
-                    println!("  {:<18} {}", k.kind(), k.summary());
+                    println!("  {:<width$}  {}", k.kind(), k.summary());
                 }
             }
         }
