@@ -138,7 +138,7 @@ fn generations(dir: &Path) -> PathBuf {
 fn lid_score_report_pipeline_on_real_flores_lines() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let gens = generations(dir.path());
+    generations(dir.path()); // writes the generations file the pipeline below reads
     // A bring-your-own COMET command: here a stand-in script, to check the plumbing (files in, last number out).
     let comet = write(dir.path(), "comet.sh", "#!/bin/sh\n[ -s \"$2\" ] && [ -s \"$4\" ] && [ -s \"$6\" ] && echo \"$4 score: 0.8125\"\n");
     #[cfg(unix)]
