@@ -306,31 +306,8 @@ fn check_links(
 /// tokens on each side are aligned (no unaligned boundary words), both spans have at most `max_len` tokens, the
 /// score reaches `min_score`, and (with `skip_punctuation`) both sides contain an alphanumeric character.
 pub fn extract_pairs(input: PairInput<'_>, params: &PairParams) -> Result<Vec<PairRow>, PairError> {
-    if params.max_len == 0 {
-        return Err(PairError::MaxLen);
-    }
-    let n = input.links.len();
-    let count = |field, got: usize| {
-        if got == n {
-            Ok(())
-        } else {
-            Err(PairError::Count {
-                field,
-                got,
-                expected: n,
-            })
-        }
-    };
-    count("src_text", input.src_text.len())?;
-    count("tgt_text", input.tgt_text.len())?;
-    count("src_tokens", input.src_tokens.len())?;
-    count("tgt_tokens", input.tgt_tokens.len())?;
-    check_spans(
-        input.src_text,
-        input.tgt_text,
-        input.src_tokens,
-        input.tgt_tokens,
-    )?;
+    // Scores are computed before `extract_pairs_scored` repeats these checks: they must hold for `link_scores`.
+    check_inputs(params, input.links.len(), input.src_text, input.tgt_text, input.src_tokens, input.tgt_tokens)?;
     fn words<'t>(toks: &[Vec<Token<'t>>]) -> Vec<Vec<&'t str>> {
         toks.iter()
             .map(|s| s.iter().map(|t| t.text).collect())
@@ -353,6 +330,27 @@ pub fn extract_pairs(input: PairInput<'_>, params: &PairParams) -> Result<Vec<Pa
         scores: &scores,
     };
     Ok(extract_pairs_scored(scored, params)?.0)
+}
+
+/// Checks `max_len`, that every per-sentence input has one entry per sentence of `links`, and that token spans
+/// fit their sentences.
+fn check_inputs(
+    params: &PairParams,
+    n: usize,
+    src_text: &[&str],
+    tgt_text: &[&str],
+    src_tokens: &[Vec<Token<'_>>],
+    tgt_tokens: &[Vec<Token<'_>>],
+) -> Result<(), PairError> {
+    if params.max_len == 0 {
+        return Err(PairError::MaxLen);
+    }
+    for (field, got) in [("src_text", src_text.len()), ("tgt_text", tgt_text.len()), ("src_tokens", src_tokens.len()), ("tgt_tokens", tgt_tokens.len())] {
+        if got != n {
+            return Err(PairError::Count { field, got, expected: n });
+        }
+    }
+    check_spans(src_text, tgt_text, src_tokens, tgt_tokens)
 }
 
 fn check_spans(
@@ -379,32 +377,11 @@ pub fn extract_pairs_scored(
     input: ScoredPairInput<'_>,
     params: &PairParams,
 ) -> Result<(Vec<PairRow>, PairStats), PairError> {
-    if params.max_len == 0 {
-        return Err(PairError::MaxLen);
-    }
     let n = input.links.len();
-    let count = |field, got: usize| {
-        if got == n {
-            Ok(())
-        } else {
-            Err(PairError::Count {
-                field,
-                got,
-                expected: n,
-            })
-        }
-    };
-    count("src_text", input.src_text.len())?;
-    count("tgt_text", input.tgt_text.len())?;
-    count("src_tokens", input.src_tokens.len())?;
-    count("tgt_tokens", input.tgt_tokens.len())?;
-    count("scores", input.scores.len())?;
-    check_spans(
-        input.src_text,
-        input.tgt_text,
-        input.src_tokens,
-        input.tgt_tokens,
-    )?;
+    check_inputs(params, n, input.src_text, input.tgt_text, input.src_tokens, input.tgt_tokens)?;
+    if input.scores.len() != n {
+        return Err(PairError::Count { field: "scores", got: input.scores.len(), expected: n });
+    }
     check_links(input.links, |k| {
         (input.src_tokens[k].len(), input.tgt_tokens[k].len())
     })?;
