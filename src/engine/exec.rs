@@ -315,12 +315,11 @@ pub fn run(plan: &Plan, registry: &Registry, store: &Store, opts: &RunOptions, p
                             .map_err(|e| (None, format!("{e}")))?;
                         let comps = components(stage, kind, inputs.digests.clone());
                         let key = comps.action_key();
-                        if let Ok(Some(record)) = store.get_action(&key) {
-                            if store.outputs_present(&record) {
+                        // An unreadable record counts as absent: the stage reruns and rewrites it.
+                        let reason = match store.get_action(&key) {
+                            Ok(Some(record)) if store.outputs_present(&record) => {
                                 return Ok((record, Status::Cached, "cached".to_string()));
                             }
-                        }
-                        let reason = match store.get_action(&key) {
                             Ok(Some(_)) => "output objects missing from the store".to_string(),
                             _ => explain(store, prev.as_ref(), &comps),
                         };
