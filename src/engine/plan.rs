@@ -231,7 +231,7 @@ fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -
 }
 
 /// A `[stages.X]` table as written, before expansion.
-struct Decl<'a> {
+struct Decl {
     name: String,
     header: Option<Range<usize>>,
     kind: String,
@@ -240,7 +240,6 @@ struct Decl<'a> {
     param_spans: BTreeMap<String, Option<Range<usize>>>,
     inputs: Vec<(String, Vec<(String, Option<Range<usize>>)>, Option<Range<usize>>)>,
     matrix: Vec<(String, Vec<serde_json::Value>)>,
-    _table: &'a dyn toml_edit::TableLike,
 }
 
 /// Parses and validates a pipeline file.
@@ -314,13 +313,13 @@ pub fn parse(file: &str, text: &str, path: &Path, registry: &Registry, overrides
     Ok(Plan { name, file: path.to_path_buf(), root, stages })
 }
 
-fn parse_decl<'a>(
+fn parse_decl(
     src: &Source,
     name: &str,
     header: Option<Range<usize>>,
-    t: &'a dyn toml_edit::TableLike,
+    t: &dyn toml_edit::TableLike,
     registry: &Registry,
-) -> Result<Decl<'a>, PlanError> {
+) -> Result<Decl, PlanError> {
     let key_span = |k: &str| t.key(k).and_then(|k| k.span());
     let kind_item = t.get("kind").ok_or_else(|| src.err(header.clone(), format!("stage `{name}` has no `kind`; known kinds: {}", registry.names().join(", "))))?;
     let kind = kind_item.as_str().ok_or_else(|| src.err(kind_item.span(), "`kind` must be a string"))?.to_string();
@@ -393,7 +392,7 @@ fn parse_decl<'a>(
         params.insert(key.to_string(), item_to_json(item));
         param_spans.insert(key.to_string(), key_span(key));
     }
-    Ok(Decl { name: name.to_string(), header, kind, version, params, param_spans, inputs, matrix, _table: t })
+    Ok(Decl { name: name.to_string(), header, kind, version, params, param_spans, inputs, matrix })
 }
 
 /// Splits `stage[*]`, `stage.output`, `stage` into (stage, output, gather).
