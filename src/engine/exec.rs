@@ -156,8 +156,9 @@ fn resolve_inputs(
                     let listed = kind.input_files(&stage.params, slot, path)?;
                     let mut files = Vec::with_capacity(listed.len());
                     for f in listed {
+                        let stamp = file_stamp(&f);
                         let digest = stat_cache.lock().expect("stat cache lock").digest(&f).map_err(StageError::io(&f))?;
-                        files.push(InputFile { path: f, digest });
+                        files.push(InputFile { path: f, digest, stamp });
                     }
                     r.digests.entry(slot.clone()).or_default().push(digest_of_files(path, &files));
                     r.files.insert(slot.clone(), (path.clone(), files));
@@ -166,6 +167,25 @@ fn resolve_inputs(
         }
     }
     Ok(r)
+}
+
+fn file_stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    std::fs::metadata(path).ok().and_then(|m| Some((m.len(), m.modified().ok()?)))
+}
+
+/// Fails when a path input changed while the stage ran. Stages that load files themselves (model folders) are
+/// not re-hashed on read, so this cheap check keeps the recorded key honest for them too.
+fn check_inputs_unchanged(files: &BTreeMap<String, (std::path::PathBuf, Vec<InputFile>)>) -> Result<(), StageError> {
+    for f in files.values().flat_map(|(_, fs)| fs) {
+        if f.stamp.is_some() && file_stamp(&f.path) != f.stamp {
+            return Err(StageError::BadInput {
+                path: f.path.clone(),
+                line: 0,
+                message: "file changed while the stage was running; rerun to pick up the new content".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn components(stage: &PlannedStage, kind: &dyn DynStage, digests: BTreeMap<String, Vec<String>>) -> KeyComponents {
@@ -218,7 +238,11 @@ fn execute(
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&stage.params, &ctx)));
     let mut outputs = match result {
-        Ok(r) => r?,
+        Ok(r) => {
+            let outputs = r?;
+            check_inputs_unchanged(&inputs.files)?;
+            outputs
+        }
         Err(panic) => {
             let msg = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
             return Err(StageError::Other(format!("stage panicked (a bug in alinea, please report it): {msg}")));

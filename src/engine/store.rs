@@ -55,6 +55,9 @@ pub struct InputFile {
     pub path: PathBuf,
     /// blake3 of its bytes.
     pub digest: String,
+    /// Size and modification time when it was hashed, to notice a change during the run (not persisted).
+    #[serde(skip)]
+    pub stamp: Option<(u64, std::time::SystemTime)>,
 }
 
 /// The provenance of one stage result: stored beside the objects, never inside their hashes.
