@@ -101,6 +101,11 @@ fn drop_words(s: &str, k: usize) -> String {
 
 const N: usize = 40;
 
+/// A small SentencePiece model trained on Flores-200 dev (crates/metrics/tests/data/make_spm_cases.py).
+fn spm_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/metrics/tests/data/spm/unigram.model")
+}
+
 /// A generations file with the columns of the `generate` stage's output (instruction table + hypothesis), built
 /// from real devtest lines: be→en and li→en are corrupted references (li→en with 10 oscillating outputs), en→be
 /// answers in Russian (off-target), en→li copies the English source.
@@ -169,14 +174,22 @@ test_set = "flores200"
 lowercase = true
 comet = "{comet} -s {{src}} -t {{hyp}} -r {{ref}}"
 
+[stages.score_spm]
+kind = "metrics.score"
+inputs = {{ generations_file = "generations.jsonl", spm_model = "{spm}" }}
+test_set = "flores200"
+tokenize = "flores200"
+
 [stages.rep]
 kind = "report"
 inputs = {{ scores = ["score_mt", "score_comet"] }}
 title = "metrics test"
 paper_reference = true
+paper_match = {{ score_mt = "MT+Align" }}
 "#,
             flores = flores.display(),
-            comet = comet.display()
+            comet = comet.display(),
+            spm = spm_model().display()
         ),
     );
     let p = pipeline.to_str().unwrap();
@@ -228,6 +241,19 @@ paper_reference = true
     assert_eq!(by("be-en")["chrf"], cli["chrf"]["score"]);
     assert_eq!(by("be-en")["chrfpp"], cli["chrf++"]["score"]);
 
+    // spBLEU: the stage and `alinea score --tokenize flores200 --spm-model` agree (both sacrebleu-exact, see
+    // crates/metrics/tests); the signature names the tokenizer.
+    let spm_scores = json(&store, &["show", "score_spm"]);
+    let spm_be_en = spm_scores.as_array().unwrap().iter().find(|r| r["direction"] == "be-en").unwrap();
+    assert_eq!(spm_be_en["bleu_signature"], "nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:2.6.0");
+    let spm_cli = json(
+        &store,
+        &["score", "--hyp", hyp_file.to_str().unwrap(), "--ref", ref_file.to_str().unwrap(), "--tokenize", "flores200", "--spm-model", spm_model().to_str().unwrap()],
+    );
+    assert_eq!(spm_be_en["bleu"], spm_cli["bleu"]["score"]);
+    assert_ne!(spm_be_en["bleu"], by("be-en")["bleu"], "SentencePiece pieces are not 13a tokens");
+    assert_eq!(spm_be_en["chrfpp"], by("be-en")["chrfpp"], "chrF does not tokenize");
+
     // Per-segment verdicts.
     let seg_rows = json(&store, &["show", "score_mt.segments", "--rows", "1000"]);
     assert_eq!(seg_rows.as_array().unwrap().len(), 4 * N);
@@ -260,8 +286,21 @@ paper_reference = true
     }
     assert!(md.contains("### flores200 · BLEU · en→xx") && md.contains("### flores200 · COMET · xx→en"), "{md}");
     assert!(md.contains("| run | be | li | Avg |"), "{md}");
-    // 2 runs × 4 directions × 3 metrics, plus the paper's 18 numbers.
-    assert_eq!(csv.lines().count(), 1 + 2 * 4 * 3 + 18, "{csv}");
+    // 2 runs × 4 directions × 3 metrics; the paper's numbers for the same directions (3 objectives of Tables 11–13);
+    // Table 1's printed averages (6 objectives × 2 test sets × 2 groups × 3 metrics).
+    assert_eq!(csv.lines().count(), 1 + 2 * 4 * 3 + 3 * 4 * 3 + 6 * 2 * 2 * 3, "{csv}");
+    // Table 12, Flores-200 en→xx BLEU: be 0.7, li 3.3.
+    assert!(md.replace("**", "").contains("| paper: MTInstruct | 0.70 | 3.30 | 2.00 |"), "{md}");
+    assert!(md.contains("### Paper reference · flores200 · BLEU: bloomz+24, bloomz-7b1 (Table 1) beside this report's runs"), "{md}");
+    assert!(md.contains("| paper: MT+Align | 3.26 | 11.60 |"), "Table 1, Flores averages: {md}");
+    assert!(md.contains("### Paper reference · opus100 · BLEU") && md.contains("No run scored a test set named like `opus100`"), "{md}");
+    assert!(md.contains("### Distance to the paper · score_mt vs the paper's MT+Align (BLOOMZ-7b1) · flores200"), "{md}");
+    let delta = json(&store, &["query", "SELECT * FROM rep WHERE source = 'distance' AND metric = 'BLEU' AND \"group\" = 'overall'"]);
+    let paper_mt_align = [3.6, 0.8, 12.5, 3.1]; // Table 13, Flores-200 BLEU: be-en, en-be, li-en, en-li
+    let ours: Vec<f64> = ["be-en", "en-be", "li-en", "en-li"].iter().map(|d| by(d)["bleu"].as_f64().unwrap()).collect();
+    let expected = ours.iter().zip(paper_mt_align).map(|(a, b)| a - b).sum::<f64>() / 4.0;
+    assert_eq!(delta[0]["directions"], 4, "{delta}");
+    assert!((delta[0]["mean"].as_f64().unwrap() - expected).abs() < 1e-9, "{delta}");
     assert!(csv.contains("score_mt,flores200,en-be,en→xx,en→unseen,be,BLEU,"), "{csv}");
 
     let summary = json(&store, &["query", "SELECT * FROM rep WHERE run = 'score_mt' AND metric = 'BLEU' AND \"group\" = 'en→xx'"]);
@@ -287,9 +326,17 @@ fn bad_inputs_give_errors_that_name_what_is_wrong() {
     let err = fails(&store, &["run", p.to_str().unwrap()]);
     assert!(err.contains("nope") && err.contains("exp, floor, add-k, none"), "{err}");
 
-    let p = write(dir.path(), "p.toml", "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\ntokenize = \"spm\"\n");
+    let p = write(dir.path(), "p.toml", "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\ntokenize = \"sentencepiece\"\n");
     let err = fails(&store, &["run", p.to_str().unwrap()]);
-    assert!(err.contains("spm") && err.contains("13a"), "{err}");
+    assert!(err.contains("sentencepiece") && err.contains("13a") && err.contains("flores200"), "{err}");
+
+    // spBLEU needs its model file as an input, and the file must be a SentencePiece model.
+    let p = write(dir.path(), "p.toml", "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\ntokenize = \"flores200\"\n");
+    let err = fails(&store, &["run", p.to_str().unwrap()]);
+    assert!(err.contains("spm_model") && err.contains("flores200") && err.contains("model file"), "{err}");
+    let p = write(dir.path(), "p.toml", "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\", spm_model = \"g.jsonl\" }\ntokenize = \"flores200\"\n");
+    let err = fails(&store, &["run", p.to_str().unwrap()]);
+    assert!(err.contains("g.jsonl") && err.contains("not a SentencePiece model"), "{err}");
 
     let p = write(dir.path(), "p.toml", "[stages.r]\nkind = \"report\"\ninputs = { scores = \"s\" }\nmetrics = [\"TER\"]\n[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\n");
     let err = fails(&store, &["run", p.to_str().unwrap()]);

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Global;
-use alinea_metrics::{CometCommand, ScoreOptions, Smoothing, Tokenizer};
+use alinea_metrics::{CometCommand, ScoreOptions, Smoothing, SpmModel, Tokenizer};
 
 /// Arguments of `score`.
 #[derive(Debug, Args)]
@@ -18,9 +18,13 @@ pub struct ScoreArgs {
     /// Reference file, line-aligned with the hypotheses; repeat for multiple references
     #[arg(long = "ref", required = true)]
     refs: Vec<PathBuf>,
-    /// BLEU tokenizer
-    #[arg(long, default_value = "13a", value_parser = ["13a", "intl", "zh", "char", "none"])]
+    /// BLEU tokenizer; flores200, flores101 and spBLEU-1K are spBLEU and need --spm-model
+    #[arg(long, default_value = "13a", value_parser = ["13a", "intl", "zh", "char", "none", "flores200", "flores101", "spm", "spBLEU-1K"])]
     tokenize: String,
+    /// The SentencePiece model file of --tokenize flores200|flores101|spBLEU-1K (e.g. a local copy of
+    /// flores200_sacrebleu_tokenizer_spm.model, which sacrebleu keeps in ~/.sacrebleu/models/)
+    #[arg(long, value_name = "FILE")]
+    spm_model: Option<PathBuf>,
     /// Lowercase for BLEU (sacrebleu -lc; chrF stays case-sensitive)
     #[arg(long, short = 'l')]
     lowercase: bool,
@@ -43,8 +47,9 @@ pub struct ScoreArgs {
 
 /// `alinea score`.
 pub fn score(global: &Global, args: ScoreArgs) -> anyhow::Result<ExitCode> {
+    let spm_model = args.spm_model.as_deref().map(SpmModel::open).transpose()?;
     let opts = ScoreOptions {
-        tokenize: args.tokenize.parse::<Tokenizer>()?,
+        tokenize: Tokenizer::from_name(&args.tokenize, spm_model)?,
         lowercase: args.lowercase,
         chrf_lowercase: args.chrf_lowercase,
         smoothing: Smoothing::from_name(&args.smooth_method, args.smooth_value)?,

@@ -13,6 +13,7 @@ pub mod failure;
 pub mod lid;
 mod packed;
 pub mod report;
+pub mod spm;
 pub mod text;
 pub mod tokenize;
 
@@ -27,7 +28,8 @@ pub use failure::{FailureConfig, FailureReport, SegmentFailure, analyze_failures
 pub use lid::{LidConfig, LidModel, LidPrediction};
 pub use report::{ReportOptions, ScoreRow, bucket_of, render_csv, render_html, render_markdown};
 pub use text::{read_lines, split_lines_py};
-pub use tokenize::Tokenizer;
+pub use spm::{SPM_TOKENIZERS, SpmModel, spm_signature};
+pub use tokenize::{TOKENIZER_NAMES, Tokenizer};
 
 /// The sacrebleu version whose numbers and signatures this crate reproduces.
 pub const SACREBLEU_VERSION: &str = "2.6.0";
@@ -85,6 +87,17 @@ pub enum MetricsError {
     /// The hypotheses are empty (sacrebleu fails on an empty corpus too).
     #[error("{0}: no hypotheses, the corpus is empty")]
     EmptyCorpus(String),
+    /// A SentencePiece model file cannot be used.
+    #[error("{path}: {message}")]
+    SpmModel {
+        /// The model file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A tokenizer needs a model file that was not given, or was given one it does not use.
+    #[error("{0}")]
+    TokenizerModel(String),
     /// Language identification input or model problem.
     #[error("language identifier: {0}")]
     Lid(String),
@@ -152,7 +165,7 @@ impl ScoreOptions {
     /// The corpus BLEU configuration these options describe.
     pub fn bleu(&self) -> Bleu {
         Bleu {
-            tokenizer: self.tokenize,
+            tokenizer: self.tokenize.clone(),
             lowercase: self.lowercase,
             smoothing: self.smoothing,
             ..Bleu::default()

@@ -113,6 +113,16 @@ impl Table {
     }
 }
 
+/// The column a score goes to: its language, except for zero-shot directions, which share their languages
+/// (ar-de, ar-fr) and so are named by direction.
+fn column_of<'a>(r: &'a ScoreRow, group: &str) -> &'a str {
+    if group == "xx→yy" {
+        &r.direction
+    } else {
+        &r.lang
+    }
+}
+
 fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
     let runs = ordered(rows.iter().map(|r| r.run.as_str()));
     let mut tables = Vec::new();
@@ -135,7 +145,7 @@ fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
                 if g.is_empty() {
                     continue;
                 }
-                let langs = ordered(g.iter().map(|r| r.lang.as_str()));
+                let langs = ordered(g.iter().map(|r| column_of(r, group)));
                 let mut columns: Vec<String> = langs.iter().map(|s| s.to_string()).collect();
                 columns.push("Avg".into());
                 let mut trows = Vec::new();
@@ -144,7 +154,7 @@ fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
                         .iter()
                         .map(|l| {
                             g.iter()
-                                .find(|r| r.run == *run && r.lang == *l)
+                                .find(|r| r.run == *run && column_of(r, group) == *l)
                                 .and_then(|r| r.value)
                         })
                         .collect();
@@ -451,6 +461,23 @@ mod tests {
             md.contains("overall | en→seen | en→unseen | seen→en | unseen→en"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn zero_shot_directions_get_a_column_each() {
+        let row = |direction: &str, v: f64| ScoreRow {
+            run: "mt".into(),
+            test_set: "opus100".into(),
+            direction: direction.into(),
+            lang: direction.split('-').next().unwrap().into(),
+            metric: "BLEU".into(),
+            value: Some(v),
+        };
+        let o = ReportOptions { english: "en".into(), ..opts() };
+        let md = render_markdown(&[row("ar-de", 1.0), row("ar-fr", 21.0)], &o);
+        assert!(md.contains("### opus100 · BLEU · xx→yy"), "{md}");
+        assert!(md.contains("| run | ar-de | ar-fr | Avg |"), "{md}");
+        assert!(md.contains("| mt | 1.00 | 21.00 | 11.00 |"), "{md}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Ports of sacrebleu 2.6.0's BLEU tokenizers (`13a`, `intl`, `zh`, `char`, `none`), byte-for-byte.
+//! Ports of sacrebleu 2.6.0's BLEU tokenizers (`13a`, `intl`, `zh`, `char`, `none`), byte-for-byte, and its
+//! SentencePiece tokenizers (`flores200`, `flores101`, `spBLEU-1K`) through [`crate::spm`].
 
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -7,43 +8,78 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::MetricsError;
+use crate::spm::{SpmModel, spm_signature};
 use crate::text::{is_py_space, py_collapse, py_strip};
 
-/// A BLEU tokenizer, named as in sacrebleu's `--tokenize`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+/// A BLEU tokenizer, named as in sacrebleu's `--tokenize`. The SentencePiece tokenizers (spBLEU) carry their loaded
+/// model: build them with [`Tokenizer::from_name`] and the model file's path.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Tokenizer {
     /// `13a`: mteval-v13a (the default).
     #[default]
-    #[serde(rename = "13a")]
     Thirteen13a,
     /// `intl`: mteval-v14 international (Unicode punctuation and symbols).
-    #[serde(rename = "intl")]
     Intl,
     /// `zh`: CJK characters split apart, the rest as `13a`.
-    #[serde(rename = "zh")]
     Zh,
     /// `char`: every character is a token.
-    #[serde(rename = "char")]
     Char,
     /// `none`: whitespace split only.
-    #[serde(rename = "none")]
     None,
+    /// `flores200`, `flores101` (`spm`), `spBLEU-1K`: SentencePiece pieces of the given model.
+    Spm {
+        /// The name in the signature (`flores200`, …).
+        signature: &'static str,
+        /// The loaded model.
+        model: SpmModel,
+    },
 }
 
+/// Names [`Tokenizer::from_name`] accepts.
+pub const TOKENIZER_NAMES: &str = "13a, intl, zh, char, none, flores200, flores101, spm, spBLEU-1K";
+
 impl Tokenizer {
+    /// The tokenizer called `name`; the SentencePiece ones need `spm_model`, the others refuse it (a model given
+    /// to `13a` is a mistake worth saying, not ignoring).
+    pub fn from_name(name: &str, spm_model: Option<SpmModel>) -> Result<Tokenizer, MetricsError> {
+        if let Some(signature) = spm_signature(name) {
+            return match spm_model {
+                Some(model) => Ok(Tokenizer::Spm { signature, model }),
+                None => Err(MetricsError::TokenizerModel(format!(
+                    "tokenize {name} needs its SentencePiece model file (e.g. flores200_sacrebleu_tokenizer_spm.model, \
+                     which sacrebleu downloads to ~/.sacrebleu/models/): give its local path"
+                ))),
+            };
+        }
+        let t = name.parse::<Tokenizer>()?;
+        match spm_model {
+            Some(model) => Err(MetricsError::TokenizerModel(format!(
+                "a SentencePiece model ({}) was given but tokenize is {name}: use flores200, flores101 or spBLEU-1K",
+                model.path().display()
+            ))),
+            None => Ok(t),
+        }
+    }
+
+    /// Whether `name` names a SentencePiece tokenizer (which needs a model file).
+    pub fn needs_model(name: &str) -> bool {
+        spm_signature(name).is_some()
+    }
+
     /// The name sacrebleu uses in the signature (`tok:…`).
-    pub fn signature(self) -> &'static str {
+    pub fn signature(&self) -> &'static str {
         match self {
             Tokenizer::Thirteen13a => "13a",
             Tokenizer::Intl => "intl",
             Tokenizer::Zh => "zh",
             Tokenizer::Char => "char",
             Tokenizer::None => "none",
+            Tokenizer::Spm { signature, .. } => signature,
         }
     }
 
     /// Tokenizes one line, returning exactly the string sacrebleu's tokenizer returns.
-    pub fn tokenize(self, line: &str) -> String {
+    pub fn tokenize(&self, line: &str) -> String {
         match self {
             Tokenizer::Thirteen13a => tokenize_13a(line),
             Tokenizer::Intl => tokenize_intl(line),
@@ -59,12 +95,14 @@ impl Tokenizer {
                 out
             }
             Tokenizer::None => line.to_string(),
+            Tokenizer::Spm { model, .. } => model.tokenize(line),
         }
     }
 }
 
 impl FromStr for Tokenizer {
     type Err = MetricsError;
+    /// The tokenizers that need no model file; see [`Tokenizer::from_name`] for the others.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
             "13a" => Tokenizer::Thirteen13a,
@@ -72,14 +110,24 @@ impl FromStr for Tokenizer {
             "zh" => Tokenizer::Zh,
             "char" => Tokenizer::Char,
             "none" => Tokenizer::None,
+            other if Tokenizer::needs_model(other) => return Tokenizer::from_name(other, Option::None),
             other => {
-                return Err(MetricsError::UnknownOption {
-                    field: "tokenize",
-                    value: other.to_string(),
-                    allowed: "13a, intl, zh, char, none",
-                });
+                return Err(MetricsError::UnknownOption { field: "tokenize", value: other.to_string(), allowed: TOKENIZER_NAMES });
             }
         })
+    }
+}
+
+impl Serialize for Tokenizer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.signature())
+    }
+}
+
+impl<'de> Deserialize<'de> for Tokenizer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,10 +1,12 @@
 //! Exactness against sacrebleu 2.6.0 on real Flores-200 / NTREX-128 lines with realistic
-//! corruptions. Expected values were produced by `tests/data/make_cases.py` (see there).
+//! corruptions. Expected values were produced by `tests/data/make_cases.py` and, for spBLEU (the
+//! SentencePiece tokenizers), `tests/data/make_spm_cases.py` (see there).
 
 use std::path::PathBuf;
 
 use alinea_metrics::{
-    Bleu, Chrf, ScoreOptions, Smoothing, Tokenizer, read_lines, score_files, sentence_scores,
+    Bleu, Chrf, MetricsError, ScoreOptions, Smoothing, SpmModel, Tokenizer, read_lines,
+    score_files, sentence_scores,
 };
 use serde_json::Value;
 
@@ -12,20 +14,27 @@ fn data_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"))
 }
 
-fn expected() -> Value {
-    let p = data_dir().join("expected.json");
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).expect("expected.json parses")
+fn spm_dir() -> PathBuf {
+    data_dir().join("spm")
 }
 
-fn options(cfg: &Value) -> ScoreOptions {
+fn read_json(p: PathBuf) -> Value {
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).expect("fixture parses")
+}
+
+fn expected() -> Value {
+    read_json(data_dir().join("expected.json"))
+}
+
+/// The options of one expected run; a case naming `spm_model` loads it from `tests/data/spm/`.
+fn options(case: &Value, cfg: &Value) -> ScoreOptions {
     let smooth_value = cfg["smooth_value"].as_f64();
+    let spm = case["spm_model"]
+        .as_str()
+        .map(|m| SpmModel::open(&spm_dir().join(m)).unwrap());
     ScoreOptions {
-        tokenize: cfg["tokenize"]
-            .as_str()
-            .unwrap()
-            .parse::<Tokenizer>()
-            .unwrap(),
+        tokenize: Tokenizer::from_name(cfg["tokenize"].as_str().unwrap(), spm).unwrap(),
         lowercase: cfg["lowercase"].as_bool().unwrap(),
         chrf_lowercase: cfg["chrf_lowercase"].as_bool().unwrap(),
         smoothing: Smoothing::from_name(cfg["smooth"].as_str().unwrap(), smooth_value).unwrap(),
@@ -39,25 +48,24 @@ fn close(a: f64, b: f64, what: &str) {
     );
 }
 
-#[test]
-fn corpus_scores_equal_sacrebleu() {
-    let exp = expected();
+/// Checks every corpus score of an expected file whose case files lie in `dir`; returns the runs checked.
+fn check_corpus_scores(exp: &Value, dir: &std::path::Path) -> usize {
     assert_eq!(exp["sacrebleu_version"], "2.6.0");
     let mut checked = 0;
     for case in exp["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let hyp = data_dir().join("cases").join(case["hyp"].as_str().unwrap());
+        let hyp = dir.join(case["hyp"].as_str().unwrap());
         let refs: Vec<PathBuf> = case["refs"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| data_dir().join("cases").join(r.as_str().unwrap()))
+            .map(|r| dir.join(r.as_str().unwrap()))
             .collect();
         for run in case["runs"].as_array().unwrap() {
             let cfg = &run["config"];
             let what = format!("{name} {cfg}");
-            let rep =
-                score_files(&hyp, &refs, &options(cfg)).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let rep = score_files(&hyp, &refs, &options(case, cfg))
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
             let eb = &run["bleu"];
             close(
                 rep.bleu.score,
@@ -125,25 +133,36 @@ fn corpus_scores_equal_sacrebleu() {
             checked += 1;
         }
     }
+    checked
+}
+
+#[test]
+fn corpus_scores_equal_sacrebleu() {
+    let checked = check_corpus_scores(&expected(), &data_dir().join("cases"));
     assert!(checked >= 50, "only {checked} runs checked");
 }
 
 #[test]
-fn sentence_scores_equal_sacrebleu() {
-    let exp = expected();
+fn spbleu_corpus_scores_equal_sacrebleu() {
+    let exp = read_json(spm_dir().join("expected.json"));
+    let checked = check_corpus_scores(&exp, &spm_dir());
+    assert_eq!(checked, 24, "12 cases × 2 configurations");
+}
+
+/// Checks every sentence-level score of an expected file; returns the segments checked.
+fn check_sentence_scores(exp: &Value, dir: &std::path::Path) -> usize {
     let mut n = 0;
     for case in exp["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let hyps =
-            read_lines(data_dir().join("cases").join(case["hyp"].as_str().unwrap())).unwrap();
+        let hyps = read_lines(dir.join(case["hyp"].as_str().unwrap())).unwrap();
         let refs: Vec<Vec<String>> = case["refs"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| read_lines(data_dir().join("cases").join(r.as_str().unwrap())).unwrap())
+            .map(|r| read_lines(dir.join(r.as_str().unwrap())).unwrap())
             .collect();
         for run in case["runs"].as_array().unwrap() {
-            let opts = options(&run["config"]);
+            let opts = options(case, &run["config"]);
             assert_eq!(
                 opts.bleu().for_sentences().signature(refs.len()),
                 run["sentence_bleu_signature"].as_str().unwrap()
@@ -171,7 +190,73 @@ fn sentence_scores_equal_sacrebleu() {
             }
         }
     }
+    n
+}
+
+#[test]
+fn sentence_scores_equal_sacrebleu() {
+    let n = check_sentence_scores(&expected(), &data_dir().join("cases"));
     assert!(n > 1000, "only {n} segments checked");
+}
+
+#[test]
+fn spbleu_sentence_scores_equal_sacrebleu() {
+    let n = check_sentence_scores(&read_json(spm_dir().join("expected.json")), &spm_dir());
+    assert_eq!(n, 12 * 40 * 2);
+}
+
+#[test]
+fn sentencepiece_pieces_equal_the_reference_implementation() {
+    // EncodeAsPieces of Google's sentencepiece on real lines of 16 scripts and edge cases (NFKC folding,
+    // unknown characters, byte fallback, the meta symbol in the input, empty and space-only lines).
+    let exp = read_json(spm_dir().join("pieces.json"));
+    let lines: Vec<&str> = exp["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(lines.len() > 100);
+    for model in ["unigram", "bpe", "bpe_bytes"] {
+        let spm = SpmModel::open(&spm_dir().join(format!("{model}.model"))).unwrap();
+        for (i, line) in lines.iter().enumerate() {
+            let want: Vec<&str> = exp[model][i]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
+            assert_eq!(spm.pieces(line), want, "{model} line {i}: {line:?}");
+        }
+    }
+}
+
+#[test]
+fn spbleu_needs_a_usable_model_and_says_so() {
+    let err = Tokenizer::from_name("flores200", None).unwrap_err().to_string();
+    assert!(
+        err.contains("flores200") && err.contains("model file"),
+        "{err}"
+    );
+    let err = "flores200".parse::<Tokenizer>().unwrap_err().to_string();
+    assert!(err.contains("SentencePiece model"), "{err}");
+    let not_a_model = data_dir().join("cases").join("eng_flores.hyp");
+    let err = SpmModel::open(&not_a_model).unwrap_err();
+    assert!(matches!(err, MetricsError::SpmModel { .. }), "{err:?}");
+    assert!(err.to_string().contains("eng_flores.hyp"), "{err}");
+    let err = SpmModel::open(&spm_dir().join("missing.model"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing.model"), "{err}");
+    let model = SpmModel::open(&spm_dir().join("unigram.model")).unwrap();
+    let err = Tokenizer::from_name("13a", Some(model.clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tokenize is 13a"), "{err}");
+    let spm = Tokenizer::from_name("spm", Some(model)).unwrap();
+    assert_eq!(spm.signature(), "flores101", "sacrebleu's old name signs as flores101");
+    let err = "sentencepiece".parse::<Tokenizer>().unwrap_err().to_string();
+    assert!(err.contains("flores200"), "the allowed names include spBLEU's: {err}");
 }
 
 #[test]

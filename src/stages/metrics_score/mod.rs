@@ -8,7 +8,7 @@ pub mod input;
 use std::collections::BTreeMap;
 
 use alinea_metrics::{
-    CometCommand, FailureConfig, LidModel, MetricsError, ScoreOptions, Smoothing, Tokenizer, analyze_failures, run_comet,
+    CometCommand, FailureConfig, LidModel, MetricsError, ScoreOptions, Smoothing, SpmModel, Tokenizer, analyze_failures, run_comet,
     score_corpus, sentence_scores,
 };
 use polars::prelude::*;
@@ -24,8 +24,9 @@ use input::{ReadCounts, Segment};
 pub struct Params {
     /// Test set name written in the `test_set` column (`flores200`, `opus100`, `ntrex128`, …).
     pub test_set: String,
-    /// BLEU tokenizer: `13a`, `intl`, `zh`, `char`, `none`.
-    pub tokenize: Tokenizer,
+    /// BLEU tokenizer: `13a`, `intl`, `zh`, `char`, `none`, or SentencePiece `flores200`, `flores101`, `spBLEU-1K`
+    /// (spBLEU, with the `spm_model` input).
+    pub tokenize: String,
     /// Lowercase for BLEU (sacrebleu `-lc`; chrF stays case-sensitive).
     pub lowercase: bool,
     /// Lowercase for chrF / chrF++ (sacrebleu `--chrf-lowercase`).
@@ -50,7 +51,7 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             test_set: "test".into(),
-            tokenize: Tokenizer::default(),
+            tokenize: "13a".into(),
             lowercase: false,
             chrf_lowercase: false,
             smoothing: "exp".into(),
@@ -65,9 +66,10 @@ impl Default for Params {
 }
 
 impl Params {
-    fn options(&self) -> Result<ScoreOptions, MetricsError> {
+    /// The scoring options, with the SentencePiece model when the tokenizer needs one.
+    fn options(&self, spm_model: Option<SpmModel>) -> Result<ScoreOptions, MetricsError> {
         Ok(ScoreOptions {
-            tokenize: self.tokenize,
+            tokenize: Tokenizer::from_name(&self.tokenize, spm_model)?,
             lowercase: self.lowercase,
             chrf_lowercase: self.chrf_lowercase,
             smoothing: Smoothing::from_name(&self.smoothing, self.smooth_value)?,
@@ -163,6 +165,8 @@ Inputs (give `generations` or `generations_file`):
   generations_file  the same as a .parquet or .jsonl file (e.g. outputs generated elsewhere)
   lid               optional: the `model` blob of a `lid.train` stage (enables off_target_rate)
   pairs             optional: a pairs table to look sources up by pair_id when the table has no `src` column
+  spm_model         optional: the SentencePiece model file of `tokenize = \"flores200\"` (spBLEU), e.g.
+                    flores200_sacrebleu_tokenizer_spm.model (sacrebleu downloads it; alinea reads a local copy)
 
 Columns read: hyp = `hyp_column` or `hypothesis`/`hyp`; ref = `ref_column` or `ref`/`reference`/`output` (an `output`
 column loses its leading space, as in the MTInstruct template); src = `src_column` or `src`, else the `pairs` input by
@@ -173,7 +177,8 @@ the identifier. Without a known source for every segment of a direction, source_
 
 Parameters (defaults):
   test_set = \"test\"          value of the test_set column (flores200, opus100, ntrex128, ...)
-  tokenize = \"13a\"           13a | intl | zh | char | none
+  tokenize = \"13a\"           13a | intl | zh | char | none | flores200 | flores101 | spBLEU-1K (the last three are
+                              spBLEU: SentencePiece pieces of the `spm_model` input; the signature says tok:flores200)
   lowercase = false           BLEU only (sacrebleu -lc)
   chrf_lowercase = false      chrF/chrF++ (sacrebleu --chrf-lowercase)
   smoothing = \"exp\"          exp | floor | add-k | none;  smooth_value = (sacrebleu default)
@@ -194,10 +199,15 @@ source_copy (null without source), oscillation, over_translation, under_translat
         InputSlot { name: "generations_file", kind: SlotKind::Path, required: false, doc: "the same as a .parquet or .jsonl file" },
         InputSlot { name: "lid", kind: SlotKind::Blob, required: false, doc: "the `model` blob of lid.train (off-target rates)" },
         InputSlot { name: "pairs", kind: SlotKind::Table, required: false, doc: "a pairs table: sources by pair_id" },
+        InputSlot { name: "spm_model", kind: SlotKind::Path, required: false, doc: "SentencePiece model file for spBLEU (tokenize = flores200)" },
     ];
 
     fn validate(p: &Params) -> Result<(), String> {
-        p.options().map_err(|e| e.to_string())?;
+        if !Tokenizer::needs_model(&p.tokenize) {
+            p.options(None).map_err(|e| e.to_string())?;
+        } else {
+            Smoothing::from_name(&p.smoothing, p.smooth_value).map_err(|e| e.to_string())?;
+        }
         if p.test_set.is_empty() {
             return Err("test_set must not be empty".into());
         }
@@ -210,7 +220,18 @@ source_copy (null without source), oscillation, over_translation, under_translat
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let opts = p.options().map_err(metrics_err)?;
+        let spm_model = match ctx.path("spm_model") {
+            Some(path) => {
+                let path = path.to_path_buf();
+                let bytes = ctx.read_file(&path)?;
+                Some(SpmModel::from_bytes(&path, &bytes).map_err(|e| StageError::Input { slot: "spm_model".into(), message: e.to_string() })?)
+            }
+            None => None,
+        };
+        let opts = p.options(spm_model).map_err(|e| match e {
+            MetricsError::TokenizerModel(m) => StageError::Input { slot: "spm_model".into(), message: m },
+            e => metrics_err(e),
+        })?;
         let registry = Registry::with_extra(&p.extra_languages);
         let df = match (ctx.has_input("generations"), ctx.path("generations_file")) {
             (true, None) => ctx.table("generations")?,

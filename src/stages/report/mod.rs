@@ -3,7 +3,9 @@
 // fingerprint-include: crates/metrics/src
 // fingerprint-include: src/lang.rs
 
-use std::collections::BTreeSet;
+mod paper;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use alinea_metrics::{ReportOptions, ScoreRow, bucket_of, render_csv, render_html, render_markdown};
@@ -12,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use crate::lang::{Language, Registry};
+pub use paper::PaperReference;
 
 /// Parameters of `report`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,8 +24,13 @@ pub struct Params {
     pub title: String,
     /// Decimals shown (CSV keeps full precision).
     pub decimals: usize,
-    /// Add the paper's Table 1 averages (RECIPE.md §7) as reference runs.
-    pub paper_reference: bool,
+    /// Lay the paper's numbers beside the runs: off, `bloomz+24` (also `true`), `bloomz+3:de-nl-ru` or
+    /// `bloomz+3:ar-de-fr-nl-ru-zh`.
+    pub paper_reference: PaperReference,
+    /// The model size whose Table 1 averages are shown (the per-direction tables are BLOOMZ-7b1's).
+    pub paper_model: String,
+    /// Runs compared direction by direction with one of the paper's objectives: `{ score_mt = "MTInstruct" }`.
+    pub paper_match: BTreeMap<String, String>,
     /// Metrics laid out, among `BLEU`, `chrF`, `chrF++`, `COMET`.
     pub metrics: Vec<String>,
     /// Languages beyond the built-in registry (for the seen/unseen buckets).
@@ -34,7 +42,9 @@ impl Default for Params {
         Params {
             title: "alinea report".into(),
             decimals: 2,
-            paper_reference: false,
+            paper_reference: PaperReference::default(),
+            paper_model: paper::MODELS[0].into(),
+            paper_match: BTreeMap::new(),
             metrics: vec!["BLEU".into(), "chrF++".into(), "COMET".into()],
             extra_languages: Vec::new(),
         }
@@ -45,19 +55,6 @@ impl Default for Params {
 pub struct Report;
 
 const METRICS: [(&str, &str); 4] = [("BLEU", "bleu"), ("chrF", "chrf"), ("chrF++", "chrfpp"), ("COMET", "comet")];
-
-/// One reported number of the paper: (run, group, BLEU, chrF++, COMET).
-type PaperRow = (&'static str, &'static str, f64, f64, f64);
-
-/// RECIPE.md §7, Table 1: BLOOMZ-7b1 on BLOOMZ+24, OPUS-100 test, averages over 24 languages.
-pub const PAPER_TABLE1: [PaperRow; 6] = [
-    ("paper: no fine-tuning", "en→xx", 3.61, 8.82, 47.94),
-    ("paper: MTInstruct", "en→xx", 11.54, 25.33, 64.68),
-    ("paper: MT+Align", "en→xx", 12.28, 26.17, 65.28),
-    ("paper: no fine-tuning", "xx→en", 6.70, 18.49, 51.49),
-    ("paper: MTInstruct", "xx→en", 18.59, 33.25, 68.75),
-    ("paper: MT+Align", "xx→en", 18.72, 34.02, 69.75),
-];
 
 /// One direction of one run, as read from a scores table.
 #[derive(Debug, Clone)]
@@ -163,69 +160,245 @@ fn summarize(rows: &[ScoreRow], opts: &ReportOptions) -> Summary {
             let vals: Vec<f64> = members.iter().filter_map(|r| r.value).collect();
             // A mean over only some directions would mislead: null unless every direction has the metric.
             let m = if vals.len() == members.len() { mean(&vals) } else { None };
-            out.push(("alinea".into(), run.clone(), ts.clone(), metric.clone(), g, members.len() as u64, m));
+            let source = if run.starts_with(PAPER_RUN) { "paper-same-directions" } else { "alinea" };
+            out.push((source.into(), run.clone(), ts.clone(), metric.clone(), g, members.len() as u64, m));
         }
     }
     out
 }
 
-/// The paper-reference section (Markdown and HTML) comparing the runs' OPUS-100 averages with Table 1.
-fn paper_section(rows: &[ScoreRow], opts: &ReportOptions, d: usize) -> (String, String) {
-    let metrics = ["BLEU", "chrF++", "COMET"];
-    let groups = ["en→xx", "xx→en"];
-    let opus: Vec<&ScoreRow> = rows.iter().filter(|r| r.test_set.to_lowercase().contains("opus")).collect();
-    let mut table: Vec<(String, Vec<Option<f64>>, String)> = Vec::new();
-    for run in ["paper: no fine-tuning", "paper: MTInstruct", "paper: MT+Align"] {
-        let mut vals = Vec::new();
-        for g in groups {
-            let p = PAPER_TABLE1.iter().find(|r| r.0 == run && r.1 == g).expect("table complete");
-            vals.extend([Some(p.2), Some(p.3), Some(p.4)]);
-        }
-        table.push((run.to_string(), vals, "24".into()));
+/// Run names of the paper's numbers start with this.
+const PAPER_RUN: &str = "paper: ";
+
+/// The paper's test set a run's test set compares with, by name: `opus…` → opus100, `flores…` → flores200.
+fn paper_test_set(test_set: &str) -> Option<&'static str> {
+    let t = test_set.to_lowercase();
+    if t.contains("opus") {
+        Some("opus100")
+    } else if t.contains("flores") {
+        Some("flores200")
+    } else {
+        None
     }
-    let mut runs: Vec<&str> = Vec::new();
-    for r in &opus {
-        if !runs.contains(&r.run.as_str()) {
-            runs.push(&r.run);
+}
+
+/// A paper direction (`en-af`) in the codes of the report's runs (`eng_Latn-afr_Latn` when they use Flores codes).
+fn run_direction(paper_direction: &str, english: &str, registry: &Registry) -> Option<String> {
+    if english == "en" {
+        return Some(paper_direction.to_string());
+    }
+    let (s, t) = paper_direction.split_once('-')?;
+    let flores = |c: &str| registry.get(c).map(|l| l.flores.clone());
+    Some(format!("{}-{}", flores(s)?, flores(t)?))
+}
+
+/// Whether a direction counts in a group or bucket of the paper's averages.
+fn in_group(direction: &str, group: &str, opts: &ReportOptions) -> bool {
+    let g = group_of(direction, &opts.english);
+    group == "overall" || g == group || (group == "zero-shot" && g == "xx→yy") || bucket_of(direction, opts) == group
+}
+
+fn ordered_unique<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for x in it {
+        if !out.contains(&x) {
+            out.push(x);
         }
     }
-    for run in runs {
-        let mut vals = Vec::new();
-        let mut langs = BTreeSet::new();
-        for g in groups {
-            for m in metrics {
-                let sel: Vec<&&ScoreRow> =
-                    opus.iter().filter(|r| r.run == run && r.metric == m && group_of(&r.direction, &opts.english) == g).collect();
-                langs.extend(sel.iter().map(|r| r.lang.clone()));
-                let v: Vec<f64> = sel.iter().filter_map(|r| r.value).collect();
-                vals.push(if v.len() == sel.len() { mean(&v) } else { None });
+    out
+}
+
+/// The paper's per-direction numbers (BLOOMZ-7b1, Tables 11–18) for the directions the runs have, as extra runs
+/// named `paper: <objective>`, so that every table shows them beside the runs.
+fn paper_rows(setting: &str, dirs: &[DirRow], metrics: &[&str], english: &str, registry: &Registry) -> Vec<ScoreRow> {
+    let mut out = Vec::new();
+    for ts in ordered_unique(dirs.iter().map(|r| r.test_set.as_str())) {
+        let Some(pts) = paper_test_set(ts) else { continue };
+        let ours: BTreeMap<&str, &str> = dirs.iter().filter(|r| r.test_set == ts).map(|r| (r.direction.as_str(), r.lang.as_str())).collect();
+        for s in paper::all().iter().filter(|s| s.setting == setting && s.model == paper::MODELS[0] && s.test_set == pts && metrics.contains(&s.metric)) {
+            let Some(direction) = s.direction.and_then(|d| run_direction(d, english, registry)) else { continue };
+            if let Some(lang) = ours.get(direction.as_str()) {
+                out.push(ScoreRow {
+                    run: format!("{PAPER_RUN}{}", s.objective),
+                    test_set: ts.to_string(),
+                    direction,
+                    lang: lang.to_string(),
+                    metric: s.metric.to_string(),
+                    value: Some(s.value),
+                });
             }
         }
-        table.push((run.to_string(), vals, langs.len().to_string()));
     }
-    let caption = "Reference: the paper's Table 1 (BLOOMZ-7b1, BLOOMZ+24, OPUS-100 test, averages over 24 languages; RECIPE.md §7) beside this report's OPUS-100 averages";
-    let cols: Vec<String> = groups.iter().flat_map(|g| metrics.iter().map(move |m| format!("{g} {m}"))).collect();
-    let mut md = format!("\n### {caption}\n\n| run | languages | {} |\n|---|---:|{}\n", cols.join(" | "), "---:|".repeat(cols.len()));
-    let mut html = format!("<h2>{}</h2>\n<table><tr><th>run</th><th>languages</th>", esc(caption));
-    for c in &cols {
-        let _ = write!(html, "<th>{}</th>", esc(c));
+    out
+}
+
+/// How many of the paper's directions of a setting and test set a group or bucket average covers.
+fn paper_direction_count(setting: &str, test_set: &str, group: &str, opts: &ReportOptions) -> u64 {
+    let dirs = ordered_unique(
+        paper::all().iter().filter(|s| s.setting == setting && s.test_set == test_set && s.model == paper::MODELS[0]).filter_map(|s| s.direction),
+    );
+    dirs.iter().filter(|d| in_group(d, group, opts)).count() as u64
+}
+
+/// The paper's printed averages of a setting and model, as summary rows (source `paper`).
+fn paper_summary(setting: &str, model: &str, metrics: &[&str], opts: &ReportOptions) -> Summary {
+    paper::all()
+        .iter()
+        .filter(|s| s.setting == setting && s.model == model && s.direction.is_none() && metrics.contains(&s.metric))
+        .map(|s| {
+            let n = paper_direction_count(setting, s.test_set, s.group, opts);
+            ("paper".into(), format!("{PAPER_RUN}{}", s.objective), s.test_set.into(), s.metric.into(), s.group.into(), n, Some(s.value))
+        })
+        .collect()
+}
+
+/// A Markdown and an HTML table with the same header and cells.
+fn both_tables(caption: &str, head: &[String], rows: &[Vec<String>], note: &str) -> (String, String) {
+    let mut md = format!("\n### {caption}\n\n| {} |\n|---|{}\n", head.join(" | "), "---:|".repeat(head.len() - 1));
+    let mut html = format!("<h2>{}</h2>\n<table><tr>", esc(caption));
+    for h in head {
+        let _ = write!(html, "<th>{}</th>", esc(h));
     }
     html.push_str("</tr>");
-    for (run, vals, n) in &table {
-        let cells: Vec<String> = vals.iter().map(|v| fmt(*v, d)).collect();
-        let _ = writeln!(md, "| {run} | {n} | {} |", cells.join(" | "));
-        let _ = write!(html, "<tr><td>{}</td><td>{n}</td>", esc(run));
-        for c in &cells {
-            let _ = write!(html, "<td>{c}</td>");
+    for cells in rows {
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+        html.push_str("<tr>");
+        for c in cells {
+            let _ = write!(html, "<td>{}</td>", esc(c));
         }
         html.push_str("</tr>");
     }
     html.push_str("</table>\n");
-    if opus.is_empty() {
-        md.push_str("\nNo run scored an OPUS-100 test set (`test_set` containing `opus`), so only the paper's numbers are shown.\n");
-        html.push_str("<p>No run scored an OPUS-100 test set (<code>test_set</code> containing <code>opus</code>), so only the paper's numbers are shown.</p>\n");
+    if !note.is_empty() {
+        let _ = write!(md, "\n{note}\n");
+        let _ = writeln!(html, "<p>{}</p>", esc(note));
     }
     (md, html)
+}
+
+/// Columns of the paper-reference tables: directions with English, then the zero-shot buckets as the paper's Table 5.
+const PAPER_GROUP_ORDER: [&str; 11] =
+    ["en→xx", "xx→en", "zero-shot", "seen→seen", "seen→unseen", "unseen→seen", "unseen→unseen", "en→seen", "en→unseen", "seen→en", "unseen→en"];
+
+/// The paper-reference section: per paper test set and metric, the paper's averages (Table 1 for BLOOMZ+24, the
+/// bucket rows of Tables 14–18 for BLOOMZ+3) beside the same averages of this report's runs.
+fn paper_section(setting: &str, model: &str, summary: &Summary, metrics: &[&str], d: usize) -> (String, String) {
+    let (mut md, mut html) = (String::new(), String::new());
+    let paper_avgs: Vec<_> = summary.iter().filter(|s| s.0 == "paper").collect();
+    for pts in ordered_unique(paper_avgs.iter().map(|s| s.2.as_str())) {
+        let runs: Vec<(&str, &str)> = summary
+            .iter()
+            .filter(|s| s.0 == "alinea" && paper_test_set(&s.2) == Some(pts))
+            .map(|s| (s.1.as_str(), s.2.as_str()))
+            .fold(Vec::new(), |mut v, k| {
+                if !v.contains(&k) {
+                    v.push(k);
+                }
+                v
+            });
+        for metric in metrics {
+            let sel: Vec<_> = paper_avgs.iter().filter(|s| s.2 == pts && s.3 == *metric).collect();
+            if sel.is_empty() {
+                continue;
+            }
+            let mut groups = ordered_unique(sel.iter().map(|s| s.4.as_str()));
+            groups.sort_by_key(|g| PAPER_GROUP_ORDER.iter().position(|x| x == g));
+            let mut head = vec!["run".to_string()];
+            head.extend(groups.iter().map(|g| g.to_string()));
+            let mut rows = Vec::new();
+            for objective in ordered_unique(sel.iter().map(|s| s.1.as_str())) {
+                let mut cells = vec![objective.to_string()];
+                cells.extend(groups.iter().map(|g| fmt(sel.iter().find(|s| s.1 == objective && s.4 == *g).and_then(|s| s.6), d)));
+                rows.push(cells);
+            }
+            let mut partial = false;
+            for (run, ts) in &runs {
+                let label = if runs.iter().filter(|r| r.0 == *run).count() > 1 { format!("{run} · {ts}") } else { run.to_string() };
+                let mut cells = vec![label];
+                for g in &groups {
+                    let n = sel.iter().find(|s| s.4 == *g).map_or(0, |s| s.5);
+                    let our_group = if *g == "zero-shot" { "xx→yy" } else { g };
+                    let ours = summary.iter().find(|s| s.0 == "alinea" && s.1 == *run && s.2 == *ts && s.3 == *metric && s.4 == our_group);
+                    cells.push(match ours {
+                        None => "–".into(),
+                        Some(o) if o.5 == n => fmt(o.6, d),
+                        Some(o) => {
+                            partial = true;
+                            format!("{} ({}/{n})", fmt(o.6, d), o.5)
+                        }
+                    });
+                }
+                rows.push(cells);
+            }
+            let tables = if setting == "bloomz+24" { "Table 1" } else { "Tables 14–18" };
+            let caption = format!("Paper reference · {pts} · {metric}: {setting}, {model} ({tables}) beside this report's runs");
+            let note = match (runs.is_empty(), partial) {
+                (true, _) => format!("No run scored a test set named like `{pts}`, so only the paper's numbers are shown."),
+                (false, true) => "(k/n): the run's average covers k of the n directions the paper averages over.".to_string(),
+                (false, false) => String::new(),
+            };
+            let (m, h) = both_tables(&caption, &head, &rows, &note);
+            md.push_str(&m);
+            html.push_str(&h);
+        }
+    }
+    (md, html)
+}
+
+/// For each run matched with a paper objective: its scores, the paper's and the difference, direction by
+/// direction, with the mean difference (also returned as summary rows, source `distance`).
+fn distance_section(matches: &BTreeMap<String, String>, rows: &[ScoreRow], metrics: &[&str], english: &str, d: usize) -> (String, String, Summary) {
+    let (mut md, mut html, mut summary) = (String::new(), String::new(), Summary::new());
+    for (run, objective) in matches {
+        let paper_run = format!("{PAPER_RUN}{objective}");
+        let value = |r: &str, ts: &str, dir: &str, m: &str| {
+            rows.iter().find(|x| x.run == r && x.test_set == ts && x.direction == dir && x.metric == m).and_then(|x| x.value)
+        };
+        for ts in ordered_unique(rows.iter().filter(|r| r.run == *run).map(|r| r.test_set.as_str())) {
+            let dirs: Vec<&str> =
+                ordered_unique(rows.iter().filter(|r| r.run == paper_run && r.test_set == ts).map(|r| r.direction.as_str()));
+            let dirs: Vec<&str> = dirs.into_iter().filter(|dir| rows.iter().any(|r| r.run == *run && r.test_set == ts && r.direction == *dir)).collect();
+            if dirs.is_empty() {
+                continue;
+            }
+            let mut head = vec!["direction".to_string()];
+            for m in metrics {
+                head.extend([format!("{m} {run}"), format!("{m} paper"), format!("{m} Δ")]);
+            }
+            let mut table = Vec::new();
+            let mut deltas: Vec<Vec<(&str, f64)>> = vec![Vec::new(); metrics.len()];
+            for dir in &dirs {
+                let mut cells = vec![dir.to_string()];
+                for (i, m) in metrics.iter().enumerate() {
+                    let (ours, theirs) = (value(run, ts, dir, m), value(&paper_run, ts, dir, m));
+                    let delta = ours.zip(theirs).map(|(a, b)| a - b);
+                    if let Some(x) = delta {
+                        deltas[i].push((*dir, x));
+                    }
+                    cells.extend([fmt(ours, d), fmt(theirs, d), delta.map_or("–".into(), |x| format!("{x:+.d$}"))]);
+                }
+                table.push(cells);
+            }
+            let mut mean_row = vec!["mean".to_string()];
+            for (i, m) in metrics.iter().enumerate() {
+                let mean_all = mean(&deltas[i].iter().map(|x| x.1).collect::<Vec<_>>());
+                mean_row.extend(["".into(), "".into(), mean_all.map_or("–".into(), |x| format!("{x:+.d$}"))]);
+                for group in ["overall", "en→xx", "xx→en", "xx→yy"] {
+                    let sel: Vec<f64> =
+                        deltas[i].iter().filter(|(dir, _)| group == "overall" || group_of(dir, english) == group).map(|x| x.1).collect();
+                    if !sel.is_empty() {
+                        summary.push(("distance".into(), run.clone(), ts.to_string(), m.to_string(), group.into(), sel.len() as u64, mean(&sel)));
+                    }
+                }
+            }
+            table.push(mean_row);
+            let caption = format!("Distance to the paper · {run} vs the paper's {objective} (BLOOMZ-7b1) · {ts}");
+            let (m, h) = both_tables(&caption, &head, &table, "Δ = this run minus the paper, per direction the paper reports.");
+            md.push_str(&m);
+            html.push_str(&h);
+        }
+    }
+    (md, html, summary)
 }
 
 /// The per-direction appendix (Markdown and HTML): every direction of every run with its scores and failure rates.
@@ -273,14 +446,21 @@ Inputs:
 Parameters (defaults):
   title = \"alinea report\"
   decimals = 2                 decimals shown (the CSV keeps full precision)
-  paper_reference = false      add the paper's Table 1 averages (RECIPE.md §7: OPUS-100, BLOOMZ+24, 24 languages,
-                               no fine-tuning / MTInstruct / MT+Align) beside the runs' averages on test sets whose name
-                               contains `opus`
+  paper_reference = false      lay the paper's numbers beside the runs: \"bloomz+24\" (or true; Table 1 and Tables
+                               11–13), \"bloomz+3:de-nl-ru\" or \"bloomz+3:ar-de-fr-nl-ru-zh\" (Tables 14–18). A run's
+                               test set is compared with the paper's OPUS-100 numbers when its name contains `opus`,
+                               with Flores-200's when it contains `flores`. The paper's per-direction scores (BLOOMZ-7b1)
+                               join every table as runs `paper: <objective>` for the directions the runs have, and a
+                               section sets the paper's printed averages beside the runs' (marking partial coverage)
+  paper_model = \"bloomz-7b1\"   whose Table 1 averages are shown (bloomz-7b1, bloomz-3b, bloomz-1b1)
+  paper_match = {}             runs to compare direction by direction with a paper objective, e.g.
+                               { score_mt = \"MTInstruct\", score_align = \"MT+Align\" }: ours, paper and Δ per direction
   metrics = [\"BLEU\", \"chrF++\", \"COMET\"]   among BLEU, chrF, chrF++, COMET; COMET is left out when no run has it
   extra_languages = []
 
 Outputs:
-  `summary` (main table): source (alinea | paper), run, test_set, metric, group (overall, en→xx, xx→en, xx→yy, or a
+  `summary` (main table): source (alinea; paper = the paper's printed averages; paper-same-directions = the paper's
+             numbers averaged over the runs' directions only; distance = mean Δ of a `paper_match` run), run, test_set, metric, group (overall, en→xx, xx→en, xx→yy, or a
              bucket such as en→unseen), directions, mean (null unless every direction of the group has the metric)
   `report.md`, `report.csv` (long form: run,test_set,direction,group,bucket,lang,metric,value), `report.html` (blobs;
              `alinea report STAGE -o DIR` writes them to DIR).";
@@ -300,7 +480,25 @@ Outputs:
                 return Err(format!("metrics: unknown `{m}` (allowed: BLEU, chrF, chrF++, COMET)"));
             }
         }
-        Ok(())
+        if !paper::MODELS.contains(&p.paper_model.as_str()) {
+            return Err(format!("paper_model: unknown `{}` (allowed: {})", p.paper_model, paper::MODELS.join(", ")));
+        }
+        match p.paper_reference.setting() {
+            None if !p.paper_match.is_empty() => Err("paper_match needs paper_reference (which of the paper's settings to compare with)".into()),
+            None => Ok(()),
+            Some(setting) => {
+                let allowed = paper::objectives(setting, paper::MODELS[0]);
+                for (run, objective) in &p.paper_match {
+                    if !allowed.contains(&objective.as_str()) {
+                        return Err(format!(
+                            "paper_match.{run}: `{objective}` has no per-direction table in {setting} (allowed: {})",
+                            allowed.join(", ")
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
@@ -317,10 +515,22 @@ Outputs:
             registry.all().iter().filter(|l| l.bloom_seen).flat_map(|l| [l.code.clone(), l.flores.clone()]).collect();
         let opts = ReportOptions { title: p.title.clone(), english: english.into(), seen, decimals: p.decimals };
 
+        for run in p.paper_match.keys() {
+            if !tables.iter().any(|(name, _)| name == run) {
+                let names: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(StageError::Param {
+                    field: format!("paper_match.{run}"),
+                    message: format!("no scores input is named `{run}` (inputs: {})", names.join(", ")),
+                });
+            }
+        }
+
         let comet_present = dirs.iter().any(|r| r.values[3].is_some());
+        let shown: Vec<&str> =
+            METRICS.iter().map(|(n, _)| *n).filter(|n| p.metrics.iter().any(|x| x == n) && (*n != "COMET" || comet_present)).collect();
         let mut rows = Vec::new();
         for (m, (name, _)) in METRICS.iter().enumerate() {
-            if !p.metrics.iter().any(|x| x == name) || (*name == "COMET" && !comet_present) {
+            if !shown.contains(name) {
                 continue;
             }
             for r in &dirs {
@@ -333,6 +543,10 @@ Outputs:
                     value: r.values[m],
                 });
             }
+        }
+        let setting = p.paper_reference.setting();
+        if let Some(setting) = setting {
+            rows.extend(paper_rows(setting, &dirs, &shown, english, &registry));
         }
         // Runs first, then metric, in the caller's order (the renderers keep first-met order).
         rows.sort_by_key(|r| p.metrics.iter().position(|m| *m == r.metric));
@@ -347,16 +561,20 @@ Outputs:
             extra_html.push_str("<p>COMET: absent (no run was given a local COMET command).</p>\n");
         }
         let mut summary = summarize(&rows, &opts);
-        if p.paper_reference {
-            let (m, h) = paper_section(&rows, &opts, p.decimals);
+        if let Some(setting) = setting {
+            let paper_opts = ReportOptions { english: "en".into(), ..opts.clone() };
+            let printed = paper_summary(setting, &p.paper_model, &shown, &paper_opts);
+            for s in &printed {
+                let _ = writeln!(csv, "{},{},,{},,avg{},{},{}", s.1, s.2, s.4, s.5, s.3, s.6.unwrap_or(f64::NAN));
+            }
+            summary.extend(printed);
+            let (m, h) = paper_section(setting, &p.paper_model, &summary, &shown, p.decimals);
             extra_md.push_str(&m);
             extra_html.push_str(&h);
-            for (run, group, bleu, chrfpp, comet) in PAPER_TABLE1 {
-                for (metric, v) in [("BLEU", bleu), ("chrF++", chrfpp), ("COMET", comet)] {
-                    summary.push(("paper".into(), run.into(), "opus100".into(), metric.into(), group.into(), 24, Some(v)));
-                    let _ = writeln!(csv, "{run},opus100,,{group},,avg24,{metric},{v}");
-                }
-            }
+            let (m, h, distances) = distance_section(&p.paper_match, &rows, &shown, english, p.decimals);
+            extra_md.push_str(&m);
+            extra_html.push_str(&h);
+            summary.extend(distances);
         }
         let (m, h) = directions_section(&dirs, p.decimals);
         extra_md.push_str(&m);
@@ -413,12 +631,74 @@ mod tests {
         assert_eq!(summarize(&rows, &opts())[0].6, None, "a partial mean is not shown");
     }
 
+    fn dir_row(run: &str, test_set: &str, direction: &str, lang: &str) -> DirRow {
+        DirRow {
+            run: run.into(),
+            test_set: test_set.into(),
+            direction: direction.into(),
+            lang: lang.into(),
+            segments: None,
+            values: [None; 4],
+            failures: [None; 4],
+        }
+    }
+
     #[test]
-    fn paper_section_lists_the_three_paper_runs_and_ours() {
+    fn paper_section_sets_table1_beside_the_runs_and_marks_partial_coverage() {
         let rows = vec![row("mt", "en-be", "BLEU", Some(10.0)), row("mt", "be-en", "BLEU", Some(12.0))];
-        let (md, html) = paper_section(&rows, &opts(), 2);
-        assert!(md.contains("| paper: MT+Align | 24 | 12.28 | 26.17 | 65.28 | 18.72 | 34.02 | 69.75 |"), "{md}");
-        assert!(md.contains("| mt | 1 | 10.00 | – | – | 12.00 | – | – |"), "{md}");
+        let mut summary = summarize(&rows, &opts());
+        summary.extend(paper_summary("bloomz+24", "bloomz-7b1", &["BLEU"], &opts()));
+        let (md, html) = paper_section("bloomz+24", "bloomz-7b1", &summary, &["BLEU"], 2);
+        assert!(md.contains("| run | en→xx | xx→en |"), "{md}");
+        assert!(md.contains("| paper: MT+Align | 12.28 | 18.72 |"), "{md}");
+        assert!(md.contains("| paper: Align→MT | 11.73 | 17.54 |"), "Table 1's six objectives: {md}");
+        assert!(md.contains("| mt | 10.00 (1/24) | 12.00 (1/24) |"), "{md}");
+        assert!(md.contains("### Paper reference · flores200 · BLEU"), "Table 1 has Flores averages too: {md}");
+        assert!(md.contains("| paper: MTInstruct | 3.30 | 11.37 |"), "{md}");
         assert!(html.contains("paper: no fine-tuning"));
+        let (md3b, _) = paper_section("bloomz+24", "bloomz-3b", &{
+            let mut s = summarize(&rows, &opts());
+            s.extend(paper_summary("bloomz+24", "bloomz-3b", &["BLEU"], &opts()));
+            s
+        }, &["BLEU"], 2);
+        assert!(md3b.contains("| paper: MT+Align | 10.61 | 16.73 |"), "{md3b}");
+    }
+
+    #[test]
+    fn bloomz3_reference_uses_zero_shot_and_bucket_averages() {
+        let reg = Registry::with_extra(&[]);
+        let seen: BTreeSet<String> = reg.all().iter().filter(|l| l.bloom_seen).map(|l| l.code.clone()).collect();
+        let o = ReportOptions { english: "en".into(), seen, ..ReportOptions::default() };
+        let rows = vec![row("mt", "de-nl", "BLEU", Some(4.0)), row("mt", "ar-fr", "BLEU", Some(20.0)), row("mt", "en-de", "BLEU", Some(19.0))];
+        let mut summary = summarize(&rows, &o);
+        let printed = paper_summary("bloomz+3:de-nl-ru", "bloomz-7b1", &["BLEU"], &o);
+        let count = |g: &str| printed.iter().find(|s| s.1 == "paper: MTInstruct" && s.4 == g).map(|s| (s.5, s.6));
+        assert_eq!(count("zero-shot"), Some((30, Some(8.38))));
+        assert_eq!(count("seen→unseen"), Some((9, Some(6.14))));
+        assert_eq!(count("unseen→unseen"), Some((6, Some(6.85))));
+        assert_eq!(count("en→unseen"), Some((3, Some(16.50))));
+        summary.extend(printed);
+        let (md, _) = paper_section("bloomz+3:de-nl-ru", "bloomz-7b1", &summary, &["BLEU"], 2);
+        assert!(md.contains("| run | en→xx | xx→en | zero-shot | seen→seen | seen→unseen | unseen→seen | unseen→unseen | en→seen | en→unseen | seen→en | unseen→en |"), "{md}");
+        assert!(md.contains("| mt | 19.00 (1/6) | – | 12.00 (2/30) | 20.00 (1/6) | – | – | 4.00 (1/6) | – | 19.00 (1/3) | – | – |"), "{md}");
+    }
+
+    #[test]
+    fn paper_rows_follow_the_runs_codes_and_directions() {
+        let reg = Registry::with_extra(&[]);
+        let dirs = vec![dir_row("mt", "flores200-devtest", "eng_Latn-afr_Latn", "afr_Latn"), dir_row("mt", "ntrex", "eng_Latn-afr_Latn", "afr_Latn")];
+        let rows = paper_rows("bloomz+24", &dirs, &["BLEU", "chrF++"], "eng_Latn", &reg);
+        assert_eq!(rows.len(), 2 * 3, "one direction, two metrics, three objectives; none for a test set the paper lacks");
+        let mt = rows.iter().find(|r| r.run == "paper: MTInstruct" && r.metric == "BLEU").unwrap();
+        assert_eq!((mt.test_set.as_str(), mt.direction.as_str(), mt.lang.as_str(), mt.value), ("flores200-devtest", "eng_Latn-afr_Latn", "afr_Latn", Some(10.1)));
+
+        let mut with_ours = rows.clone();
+        with_ours.push(ScoreRow { run: "mt".into(), metric: "BLEU".into(), value: Some(12.6), ..mt.clone() });
+        let matches = BTreeMap::from([("mt".to_string(), "MTInstruct".to_string())]);
+        let (md, _, summary) = distance_section(&matches, &with_ours, &["BLEU", "chrF++"], "eng_Latn", 2);
+        assert!(md.contains("| eng_Latn-afr_Latn | 12.60 | 10.10 | +2.50 | – | 31.00 | – |"), "{md}");
+        let overall = summary.iter().find(|s| s.3 == "BLEU" && s.4 == "overall").unwrap();
+        assert_eq!((overall.0.as_str(), overall.5), ("distance", 1));
+        assert!((overall.6.unwrap() - 2.5).abs() < 1e-9);
     }
 }
