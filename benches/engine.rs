@@ -140,6 +140,27 @@ fn ingestion(dir: &Path) {
         "ingestion: {:.1} MB of OPUS-100 text ({} pairs) in {:.2} s stage time ({:.0} MB/s; incl. hashing, parsing, Parquet encoding), {:.2} s process wall",
         bytes as f64 / 1e6, report["stages"][0]["rows"], stage_ms / 1000.0, bytes as f64 / 1e6 / (stage_ms / 1000.0), wall
     );
+    query(&store);
+}
+
+/// `alinea query` over the ingested table (538,496 rows): an aggregation, a string filter with a sort, and a
+/// self-join, median process wall of 3 (the query engine is built at opt-level 1 in release; see Cargo.toml).
+fn query(store: &Path) {
+    for (what, sql) in [
+        ("group-by", "SELECT lang, count(*) AS n, avg(length(src)) AS src_len, max(length(tgt)) AS tgt_max FROM opus GROUP BY lang"),
+        ("filter+sort", "SELECT pair_id, src FROM opus WHERE src LIKE '%the%' AND length(tgt) > 40 ORDER BY length(src) DESC LIMIT 20"),
+        ("self-join", "SELECT count(*) FROM opus a JOIN opus b ON a.src = b.src WHERE a.pair_id < b.pair_id"),
+    ] {
+        let times: Vec<f64> = (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                let out = alinea(store).args(["query", sql]).output().unwrap();
+                assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        println!("query {what} over 538,496 rows: {:.2} s median process wall", median(times));
+    }
 }
 
 fn main() {
