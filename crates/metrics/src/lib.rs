@@ -27,8 +27,8 @@ pub use comet::{CometCommand, CometScore, run_comet};
 pub use failure::{FailureConfig, FailureReport, SegmentFailure, analyze_failures};
 pub use lid::{LidConfig, LidModel, LidPrediction};
 pub use report::{ReportOptions, ScoreRow, bucket_of, render_csv, render_html, render_markdown};
-pub use text::{read_lines, split_lines_py};
 pub use spm::{SPM_TOKENIZERS, SpmModel, spm_signature};
+pub use text::{read_lines, split_lines_py};
 pub use tokenize::{TOKENIZER_NAMES, Tokenizer};
 
 /// The sacrebleu version whose numbers and signatures this crate reproduces.

@@ -473,7 +473,10 @@ mod tests {
             metric: "BLEU".into(),
             value: Some(v),
         };
-        let o = ReportOptions { english: "en".into(), ..opts() };
+        let o = ReportOptions {
+            english: "en".into(),
+            ..opts()
+        };
         let md = render_markdown(&[row("ar-de", 1.0), row("ar-fr", 21.0)], &o);
         assert!(md.contains("### opus100 · BLEU · xx→yy"), "{md}");
         assert!(md.contains("| run | ar-de | ar-fr | Avg |"), "{md}");

@@ -11,12 +11,19 @@ use sentencepiece_rust::{ModelType, SentencePieceProcessor};
 use crate::MetricsError;
 
 /// sacrebleu's SentencePiece tokenizer names, with the name its signature shows (`spm` is `flores101`'s old name).
-pub const SPM_TOKENIZERS: [(&str, &str); 4] =
-    [("flores200", "flores200"), ("flores101", "flores101"), ("spm", "flores101"), ("spBLEU-1K", "spBLEU-1K")];
+pub const SPM_TOKENIZERS: [(&str, &str); 4] = [
+    ("flores200", "flores200"),
+    ("flores101", "flores101"),
+    ("spm", "flores101"),
+    ("spBLEU-1K", "spBLEU-1K"),
+];
 
 /// The name sacrebleu's signature shows for SPM tokenizer `name`, if it is one.
 pub fn spm_signature(name: &str) -> Option<&'static str> {
-    SPM_TOKENIZERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    SPM_TOKENIZERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
 }
 
 /// A loaded SentencePiece model (cheap to clone).
@@ -29,22 +36,33 @@ pub struct SpmModel {
 impl SpmModel {
     /// Loads a model file.
     pub fn open(path: &Path) -> Result<SpmModel, MetricsError> {
-        let bytes = std::fs::read(path).map_err(|source| MetricsError::Io { path: path.display().to_string(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| MetricsError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         SpmModel::from_bytes(path, &bytes)
     }
 
     /// Loads a model from the bytes of the file at `path` (named in errors).
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<SpmModel, MetricsError> {
-        let bad = |message: String| MetricsError::SpmModel { path: path.display().to_string(), message };
+        let bad = |message: String| MetricsError::SpmModel {
+            path: path.display().to_string(),
+            message,
+        };
         let processor = SentencePieceProcessor::from_bytes(bytes)
             .map_err(|e| bad(format!("not a SentencePiece model ({e}); expected e.g. flores200_sacrebleu_tokenizer_spm.model")))?;
         if matches!(processor.model_type(), ModelType::Word | ModelType::Char) {
-            return Err(bad("a word or char model; spBLEU uses a unigram or BPE model".into()));
+            return Err(bad(
+                "a word or char model; spBLEU uses a unigram or BPE model".into(),
+            ));
         }
         if processor.piece_size() == 0 {
             return Err(bad("the model has no pieces".into()));
         }
-        Ok(SpmModel { path: path.to_path_buf(), processor: Arc::new(processor) })
+        Ok(SpmModel {
+            path: path.to_path_buf(),
+            processor: Arc::new(processor),
+        })
     }
 
     /// The model file.

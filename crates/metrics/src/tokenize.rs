@@ -110,9 +110,15 @@ impl FromStr for Tokenizer {
             "zh" => Tokenizer::Zh,
             "char" => Tokenizer::Char,
             "none" => Tokenizer::None,
-            other if Tokenizer::needs_model(other) => return Tokenizer::from_name(other, Option::None),
+            other if Tokenizer::needs_model(other) => {
+                return Tokenizer::from_name(other, Option::None);
+            }
             other => {
-                return Err(MetricsError::UnknownOption { field: "tokenize", value: other.to_string(), allowed: TOKENIZER_NAMES });
+                return Err(MetricsError::UnknownOption {
+                    field: "tokenize",
+                    value: other.to_string(),
+                    allowed: TOKENIZER_NAMES,
+                });
             }
         })
     }

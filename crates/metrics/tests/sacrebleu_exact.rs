@@ -23,6 +23,15 @@ fn read_json(p: PathBuf) -> Value {
     serde_json::from_str(&text).expect("fixture parses")
 }
 
+/// A JSON array of strings.
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect()
+}
+
 fn expected() -> Value {
     read_json(data_dir().join("expected.json"))
 }
@@ -210,30 +219,25 @@ fn sentencepiece_pieces_equal_the_reference_implementation() {
     // EncodeAsPieces of Google's sentencepiece on real lines of 16 scripts and edge cases (NFKC folding,
     // unknown characters, byte fallback, the meta symbol in the input, empty and space-only lines).
     let exp = read_json(spm_dir().join("pieces.json"));
-    let lines: Vec<&str> = exp["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
+    let lines = strings(&exp["lines"]);
     assert!(lines.len() > 100);
     for model in ["unigram", "bpe", "bpe_bytes"] {
         let spm = SpmModel::open(&spm_dir().join(format!("{model}.model"))).unwrap();
         for (i, line) in lines.iter().enumerate() {
-            let want: Vec<&str> = exp[model][i]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p.as_str().unwrap())
-                .collect();
-            assert_eq!(spm.pieces(line), want, "{model} line {i}: {line:?}");
+            assert_eq!(
+                spm.pieces(line),
+                strings(&exp[model][i]),
+                "{model} line {i}: {line:?}"
+            );
         }
     }
 }
 
 #[test]
 fn spbleu_needs_a_usable_model_and_says_so() {
-    let err = Tokenizer::from_name("flores200", None).unwrap_err().to_string();
+    let err = Tokenizer::from_name("flores200", None)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("flores200") && err.contains("model file"),
         "{err}"
@@ -254,9 +258,19 @@ fn spbleu_needs_a_usable_model_and_says_so() {
         .to_string();
     assert!(err.contains("tokenize is 13a"), "{err}");
     let spm = Tokenizer::from_name("spm", Some(model)).unwrap();
-    assert_eq!(spm.signature(), "flores101", "sacrebleu's old name signs as flores101");
-    let err = "sentencepiece".parse::<Tokenizer>().unwrap_err().to_string();
-    assert!(err.contains("flores200"), "the allowed names include spBLEU's: {err}");
+    assert_eq!(
+        spm.signature(),
+        "flores101",
+        "sacrebleu's old name signs as flores101"
+    );
+    let err = "sentencepiece"
+        .parse::<Tokenizer>()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("flores200"),
+        "the allowed names include spBLEU's: {err}"
+    );
 }
 
 #[test]
@@ -353,12 +367,7 @@ fn per_metric_api_agrees_with_fused_scoring() {
 fn tokenizers_and_lowercasing_equal_python() {
     let p = data_dir().join("tokenizers.json");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    let lines: Vec<&str> = v["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
+    let lines = strings(&v["lines"]);
     assert!(lines.len() > 100);
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(
