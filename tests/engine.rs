@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use common::*;
 
 const DEMO: &str = "tests/data/pipelines/ingest.toml";
@@ -127,9 +129,32 @@ fn run_killed_mid_stage_leaves_store_consistent_and_resumes() {
     let verify = json(&store, &["verify"]);
     assert_eq!(verify["corrupt"].as_array().unwrap().len(), 0, "{verify}");
     assert_eq!(verify["missing"].as_array().unwrap().len(), 0, "{verify}");
+
+    // gc keeps the scratch space of the interrupted attempt (where a training keeps its checkpoints), and of each
+    // pipeline stage only the newest attempt.
+    let scratch = |store: &Path| -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(store.join("work"))
+            .map(|rd| rd.flatten().map(|e| e.path()).filter(|d| d.join("half-written.parquet").exists()).collect())
+            .unwrap_or_default();
+        dirs.sort();
+        dirs
+    };
+    assert_eq!(scratch(&store).len(), 1);
+    json(&store, &["gc"]);
+    let first = scratch(&store);
+    assert_eq!(first.len(), 1, "gc keeps the interrupted attempt's scratch space");
+
     let rerun = json(&store, &["run", p, "--set", "crash.mode=pass"]);
-    assert_eq!(status_of(&rerun, "flores"), "cached", "the completed stage survives the crash");
+    assert_eq!(status_of(&rerun, "flores"), "cached", "the completed stage survives the crash and gc");
     assert_eq!(status_of(&rerun, "crash"), "ran");
+
+    let out = alinea(&store).args(["run", p, "--set", "flores.langs=[\"li\"]"]).output().unwrap();
+    assert!(!out.status.success(), "the process must have aborted again");
+    assert_eq!(scratch(&store).len(), 2);
+    json(&store, &["gc"]);
+    let left = scratch(&store);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left, first, "the newer attempt of the same stage supersedes the older");
 }
 
 #[test]

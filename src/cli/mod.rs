@@ -53,7 +53,7 @@ enum Command {
     Export(inspect::ExportArgs),
     /// Provenance of a stage: parameters, input hashes, code fingerprint, timings, row counts, stats
     Log(inspect::LogArgs),
-    /// Delete objects and records that no pipeline references
+    /// Delete objects and records that no pipeline references (keeps the newest interrupted attempt of each stage)
     Gc(store_cmds::GcArgs),
     /// Re-hash every object of the store and report corrupt or missing ones
     Verify(store_cmds::VerifyArgs),

@@ -347,6 +347,8 @@ pub fn run(plan: &Plan, registry: &Registry, store: &Store, opts: &RunOptions, p
                             Ok(Some(_)) => "output objects missing from the store".to_string(),
                             _ => explain(store, prev.as_ref(), &comps),
                         };
+                        // So that `gc` keeps this attempt's checkpoints if the run is interrupted.
+                        store.mark_attempt(&key, &plan.name, &stage.name).map_err(|e| (Some(key.clone()), format!("{e}")))?;
                         let record = execute(store, stage, kind, comps, &key, inputs, progress, opts.threads)
                             .map_err(|e| (Some(key.clone()), format!("{e}")))?;
                         Ok((record, Status::Ran, reason))

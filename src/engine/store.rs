@@ -5,7 +5,8 @@
 //! <store>/actions/<2 hex>/<key>.json      action key -> output digests + provenance
 //! <store>/refs/<pipeline>.json            what each stage of a pipeline last resolved to (for show/status/gc)
 //! <store>/refs/HEAD                       name of the pipeline run last
-//! <store>/work/<key>/                     scratch space of a running stage (checkpoints survive a crash)
+//! <store>/work/<key>/                     scratch space of a running stage (checkpoints survive a crash;
+//!                                          attempt.json names the pipeline stage, so gc keeps the newest)
 //! <store>/tmp/                            temp files, renamed into place once complete and fsynced
 //! <store>/statcache.json                  (size, mtime, inode) -> digest of input files
 //! <store>/LOCK                            held by the run that writes
@@ -190,6 +191,9 @@ pub struct GcReport {
     /// Bytes freed.
     pub bytes_freed: u64,
 }
+
+/// The file in a scratch directory naming the pipeline stage that attempts its action.
+const ATTEMPT_FILE: &str = "attempt.json";
 
 impl Store {
     /// Opens (and creates if needed) a store at `root`.
@@ -438,7 +442,38 @@ impl Store {
         Ok(())
     }
 
-    /// Removes objects and action records that no pipeline ref reaches. Call with the write lock held.
+    /// Records in a stage's scratch space which pipeline stage is attempting action `key`, so that [`Store::gc`]
+    /// can keep the checkpoints of an interrupted attempt.
+    pub fn mark_attempt(&self, key: &str, pipeline: &str, stage: &str) -> Result<(), StoreError> {
+        let dir = self.work_dir(key);
+        std::fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
+        let path = dir.join(ATTEMPT_FILE);
+        let body = serde_json::json!({ "pipeline": pipeline, "stage": stage });
+        std::fs::write(&path, body.to_string()).map_err(StoreError::io(&path))
+    }
+
+    /// Scratch directories to keep: per pipeline stage, the newest interrupted attempt (its checkpoints let the
+    /// next run resume); older attempts of the same stage were superseded.
+    fn resumable_attempts(&self) -> BTreeSet<String> {
+        let mut newest: BTreeMap<(String, String), (std::time::SystemTime, String)> = BTreeMap::new();
+        let Ok(rd) = std::fs::read_dir(self.root.join("work")) else { return BTreeSet::new() };
+        for e in rd.flatten() {
+            let marker = e.path().join(ATTEMPT_FILE);
+            let (Ok(text), Ok(meta)) = (std::fs::read_to_string(&marker), std::fs::metadata(&marker)) else { continue };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+            let (Some(pipeline), Some(stage)) = (v["pipeline"].as_str(), v["stage"].as_str()) else { continue };
+            let when = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            let key = e.file_name().to_string_lossy().to_string();
+            let slot = newest.entry((pipeline.to_string(), stage.to_string())).or_insert((when, key.clone()));
+            if when > slot.0 {
+                *slot = (when, key);
+            }
+        }
+        newest.into_values().map(|(_, key)| key).collect()
+    }
+
+    /// Removes objects and action records that no pipeline ref reaches, and scratch space other than the newest
+    /// interrupted attempt of each pipeline stage. Call with the write lock held.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
         let mut live_keys = BTreeSet::new();
         let mut live_objects = BTreeSet::new();
@@ -472,11 +507,13 @@ impl Store {
             }
         }
         if !dry_run {
+            let resumable = self.resumable_attempts();
             for dir in ["tmp", "work"] {
                 let p = self.root.join(dir);
                 if let Ok(rd) = std::fs::read_dir(&p) {
                     for e in rd.flatten() {
-                        let keep = dir == "work" && live_keys.contains(&e.file_name().to_string_lossy().to_string());
+                        let name = e.file_name().to_string_lossy().to_string();
+                        let keep = dir == "work" && (live_keys.contains(&name) || resumable.contains(&name));
                         if !keep {
                             let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
                         }
