@@ -459,9 +459,10 @@ Parameters (defaults):
   extra_languages = []
 
 Outputs:
-  `summary` (main table): source (alinea; paper = the paper's printed averages; paper-same-directions = the paper's
-             numbers averaged over the runs' directions only; distance = mean Δ of a `paper_match` run), run, test_set, metric, group (overall, en→xx, xx→en, xx→yy, or a
-             bucket such as en→unseen), directions, mean (null unless every direction of the group has the metric)
+  `summary` (main table): source, run, test_set, metric, group (overall, en→xx, xx→en, xx→yy, or a bucket such as
+             en→unseen), directions, mean (null unless every direction of the group has the metric). source is
+             alinea (a run), paper (the paper's printed averages), paper-same-directions (the paper's numbers
+             averaged over the runs' directions only) or distance (mean Δ of a `paper_match` run)
   `report.md`, `report.csv` (long form: run,test_set,direction,group,bucket,lang,metric,value), `report.html` (blobs;
              `alinea report STAGE -o DIR` writes them to DIR).";
     type Params = Params;
