@@ -135,13 +135,7 @@ type Summary = Vec<(String, String, String, String, String, u64, Option<f64>)>;
 
 /// Averages per run, test set, metric and direction group / bucket.
 fn summarize(rows: &[ScoreRow], opts: &ReportOptions) -> Summary {
-    let mut keys: Vec<(String, String, String)> = Vec::new();
-    for r in rows {
-        let k = (r.run.clone(), r.test_set.clone(), r.metric.clone());
-        if !keys.contains(&k) {
-            keys.push(k);
-        }
-    }
+    let keys = ordered_unique(rows.iter().map(|r| (r.run.clone(), r.test_set.clone(), r.metric.clone())));
     let mut out = Vec::new();
     for (run, ts, metric) in keys {
         let sel: Vec<&ScoreRow> = rows.iter().filter(|r| r.run == run && r.test_set == ts && r.metric == metric).collect();
@@ -198,8 +192,9 @@ fn in_group(direction: &str, group: &str, opts: &ReportOptions) -> bool {
     group == "overall" || g == group || (group == "zero-shot" && g == "xx→yy") || bucket_of(direction, opts) == group
 }
 
-fn ordered_unique<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
+/// The distinct items in order of first appearance (the paper's and the caller's order, never sorted).
+fn ordered_unique<T: PartialEq>(it: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
     for x in it {
         if !out.contains(&x) {
             out.push(x);
@@ -252,9 +247,10 @@ fn paper_summary(setting: &str, model: &str, metrics: &[&str], opts: &ReportOpti
         .collect()
 }
 
-/// A Markdown and an HTML table with the same header and cells.
-fn both_tables(caption: &str, head: &[String], rows: &[Vec<String>], note: &str) -> (String, String) {
-    let mut md = format!("\n### {caption}\n\n| {} |\n|---|{}\n", head.join(" | "), "---:|".repeat(head.len() - 1));
+/// A Markdown and an HTML table with the same header and cells; the first `text_columns` are left-aligned.
+fn both_tables(caption: &str, head: &[String], text_columns: usize, rows: &[Vec<String>], note: &str) -> (String, String) {
+    let align = format!("{}{}", "---|".repeat(text_columns), "---:|".repeat(head.len() - text_columns));
+    let mut md = format!("\n### {caption}\n\n| {} |\n|{align}\n", head.join(" | "));
     let mut html = format!("<h2>{}</h2>\n<table><tr>", esc(caption));
     for h in head {
         let _ = write!(html, "<th>{}</th>", esc(h));
@@ -286,16 +282,9 @@ fn paper_section(setting: &str, model: &str, summary: &Summary, metrics: &[&str]
     let (mut md, mut html) = (String::new(), String::new());
     let paper_avgs: Vec<_> = summary.iter().filter(|s| s.0 == "paper").collect();
     for pts in ordered_unique(paper_avgs.iter().map(|s| s.2.as_str())) {
-        let runs: Vec<(&str, &str)> = summary
-            .iter()
-            .filter(|s| s.0 == "alinea" && paper_test_set(&s.2) == Some(pts))
-            .map(|s| (s.1.as_str(), s.2.as_str()))
-            .fold(Vec::new(), |mut v, k| {
-                if !v.contains(&k) {
-                    v.push(k);
-                }
-                v
-            });
+        let runs: Vec<(&str, &str)> = ordered_unique(
+            summary.iter().filter(|s| s.0 == "alinea" && paper_test_set(&s.2) == Some(pts)).map(|s| (s.1.as_str(), s.2.as_str())),
+        );
         for metric in metrics {
             let sel: Vec<_> = paper_avgs.iter().filter(|s| s.2 == pts && s.3 == *metric).collect();
             if sel.is_empty() {
@@ -337,7 +326,7 @@ fn paper_section(setting: &str, model: &str, summary: &Summary, metrics: &[&str]
                 (false, true) => "(k/n): the run's average covers k of the n directions the paper averages over.".to_string(),
                 (false, false) => String::new(),
             };
-            let (m, h) = both_tables(&caption, &head, &rows, &note);
+            let (m, h) = both_tables(&caption, &head, 1, &rows, &note);
             md.push_str(&m);
             html.push_str(&h);
         }
@@ -393,7 +382,7 @@ fn distance_section(matches: &BTreeMap<String, String>, rows: &[ScoreRow], metri
             }
             table.push(mean_row);
             let caption = format!("Distance to the paper · {run} vs the paper's {objective} (BLOOMZ-7b1) · {ts}");
-            let (m, h) = both_tables(&caption, &head, &table, "Δ = this run minus the paper, per direction the paper reports.");
+            let (m, h) = both_tables(&caption, &head, 1, &table, "Δ = this run minus the paper, per direction the paper reports.");
             md.push_str(&m);
             html.push_str(&h);
         }
@@ -403,31 +392,23 @@ fn distance_section(matches: &BTreeMap<String, String>, rows: &[ScoreRow], metri
 
 /// The per-direction appendix (Markdown and HTML): every direction of every run with its scores and failure rates.
 fn directions_section(dirs: &[DirRow], d: usize) -> (String, String) {
-    let heads: Vec<&str> = ["run", "test set", "direction", "segments"]
+    let head: Vec<String> = ["run", "test set", "direction", "segments"]
         .into_iter()
         .chain(METRICS.iter().map(|(m, _)| *m))
         .chain(FAILURES.iter().map(|(f, _)| *f))
+        .map(str::to_string)
         .collect();
-    let mut md = format!("\n### Directions\n\n| {} |\n|---|---|---|{}\n", heads.join(" | "), "---:|".repeat(heads.len() - 3));
-    let mut html = String::from("<h2>Directions</h2>\n<table><tr>");
-    for h in &heads {
-        let _ = write!(html, "<th>{}</th>", esc(h));
-    }
-    html.push_str("</tr>");
-    for r in dirs {
-        let mut cells = vec![r.run.clone(), r.test_set.clone(), r.direction.clone(), r.segments.map_or("–".into(), |s| s.to_string())];
-        cells.extend(r.values.iter().map(|v| fmt(*v, d)));
-        // Rates as percentages; the length ratio as a ratio.
-        cells.extend(r.failures.iter().enumerate().map(|(i, v)| if i < 3 { v.map_or("–".into(), |x| format!("{:.1}%", x * 100.0)) } else { fmt(*v, 3) }));
-        let _ = writeln!(md, "| {} |", cells.join(" | "));
-        html.push_str("<tr>");
-        for c in &cells {
-            let _ = write!(html, "<td>{}</td>", esc(c));
-        }
-        html.push_str("</tr>");
-    }
-    html.push_str("</table>\n");
-    (md, html)
+    let rows: Vec<Vec<String>> = dirs
+        .iter()
+        .map(|r| {
+            let mut cells = vec![r.run.clone(), r.test_set.clone(), r.direction.clone(), r.segments.map_or("–".into(), |s| s.to_string())];
+            cells.extend(r.values.iter().map(|v| fmt(*v, d)));
+            // Rates as percentages; the length ratio as a ratio.
+            cells.extend(r.failures.iter().enumerate().map(|(i, v)| if i < 3 { v.map_or("–".into(), |x| format!("{:.1}%", x * 100.0)) } else { fmt(*v, 3) }));
+            cells
+        })
+        .collect();
+    both_tables("Directions", &head, 3, &rows, "")
 }
 
 impl Stage for Report {
