@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds the spBLEU (SentencePiece-tokenized BLEU) exactness cases of alinea-metrics.
 
-usage: python make_spm_cases.py   (needs `pip install sacrebleu==2.6.0 sentencepiece==0.2.1`; run from this folder)
+usage: python make_spm_cases.py   (needs `pip install sacrebleu==2.6.0 sentencepiece==0.2.3`; run from this folder)
 
 The real FLORES-200 tokenizer model cannot be downloaded here, so this script trains small SentencePiece models of
 the same kinds on real Flores-200 dev lines of 12 languages (a unigram model and a BPE model with the default
