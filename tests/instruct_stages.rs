@@ -126,7 +126,11 @@ inputs = {{ alignments = "align", gold = "gold" }}
     let labels = json(&store, &["query", "SELECT label, count(*) AS n FROM ai GROUP BY label ORDER BY label"]);
     let (f, t) = (labels[0]["n"].as_u64().unwrap(), labels[1]["n"].as_u64().unwrap());
     assert!(t > 100, "{labels}");
-    assert_eq!(f, t, "negative_ratio 0.5 balances the labels");
+    // negative_ratio 1 makes one negative per positive; rows over the token limit are dropped afterwards, whatever
+    // their label, so the counts may differ by at most the rows dropped as too long.
+    let log = json(&store, &["log", "ai"]);
+    let too_long = log["stats"]["dropped"]["input_too_long"].as_u64().unwrap_or(0);
+    assert!(f.abs_diff(t) <= too_long, "negative_ratio 1 balances the labels: {labels}, {too_long} dropped as too long");
     // A negative's (src span, tgt span) after the swap is never a gold pair of its sentence.
     let clash = json(
         &store,

@@ -10,14 +10,18 @@ use crate::pharaoh::Link;
 use crate::tokenize::Token;
 
 /// How a pair is scored. Every kind is the mean over the pair's links of a per-link score in [0, 1].
+///
+/// The default, `translation_prob ≥ 0.1`, keeps as many one-word pairs as `posterior ≥ 0.5` (76% / 75% of them on the
+/// en-fr / ro-en gold sets) with more of them gold links (82.2% / 80.5% sure vs 76.6% / 79.1%); measured by
+/// `examples/pair_scores.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ScoreKind {
     /// (q_fwd(i, j) + q_rev(i, j)) / 2 with q the final posteriors; where the alignments were run without
-    /// `keep_posteriors`, a direction whose Viterbi alignment lacks the link contributes 0. Default.
-    #[default]
+    /// `keep_posteriors`, a direction whose Viterbi alignment lacks the link contributes 0.
     Posterior,
-    /// √(t_fwd(tgt | src) · t_rev(src | tgt)), from the final translation tables.
+    /// √(t_fwd(tgt | src) · t_rev(src | tgt)), from the final translation tables. Default.
+    #[default]
     TranslationProb,
     /// Posterior score × translation-probability score.
     Product,
@@ -29,9 +33,9 @@ pub enum ScoreKind {
 pub struct PairParams {
     /// Maximum span length in tokens on each side (default 1: word pairs, as AlignInstruct uses).
     pub max_len: usize,
-    /// Keep pairs whose score is at least this (default 0.5).
+    /// Keep pairs whose score is at least this (default 0.1).
     pub min_score: f64,
-    /// Score to use (default `posterior`).
+    /// Score to use (default `translation_prob`).
     pub score: ScoreKind,
     /// Drop pairs where either side has no alphanumeric character (default true).
     pub skip_punctuation: bool,
@@ -44,8 +48,8 @@ impl Default for PairParams {
     fn default() -> Self {
         Self {
             max_len: 1,
-            min_score: 0.5,
-            score: ScoreKind::Posterior,
+            min_score: 0.1,
+            score: ScoreKind::TranslationProb,
             skip_punctuation: true,
             lowercase: false,
         }

@@ -91,9 +91,11 @@ Inputs:
 
 Parameters (defaults):
   max_len = 1              span length limit in tokens, each side (1 = word pairs)
-  min_score = 0.5          threshold on the pair score
-  score = \"posterior\"      posterior: (q_fwd + q_rev) / 2 per link (column link_posterior);
-                           translation_prob: sqrt(t_fwd · t_rev) (column link_tprob); product: both multiplied
+  min_score = 0.1          threshold on the pair score
+  score = \"translation_prob\"   translation_prob: sqrt(t_fwd · t_rev) per link (column link_tprob); posterior:
+                           (q_fwd + q_rev) / 2 (column link_posterior); product: both multiplied. On the en-fr /
+                           ro-en gold sets the default keeps as many word pairs as posterior ≥ 0.5 with more of
+                           them gold links (82.2% / 80.5% sure vs 76.6% / 79.1%; crates/align/examples/pair_scores.rs)
   skip_punctuation = true  drop pairs with a side without any letter or digit
 
 Output `gold`, in alignment-row then span order:
