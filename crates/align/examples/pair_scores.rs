@@ -30,7 +30,9 @@ fn main() {
     for set in ["enfr", "roen"] {
         let read = |f: &str| {
             std::fs::read_to_string(shared(&format!("reference/aer-protocol/{set}/{f}")))
-                .unwrap_or_else(|e| panic!("{set}/{f}: {e} (needs ../shared beside the repository)"))
+                .unwrap_or_else(|e| {
+                    panic!("{set}/{f}: {e} (needs ../shared beside the repository)")
+                })
         };
         let (src, tgt) = (toks(&read("src")), toks(&read("tgt")));
         let gold = pharaoh::read_pharaoh_gold(&read("gold"), true).unwrap();
@@ -45,8 +47,16 @@ fn main() {
                 pairs.push((scores[s][k], g.sure.contains(&l), g.possible.contains(&l)));
             }
         }
-        println!("{set}: {} one-word pairs in {} gold sentences", pairs.len(), gold.len());
-        for kind in [ScoreKind::Posterior, ScoreKind::TranslationProb, ScoreKind::Product] {
+        println!(
+            "{set}: {} one-word pairs in {} gold sentences",
+            pairs.len(),
+            gold.len()
+        );
+        for kind in [
+            ScoreKind::Posterior,
+            ScoreKind::TranslationProb,
+            ScoreKind::Product,
+        ] {
             for th in [0.0, 0.1, 0.2, 0.3, 0.5, 0.7] {
                 let kept: Vec<_> = pairs.iter().filter(|p| p.0.get(kind) >= th).collect();
                 let sure = kept.iter().filter(|p| p.1).count();

@@ -298,14 +298,7 @@ fn run(
         .map(|d| (-(d - 1).abs() as f64 * 0.5).exp())
         .collect();
     let n_chunks = dir.sents.len().div_ceil(CHUNK);
-    let batch_cells = (0..n_chunks)
-        .step_by(BATCH)
-        .map(|b0| {
-            dir.offsets[((b0 + BATCH) * CHUNK).min(dir.sents.len())] - dir.offsets[b0 * CHUNK]
-        })
-        .max()
-        .unwrap_or(0);
-    let mut posts = vec![0.0f64; batch_cells];
+    let mut posts = vec![0.0f64; dir.batch_cells()];
     let mut stats = AlignStats {
         iterations: Vec::new(),
         ..base.stats.clone()

@@ -447,6 +447,21 @@ pub(crate) struct Direction<'a> {
     shape_off: Vec<usize>,
 }
 
+impl Direction<'_> {
+    /// Cells of the largest batch of `BATCH` chunks: the size of the buffer that holds one batch's posteriors.
+    pub(crate) fn batch_cells(&self) -> usize {
+        let n_chunks = self.sents.len().div_ceil(CHUNK);
+        (0..n_chunks)
+            .step_by(BATCH)
+            .map(|b0| {
+                self.offsets[((b0 + BATCH) * CHUNK).min(self.sents.len())]
+                    - self.offsets[b0 * CHUNK]
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 pub(crate) fn build_direction<'a>(
     corpus: &'a Corpus,
     reverse: bool,
@@ -757,14 +772,7 @@ pub(crate) fn run_direction(
     let mut counts = vec![0.0f64; n_cells];
     // Posteriors are held for one batch of chunks at a time, which bounds memory on big corpora.
     let n_chunks = dir.sents.len().div_ceil(CHUNK);
-    let batch_cells = (0..n_chunks)
-        .step_by(BATCH)
-        .map(|b0| {
-            dir.offsets[((b0 + BATCH) * CHUNK).min(dir.sents.len())] - dir.offsets[b0 * CHUNK]
-        })
-        .max()
-        .unwrap_or(0);
-    let mut posts = vec![0.0f64; batch_cells];
+    let mut posts = vec![0.0f64; dir.batch_cells()];
     let mut w_off = Vec::with_capacity(dir.shapes.len());
     let mut w_len = 0usize;
     for &(m, _) in &dir.shapes {

@@ -311,7 +311,14 @@ fn check_links(
 /// score reaches `min_score`, and (with `skip_punctuation`) both sides contain an alphanumeric character.
 pub fn extract_pairs(input: PairInput<'_>, params: &PairParams) -> Result<Vec<PairRow>, PairError> {
     // Scores are computed before `extract_pairs_scored` repeats these checks: they must hold for `link_scores`.
-    check_inputs(params, input.links.len(), input.src_text, input.tgt_text, input.src_tokens, input.tgt_tokens)?;
+    check_inputs(
+        params,
+        input.links.len(),
+        input.src_text,
+        input.tgt_text,
+        input.src_tokens,
+        input.tgt_tokens,
+    )?;
     fn words<'t>(toks: &[Vec<Token<'t>>]) -> Vec<Vec<&'t str>> {
         toks.iter()
             .map(|s| s.iter().map(|t| t.text).collect())
@@ -349,9 +356,18 @@ fn check_inputs(
     if params.max_len == 0 {
         return Err(PairError::MaxLen);
     }
-    for (field, got) in [("src_text", src_text.len()), ("tgt_text", tgt_text.len()), ("src_tokens", src_tokens.len()), ("tgt_tokens", tgt_tokens.len())] {
+    for (field, got) in [
+        ("src_text", src_text.len()),
+        ("tgt_text", tgt_text.len()),
+        ("src_tokens", src_tokens.len()),
+        ("tgt_tokens", tgt_tokens.len()),
+    ] {
         if got != n {
-            return Err(PairError::Count { field, got, expected: n });
+            return Err(PairError::Count {
+                field,
+                got,
+                expected: n,
+            });
         }
     }
     check_spans(src_text, tgt_text, src_tokens, tgt_tokens)
@@ -382,9 +398,20 @@ pub fn extract_pairs_scored(
     params: &PairParams,
 ) -> Result<(Vec<PairRow>, PairStats), PairError> {
     let n = input.links.len();
-    check_inputs(params, n, input.src_text, input.tgt_text, input.src_tokens, input.tgt_tokens)?;
+    check_inputs(
+        params,
+        n,
+        input.src_text,
+        input.tgt_text,
+        input.src_tokens,
+        input.tgt_tokens,
+    )?;
     if input.scores.len() != n {
-        return Err(PairError::Count { field: "scores", got: input.scores.len(), expected: n });
+        return Err(PairError::Count {
+            field: "scores",
+            got: input.scores.len(),
+            expected: n,
+        });
     }
     check_links(input.links, |k| {
         (input.src_tokens[k].len(), input.tgt_tokens[k].len())

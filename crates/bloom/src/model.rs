@@ -867,11 +867,8 @@ impl candle_core::CustomOp1 for FrozenMatmul {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("frozen-matmul: non-contiguous input".into()))?;
         let x = Tensor::from_slice(
-            &storage.as_slice::<f32>()?[start..end],
+            contiguous_f32(storage, layout, "frozen-matmul")?,
             layout.shape(),
             &Device::Cpu,
         )?;
@@ -895,6 +892,18 @@ impl candle_core::CustomOp1 for FrozenMatmul {
     ) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(grad_res.matmul(&self.w)?))
     }
+}
+
+/// The f32 values of a contiguous CPU input of custom op `op`.
+fn contiguous_f32<'a>(
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: non-contiguous input")))?;
+    Ok(&storage.as_slice::<f32>()?[start..end])
 }
 
 /// BLOOM's tanh GeLU. candle's backward for it builds about a dozen tensors with `powf`; training on
@@ -928,10 +937,7 @@ impl candle_core::CustomOp1 for GeluTanh {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("gelu-tanh: non-contiguous input".into()))?;
-        let x = &storage.as_slice::<f32>()?[start..end];
+        let x = contiguous_f32(storage, layout, self.name())?;
         let out: Vec<f32> = if self.derivative {
             x.iter()
                 .map(|&v| {
