@@ -12,7 +12,9 @@ fn files_below(path: &Path, out: &mut Vec<PathBuf>) {
         out.push(path.to_path_buf());
         return;
     }
-    let Ok(entries) = fs::read_dir(path) else { return };
+    let Ok(entries) = fs::read_dir(path) else {
+        return;
+    };
     let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     entries.sort();
     for entry in entries {
@@ -54,13 +56,24 @@ fn main() {
     let stages = root.join("src/stages");
     println!("cargo:rerun-if-changed=src/stages");
     let mut folders: Vec<PathBuf> = fs::read_dir(&stages)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     folders.sort();
-    let mut code = String::from("/// Code fingerprints of the stage folders, made by build.rs.\npub static FINGERPRINTS: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// Code fingerprints of the stage folders, made by build.rs.\npub static FINGERPRINTS: &[(&str, &str)] = &[\n",
+    );
     for folder in folders {
         let name = folder.file_name().unwrap().to_string_lossy().to_string();
-        code.push_str(&format!("    ({:?}, {:?}),\n", name, fingerprint(&root, &folder)));
+        code.push_str(&format!(
+            "    ({:?}, {:?}),\n",
+            name,
+            fingerprint(&root, &folder)
+        ));
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("fingerprints.rs");

@@ -6,17 +6,27 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use alinea::engine::files::{StatCache, hash_file};
+use alinea_engine::files::{StatCache, hash_file};
 
 fn alinea(store: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_alinea"));
-    c.arg("--store").arg(store).current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.arg("--store")
+        .arg(store)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     c
 }
 
 fn run_json(store: &Path, args: &[&str]) -> serde_json::Value {
-    let out = alinea(store).arg("--json").args(args).output().expect("spawn");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = alinea(store)
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
@@ -51,7 +61,11 @@ fn noop_rerun(dir: &Path) {
         walls.push(t.elapsed().as_secs_f64() * 1000.0);
         assert!(out.status.success());
     }
-    println!("no-op rerun, 10-stage pipeline: median {:.1} ms wall (process start to exit, 20 runs; min {:.1} ms)", median(walls.clone()), walls.iter().cloned().fold(f64::MAX, f64::min));
+    println!(
+        "no-op rerun, 10-stage pipeline: median {:.1} ms wall (process start to exit, 20 runs; min {:.1} ms)",
+        median(walls.clone()),
+        walls.iter().cloned().fold(f64::MAX, f64::min)
+    );
 }
 
 fn hashing(dir: &Path) {
@@ -59,7 +73,9 @@ fn hashing(dir: &Path) {
     {
         use std::io::Write;
         let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-        let block: Vec<u8> = (0..1 << 20).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let block: Vec<u8> = (0..1 << 20)
+            .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         for i in 0..1024u32 {
             let mut b = block.clone();
             b[..4].copy_from_slice(&i.to_le_bytes());
@@ -90,7 +106,11 @@ fn hashing(dir: &Path) {
         1073.741824 / in_cache,
         from_disk,
         1073.741824 / from_disk,
-        if evicted { "" } else { " (eviction refused: this figure may be warm)" },
+        if evicted {
+            ""
+        } else {
+            " (eviction refused: this figure may be warm)"
+        },
         rayon::current_num_threads(),
         warm * 1e6
     );
@@ -116,15 +136,21 @@ fn evict_from_page_cache(path: &Path) -> bool {
 }
 
 fn ingestion(dir: &Path) {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/opus-100/opus-100-corpus/v1.0");
-    assert!(shared.exists(), "ingestion bench needs {}", shared.display());
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/datasets/opus-100/opus-100-corpus/v1.0");
+    assert!(
+        shared.exists(),
+        "ingestion bench needs {}",
+        shared.display()
+    );
     // be-en train (67,312 pairs) repeated 8 times in an OPUS-100 layout.
     let root = dir.join("opus");
     let pair = root.join("supervised/be-en");
     std::fs::create_dir_all(&pair).unwrap();
     let mut bytes = 0u64;
     for lang in ["be", "en"] {
-        let text = std::fs::read(shared.join(format!("supervised/be-en/opus.be-en-train.{lang}"))).unwrap();
+        let text = std::fs::read(shared.join(format!("supervised/be-en/opus.be-en-train.{lang}")))
+            .unwrap();
         let big: Vec<u8> = text.repeat(8);
         bytes += big.len() as u64;
         std::fs::write(pair.join(format!("opus.be-en-train.{lang}")), big).unwrap();
@@ -138,7 +164,11 @@ fn ingestion(dir: &Path) {
     let stage_ms = report["stages"][0]["duration_ms"].as_f64().unwrap();
     println!(
         "ingestion: {:.1} MB of OPUS-100 text ({} pairs) in {:.2} s stage time ({:.0} MB/s; incl. hashing, parsing, Parquet encoding), {:.2} s process wall",
-        bytes as f64 / 1e6, report["stages"][0]["rows"], stage_ms / 1000.0, bytes as f64 / 1e6 / (stage_ms / 1000.0), wall
+        bytes as f64 / 1e6,
+        report["stages"][0]["rows"],
+        stage_ms / 1000.0,
+        bytes as f64 / 1e6 / (stage_ms / 1000.0),
+        wall
     );
     query(&store);
 }
@@ -147,19 +177,35 @@ fn ingestion(dir: &Path) {
 /// self-join, median process wall of 3 (the query engine is built at opt-level 1 in release; see Cargo.toml).
 fn query(store: &Path) {
     for (what, sql) in [
-        ("group-by", "SELECT lang, count(*) AS n, avg(length(src)) AS src_len, max(length(tgt)) AS tgt_max FROM opus GROUP BY lang"),
-        ("filter+sort", "SELECT pair_id, src FROM opus WHERE src LIKE '%the%' AND length(tgt) > 40 ORDER BY length(src) DESC LIMIT 20"),
-        ("self-join", "SELECT count(*) FROM opus a JOIN opus b ON a.src = b.src WHERE a.pair_id < b.pair_id"),
+        (
+            "group-by",
+            "SELECT lang, count(*) AS n, avg(length(src)) AS src_len, max(length(tgt)) AS tgt_max FROM opus GROUP BY lang",
+        ),
+        (
+            "filter+sort",
+            "SELECT pair_id, src FROM opus WHERE src LIKE '%the%' AND length(tgt) > 40 ORDER BY length(src) DESC LIMIT 20",
+        ),
+        (
+            "self-join",
+            "SELECT count(*) FROM opus a JOIN opus b ON a.src = b.src WHERE a.pair_id < b.pair_id",
+        ),
     ] {
         let times: Vec<f64> = (0..3)
             .map(|_| {
                 let t = Instant::now();
                 let out = alinea(store).args(["query", sql]).output().unwrap();
-                assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{sql}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 t.elapsed().as_secs_f64()
             })
             .collect();
-        println!("query {what} over 538,496 rows: {:.2} s median process wall", median(times));
+        println!(
+            "query {what} over 538,496 rows: {:.2} s median process wall",
+            median(times)
+        );
     }
 }
 

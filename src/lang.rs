@@ -27,52 +27,268 @@ pub struct Language {
 }
 
 const BUILTIN: &[(&str, &str, &str, &str, &str, bool, bool)] = &[
-    ("en", "English", "eng_Latn", "Latin", "Indo-European / Germanic", true, true),
-    ("af", "Afrikaans", "afr_Latn", "Latin", "Indo-European / Germanic", false, true),
-    ("am", "Amharic", "amh_Ethi", "Ge'ez", "Afro-Asiatic / Semitic", false, false),
-    ("be", "Belarusian", "bel_Cyrl", "Cyrillic", "Indo-European / Balto-Slavic", false, false),
-    ("cy", "Welsh", "cym_Latn", "Latin", "Indo-European / Celtic", false, true),
-    ("ga", "Irish", "gle_Latn", "Latin", "Indo-European / Celtic", false, true),
-    ("gd", "Scottish Gaelic", "gla_Latn", "Latin", "Indo-European / Celtic", false, true),
-    ("gl", "Galician", "glg_Latn", "Latin", "Indo-European / Italic", false, true),
-    ("ha", "Hausa", "hau_Latn", "Latin", "Afro-Asiatic / Chadic", false, true),
-    ("ka", "Georgian", "kat_Geor", "Georgian", "Kartvelian", false, false),
-    ("kk", "Kazakh", "kaz_Cyrl", "Cyrillic", "Turkic", false, false),
-    ("km", "Khmer", "khm_Khmr", "Khmer", "Austroasiatic", false, false),
-    ("ky", "Kyrgyz", "kir_Cyrl", "Cyrillic", "Turkic", false, false),
-    ("li", "Limburgish", "lim_Latn", "Latin", "Indo-European / Germanic", false, true),
-    ("my", "Burmese", "mya_Mymr", "Myanmar", "Sino-Tibetan", false, false),
-    ("nb", "Norwegian Bokmål", "nob_Latn", "Latin", "Indo-European / Germanic", false, true),
-    ("nn", "Norwegian Nynorsk", "nno_Latn", "Latin", "Indo-European / Germanic", false, true),
-    ("oc", "Occitan", "oci_Latn", "Latin", "Indo-European / Italic", false, true),
-    ("si", "Sinhala", "sin_Sinh", "Sinhala", "Indo-European / Indo-Aryan", false, false),
-    ("tg", "Tajik", "tgk_Cyrl", "Cyrillic", "Indo-European / Iranian", false, false),
+    (
+        "en",
+        "English",
+        "eng_Latn",
+        "Latin",
+        "Indo-European / Germanic",
+        true,
+        true,
+    ),
+    (
+        "af",
+        "Afrikaans",
+        "afr_Latn",
+        "Latin",
+        "Indo-European / Germanic",
+        false,
+        true,
+    ),
+    (
+        "am",
+        "Amharic",
+        "amh_Ethi",
+        "Ge'ez",
+        "Afro-Asiatic / Semitic",
+        false,
+        false,
+    ),
+    (
+        "be",
+        "Belarusian",
+        "bel_Cyrl",
+        "Cyrillic",
+        "Indo-European / Balto-Slavic",
+        false,
+        false,
+    ),
+    (
+        "cy",
+        "Welsh",
+        "cym_Latn",
+        "Latin",
+        "Indo-European / Celtic",
+        false,
+        true,
+    ),
+    (
+        "ga",
+        "Irish",
+        "gle_Latn",
+        "Latin",
+        "Indo-European / Celtic",
+        false,
+        true,
+    ),
+    (
+        "gd",
+        "Scottish Gaelic",
+        "gla_Latn",
+        "Latin",
+        "Indo-European / Celtic",
+        false,
+        true,
+    ),
+    (
+        "gl",
+        "Galician",
+        "glg_Latn",
+        "Latin",
+        "Indo-European / Italic",
+        false,
+        true,
+    ),
+    (
+        "ha",
+        "Hausa",
+        "hau_Latn",
+        "Latin",
+        "Afro-Asiatic / Chadic",
+        false,
+        true,
+    ),
+    (
+        "ka",
+        "Georgian",
+        "kat_Geor",
+        "Georgian",
+        "Kartvelian",
+        false,
+        false,
+    ),
+    (
+        "kk", "Kazakh", "kaz_Cyrl", "Cyrillic", "Turkic", false, false,
+    ),
+    (
+        "km",
+        "Khmer",
+        "khm_Khmr",
+        "Khmer",
+        "Austroasiatic",
+        false,
+        false,
+    ),
+    (
+        "ky", "Kyrgyz", "kir_Cyrl", "Cyrillic", "Turkic", false, false,
+    ),
+    (
+        "li",
+        "Limburgish",
+        "lim_Latn",
+        "Latin",
+        "Indo-European / Germanic",
+        false,
+        true,
+    ),
+    (
+        "my",
+        "Burmese",
+        "mya_Mymr",
+        "Myanmar",
+        "Sino-Tibetan",
+        false,
+        false,
+    ),
+    (
+        "nb",
+        "Norwegian Bokmål",
+        "nob_Latn",
+        "Latin",
+        "Indo-European / Germanic",
+        false,
+        true,
+    ),
+    (
+        "nn",
+        "Norwegian Nynorsk",
+        "nno_Latn",
+        "Latin",
+        "Indo-European / Germanic",
+        false,
+        true,
+    ),
+    (
+        "oc",
+        "Occitan",
+        "oci_Latn",
+        "Latin",
+        "Indo-European / Italic",
+        false,
+        true,
+    ),
+    (
+        "si",
+        "Sinhala",
+        "sin_Sinh",
+        "Sinhala",
+        "Indo-European / Indo-Aryan",
+        false,
+        false,
+    ),
+    (
+        "tg",
+        "Tajik",
+        "tgk_Cyrl",
+        "Cyrillic",
+        "Indo-European / Iranian",
+        false,
+        false,
+    ),
     ("tk", "Turkmen", "tuk_Latn", "Latin", "Turkic", false, true),
-    ("tt", "Tatar", "tat_Cyrl", "Cyrillic", "Turkic", false, false),
+    (
+        "tt", "Tatar", "tat_Cyrl", "Cyrillic", "Turkic", false, false,
+    ),
     ("ug", "Uyghur", "uig_Arab", "Arabic", "Turkic", false, true),
-    ("uz", "Northern Uzbek", "uzn_Latn", "Latin", "Turkic", false, true),
-    ("yi", "Eastern Yiddish", "ydd_Hebr", "Hebrew", "Indo-European / Germanic", false, false),
-    ("de", "German", "deu_Latn", "Latin", "Indo-European / Germanic", false, true),
-    ("nl", "Dutch", "nld_Latn", "Latin", "Indo-European / Germanic", false, true),
-    ("ru", "Russian", "rus_Cyrl", "Cyrillic", "Indo-European / Balto-Slavic", false, true),
-    ("ar", "Arabic", "arb_Arab", "Arabic", "Afro-Asiatic / Semitic", true, true),
-    ("fr", "French", "fra_Latn", "Latin", "Indo-European / Italic", true, true),
-    ("zh", "Chinese", "zho_Hans", "Han (Simplified)", "Sino-Tibetan", true, true),
+    (
+        "uz",
+        "Northern Uzbek",
+        "uzn_Latn",
+        "Latin",
+        "Turkic",
+        false,
+        true,
+    ),
+    (
+        "yi",
+        "Eastern Yiddish",
+        "ydd_Hebr",
+        "Hebrew",
+        "Indo-European / Germanic",
+        false,
+        false,
+    ),
+    (
+        "de",
+        "German",
+        "deu_Latn",
+        "Latin",
+        "Indo-European / Germanic",
+        false,
+        true,
+    ),
+    (
+        "nl",
+        "Dutch",
+        "nld_Latn",
+        "Latin",
+        "Indo-European / Germanic",
+        false,
+        true,
+    ),
+    (
+        "ru",
+        "Russian",
+        "rus_Cyrl",
+        "Cyrillic",
+        "Indo-European / Balto-Slavic",
+        false,
+        true,
+    ),
+    (
+        "ar",
+        "Arabic",
+        "arb_Arab",
+        "Arabic",
+        "Afro-Asiatic / Semitic",
+        true,
+        true,
+    ),
+    (
+        "fr",
+        "French",
+        "fra_Latn",
+        "Latin",
+        "Indo-European / Italic",
+        true,
+        true,
+    ),
+    (
+        "zh",
+        "Chinese",
+        "zho_Hans",
+        "Han (Simplified)",
+        "Sino-Tibetan",
+        true,
+        true,
+    ),
 ];
 
 /// The built-in languages, English first.
 pub fn builtin() -> Vec<Language> {
     BUILTIN
         .iter()
-        .map(|&(code, name, flores, script, family, bloom_seen, script_seen)| Language {
-            code: code.into(),
-            name: name.into(),
-            flores: flores.into(),
-            script: script.into(),
-            family: family.into(),
-            bloom_seen,
-            script_seen,
-        })
+        .map(
+            |&(code, name, flores, script, family, bloom_seen, script_seen)| Language {
+                code: code.into(),
+                name: name.into(),
+                flores: flores.into(),
+                script: script.into(),
+                family: family.into(),
+                bloom_seen,
+                script_seen,
+            },
+        )
         .collect()
 }
 
@@ -84,7 +300,9 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { languages: builtin() }
+        Registry {
+            languages: builtin(),
+        }
     }
 }
 
@@ -109,7 +327,11 @@ impl Registry {
         self.get(code).ok_or_else(|| {
             format!(
                 "unknown language code `{code}`; known: {} (add others with `extra_languages`)",
-                self.languages.iter().map(|l| l.code.as_str()).collect::<Vec<_>>().join(", ")
+                self.languages
+                    .iter()
+                    .map(|l| l.code.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })
     }
@@ -128,7 +350,11 @@ mod tests {
     fn registry_covers_the_31_languages_of_the_recipe() {
         let r = Registry::default();
         assert_eq!(r.all().len(), 31);
-        let unseen24 = r.all().iter().filter(|l| !l.bloom_seen && !["de", "nl", "ru"].contains(&l.code.as_str())).count();
+        let unseen24 = r
+            .all()
+            .iter()
+            .filter(|l| !l.bloom_seen && !["de", "nl", "ru"].contains(&l.code.as_str()))
+            .count();
         assert_eq!(unseen24, 24);
         assert_eq!(r.get("be").unwrap().flores, "bel_Cyrl");
         assert!(r.get("fr").unwrap().bloom_seen && !r.get("ru").unwrap().bloom_seen);

@@ -2,14 +2,14 @@
 //! LLMs for machine translation in unseen, low-resource languages (AlignInstruct, arXiv 2401.05811).
 //!
 //! The crate is layered in one direction only:
-//! - [`engine`] knows DAGs, cache keys, the store and the executor, and nothing about what a stage means;
-//! - [`stages`] holds one folder per stage kind, each implementing [`engine::Stage`];
+//! - the engine crate, [`alinea_engine`], knows DAGs, cache keys, the store and the executor, and nothing about
+//!   what a stage means;
+//! - [`stages`] holds one folder per stage kind, each implementing [`alinea_engine::Stage`];
 //! - [`cli`] turns command lines into calls on the two above.
 //!
 //! Domain code shared by stages lives beside them: [`lang`] (the language registry) and [`text`] (readers).
 
 pub mod cli;
-pub mod engine;
 pub mod lang;
 pub mod stages;
 pub mod tables;

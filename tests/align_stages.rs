@@ -12,7 +12,11 @@ use common::*;
 /// Runs `alinea <args>` and returns stdout; panics with stderr when it fails.
 fn ok(store: &Path, args: &[&str]) -> String {
     let out = alinea(store).args(args).output().expect("spawn alinea");
-    assert!(out.status.success(), "alinea {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "alinea {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -22,7 +26,11 @@ fn s(p: &Path) -> &str {
 
 /// `gzip -dc src > dir/name` (the reference outputs are gzipped).
 fn gunzip(src: &Path, dir: &Path, name: &str) -> PathBuf {
-    let out = std::process::Command::new("gzip").arg("-dc").arg(src).output().expect("gzip is needed to read the reference outputs");
+    let out = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(src)
+        .output()
+        .expect("gzip is needed to read the reference outputs");
     assert!(out.status.success(), "gzip -dc {} failed", src.display());
     let p = dir.join(name);
     std::fs::write(&p, out.stdout).unwrap();
@@ -55,27 +63,97 @@ fn default_mode_aer_is_within_the_bar_on_both_protocol_sets() {
         let gold = shared(&format!("reference/aer-protocol/{set}/gold"));
         let pred = dir.path().join(format!("{set}.gdfa"));
         let t = Instant::now();
-        ok(&store, &["align", "--src", s(&src), "--tgt", s(&tgt), "--symmetrize", "gdfa", "-o", s(&pred)]);
+        ok(
+            &store,
+            &[
+                "align",
+                "--src",
+                s(&src),
+                "--tgt",
+                s(&tgt),
+                "--symmetrize",
+                "gdfa",
+                "-o",
+                s(&pred),
+            ],
+        );
         let secs = t.elapsed().as_secs_f64();
         let lines = std::fs::read_to_string(&pred).unwrap().lines().count();
-        assert_eq!(lines, std::fs::read_to_string(&src).unwrap().lines().count(), "one output line per input line");
-        let score = json(&store, &["eval-align", "--gold", s(&gold), "--pred", s(&pred), "--gold-one-based"]);
+        assert_eq!(
+            lines,
+            std::fs::read_to_string(&src).unwrap().lines().count(),
+            "one output line per input line"
+        );
+        let score = json(
+            &store,
+            &[
+                "eval-align",
+                "--gold",
+                s(&gold),
+                "--pred",
+                s(&pred),
+                "--gold-one-based",
+            ],
+        );
         let aer = 100.0 * score["aer"].as_f64().unwrap();
         println!(
             "{set}: AER {aer:.2} (P {:.4}, R {:.4}) in {secs:.1} s; fast_align {bar}",
             score["precision"].as_f64().unwrap(),
             score["recall"].as_f64().unwrap()
         );
-        assert!(aer <= bar, "{set}: AER {aer:.2} is above fast_align's {bar}");
+        assert!(
+            aer <= bar,
+            "{set}: AER {aer:.2} is above fast_align's {bar}"
+        );
         // Any thread count gives the same bytes.
         let one = dir.path().join(format!("{set}.gdfa.1"));
-        let summary = json(&store, &["--threads", "1", "align", "--src", s(&src), "--tgt", s(&tgt), "--symmetrize", "gdfa", "-o", s(&one)]);
-        assert_eq!(summary["sentences"].as_u64().unwrap() as usize, lines, "{summary}");
-        assert_eq!(summary["final_tension"], serde_json::json!([4.0, 4.0]), "default: λ fixed at 4");
-        assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&pred).unwrap(), "{set}: --threads 1 differs");
+        let summary = json(
+            &store,
+            &[
+                "--threads",
+                "1",
+                "align",
+                "--src",
+                s(&src),
+                "--tgt",
+                s(&tgt),
+                "--symmetrize",
+                "gdfa",
+                "-o",
+                s(&one),
+            ],
+        );
+        assert_eq!(
+            summary["sentences"].as_u64().unwrap() as usize,
+            lines,
+            "{summary}"
+        );
+        assert_eq!(
+            summary["final_tension"],
+            serde_json::json!([4.0, 4.0]),
+            "default: λ fixed at 4"
+        );
+        assert_eq!(
+            std::fs::read(&one).unwrap(),
+            std::fs::read(&pred).unwrap(),
+            "{set}: --threads 1 differs"
+        );
         // The text output says the same.
-        let text = ok(&store, &["eval-align", "--gold", s(&gold), "--pred", s(&pred), "--gold-one-based"]);
-        assert!(text.contains("AER") && text.contains("precision") && text.contains("recall"), "{text}");
+        let text = ok(
+            &store,
+            &[
+                "eval-align",
+                "--gold",
+                s(&gold),
+                "--pred",
+                s(&pred),
+                "--gold-one-based",
+            ],
+        );
+        assert!(
+            text.contains("AER") && text.contains("precision") && text.contains("recall"),
+            "{text}"
+        );
     }
 }
 
@@ -87,13 +165,32 @@ fn eval_align_reads_wpt_gold_and_one_based_pharaoh_alike() {
     let ph = write(dir.path(), "gold.ph", "1-1 2p2\n1-2\n");
     let wpt = write(dir.path(), "gold.wpt", "1 1 1 S\n1 2 2 P\n2 1 2 S\n");
     let pred = write(dir.path(), "pred", "0-0 1-1 1-0\n0-1\n");
-    let a = json(&store, &["eval-align", "--gold", s(&ph), "--pred", s(&pred), "--gold-one-based"]);
-    let b = json(&store, &["eval-align", "--gold", s(&wpt), "--pred", s(&pred)]);
+    let a = json(
+        &store,
+        &[
+            "eval-align",
+            "--gold",
+            s(&ph),
+            "--pred",
+            s(&pred),
+            "--gold-one-based",
+        ],
+    );
+    let b = json(
+        &store,
+        &["eval-align", "--gold", s(&wpt), "--pred", s(&pred)],
+    );
     assert_eq!(a, b);
     // |A| = 4, |S| = 2, |A∩S| = 2, |A∩P| = 3: precision 3/4, recall 1, AER 1 − 5/6.
-    assert!((a["precision"].as_f64().unwrap() - 0.75).abs() < 1e-12, "{a}");
+    assert!(
+        (a["precision"].as_f64().unwrap() - 0.75).abs() < 1e-12,
+        "{a}"
+    );
     assert!((a["recall"].as_f64().unwrap() - 1.0).abs() < 1e-12, "{a}");
-    assert!((a["aer"].as_f64().unwrap() - (1.0 - 5.0 / 6.0)).abs() < 1e-12, "{a}");
+    assert!(
+        (a["aer"].as_f64().unwrap() - (1.0 - 5.0 / 6.0)).abs() < 1e-12,
+        "{a}"
+    );
     // Bad input names the line.
     let bad = write(dir.path(), "bad", "0-0 x-1\n");
     let err = fails(&store, &["eval-align", "--gold", s(&ph), "--pred", s(&bad)]);
@@ -104,14 +201,40 @@ fn eval_align_reads_wpt_gold_and_one_based_pharaoh_alike() {
 fn align_cli_directions_and_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let src = write(dir.path(), "src", "das haus\ndas buch\nein buch\n\nein haus\n");
-    let tgt = write(dir.path(), "tgt", "the house\nthe book\na book\nempty source\na house\n");
+    let src = write(
+        dir.path(),
+        "src",
+        "das haus\ndas buch\nein buch\n\nein haus\n",
+    );
+    let tgt = write(
+        dir.path(),
+        "tgt",
+        "the house\nthe book\na book\nempty source\na house\n",
+    );
     let fwd = ok(&store, &["align", "--src", s(&src), "--tgt", s(&tgt)]);
-    let rev = ok(&store, &["align", "--src", s(&src), "--tgt", s(&tgt), "--reverse"]);
-    let sym = ok(&store, &["align", "--src", s(&src), "--tgt", s(&tgt), "--symmetrize", "intersect"]);
+    let rev = ok(
+        &store,
+        &["align", "--src", s(&src), "--tgt", s(&tgt), "--reverse"],
+    );
+    let sym = ok(
+        &store,
+        &[
+            "align",
+            "--src",
+            s(&src),
+            "--tgt",
+            s(&tgt),
+            "--symmetrize",
+            "intersect",
+        ],
+    );
     for out in [&fwd, &rev, &sym] {
         assert_eq!(out.lines().count(), 5, "{out}");
-        assert_eq!(out.lines().nth(3), Some(""), "the empty pair gets an empty line:\n{out}");
+        assert_eq!(
+            out.lines().nth(3),
+            Some(""),
+            "the empty pair gets an empty line:\n{out}"
+        );
     }
     let (f, r, i) = (links(&fwd), links(&rev), links(&sym));
     for k in 0..5 {
@@ -120,18 +243,54 @@ fn align_cli_directions_and_bad_input() {
     }
     assert!(f[0].contains(&(0, 0)) && f[0].contains(&(1, 1)), "{fwd}");
     // Skipped pairs and fast_align's special tokens are reported on stderr.
-    let out = alinea(&store).args(["align", "--src", s(&src), "--tgt", s(&tgt)]).output().unwrap();
+    let out = alinea(&store)
+        .args(["align", "--src", s(&src), "--tgt", s(&tgt)])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("aligned 4 of 5 pairs (1 skipped)") && err.contains("line 4 skipped: empty_source"), "{err}");
-    let odd = write(dir.path(), "odd", "das ||| haus\ndas buch\nein buch\nx\nein haus\n");
-    let out = alinea(&store).args(["align", "--src", s(&odd), "--tgt", s(&tgt)]).output().unwrap();
+    assert!(
+        err.contains("aligned 4 of 5 pairs (1 skipped)")
+            && err.contains("line 4 skipped: empty_source"),
+        "{err}"
+    );
+    let odd = write(
+        dir.path(),
+        "odd",
+        "das ||| haus\ndas buch\nein buch\nx\nein haus\n",
+    );
+    let out = alinea(&store)
+        .args(["align", "--src", s(&odd), "--tgt", s(&tgt)])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 tokens special to fast_align"));
     let short = write(dir.path(), "short", "one line\n");
     let err = fails(&store, &["align", "--src", s(&src), "--tgt", s(&short)]);
     assert!(err.contains("5 lines") && err.contains("has 1"), "{err}");
-    let err = fails(&store, &["align", "--src", s(&src), "--tgt", s(&tgt), "--symmetrize", "diagonal"]);
+    let err = fails(
+        &store,
+        &[
+            "align",
+            "--src",
+            s(&src),
+            "--tgt",
+            s(&tgt),
+            "--symmetrize",
+            "diagonal",
+        ],
+    );
     assert!(err.contains("unknown symmetrization"), "{err}");
-    let err = fails(&store, &["align", "--src", s(&src), "--tgt", s(&tgt), "--params", r#"{"alpha": -1}"#]);
+    let err = fails(
+        &store,
+        &[
+            "align",
+            "--src",
+            s(&src),
+            "--tgt",
+            s(&tgt),
+            "--params",
+            r#"{"alpha": -1}"#,
+        ],
+    );
     assert!(err.contains("alpha"), "{err}");
 }
 
@@ -142,20 +301,51 @@ fn fast_align_mode_agrees_with_single_threaded_fast_align_on_be_en() {
     let refdir = shared("reference/fast_align-outputs/be-en-67k");
     let src = gunzip(&refdir.join("src.be.gz"), dir.path(), "src.be");
     let tgt = gunzip(&refdir.join("tgt.en.gz"), dir.path(), "tgt.en");
-    for (name, flags) in [("fwd", &[][..]), ("rev", &["--reverse"][..]), ("gdfa", &["--symmetrize", "grow-diag-final-and"][..])] {
+    for (name, flags) in [
+        ("fwd", &[][..]),
+        ("rev", &["--reverse"][..]),
+        ("gdfa", &["--symmetrize", "grow-diag-final-and"][..]),
+    ] {
         let out = dir.path().join(format!("mine.{name}"));
-        let mut args = vec!["align", "--model", "fast_align", "--src", s(&src), "--tgt", s(&tgt), "-o", s(&out)];
+        let mut args = vec![
+            "align",
+            "--model",
+            "fast_align",
+            "--src",
+            s(&src),
+            "--tgt",
+            s(&tgt),
+            "-o",
+            s(&out),
+        ];
         args.extend_from_slice(flags);
         let t = Instant::now();
         ok(&store, &args);
         let secs = t.elapsed().as_secs_f64();
         let mine = links(&std::fs::read_to_string(&out).unwrap());
-        let theirs = links(&std::fs::read_to_string(gunzip(&refdir.join(format!("fa.{name}.gz")), dir.path(), name)).unwrap());
+        let theirs = links(
+            &std::fs::read_to_string(gunzip(
+                &refdir.join(format!("fa.{name}.gz")),
+                dir.path(),
+                name,
+            ))
+            .unwrap(),
+        );
         assert_eq!(mine.len(), theirs.len(), "{name}: line counts");
-        let (na, nb): (usize, usize) = (mine.iter().map(HashSet::len).sum(), theirs.iter().map(HashSet::len).sum());
-        let both: usize = mine.iter().zip(&theirs).map(|(a, b)| a.intersection(b).count()).sum();
+        let (na, nb): (usize, usize) = (
+            mine.iter().map(HashSet::len).sum(),
+            theirs.iter().map(HashSet::len).sum(),
+        );
+        let both: usize = mine
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| a.intersection(b).count())
+            .sum();
         let pct = both as f64 / na.max(nb) as f64;
-        println!("{name}: {both} common links of {na} (alinea) / {nb} (fast_align) = {:.4}% in {secs:.1} s", 100.0 * pct);
+        println!(
+            "{name}: {both} common links of {na} (alinea) / {nb} (fast_align) = {:.4}% in {secs:.1} s",
+            100.0 * pct
+        );
         assert!(pct >= 0.995, "{name}: agreement {pct} below 99.5%");
     }
 }
@@ -189,13 +379,40 @@ inputs = {{ alignments = "aligned" }}
 }
 
 const ALIGNMENT_COLUMNS: [&str; 20] = [
-    "pair_id", "lang", "src_lang", "tgt_lang", "src", "tgt", "src_tokens", "src_starts", "src_ends", "tgt_tokens",
-    "tgt_starts", "tgt_ends", "link_src", "link_tgt", "link_posterior", "link_tprob", "forward", "reverse", "pharaoh",
+    "pair_id",
+    "lang",
+    "src_lang",
+    "tgt_lang",
+    "src",
+    "tgt",
+    "src_tokens",
+    "src_starts",
+    "src_ends",
+    "tgt_tokens",
+    "tgt_starts",
+    "tgt_ends",
+    "link_src",
+    "link_tgt",
+    "link_posterior",
+    "link_tprob",
+    "forward",
+    "reverse",
+    "pharaoh",
     "skipped",
 ];
 const GOLD_COLUMNS: [&str; 12] = [
-    "pair_id", "lang", "src_lang", "tgt_lang", "src_start", "src_end", "tgt_start", "tgt_end", "src_phrase", "tgt_phrase",
-    "score", "links",
+    "pair_id",
+    "lang",
+    "src_lang",
+    "tgt_lang",
+    "src_start",
+    "src_end",
+    "tgt_start",
+    "tgt_end",
+    "src_phrase",
+    "tgt_phrase",
+    "score",
+    "links",
 ];
 
 #[test]
@@ -205,16 +422,45 @@ fn ingest_align_pairs_pipeline_gives_gold_pairs_from_the_sentences() {
     let t = Instant::now();
     let report = json(&store, &["run", &pipeline(dir.path())]);
     println!("pipeline: {:.1} s", t.elapsed().as_secs_f64());
-    let rows = |name: &str| report["stages"].as_array().unwrap().iter().find(|x| x["name"] == name).unwrap()["rows"].as_u64().unwrap();
-    assert_eq!(rows("aligned"), rows("opus"), "one alignment row per input pair");
+    let rows = |name: &str| {
+        report["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap()["rows"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        rows("aligned"),
+        rows("opus"),
+        "one alignment row per input pair"
+    );
     assert!(rows("gold") > 1000, "gold pairs: {}", rows("gold"));
-    let aligned = report["stages"].as_array().unwrap().iter().find(|x| x["name"] == "aligned").unwrap();
-    let names: Vec<&str> = aligned["outputs"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"alignments") && names.contains(&"alignments.pharaoh"), "{names:?}");
+    let aligned = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "aligned")
+        .unwrap();
+    let names: Vec<&str> = aligned["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"alignments") && names.contains(&"alignments.pharaoh"),
+        "{names:?}"
+    );
 
     // Exact schemas (the instruction stages code against them).
     let schema = |stage: &str| -> Vec<String> {
-        let v = json(&store, &["query", &format!("SELECT * FROM {stage} LIMIT 1")]);
+        let v = json(
+            &store,
+            &["query", &format!("SELECT * FROM {stage} LIMIT 1")],
+        );
         v[0].as_object().unwrap().keys().cloned().collect()
     };
     assert_eq!(schema("aligned"), ALIGNMENT_COLUMNS.to_vec());
@@ -234,15 +480,32 @@ fn ingest_align_pairs_pipeline_gives_gold_pairs_from_the_sentences() {
     let pairs = pairs.as_array().unwrap();
     assert_eq!(pairs.len() as u64, rows("gold"));
     for p in pairs {
-        let (sp, tp, src, tgt) = (p["src_phrase"].as_str().unwrap(), p["tgt_phrase"].as_str().unwrap(), p["src"].as_str().unwrap(), p["tgt"].as_str().unwrap());
+        let (sp, tp, src, tgt) = (
+            p["src_phrase"].as_str().unwrap(),
+            p["tgt_phrase"].as_str().unwrap(),
+            p["src"].as_str().unwrap(),
+            p["tgt"].as_str().unwrap(),
+        );
         assert!(!sp.is_empty() && src.contains(sp), "{sp:?} not in {src:?}");
         assert!(!tp.is_empty() && tgt.contains(tp), "{tp:?} not in {tgt:?}");
-        assert!(sp.chars().any(char::is_alphanumeric) && tp.chars().any(char::is_alphanumeric), "punctuation pair {sp:?} / {tp:?}");
+        assert!(
+            sp.chars().any(char::is_alphanumeric) && tp.chars().any(char::is_alphanumeric),
+            "punctuation pair {sp:?} / {tp:?}"
+        );
         assert!(p["score"].as_f64().unwrap() >= 0.1, "the default threshold");
-        let (a, b) = (p["src_start"].as_u64().unwrap() as usize, p["src_end"].as_u64().unwrap() as usize);
+        let (a, b) = (
+            p["src_start"].as_u64().unwrap() as usize,
+            p["src_end"].as_u64().unwrap() as usize,
+        );
         assert_eq!(b, a + 1, "max_len = 1: word pairs");
-        let (starts, ends) = (p["src_starts"].as_array().unwrap(), p["src_ends"].as_array().unwrap());
-        let (s0, e0) = (starts[a].as_u64().unwrap() as usize, ends[b - 1].as_u64().unwrap() as usize);
+        let (starts, ends) = (
+            p["src_starts"].as_array().unwrap(),
+            p["src_ends"].as_array().unwrap(),
+        );
+        let (s0, e0) = (
+            starts[a].as_u64().unwrap() as usize,
+            ends[b - 1].as_u64().unwrap() as usize,
+        );
         assert_eq!(&src[s0..e0], sp, "span of the phrase in its sentence");
     }
     // Per-link columns are parallel, the Pharaoh column matches them, and both language pairs were aligned.
@@ -262,7 +525,13 @@ fn ingest_align_pairs_pipeline_gives_gold_pairs_from_the_sentences() {
     for r in check {
         assert_eq!(r["n"], r["parallel"], "{r}");
     }
-    let first = json(&store, &["query", "SELECT link_src, link_tgt, pharaoh FROM aligned WHERE skipped IS NULL LIMIT 1"]);
+    let first = json(
+        &store,
+        &[
+            "query",
+            "SELECT link_src, link_tgt, pharaoh FROM aligned WHERE skipped IS NULL LIMIT 1",
+        ],
+    );
     let r = &first[0];
     let rebuilt: Vec<String> = r["link_src"]
         .as_array()
@@ -275,10 +544,16 @@ fn ingest_align_pairs_pipeline_gives_gold_pairs_from_the_sentences() {
     // Stats: counters per language pair and drops by reason are recorded.
     let log = json(&store, &["log", "aligned"]);
     let text = log.to_string();
-    assert!(text.contains("sentences/be-en") && text.contains("final_tension_milli"), "{text}");
+    assert!(
+        text.contains("sentences/be-en") && text.contains("final_tension_milli"),
+        "{text}"
+    );
     let log = json(&store, &["log", "gold"]);
     let text = log.to_string();
-    assert!(text.contains("below_threshold") && text.contains("candidates"), "{text}");
+    assert!(
+        text.contains("below_threshold") && text.contains("candidates"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -292,15 +567,26 @@ fn align_stage_outputs_do_not_depend_on_the_thread_count() {
             .unwrap()
             .iter()
             .filter(|x| x["name"] == "aligned" || x["name"] == "gold")
-            .map(|x| (x["name"].as_str().unwrap().to_string(), x["outputs"].clone()))
+            .map(|x| {
+                (
+                    x["name"].as_str().unwrap().to_string(),
+                    x["outputs"].clone(),
+                )
+            })
             .collect()
     };
     let one = outputs("1", "s1");
     let two = outputs("2", "s2");
     let four = outputs("4", "s4");
     assert_eq!(one.len(), 2);
-    assert_eq!(one, two, "align.ibm2 / align.pairs outputs differ between --threads 1 and 2");
-    assert_eq!(one, four, "align.ibm2 / align.pairs outputs differ between --threads 1 and 4");
+    assert_eq!(
+        one, two,
+        "align.ibm2 / align.pairs outputs differ between --threads 1 and 2"
+    );
+    assert_eq!(
+        one, four,
+        "align.ibm2 / align.pairs outputs differ between --threads 1 and 4"
+    );
 }
 
 #[test]
@@ -335,37 +621,84 @@ min_score = 0.0
     );
     let report = json(&store, &["run", s(&p)]);
     assert_eq!(status_of(&report, "aligned"), "ran");
-    let rows = json(&store, &["query", "SELECT src_tokens, src_starts, src_ends, tgt_tokens, pharaoh, skipped FROM aligned ORDER BY pair_id"]);
+    let rows = json(
+        &store,
+        &[
+            "query",
+            "SELECT src_tokens, src_starts, src_ends, tgt_tokens, pharaoh, skipped FROM aligned ORDER BY pair_id",
+        ],
+    );
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 5);
-    assert_eq!(rows[0]["src_tokens"], serde_json::json!(["我", "爱", "猫", "。"]));
+    assert_eq!(
+        rows[0]["src_tokens"],
+        serde_json::json!(["我", "爱", "猫", "。"])
+    );
     assert_eq!(rows[0]["src_starts"], serde_json::json!([0, 3, 6, 9]));
     assert_eq!(rows[0]["src_ends"], serde_json::json!([3, 6, 9, 12]));
-    assert_eq!(rows[0]["tgt_tokens"], serde_json::json!(["I", "love", "cats", "."]), "en stays in words");
+    assert_eq!(
+        rows[0]["tgt_tokens"],
+        serde_json::json!(["I", "love", "cats", "."]),
+        "en stays in words"
+    );
     assert_eq!(rows[1]["skipped"], "empty_source");
     assert_eq!(rows[1]["pharaoh"], "");
-    assert!(rows.iter().enumerate().all(|(k, r)| k == 1 || r["skipped"].is_null()), "{rows:?}");
-    assert!(rows[0]["pharaoh"].as_str().unwrap().contains("2-2"), "猫-cats: {}", rows[0]["pharaoh"]);
+    assert!(
+        rows.iter()
+            .enumerate()
+            .all(|(k, r)| k == 1 || r["skipped"].is_null()),
+        "{rows:?}"
+    );
+    assert!(
+        rows[0]["pharaoh"].as_str().unwrap().contains("2-2"),
+        "猫-cats: {}",
+        rows[0]["pharaoh"]
+    );
     let log = json(&store, &["log", "aligned"]);
     let counters = &log["stats"]["counters"];
     assert_eq!(counters["skipped/empty_source"], 1, "{log}");
     // `|||` (fast_align's separator) is ordinary text: unicode tokenization cuts it into three `|` tokens.
-    assert_eq!(rows[2]["src_tokens"], serde_json::json!(["猫", "|", "|", "|", "狗"]));
+    assert_eq!(
+        rows[2]["src_tokens"],
+        serde_json::json!(["猫", "|", "|", "|", "狗"])
+    );
     assert!(counters.get("suspicious_tokens").is_none(), "{log}");
     assert_eq!(counters["sentences/zh-en"], 5, "{log}");
     // Gold phrases come from the original text.
-    let gold = json(&store, &["query", "SELECT g.src_phrase, g.tgt_phrase, a.src, a.tgt FROM gold g JOIN aligned a ON g.pair_id = a.pair_id"]);
+    let gold = json(
+        &store,
+        &[
+            "query",
+            "SELECT g.src_phrase, g.tgt_phrase, a.src, a.tgt FROM gold g JOIN aligned a ON g.pair_id = a.pair_id",
+        ],
+    );
     let gold = gold.as_array().unwrap();
     assert!(!gold.is_empty());
     for g in gold {
-        assert!(g["src"].as_str().unwrap().contains(g["src_phrase"].as_str().unwrap()), "{g}");
-        assert!(g["tgt"].as_str().unwrap().contains(g["tgt_phrase"].as_str().unwrap()), "{g}");
+        assert!(
+            g["src"]
+                .as_str()
+                .unwrap()
+                .contains(g["src_phrase"].as_str().unwrap()),
+            "{g}"
+        );
+        assert!(
+            g["tgt"]
+                .as_str()
+                .unwrap()
+                .contains(g["tgt_phrase"].as_str().unwrap()),
+            "{g}"
+        );
     }
     // Bad parameters are refused before anything runs, naming the field.
-    let bad = std::fs::read_to_string(&p).unwrap().replace("symmetrize = \"gdfa\"", "ibm2 = { alpha = -1.0 }");
+    let bad = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("symmetrize = \"gdfa\"", "ibm2 = { alpha = -1.0 }");
     let err = fails(&store, &["run", s(&write(dir.path(), "bad.toml", &bad))]);
     assert!(err.contains("alpha"), "{err}");
-    let bad = std::fs::read_to_string(&p).unwrap().replace("symmetrize = \"gdfa\"", "ibm2 = { iterationz = 3 }");
+    let bad = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("symmetrize = \"gdfa\"", "ibm2 = { iterationz = 3 }");
     let err = fails(&store, &["run", s(&write(dir.path(), "bad2.toml", &bad))]);
     assert!(err.contains("iterationz"), "{err}");
 }

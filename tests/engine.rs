@@ -12,17 +12,42 @@ const DEMO: &str = "tests/data/pipelines/ingest.toml";
 fn second_run_recomputes_nothing_and_parameter_change_reruns_only_dependents() {
     let store = tempfile::tempdir().unwrap();
     let first = json(store.path(), &["run", DEMO]);
-    assert!(statuses(&first).iter().all(|(_, s, _)| s == "ran"), "{first}");
-    let rows: Vec<u64> = first["stages"].as_array().unwrap().iter().map(|s| s["rows"].as_u64().unwrap()).collect();
+    assert!(
+        statuses(&first).iter().all(|(_, s, _)| s == "ran"),
+        "{first}"
+    );
+    let rows: Vec<u64> = first["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rows"].as_u64().unwrap())
+        .collect();
     // 2 languages x (5,000 train + 2,000 dev + 2,000 test) OPUS-100 pairs; FLORES 2 x (997 + 1,012); 2 x 2,000 sampled.
     assert_eq!(rows, vec![18_000, 4_018, 4_000]);
 
     let second = json(store.path(), &["run", DEMO]);
-    assert!(statuses(&second).iter().all(|(_, s, _)| s == "cached"), "{second}");
-    assert_eq!(statuses(&first), statuses(&second).into_iter().map(|(n, _, d)| (n, "ran".to_string(), d)).collect::<Vec<_>>());
+    assert!(
+        statuses(&second).iter().all(|(_, s, _)| s == "cached"),
+        "{second}"
+    );
+    assert_eq!(
+        statuses(&first),
+        statuses(&second)
+            .into_iter()
+            .map(|(n, _, d)| (n, "ran".to_string(), d))
+            .collect::<Vec<_>>()
+    );
 
-    let status = json(store.path(), &["status", DEMO, "--set", "sample.per_lang=500"]);
-    let sample = status.as_array().unwrap().iter().find(|s| s["name"] == "sample").unwrap();
+    let status = json(
+        store.path(),
+        &["status", DEMO, "--set", "sample.per_lang=500"],
+    );
+    let sample = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "sample")
+        .unwrap();
     assert_eq!(sample["state"], "stale");
     assert_eq!(sample["reasons"][0], "param per_lang: 2000 -> 500");
 
@@ -68,19 +93,37 @@ per_lang = 2
 fn early_cutoff_keeps_downstream_cached_when_output_bytes_are_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    write(dir.path(), "corpus.tsv", "src\ttgt\tnote\nДобры дзень\tGood afternoon\ta\nДзякуй\tThank you\tb\nЯк справы?\tHow are you?\tc\n");
+    write(
+        dir.path(),
+        "corpus.tsv",
+        "src\ttgt\tnote\nДобры дзень\tGood afternoon\ta\nДзякуй\tThank you\tb\nЯк справы?\tHow are you?\tc\n",
+    );
     let p = tsv_pipeline(dir.path(), "");
     let p = p.to_str().unwrap();
     json(&store, &["run", p]);
     // Same pairs, different unused column: the file's digest changes, the ingested table does not.
-    write(dir.path(), "corpus.tsv", "src\ttgt\tnote\nДобры дзень\tGood afternoon\tx\nДзякуй\tThank you\ty\nЯк справы?\tHow are you?\tz\n");
+    write(
+        dir.path(),
+        "corpus.tsv",
+        "src\ttgt\tnote\nДобры дзень\tGood afternoon\tx\nДзякуй\tThank you\ty\nЯк справы?\tHow are you?\tz\n",
+    );
     let status = json(&store, &["status", p]);
-    assert!(status[0]["reasons"][0].as_str().unwrap().starts_with("input file changed"), "{status}");
+    assert!(
+        status[0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("input file changed"),
+        "{status}"
+    );
     let rerun = json(&store, &["run", p]);
     assert_eq!(status_of(&rerun, "corpus"), "ran");
     assert_eq!(status_of(&rerun, "sample"), "cached");
     // A real change of the pairs does reach the sample.
-    write(dir.path(), "corpus.tsv", "src\ttgt\tnote\nДобры вечар\tGood evening\tx\nДзякуй\tThank you\ty\nЯк справы?\tHow are you?\tz\n");
+    write(
+        dir.path(),
+        "corpus.tsv",
+        "src\ttgt\tnote\nДобры вечар\tGood evening\tx\nДзякуй\tThank you\ty\nЯк справы?\tHow are you?\tz\n",
+    );
     let rerun = json(&store, &["run", p]);
     assert_eq!(status_of(&rerun, "sample"), "ran");
 }
@@ -89,8 +132,16 @@ fn early_cutoff_keeps_downstream_cached_when_output_bytes_are_unchanged() {
 fn corrupt_object_is_detected_and_repaired() {
     let store = tempfile::tempdir().unwrap();
     let report = json(store.path(), &["run", DEMO]);
-    let digest = statuses(&report).into_iter().find(|(n, _, _)| n == "opus").unwrap().2;
-    let object = store.path().join("objects").join(&digest[..2]).join(&digest);
+    let digest = statuses(&report)
+        .into_iter()
+        .find(|(n, _, _)| n == "opus")
+        .unwrap()
+        .2;
+    let object = store
+        .path()
+        .join("objects")
+        .join(&digest[..2])
+        .join(&digest);
     let mut bytes = std::fs::read(&object).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xFF;
@@ -100,14 +151,26 @@ fn corrupt_object_is_detected_and_repaired() {
     assert!(!verify.status.success());
     assert!(String::from_utf8_lossy(&verify.stdout).contains(&format!("corrupt  {digest}")));
     let err = fails(store.path(), &["show", "opus"]);
-    assert!(err.contains("corrupt object") && err.contains(&digest), "{err}");
+    assert!(
+        err.contains("corrupt object") && err.contains(&digest),
+        "{err}"
+    );
 
     let repaired = json(store.path(), &["verify", "--repair"]);
     assert_eq!(repaired["corrupt"][0], digest.as_str());
     let rerun = json(store.path(), &["run", DEMO]);
     assert_eq!(status_of(&rerun, "opus"), "ran");
-    assert_eq!(statuses(&rerun)[0].2, digest, "recomputed object has its original content");
-    assert!(json(store.path(), &["verify"])["corrupt"].as_array().unwrap().is_empty());
+    assert_eq!(
+        statuses(&rerun)[0].2,
+        digest,
+        "recomputed object has its original content"
+    );
+    assert!(
+        json(store.path(), &["verify"])["corrupt"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -134,7 +197,12 @@ fn run_killed_mid_stage_leaves_store_consistent_and_resumes() {
     // pipeline stage only the newest attempt.
     let scratch = |store: &Path| -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(store.join("work"))
-            .map(|rd| rd.flatten().map(|e| e.path()).filter(|d| d.join("half-written.parquet").exists()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|d| d.join("half-written.parquet").exists())
+                    .collect()
+            })
             .unwrap_or_default();
         dirs.sort();
         dirs
@@ -142,19 +210,33 @@ fn run_killed_mid_stage_leaves_store_consistent_and_resumes() {
     assert_eq!(scratch(&store).len(), 1);
     json(&store, &["gc"]);
     let first = scratch(&store);
-    assert_eq!(first.len(), 1, "gc keeps the interrupted attempt's scratch space");
+    assert_eq!(
+        first.len(),
+        1,
+        "gc keeps the interrupted attempt's scratch space"
+    );
 
     let rerun = json(&store, &["run", p, "--set", "crash.mode=pass"]);
-    assert_eq!(status_of(&rerun, "flores"), "cached", "the completed stage survives the crash and gc");
+    assert_eq!(
+        status_of(&rerun, "flores"),
+        "cached",
+        "the completed stage survives the crash and gc"
+    );
     assert_eq!(status_of(&rerun, "crash"), "ran");
 
-    let out = alinea(&store).args(["run", p, "--set", "flores.langs=[\"li\"]"]).output().unwrap();
+    let out = alinea(&store)
+        .args(["run", p, "--set", "flores.langs=[\"li\"]"])
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "the process must have aborted again");
     assert_eq!(scratch(&store).len(), 2);
     json(&store, &["gc"]);
     let left = scratch(&store);
     assert_eq!(left.len(), 1, "{left:?}");
-    assert_ne!(left, first, "the newer attempt of the same stage supersedes the older");
+    assert_ne!(
+        left, first,
+        "the newer attempt of the same stage supersedes the older"
+    );
 }
 
 #[test]
@@ -173,11 +255,19 @@ fn failing_stage_reports_error_and_keep_going_runs_independent_branches() {
         ),
     );
     let p = p.to_str().unwrap();
-    let out = alinea(&store).args(["--json", "run", p, "--keep-going", "-j", "1"]).output().unwrap();
+    let out = alinea(&store)
+        .args(["--json", "run", p, "--keep-going", "-j", "1"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status_of(&report, "bad"), "failed");
-    assert!(report["stages"][1]["reason"].as_str().unwrap().contains("failing on purpose"));
+    assert!(
+        report["stages"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("failing on purpose")
+    );
     assert_eq!(status_of(&report, "after_bad"), "skipped");
     assert_eq!(status_of(&report, "good"), "ran");
 }
@@ -185,20 +275,38 @@ fn failing_stage_reports_error_and_keep_going_runs_independent_branches() {
 #[test]
 fn concurrent_runs_on_one_store_do_not_corrupt_it() {
     let store = tempfile::tempdir().unwrap();
-    let spawn = || alinea(store.path()).arg("--json").args(["run", DEMO]).output();
+    let spawn = || {
+        alinea(store.path())
+            .arg("--json")
+            .args(["run", DEMO])
+            .output()
+    };
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(spawn);
         let b = s.spawn(spawn);
         (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
     });
     assert!(a.status.success() && b.status.success());
-    let (ra, rb): (serde_json::Value, serde_json::Value) = (serde_json::from_slice(&a.stdout).unwrap(), serde_json::from_slice(&b.stdout).unwrap());
-    let digests = |r: &serde_json::Value| statuses(r).into_iter().map(|(n, _, d)| (n, d)).collect::<Vec<_>>();
+    let (ra, rb): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_slice(&a.stdout).unwrap(),
+        serde_json::from_slice(&b.stdout).unwrap(),
+    );
+    let digests = |r: &serde_json::Value| {
+        statuses(r)
+            .into_iter()
+            .map(|(n, _, d)| (n, d))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(digests(&ra), digests(&rb));
     // The lock serialised them: one ran everything, the other found it cached.
     let ran = |r: &serde_json::Value| statuses(r).iter().filter(|(_, s, _)| s == "ran").count();
     assert_eq!(ran(&ra) + ran(&rb), 3);
-    assert!(json(store.path(), &["verify"])["corrupt"].as_array().unwrap().is_empty());
+    assert!(
+        json(store.path(), &["verify"])["corrupt"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -222,7 +330,13 @@ fn gc_drops_unreferenced_objects_only() {
     assert_eq!(gc["objects_removed"], dry["objects_removed"]);
     let rerun = json(store.path(), &["run", DEMO]);
     assert!(statuses(&rerun).iter().all(|(_, s, _)| s == "cached"));
-    assert_eq!(json(store.path(), &["gc", "--dry-run"])["objects_removed"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        json(store.path(), &["gc", "--dry-run"])["objects_removed"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 #[test]
@@ -246,7 +360,13 @@ fn matrix_instances_are_cached_separately_and_fan_out_downstream() {
     assert_eq!(report["stages"][1]["rows"], 20);
     assert_eq!(report["stages"][2]["rows"], 40);
     let rerun = json(&store, &["run", p, "--set", "t.per_lang=6"]);
-    assert_eq!(statuses(&rerun).iter().map(|(_, s, _)| s.as_str()).collect::<Vec<_>>(), ["cached", "cached", "cached", "ran", "ran"]);
+    assert_eq!(
+        statuses(&rerun)
+            .iter()
+            .map(|(_, s, _)| s.as_str())
+            .collect::<Vec<_>>(),
+        ["cached", "cached", "cached", "ran", "ran"]
+    );
     let q = json(&store, &["query", "SELECT count(*) AS n FROM t_20"]);
     assert_eq!(q[0]["n"], 12);
 }

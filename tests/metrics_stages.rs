@@ -13,13 +13,22 @@ fn metrics_data() -> PathBuf {
 }
 
 fn close(a: &Value, b: &Value, what: &str) {
-    let (a, b) = (a.as_f64().unwrap_or_else(|| panic!("{what}: {a}")), b.as_f64().unwrap_or_else(|| panic!("{what}: {b}")));
-    assert!((a - b).abs() <= 1e-9, "{what}: alinea {a:.15} vs sacrebleu {b:.15}");
+    let (a, b) = (
+        a.as_f64().unwrap_or_else(|| panic!("{what}: {a}")),
+        b.as_f64().unwrap_or_else(|| panic!("{what}: {b}")),
+    );
+    assert!(
+        (a - b).abs() <= 1e-9,
+        "{what}: alinea {a:.15} vs sacrebleu {b:.15}"
+    );
 }
 
 #[test]
 fn score_json_equals_sacrebleu_on_every_committed_case() {
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(metrics_data().join("expected.json")).unwrap()).unwrap();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(metrics_data().join("expected.json")).unwrap(),
+    )
+    .unwrap();
     let store = tempfile::tempdir().unwrap();
     let cases = metrics_data().join("cases");
     let mut checked = 0;
@@ -28,12 +37,22 @@ fn score_json_equals_sacrebleu_on_every_committed_case() {
         for run in case["runs"].as_array().unwrap() {
             let cfg = &run["config"];
             let hyp = cases.join(case["hyp"].as_str().unwrap());
-            let mut args: Vec<String> = vec!["score".into(), "--hyp".into(), hyp.display().to_string()];
+            let mut args: Vec<String> =
+                vec!["score".into(), "--hyp".into(), hyp.display().to_string()];
             for r in case["refs"].as_array().unwrap() {
-                args.extend(["--ref".into(), cases.join(r.as_str().unwrap()).display().to_string()]);
+                args.extend([
+                    "--ref".into(),
+                    cases.join(r.as_str().unwrap()).display().to_string(),
+                ]);
             }
-            args.extend(["--tokenize".into(), cfg["tokenize"].as_str().unwrap().into()]);
-            args.extend(["--smooth-method".into(), cfg["smooth"].as_str().unwrap().into()]);
+            args.extend([
+                "--tokenize".into(),
+                cfg["tokenize"].as_str().unwrap().into(),
+            ]);
+            args.extend([
+                "--smooth-method".into(),
+                cfg["smooth"].as_str().unwrap().into(),
+            ]);
             if let Some(v) = cfg["smooth_value"].as_f64() {
                 args.extend(["--smooth-value".into(), v.to_string()]);
             }
@@ -47,13 +66,21 @@ fn score_json_equals_sacrebleu_on_every_committed_case() {
             let got = json(store.path(), &argv);
             let what = format!("{name} {cfg}");
             // Exactly the object: bleu, chrf, chrf++ (no COMET key without a COMET command).
-            let keys: Vec<&str> = got.as_object().unwrap().keys().map(String::as_str).collect();
+            let keys: Vec<&str> = got
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
             assert_eq!(keys, ["bleu", "chrf", "chrf++"], "{what}");
             for m in ["bleu", "chrf", "chrf++"] {
                 close(&got[m]["score"], &run[m]["score"], &format!("{what} {m}"));
                 assert_eq!(got[m]["signature"], run[m]["signature"], "{what} {m}");
                 // The printed score (two decimals) is sacrebleu's too.
-                let (a, b) = (got[m]["score"].as_f64().unwrap(), run[m]["score"].as_f64().unwrap());
+                let (a, b) = (
+                    got[m]["score"].as_f64().unwrap(),
+                    run[m]["score"].as_f64().unwrap(),
+                );
                 assert_eq!(format!("{a:.2}"), format!("{b:.2}"), "{what} {m}");
             }
             // sacrebleu reports add-k counts after smoothing; alinea keeps the raw counts (crate-documented).
@@ -71,32 +98,90 @@ fn score_text_output_is_sacrebleu_like_and_errors_name_the_file() {
     let store = tempfile::tempdir().unwrap();
     let cases = metrics_data().join("cases");
     let (hyp, r0) = (cases.join("eng_flores.hyp"), cases.join("eng_flores.ref0"));
-    let out = alinea(store.path()).args(["score", "--hyp", hyp.to_str().unwrap(), "--ref", r0.to_str().unwrap()]).output().unwrap();
+    let out = alinea(store.path())
+        .args([
+            "score",
+            "--hyp",
+            hyp.to_str().unwrap(),
+            "--ref",
+            r0.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0 = "), "{text}");
-    assert!(lines[1].starts_with("chrF2|nrefs:1|") && lines[2].starts_with("chrF2++|nrefs:1|"), "{text}");
+    assert!(
+        lines[0].starts_with("BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0 = "),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("chrF2|nrefs:1|") && lines[2].starts_with("chrF2++|nrefs:1|"),
+        "{text}"
+    );
     assert_eq!(lines[3], "COMET = absent (no local COMET command given)");
 
     let short = write(store.path(), "eng_short.hyp", "One line.\nTwo lines.\n");
-    let err = fails(store.path(), &["score", "--hyp", short.to_str().unwrap(), "--ref", r0.to_str().unwrap()]);
-    assert!(err.contains("eng_flores.ref0") && err.contains("eng_short.hyp"), "{err}");
-    let err = fails(store.path(), &["score", "--hyp", "/nonexistent.hyp", "--ref", r0.to_str().unwrap()]);
+    let err = fails(
+        store.path(),
+        &[
+            "score",
+            "--hyp",
+            short.to_str().unwrap(),
+            "--ref",
+            r0.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        err.contains("eng_flores.ref0") && err.contains("eng_short.hyp"),
+        "{err}"
+    );
+    let err = fails(
+        store.path(),
+        &[
+            "score",
+            "--hyp",
+            "/nonexistent.hyp",
+            "--ref",
+            r0.to_str().unwrap(),
+        ],
+    );
     assert!(err.contains("/nonexistent.hyp"), "{err}");
-    let err = fails(store.path(), &["score", "--hyp", hyp.to_str().unwrap(), "--ref", r0.to_str().unwrap(), "--tokenize", "spm"]);
+    let err = fails(
+        store.path(),
+        &[
+            "score",
+            "--hyp",
+            hyp.to_str().unwrap(),
+            "--ref",
+            r0.to_str().unwrap(),
+            "--tokenize",
+            "spm",
+        ],
+    );
     assert!(err.contains("spm"), "{err}");
 }
 
 /// `n` FLORES-200 devtest lines of `flores_code`.
 fn devtest(flores_code: &str, n: usize) -> Vec<String> {
-    let p = shared("datasets/flores200/flores200_dataset/devtest").join(format!("{flores_code}.devtest"));
-    std::fs::read_to_string(&p).unwrap().lines().take(n).map(|l| l.trim_end().to_string()).collect()
+    let p = shared("datasets/flores200/flores200_dataset/devtest")
+        .join(format!("{flores_code}.devtest"));
+    std::fs::read_to_string(&p)
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| l.trim_end().to_string())
+        .collect()
 }
 
 /// Drops every `k`-th word: a realistic imperfect translation.
 fn drop_words(s: &str, k: usize) -> String {
-    s.split(' ').enumerate().filter(|(i, _)| i % k != k - 1).map(|(_, w)| w).collect::<Vec<_>>().join(" ")
+    s.split(' ')
+        .enumerate()
+        .filter(|(i, _)| i % k != k - 1)
+        .map(|(_, w)| w)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 const N: usize = 40;
@@ -110,12 +195,27 @@ fn spm_model() -> PathBuf {
 /// from real devtest lines: be→en and li→en are corrupted references (li→en with 10 oscillating outputs), en→be
 /// answers in Russian (off-target), en→li copies the English source.
 fn generations(dir: &Path) -> PathBuf {
-    let (en, be, ru, li) = (devtest("eng_Latn", N), devtest("bel_Cyrl", N), devtest("rus_Cyrl", N), devtest("lim_Latn", N));
-    let names = [("en", "English"), ("be", "Belarusian"), ("li", "Limburgish")];
+    let (en, be, ru, li) = (
+        devtest("eng_Latn", N),
+        devtest("bel_Cyrl", N),
+        devtest("rus_Cyrl", N),
+        devtest("lim_Latn", N),
+    );
+    let names = [
+        ("en", "English"),
+        ("be", "Belarusian"),
+        ("li", "Limburgish"),
+    ];
     let name = |c: &str| names.iter().find(|(k, _)| *k == c).unwrap().1;
     let mut out = String::new();
     let mut row = |y: &str, x: &str, i: usize, src: &str, reference: &str, hyp: String| {
-        let instruction = format!("Translate from {} to {}.\n{}: {src}\n{}:", name(y), name(x), name(y), name(x));
+        let instruction = format!(
+            "Translate from {} to {}.\n{}: {src}\n{}:",
+            name(y),
+            name(x),
+            name(y),
+            name(x)
+        );
         let v = serde_json::json!({
             "task": "mt", "src_lang": y, "tgt_lang": x, "direction": format!("{y}-{x}"), "pair_id": i,
             "instruction": instruction, "input": "", "output": format!(" {reference}"), "hypothesis": hyp,
@@ -130,7 +230,11 @@ fn generations(dir: &Path) -> PathBuf {
         row("en", "be", i, &en[i], &be[i], ru[i].clone());
     }
     for i in 0..N {
-        let h = if i % 4 == 0 { format!("{} the the the the the", drop_words(&en[i], 5)) } else { drop_words(&en[i], 3) };
+        let h = if i % 4 == 0 {
+            format!("{} the the the the the", drop_words(&en[i], 5))
+        } else {
+            drop_words(&en[i], 3)
+        };
         row("li", "en", i, &li[i], &en[i], h);
     }
     for i in 0..N {
@@ -145,7 +249,11 @@ fn lid_score_report_pipeline_on_real_flores_lines() {
     let store = dir.path().join("store");
     generations(dir.path()); // writes the generations file the pipeline below reads
     // A bring-your-own COMET command: here a stand-in script, to check the plumbing (files in, last number out).
-    let comet = write(dir.path(), "comet.sh", "#!/bin/sh\n[ -s \"$2\" ] && [ -s \"$4\" ] && [ -s \"$6\" ] && echo \"$4 score: 0.8125\"\n");
+    let comet = write(
+        dir.path(),
+        "comet.sh",
+        "#!/bin/sh\n[ -s \"$2\" ] && [ -s \"$4\" ] && [ -s \"$6\" ] && echo \"$4 score: 0.8125\"\n",
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -194,7 +302,10 @@ paper_match = {{ score_mt = "MT+Align" }}
     );
     let p = pipeline.to_str().unwrap();
     let first = json(&store, &["run", p]);
-    assert!(statuses(&first).iter().all(|(_, s, _)| s == "ran"), "{first}");
+    assert!(
+        statuses(&first).iter().all(|(_, s, _)| s == "ran"),
+        "{first}"
+    );
 
     // The identifier: six languages, accurate on devtest.
     let lid = json(&store, &["show", "lid", "--rows", "10"]);
@@ -210,21 +321,41 @@ paper_match = {{ score_mt = "MT+Align" }}
 
     let scores = json(&store, &["show", "score_mt"]);
     let scores = scores.as_array().unwrap();
-    let dirs: Vec<&str> = scores.iter().map(|r| r["direction"].as_str().unwrap()).collect();
+    let dirs: Vec<&str> = scores
+        .iter()
+        .map(|r| r["direction"].as_str().unwrap())
+        .collect();
     assert_eq!(dirs, ["be-en", "en-be", "li-en", "en-li"]);
     let by = |d: &str| scores.iter().find(|r| r["direction"] == d).unwrap();
     for r in scores {
         assert_eq!(r["segments"], N as u64, "{r}");
         assert_eq!(r["test_set"], "flores200");
-        assert!(r["comet"].is_null(), "no COMET command: absent, not estimated: {r}");
-        assert_eq!(r["bleu_signature"], "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0");
-        assert!(r["source_copy_rate"].is_number(), "sources come from the MTInstruct prompt: {r}");
+        assert!(
+            r["comet"].is_null(),
+            "no COMET command: absent, not estimated: {r}"
+        );
+        assert_eq!(
+            r["bleu_signature"],
+            "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
+        );
+        assert!(
+            r["source_copy_rate"].is_number(),
+            "sources come from the MTInstruct prompt: {r}"
+        );
     }
     assert_eq!(by("en-be")["lang"], "be");
     assert_eq!(by("li-en")["lang"], "li");
     // Russian answers to en→be are off-target; English copies to en→li are off-target source copies.
-    assert!(by("en-be")["off_target_rate"].as_f64().unwrap() >= 0.9, "{}", by("en-be"));
-    assert!(by("be-en")["off_target_rate"].as_f64().unwrap() <= 0.05, "{}", by("be-en"));
+    assert!(
+        by("en-be")["off_target_rate"].as_f64().unwrap() >= 0.9,
+        "{}",
+        by("en-be")
+    );
+    assert!(
+        by("be-en")["off_target_rate"].as_f64().unwrap() <= 0.05,
+        "{}",
+        by("be-en")
+    );
     assert_eq!(by("en-li")["source_copy_rate"], 1.0);
     assert!(by("en-li")["off_target_rate"].as_f64().unwrap() >= 0.9);
     assert_eq!(by("be-en")["source_copy_rate"], 0.0);
@@ -234,9 +365,28 @@ paper_match = {{ score_mt = "MT+Align" }}
     assert!(by("be-en")["length_ratio"].as_f64().unwrap() < 0.9);
 
     // The stage's corpus scores are `alinea score`'s on the same lines.
-    let hyp_file = write(dir.path(), "be-en.hyp", &(0..N).map(|i| drop_words(&devtest("eng_Latn", N)[i], 4) + "\n").collect::<String>());
-    let ref_file = write(dir.path(), "be-en.ref", &(devtest("eng_Latn", N).join("\n") + "\n"));
-    let cli = json(&store, &["score", "--hyp", hyp_file.to_str().unwrap(), "--ref", ref_file.to_str().unwrap()]);
+    let hyp_file = write(
+        dir.path(),
+        "be-en.hyp",
+        &(0..N)
+            .map(|i| drop_words(&devtest("eng_Latn", N)[i], 4) + "\n")
+            .collect::<String>(),
+    );
+    let ref_file = write(
+        dir.path(),
+        "be-en.ref",
+        &(devtest("eng_Latn", N).join("\n") + "\n"),
+    );
+    let cli = json(
+        &store,
+        &[
+            "score",
+            "--hyp",
+            hyp_file.to_str().unwrap(),
+            "--ref",
+            ref_file.to_str().unwrap(),
+        ],
+    );
     assert_eq!(by("be-en")["bleu"], cli["bleu"]["score"]);
     assert_eq!(by("be-en")["chrf"], cli["chrf"]["score"]);
     assert_eq!(by("be-en")["chrfpp"], cli["chrf++"]["score"]);
@@ -244,15 +394,41 @@ paper_match = {{ score_mt = "MT+Align" }}
     // spBLEU: the stage and `alinea score --tokenize flores200 --spm-model` agree (both sacrebleu-exact, see
     // crates/metrics/tests); the signature names the tokenizer.
     let spm_scores = json(&store, &["show", "score_spm"]);
-    let spm_be_en = spm_scores.as_array().unwrap().iter().find(|r| r["direction"] == "be-en").unwrap();
-    assert_eq!(spm_be_en["bleu_signature"], "nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:2.6.0");
+    let spm_be_en = spm_scores
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["direction"] == "be-en")
+        .unwrap();
+    assert_eq!(
+        spm_be_en["bleu_signature"],
+        "nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:2.6.0"
+    );
     let spm_cli = json(
         &store,
-        &["score", "--hyp", hyp_file.to_str().unwrap(), "--ref", ref_file.to_str().unwrap(), "--tokenize", "flores200", "--spm-model", spm_model().to_str().unwrap()],
+        &[
+            "score",
+            "--hyp",
+            hyp_file.to_str().unwrap(),
+            "--ref",
+            ref_file.to_str().unwrap(),
+            "--tokenize",
+            "flores200",
+            "--spm-model",
+            spm_model().to_str().unwrap(),
+        ],
     );
     assert_eq!(spm_be_en["bleu"], spm_cli["bleu"]["score"]);
-    assert_ne!(spm_be_en["bleu"], by("be-en")["bleu"], "SentencePiece pieces are not 13a tokens");
-    assert_eq!(spm_be_en["chrfpp"], by("be-en")["chrfpp"], "chrF does not tokenize");
+    assert_ne!(
+        spm_be_en["bleu"],
+        by("be-en")["bleu"],
+        "SentencePiece pieces are not 13a tokens"
+    );
+    assert_eq!(
+        spm_be_en["chrfpp"],
+        by("be-en")["chrfpp"],
+        "chrF does not tokenize"
+    );
 
     // Per-segment verdicts.
     let seg_rows = json(&store, &["show", "score_mt.segments", "--rows", "1000"]);
@@ -267,7 +443,10 @@ paper_match = {{ score_mt = "MT+Align" }}
     for r in comet_scores.as_array().unwrap() {
         assert_eq!(r["comet"], 0.8125, "{r}");
         assert!(r["off_target_rate"].is_null(), "no identifier given: {r}");
-        assert!(r["bleu_signature"].as_str().unwrap().contains("case:lc"), "{r}");
+        assert!(
+            r["bleu_signature"].as_str().unwrap().contains("case:lc"),
+            "{r}"
+        );
     }
 
     // The report: files on disk, every direction present, the paper's reference numbers, charts.
@@ -278,71 +457,189 @@ paper_match = {{ score_mt = "MT+Align" }}
     let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     let csv = std::fs::read_to_string(out_dir.join("report.csv")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
-    assert!(!html.contains("src=") && !html.contains("href="), "self-contained");
+    assert!(
+        !html.contains("src=") && !html.contains("href="),
+        "self-contained"
+    );
     assert!(html.contains("<svg"));
-    for d in ["be-en", "en-be", "li-en", "en-li", "score_mt", "score_comet", "paper: MT+Align"] {
+    for d in [
+        "be-en",
+        "en-be",
+        "li-en",
+        "en-li",
+        "score_mt",
+        "score_comet",
+        "paper: MT+Align",
+    ] {
         assert!(html.contains(d), "HTML lacks {d}");
         assert!(md.contains(d), "Markdown lacks {d}");
     }
-    assert!(md.contains("### flores200 · BLEU · en→xx") && md.contains("### flores200 · COMET · xx→en"), "{md}");
+    assert!(
+        md.contains("### flores200 · BLEU · en→xx") && md.contains("### flores200 · COMET · xx→en"),
+        "{md}"
+    );
     assert!(md.contains("| run | be | li | Avg |"), "{md}");
     // 2 runs × 4 directions × 3 metrics; the paper's numbers for the same directions (3 objectives of Tables 11–13);
     // Table 1's printed averages (6 objectives × 2 test sets × 2 groups × 3 metrics).
-    assert_eq!(csv.lines().count(), 1 + 2 * 4 * 3 + 3 * 4 * 3 + 6 * 2 * 2 * 3, "{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 2 * 4 * 3 + 3 * 4 * 3 + 6 * 2 * 2 * 3,
+        "{csv}"
+    );
     // Table 12, Flores-200 en→xx BLEU: be 0.7, li 3.3.
-    assert!(md.replace("**", "").contains("| paper: MTInstruct | 0.70 | 3.30 | 2.00 |"), "{md}");
+    assert!(
+        md.replace("**", "")
+            .contains("| paper: MTInstruct | 0.70 | 3.30 | 2.00 |"),
+        "{md}"
+    );
     assert!(md.contains("### Paper reference · flores200 · BLEU: bloomz+24, bloomz-7b1 (Table 1) beside this report's runs"), "{md}");
-    assert!(md.contains("| paper: MT+Align | 3.26 | 11.60 |"), "Table 1, Flores averages: {md}");
-    assert!(md.contains("### Paper reference · opus100 · BLEU") && md.contains("No run scored a test set named like `opus100`"), "{md}");
-    assert!(md.contains("### Distance to the paper · score_mt vs the paper's MT+Align (BLOOMZ-7b1) · flores200"), "{md}");
-    let delta = json(&store, &["query", "SELECT * FROM rep WHERE source = 'distance' AND metric = 'BLEU' AND \"group\" = 'overall'"]);
+    assert!(
+        md.contains("| paper: MT+Align | 3.26 | 11.60 |"),
+        "Table 1, Flores averages: {md}"
+    );
+    assert!(
+        md.contains("### Paper reference · opus100 · BLEU")
+            && md.contains("No run scored a test set named like `opus100`"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "### Distance to the paper · score_mt vs the paper's MT+Align (BLOOMZ-7b1) · flores200"
+        ),
+        "{md}"
+    );
+    let delta = json(
+        &store,
+        &[
+            "query",
+            "SELECT * FROM rep WHERE source = 'distance' AND metric = 'BLEU' AND \"group\" = 'overall'",
+        ],
+    );
     let paper_mt_align = [3.6, 0.8, 12.5, 3.1]; // Table 13, Flores-200 BLEU: be-en, en-be, li-en, en-li
-    let ours: Vec<f64> = ["be-en", "en-be", "li-en", "en-li"].iter().map(|d| by(d)["bleu"].as_f64().unwrap()).collect();
-    let expected = ours.iter().zip(paper_mt_align).map(|(a, b)| a - b).sum::<f64>() / 4.0;
+    let ours: Vec<f64> = ["be-en", "en-be", "li-en", "en-li"]
+        .iter()
+        .map(|d| by(d)["bleu"].as_f64().unwrap())
+        .collect();
+    let expected = ours
+        .iter()
+        .zip(paper_mt_align)
+        .map(|(a, b)| a - b)
+        .sum::<f64>()
+        / 4.0;
     assert_eq!(delta[0]["directions"], 4, "{delta}");
-    assert!((delta[0]["mean"].as_f64().unwrap() - expected).abs() < 1e-9, "{delta}");
-    assert!(csv.contains("score_mt,flores200,en-be,en→xx,en→unseen,be,BLEU,"), "{csv}");
+    assert!(
+        (delta[0]["mean"].as_f64().unwrap() - expected).abs() < 1e-9,
+        "{delta}"
+    );
+    assert!(
+        csv.contains("score_mt,flores200,en-be,en→xx,en→unseen,be,BLEU,"),
+        "{csv}"
+    );
 
-    let summary = json(&store, &["query", "SELECT * FROM rep WHERE run = 'score_mt' AND metric = 'BLEU' AND \"group\" = 'en→xx'"]);
+    let summary = json(
+        &store,
+        &[
+            "query",
+            "SELECT * FROM rep WHERE run = 'score_mt' AND metric = 'BLEU' AND \"group\" = 'en→xx'",
+        ],
+    );
     assert_eq!(summary[0]["directions"], 2, "{summary}");
-    let expected = (by("en-be")["bleu"].as_f64().unwrap() + by("en-li")["bleu"].as_f64().unwrap()) / 2.0;
-    assert!((summary[0]["mean"].as_f64().unwrap() - expected).abs() < 1e-9, "{summary}");
+    let expected =
+        (by("en-be")["bleu"].as_f64().unwrap() + by("en-li")["bleu"].as_f64().unwrap()) / 2.0;
+    assert!(
+        (summary[0]["mean"].as_f64().unwrap() - expected).abs() < 1e-9,
+        "{summary}"
+    );
 
     // Everything is cached the second time.
     let second = json(&store, &["run", p]);
-    assert!(statuses(&second).iter().all(|(_, s, _)| s == "cached"), "{second}");
+    assert!(
+        statuses(&second).iter().all(|(_, s, _)| s == "cached"),
+        "{second}"
+    );
 }
 
 #[test]
 fn bad_inputs_give_errors_that_name_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    write(dir.path(), "g.jsonl", "{\"direction\": \"be-en\", \"ref\": \"a\"}\n");
-    let p = write(dir.path(), "p.toml", "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\n");
+    write(
+        dir.path(),
+        "g.jsonl",
+        "{\"direction\": \"be-en\", \"ref\": \"a\"}\n",
+    );
+    let p = write(
+        dir.path(),
+        "p.toml",
+        "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\n",
+    );
     let err = fails(&store, &["run", p.to_str().unwrap()]);
-    assert!(err.contains("no hyp column") && err.contains("hypothesis, hyp"), "{err}");
+    assert!(
+        err.contains("no hyp column") && err.contains("hypothesis, hyp"),
+        "{err}"
+    );
 
-    let p = write(dir.path(), "p.toml", "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\nsmoothing = \"nope\"\n");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\nsmoothing = \"nope\"\n",
+    );
     let err = fails(&store, &["run", p.to_str().unwrap()]);
-    assert!(err.contains("nope") && err.contains("exp, floor, add-k, none"), "{err}");
+    assert!(
+        err.contains("nope") && err.contains("exp, floor, add-k, none"),
+        "{err}"
+    );
 
-    let p = write(dir.path(), "p.toml", "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\ntokenize = \"sentencepiece\"\n");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\ntokenize = \"sentencepiece\"\n",
+    );
     let err = fails(&store, &["run", p.to_str().unwrap()]);
-    assert!(err.contains("sentencepiece") && err.contains("13a") && err.contains("flores200"), "{err}");
+    assert!(
+        err.contains("sentencepiece") && err.contains("13a") && err.contains("flores200"),
+        "{err}"
+    );
 
     // spBLEU needs its model file as an input, and the file must be a SentencePiece model.
-    let p = write(dir.path(), "p.toml", "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\ntokenize = \"flores200\"\n");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\ntokenize = \"flores200\"\n",
+    );
     let err = fails(&store, &["run", p.to_str().unwrap()]);
-    assert!(err.contains("spm_model") && err.contains("flores200") && err.contains("model file"), "{err}");
-    let p = write(dir.path(), "p.toml", "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\", spm_model = \"g.jsonl\" }\ntokenize = \"flores200\"\n");
+    assert!(
+        err.contains("spm_model") && err.contains("flores200") && err.contains("model file"),
+        "{err}"
+    );
+    let p = write(
+        dir.path(),
+        "p.toml",
+        "[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\", spm_model = \"g.jsonl\" }\ntokenize = \"flores200\"\n",
+    );
     let err = fails(&store, &["run", p.to_str().unwrap()]);
-    assert!(err.contains("g.jsonl") && err.contains("not a SentencePiece model"), "{err}");
+    assert!(
+        err.contains("g.jsonl") && err.contains("not a SentencePiece model"),
+        "{err}"
+    );
 
-    let p = write(dir.path(), "p.toml", "[stages.r]\nkind = \"report\"\ninputs = { scores = \"s\" }\nmetrics = [\"TER\"]\n[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\n");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        "[stages.r]\nkind = \"report\"\ninputs = { scores = \"s\" }\nmetrics = [\"TER\"]\n[stages.s]\nkind = \"metrics.score\"\ninputs = { generations_file = \"g.jsonl\" }\n",
+    );
     let err = fails(&store, &["run", p.to_str().unwrap()]);
     assert!(err.contains("TER"), "{err}");
 
-    let err = fails(&store, &["report", "nothing", "-o", dir.path().join("o").to_str().unwrap()]);
+    let err = fails(
+        &store,
+        &[
+            "report",
+            "nothing",
+            "-o",
+            dir.path().join("o").to_str().unwrap(),
+        ],
+    );
     assert!(err.contains("nothing"), "{err}");
 }
 
@@ -392,9 +689,21 @@ test_set = "flores200"
     for r in scores {
         assert_eq!(r["segments"], 6, "{r}");
         assert!(r["bleu"].is_number() && r["chrfpp"].is_number(), "{r}");
-        assert!(r["source_copy_rate"].is_number(), "the source is read back from the MTInstruct prompt: {r}");
+        assert!(
+            r["source_copy_rate"].is_number(),
+            "the source is read back from the MTInstruct prompt: {r}"
+        );
     }
     let log = json(&store, &["log", "score"]);
-    assert_eq!(log["stats"]["counters"]["source_from_instruction"], 12, "{log}");
-    assert_eq!(json(&store, &["show", "score.segments", "--rows", "100"]).as_array().unwrap().len(), 12);
+    assert_eq!(
+        log["stats"]["counters"]["source_from_instruction"], 12,
+        "{log}"
+    );
+    assert_eq!(
+        json(&store, &["show", "score.segments", "--rows", "100"])
+            .as_array()
+            .unwrap()
+            .len(),
+        12
+    );
 }

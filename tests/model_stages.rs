@@ -68,33 +68,79 @@ fn tiny_model_trains_a_peft_adapter_and_generates_deterministically() {
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path());
     let one = json(&dir.path().join("a"), &["--threads", "1", "run", &p]);
-    let lora = one["stages"].as_array().unwrap().iter().find(|s| s["name"] == "lora").unwrap();
-    let names: Vec<&str> = lora["outputs"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["loss", "adapter_config.json", "adapter_model.safetensors"]);
+    let lora = one["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "lora")
+        .unwrap();
+    let names: Vec<&str> = lora["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["loss", "adapter_config.json", "adapter_model.safetensors"]
+    );
     // 96 MTInstruct rows (48 pairs, both directions) / batch 16 = 6 steps per epoch, 2 epochs.
     assert_eq!(lora["rows"], 12);
 
     let store = dir.path().join("a");
-    let curve = json(&store, &["query", "SELECT step, loss FROM lora ORDER BY step"]);
-    let losses: Vec<f64> = curve.as_array().unwrap().iter().map(|r| r["loss"].as_f64().unwrap()).collect();
+    let curve = json(
+        &store,
+        &["query", "SELECT step, loss FROM lora ORDER BY step"],
+    );
+    let losses: Vec<f64> = curve
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["loss"].as_f64().unwrap())
+        .collect();
     assert!(losses.iter().all(|l| l.is_finite()));
-    assert!(losses[11] < losses[0], "training lowers the loss: {losses:?}");
+    assert!(
+        losses[11] < losses[0],
+        "training lowers the loss: {losses:?}"
+    );
 
     let config_digest = lora["outputs"][1]["digest"].as_str().unwrap();
-    let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(store.join("objects").join(&config_digest[..2]).join(config_digest)).unwrap()).unwrap();
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            store
+                .join("objects")
+                .join(&config_digest[..2])
+                .join(config_digest),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     assert_eq!(config["peft_type"], "LORA");
     assert_eq!(config["r"], 8);
     assert_eq!(config["lora_alpha"], 32.0);
-    assert_eq!(config["target_modules"], serde_json::json!(["query_key_value"]));
+    assert_eq!(
+        config["target_modules"],
+        serde_json::json!(["query_key_value"])
+    );
 
     let hyps = json(&store, &["query", "SELECT direction, hypothesis FROM hyp"]);
     assert_eq!(hyps.as_array().unwrap().len(), 12);
-    assert!(hyps.as_array().unwrap().iter().all(|r| !r["hypothesis"].as_str().unwrap().contains('\n')));
+    assert!(
+        hyps.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| !r["hypothesis"].as_str().unwrap().contains('\n'))
+    );
 
     // Representation analysis: 3 hidden-state entries (embeddings + 2 blocks) per language; the adapter, which
     // touches only attention, leaves the embedding layer unchanged and moves the others.
-    let deltas = json(&store, &["query", "SELECT layer, pairs, delta FROM delta JOIN repr_base USING (lang, layer) ORDER BY layer"]);
+    let deltas = json(
+        &store,
+        &[
+            "query",
+            "SELECT layer, pairs, delta FROM delta JOIN repr_base USING (lang, layer) ORDER BY layer",
+        ],
+    );
     let rows = deltas.as_array().unwrap();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0]["pairs"], 6);
@@ -102,7 +148,11 @@ fn tiny_model_trains_a_peft_adapter_and_generates_deterministically() {
     assert!(rows[2]["delta"].as_f64().unwrap().abs() > 1e-6, "{deltas}");
 
     let two = json(&dir.path().join("b"), &["--threads", "2", "run", &p]);
-    assert_eq!(statuses(&one), statuses(&two), "same artifacts for 1 and 2 threads");
+    assert_eq!(
+        statuses(&one),
+        statuses(&two),
+        "same artifacts for 1 and 2 threads"
+    );
     let again = json(&store, &["run", &p]);
     assert!(statuses(&again).iter().all(|(_, s, _)| s == "cached"));
 }
@@ -110,12 +160,26 @@ fn tiny_model_trains_a_peft_adapter_and_generates_deterministically() {
 #[test]
 fn model_info_prints_the_papers_trainable_counts() {
     let store = tempfile::tempdir().unwrap();
-    for (preset, trainable) in [("bloomz-1b1", 1_179_648u64), ("bloomz-3b", 2_457_600), ("bloomz-7b1", 3_932_160)] {
+    for (preset, trainable) in [
+        ("bloomz-1b1", 1_179_648u64),
+        ("bloomz-3b", 2_457_600),
+        ("bloomz-7b1", 3_932_160),
+    ] {
         let info = json(store.path(), &["model", "info", "--preset", preset]);
         assert_eq!(info["trainable_params"], trainable, "{preset}");
         assert!(info["total_params"].as_u64().unwrap() > 1_000_000_000);
     }
-    let err = fails(store.path(), &["model", "info", "--preset", "bloomz-1b1", "--lora-targets", "qkv"]);
+    let err = fails(
+        store.path(),
+        &[
+            "model",
+            "info",
+            "--preset",
+            "bloomz-1b1",
+            "--lora-targets",
+            "qkv",
+        ],
+    );
     assert!(err.contains("unknown module `qkv`"), "{err}");
 }
 
@@ -135,15 +199,25 @@ fn a_missing_model_folder_is_named_in_the_error() {
         ),
     );
     let err = fails(&dir.path().join("s"), &["run", p.to_str().unwrap()]);
-    assert!(err.contains("empty_model") && err.contains("config.json"), "{err}");
+    assert!(
+        err.contains("empty_model") && err.contains("config.json"),
+        "{err}"
+    );
 }
 
 /// Whether a finished checkpoint exists under the store's scratch space.
 fn has_checkpoint(store: &std::path::Path) -> bool {
-    let Ok(works) = std::fs::read_dir(store.join("work")) else { return false };
+    let Ok(works) = std::fs::read_dir(store.join("work")) else {
+        return false;
+    };
     works.flatten().any(|w| {
         std::fs::read_dir(w.path().join("checkpoints"))
-            .map(|rd| rd.flatten().any(|c| c.path().join("trainer_state.json").is_file() && !c.file_name().to_string_lossy().ends_with(".partial")))
+            .map(|rd| {
+                rd.flatten().any(|c| {
+                    c.path().join("trainer_state.json").is_file()
+                        && !c.file_name().to_string_lossy().ends_with(".partial")
+                })
+            })
             .unwrap_or(false)
     })
 }
@@ -153,7 +227,10 @@ fn killed_training_resumes_from_its_checkpoint_and_ends_with_the_same_adapter() 
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path());
     let set = ["--set", "lora.checkpoint_every=2", "--set", "lora.epochs=6"];
-    let reference = json(&dir.path().join("ref"), &[&["run", &p][..], &set[..]].concat());
+    let reference = json(
+        &dir.path().join("ref"),
+        &[&["run", &p][..], &set[..]].concat(),
+    );
 
     let store = dir.path().join("killed");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_alinea"))
@@ -168,8 +245,14 @@ fn killed_training_resumes_from_its_checkpoint_and_ends_with_the_same_adapter() 
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     while !has_checkpoint(&store) {
-        assert!(std::time::Instant::now() < deadline, "no checkpoint appeared");
-        assert!(child.try_wait().unwrap().is_none(), "training finished before it could be interrupted");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "training finished before it could be interrupted"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap();
@@ -178,8 +261,26 @@ fn killed_training_resumes_from_its_checkpoint_and_ends_with_the_same_adapter() 
     let resumed = json(&store, &[&["run", &p][..], &set[..]].concat());
     assert_eq!(status_of(&resumed, "lora"), "ran");
     let log = json(&store, &["log", "lora"]);
-    assert!(log["stats"]["counters"]["resumed_from_step"].as_u64().unwrap_or(0) >= 2, "{}", log["stats"]);
-    let digests = |r: &serde_json::Value| statuses(r).into_iter().filter(|(n, _, _)| n == "lora" || n == "hyp").collect::<Vec<_>>();
-    let strip = |v: Vec<(String, String, String)>| v.into_iter().map(|(n, _, d)| (n, d)).collect::<Vec<_>>();
-    assert_eq!(strip(digests(&resumed)), strip(digests(&reference)), "resumed training gives the uninterrupted result");
+    assert!(
+        log["stats"]["counters"]["resumed_from_step"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 2,
+        "{}",
+        log["stats"]
+    );
+    let digests = |r: &serde_json::Value| {
+        statuses(r)
+            .into_iter()
+            .filter(|(n, _, _)| n == "lora" || n == "hyp")
+            .collect::<Vec<_>>()
+    };
+    let strip = |v: Vec<(String, String, String)>| {
+        v.into_iter().map(|(n, _, d)| (n, d)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        strip(digests(&resumed)),
+        strip(digests(&reference)),
+        "resumed training gives the uninterrupted result"
+    );
 }

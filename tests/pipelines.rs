@@ -8,11 +8,30 @@ use common::*;
 #[test]
 fn demo_pipeline_validates_and_renders_its_graph() {
     let store = tempfile::tempdir().unwrap();
-    let out = alinea(store.path()).args(["dag", "pipelines/demo.toml", "--format", "mermaid"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = alinea(store.path())
+        .args(["dag", "pipelines/demo.toml", "--format", "mermaid"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dag = String::from_utf8_lossy(&out.stdout);
-    for stage in ["align", "gold", "align_instr", "train_set_mt_align", "lora_mt_align", "gen_mt", "score_mt_align", "report"] {
-        assert!(dag.contains(&format!("{stage}[")), "{stage} missing from\n{dag}");
+    for stage in [
+        "align",
+        "gold",
+        "align_instr",
+        "train_set_mt_align",
+        "lora_mt_align",
+        "gen_mt",
+        "score_mt_align",
+        "report",
+    ] {
+        assert!(
+            dag.contains(&format!("{stage}[")),
+            "{stage} missing from\n{dag}"
+        );
     }
 }
 
@@ -27,17 +46,28 @@ fn paper_pipelines_validate_against_a_real_data_layout() {
     let model = data.path().join("model");
     std::fs::create_dir_all(&model).unwrap();
     std::fs::write(model.join("tokenizer.json"), "{}").unwrap();
-    for file in ["pipelines/bloomz24-table1.toml", "pipelines/bloomz3-de-nl-ru.toml"] {
+    for file in [
+        "pipelines/bloomz24-table1.toml",
+        "pipelines/bloomz3-de-nl-ru.toml",
+    ] {
         let out = alinea(&data.path().join("store"))
             .env("ALINEA_DATA", data.path())
             .env("ALINEA_MODEL", &model)
             .args(["dag", file])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let dag = String::from_utf8_lossy(&out.stdout);
         assert!(dag.contains("\"report\""), "{file}");
     }
-    let out = alinea(&data.path().join("store")).env_remove("ALINEA_DATA").args(["dag", "pipelines/bloomz24-table1.toml"]).output().unwrap();
+    let out = alinea(&data.path().join("store"))
+        .env_remove("ALINEA_DATA")
+        .args(["dag", "pipelines/bloomz24-table1.toml"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("environment variable `ALINEA_DATA`"));
 }

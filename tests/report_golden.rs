@@ -63,10 +63,18 @@ fn demo_report_equals_the_golden_files() {
             std::fs::write(&want_path, &got).unwrap();
             continue;
         }
-        let want = std::fs::read_to_string(&want_path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with ALINEA_BLESS=1 to create it)", want_path.display()));
+        let want = std::fs::read_to_string(&want_path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run with ALINEA_BLESS=1 to create it)",
+                want_path.display()
+            )
+        });
         if got != want {
-            let line = got.lines().zip(want.lines()).position(|(a, b)| a != b).unwrap_or(got.lines().count().min(want.lines().count()));
+            let line = got
+                .lines()
+                .zip(want.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.lines().count().min(want.lines().count()));
             panic!(
                 "{name} differs from {} at line {}:\n  got:  {:?}\n  want: {:?}\n(ALINEA_BLESS=1 rewrites the golden files after a deliberate change)",
                 want_path.display(),
@@ -92,5 +100,9 @@ fn demo_report_equals_the_golden_files() {
     ] {
         assert!(md.contains(needle), "report.md lacks {needle:?}");
     }
-    assert!(md.replace("**", "").contains("| paper: MTInstruct | 0.70 | 3.30 |"), "{md}");
+    assert!(
+        md.replace("**", "")
+            .contains("| paper: MTInstruct | 0.70 | 3.30 |"),
+        "{md}"
+    );
 }

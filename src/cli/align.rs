@@ -8,7 +8,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::Global;
-use alinea_align::{Alignment, Ibm2Params, Method, Model, TokenizeMode, align_bidirectional, align_corpus, aer, pharaoh, symmetrize, tokenize};
+use alinea_align::{
+    Alignment, Ibm2Params, Method, Model, TokenizeMode, aer, align_bidirectional, align_corpus,
+    pharaoh, symmetrize, tokenize,
+};
 
 /// Arguments of `align`.
 #[derive(Debug, Args)]
@@ -70,7 +73,9 @@ fn read(path: &Path) -> anyhow::Result<String> {
 pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut params: Ibm2Params = match &args.params {
-        Some(j) => serde_json::from_str(j).context("--params: not a valid ibm2 parameter object")?,
+        Some(j) => {
+            serde_json::from_str(j).context("--params: not a valid ibm2 parameter object")?
+        }
         None => Ibm2Params::default(),
     };
     match args.model.as_deref() {
@@ -79,18 +84,42 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
         None => {}
     }
     params.validate().context("--params")?;
-    let method: Option<Method> = args.symmetrize.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg).context("--symmetrize")?;
+    let method: Option<Method> = args
+        .symmetrize
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .context("--symmetrize")?;
     let mode: TokenizeMode = args.tokenize.parse().map_err(anyhow::Error::msg)?;
     let (src, tgt) = (read(&args.src)?, read(&args.tgt)?);
-    let (src_lines, tgt_lines): (Vec<&str>, Vec<&str>) = (src.lines().collect(), tgt.lines().collect());
+    let (src_lines, tgt_lines): (Vec<&str>, Vec<&str>) =
+        (src.lines().collect(), tgt.lines().collect());
     if src_lines.len() != tgt_lines.len() {
-        bail!("{} has {} lines but {} has {}", args.src.display(), src_lines.len(), args.tgt.display(), tgt_lines.len());
+        bail!(
+            "{} has {} lines but {} has {}",
+            args.src.display(),
+            src_lines.len(),
+            args.tgt.display(),
+            tgt_lines.len()
+        );
     }
     let words = |lines: &[&str]| -> Vec<Vec<String>> {
         use rayon::prelude::*;
         lines
             .par_iter()
-            .map(|l| tokenize(l, mode).into_iter().map(|t| if args.lowercase { t.text.to_lowercase() } else { t.text.to_string() }).collect())
+            .map(|l| {
+                tokenize(l, mode)
+                    .into_iter()
+                    .map(|t| {
+                        if args.lowercase {
+                            t.text.to_lowercase()
+                        } else {
+                            t.text.to_string()
+                        }
+                    })
+                    .collect()
+            })
             .collect()
     };
     let (sw, tw) = (words(&src_lines), words(&tgt_lines));
@@ -107,7 +136,9 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
     };
     let text = pharaoh::write_pharaoh(&links);
     match &args.output {
-        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?,
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?
+        }
         None => print!("{text}"),
     }
     let st = &runs[0].stats;
@@ -129,20 +160,30 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
             st.aligned,
             st.sentences,
             st.skipped.len(),
-            if st.suspicious_tokens > 0 { format!(", {} tokens special to fast_align", st.suspicious_tokens) } else { String::new() },
+            if st.suspicious_tokens > 0 {
+                format!(", {} tokens special to fast_align", st.suspicious_tokens)
+            } else {
+                String::new()
+            },
             started.elapsed().as_secs_f64()
         );
     }
     for s in st.skipped.iter().take(5) {
-        eprintln!("warning: line {} skipped: {}", s.index + 1, crate::stages::align_ibm2::skip_name(s.reason));
+        eprintln!(
+            "warning: line {} skipped: {}",
+            s.index + 1,
+            crate::stages::align_ibm2::skip_name(s.reason)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `alinea eval-align`.
 pub fn eval_align(global: &Global, args: EvalAlignArgs) -> anyhow::Result<ExitCode> {
-    let gold = pharaoh::read_gold(&read(&args.gold)?, args.gold_one_based).with_context(|| format!("gold {}", args.gold.display()))?;
-    let pred = pharaoh::read_pharaoh(&read(&args.pred)?, false).with_context(|| format!("prediction {}", args.pred.display()))?;
+    let gold = pharaoh::read_gold(&read(&args.gold)?, args.gold_one_based)
+        .with_context(|| format!("gold {}", args.gold.display()))?;
+    let pred = pharaoh::read_pharaoh(&read(&args.pred)?, false)
+        .with_context(|| format!("prediction {}", args.pred.display()))?;
     let s = aer(&gold, &pred)?;
     if global.json {
         println!(
@@ -150,7 +191,10 @@ pub fn eval_align(global: &Global, args: EvalAlignArgs) -> anyhow::Result<ExitCo
             serde_json::json!({"aer": s.aer, "precision": s.precision, "recall": s.recall, "sentences": s.sentences, "predicted": s.predicted, "sure": s.sure})
         );
     } else {
-        println!("precision {:.4}\nrecall    {:.4}\nAER       {:.4}\n({} sentences, {} predicted links, {} sure gold links)", s.precision, s.recall, s.aer, s.sentences, s.predicted, s.sure);
+        println!(
+            "precision {:.4}\nrecall    {:.4}\nAER       {:.4}\n({} sentences, {} predicted links, {} sure gold links)",
+            s.precision, s.recall, s.aer, s.sentences, s.predicted, s.sure
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,9 +9,9 @@ use polars::prelude::*;
 use polars::sql::SQLContext;
 
 use super::{Global, print_json};
-use crate::engine::Store;
-use crate::engine::store::{ActionRecord, ObjectKind, OutputRef};
-use crate::engine::table::decode_parquet;
+use alinea_engine::Store;
+use alinea_engine::store::{ActionRecord, ObjectKind, OutputRef};
+use alinea_engine::table::decode_parquet;
 
 /// Which stage (and output) to read.
 #[derive(Debug, Args)]
@@ -80,10 +80,28 @@ fn selected(store: &Store, sel: &StageSel) -> anyhow::Result<(ActionRecord, Outp
     };
     let record = store.resolve_stage(stage, sel.pipeline.as_deref())?;
     let out = match output {
-        Some(name) => record.outputs.iter().find(|o| o.name == name).cloned().with_context(|| {
-            format!("stage `{stage}` has no output `{name}`; outputs: {}", record.outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", "))
-        })?,
-        None => record.outputs.iter().find(|o| o.kind == ObjectKind::Table).cloned().with_context(|| format!("stage `{stage}` produced no table"))?,
+        Some(name) => record
+            .outputs
+            .iter()
+            .find(|o| o.name == name)
+            .cloned()
+            .with_context(|| {
+                format!(
+                    "stage `{stage}` has no output `{name}`; outputs: {}",
+                    record
+                        .outputs
+                        .iter()
+                        .map(|o| o.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?,
+        None => record
+            .outputs
+            .iter()
+            .find(|o| o.kind == ObjectKind::Table)
+            .cloned()
+            .with_context(|| format!("stage `{stage}` produced no table"))?,
     };
     Ok((record, out))
 }
@@ -107,7 +125,9 @@ fn print_frame(df: &DataFrame, rows: usize) {
 
 fn frame_to_json_rows(df: &mut DataFrame) -> anyhow::Result<serde_json::Value> {
     let mut buf = Vec::new();
-    JsonWriter::new(&mut buf).with_json_format(JsonFormat::Json).finish(df)?;
+    JsonWriter::new(&mut buf)
+        .with_json_format(JsonFormat::Json)
+        .finish(df)?;
     Ok(serde_json::from_slice(&buf)?)
 }
 
@@ -119,9 +139,16 @@ pub fn show(global: &Global, args: ShowArgs) -> anyhow::Result<ExitCode> {
     if args.schema {
         if global.json {
             let cols: Vec<_> = df.columns().iter().map(|c| serde_json::json!({"name": c.name().as_str(), "dtype": c.dtype().to_string()})).collect();
-            print_json(&serde_json::json!({"stage": record.stage, "rows": df.height(), "columns": cols}))?;
+            print_json(
+                &serde_json::json!({"stage": record.stage, "rows": df.height(), "columns": cols}),
+            )?;
         } else {
-            println!("{} ({}): {} rows", record.stage, record.components.kind, df.height());
+            println!(
+                "{} ({}): {} rows",
+                record.stage,
+                record.components.kind,
+                df.height()
+            );
             for c in df.columns() {
                 println!("  {:<16} {}", c.name().as_str(), c.dtype());
             }
@@ -137,11 +164,19 @@ pub fn show(global: &Global, args: ShowArgs) -> anyhow::Result<ExitCode> {
 /// `alinea query`.
 pub fn query(global: &Global, args: QueryArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
-    let pipeline = args.pipeline.clone().or_else(|| store.head()).context("nothing has run with this store yet")?;
-    let pref = store.get_ref(&pipeline)?.with_context(|| format!("no run of pipeline `{pipeline}` in this store"))?;
+    let pipeline = args
+        .pipeline
+        .clone()
+        .or_else(|| store.head())
+        .context("nothing has run with this store yet")?;
+    let pref = store
+        .get_ref(&pipeline)?
+        .with_context(|| format!("no run of pipeline `{pipeline}` in this store"))?;
     let mut ctx = SQLContext::new();
     for (name, sref) in &pref.stages {
-        let Some(record) = store.get_action(&sref.key)? else { continue };
+        let Some(record) = store.get_action(&sref.key)? else {
+            continue;
+        };
         if let Some(out) = record.outputs.iter().find(|o| o.kind == ObjectKind::Table) {
             let df = read_table(&store, out)?;
             ctx.register(&name.replace('-', "_"), df.lazy());
@@ -150,7 +185,12 @@ pub fn query(global: &Global, args: QueryArgs) -> anyhow::Result<ExitCode> {
     let df = ctx
         .execute(&args.sql)
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("in query over the tables of pipeline `{pipeline}`: {}", pref.stages.keys().cloned().collect::<Vec<_>>().join(", ")))?
+        .with_context(|| {
+            format!(
+                "in query over the tables of pipeline `{pipeline}`: {}",
+                pref.stages.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })?
         .collect()?;
     if global.json {
         print_json(&frame_to_json_rows(&mut df.head(Some(args.rows)))?)?;
@@ -170,7 +210,10 @@ pub fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
             Some("parquet") => "parquet".into(),
             Some("jsonl" | "ndjson") => "jsonl".into(),
             Some("csv") => "csv".into(),
-            _ => bail!("cannot tell the format from `{}`; give --format parquet|jsonl|csv", args.output.display()),
+            _ => bail!(
+                "cannot tell the format from `{}`; give --format parquet|jsonl|csv",
+                args.output.display()
+            ),
         },
     };
     let bytes = store.get_bytes(&out.digest)?;
@@ -192,18 +235,27 @@ pub fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
             let mut df = decode_parquet(bytes)?;
             let mut buf = Vec::new();
             if other == "jsonl" {
-                JsonWriter::new(&mut buf).with_json_format(JsonFormat::JsonLines).finish(&mut df)?;
+                JsonWriter::new(&mut buf)
+                    .with_json_format(JsonFormat::JsonLines)
+                    .finish(&mut df)?;
             } else {
                 CsvWriter::new(&mut buf).finish(&mut df)?;
             }
             buf
         }
     };
-    crate::engine::store::write_atomic(&args.output, &data)?;
+    alinea_engine::store::write_atomic(&args.output, &data)?;
     if global.json {
-        print_json(&serde_json::json!({"output": args.output, "format": format, "bytes": data.len(), "rows": out.rows}))?;
+        print_json(
+            &serde_json::json!({"output": args.output, "format": format, "bytes": data.len(), "rows": out.rows}),
+        )?;
     } else {
-        eprintln!("wrote {} ({format}, {} rows, {} bytes)", args.output.display(), out.rows.unwrap_or(0), data.len());
+        eprintln!(
+            "wrote {} ({format}, {} rows, {} bytes)",
+            args.output.display(),
+            out.rows.unwrap_or(0),
+            data.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -220,23 +272,54 @@ pub fn log(global: &Global, args: LogArgs) -> anyhow::Result<ExitCode> {
     println!("stage        {}", record.stage);
     println!("kind         {}", c.kind);
     println!("action key   {}", record.key);
-    println!("code         {}{}", c.fingerprint, c.version.as_ref().map(|v| format!(" (pipeline version {v})")).unwrap_or_default());
-    println!("started      {} (unix), took {:.3}s on {} threads, alinea {}", record.started_at, record.duration_ms as f64 / 1000.0, record.threads, record.alinea_version);
+    println!(
+        "code         {}{}",
+        c.fingerprint,
+        c.version
+            .as_ref()
+            .map(|v| format!(" (pipeline version {v})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "started      {} (unix), took {:.3}s on {} threads, alinea {}",
+        record.started_at,
+        record.duration_ms as f64 / 1000.0,
+        record.threads,
+        record.alinea_version
+    );
     println!("params       {}", serde_json::to_string(&c.params)?);
     println!("inputs");
     for (slot, digests) in &c.inputs {
-        let from = record.input_stages.get(slot).map(|s| format!(" from stage {}", s.join(", "))).unwrap_or_default();
+        let from = record
+            .input_stages
+            .get(slot)
+            .map(|s| format!(" from stage {}", s.join(", ")))
+            .unwrap_or_default();
         println!("  {slot:<10} {}{from}", digests.join(", "));
         for f in record.input_files.get(slot).into_iter().flatten() {
-            println!("    {}  {}", crate::engine::key::short(&f.digest), f.path.display());
+            println!(
+                "    {}  {}",
+                alinea_engine::key::short(&f.digest),
+                f.path.display()
+            );
         }
     }
     println!("outputs");
     for o in &record.outputs {
-        println!("  {:<10} {} {:?} {} bytes{}", o.name, o.digest, o.kind, o.bytes, o.rows.map(|r| format!(", {r} rows")).unwrap_or_default());
+        println!(
+            "  {:<10} {} {:?} {} bytes{}",
+            o.name,
+            o.digest,
+            o.kind,
+            o.bytes,
+            o.rows.map(|r| format!(", {r} rows")).unwrap_or_default()
+        );
     }
     let s = &record.stats;
-    println!("stats        rows in {}, rows out {}", s.rows_in, s.rows_out);
+    println!(
+        "stats        rows in {}, rows out {}",
+        s.rows_in, s.rows_out
+    );
     for (reason, n) in &s.dropped {
         println!("  dropped    {reason}: {n}");
     }

@@ -109,7 +109,13 @@ pub fn main() -> ExitCode {
 }
 
 fn configure_threads(threads: Option<usize>) {
-    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let n = threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .max(1);
     // Polars reads this once, when its pool starts; nothing has started it yet and no other thread runs.
     unsafe {
         std::env::set_var("POLARS_MAX_THREADS", n.to_string());
@@ -118,7 +124,9 @@ fn configure_threads(threads: Option<usize>) {
             std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
         }
     }
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
 }
 
 /// The project root: the nearest ancestor of the working directory with a `pipelines/` folder, else the
@@ -133,11 +141,13 @@ fn project_root() -> PathBuf {
 
 impl Global {
     fn store_dir(&self) -> PathBuf {
-        self.store.clone().unwrap_or_else(|| project_root().join("cache"))
+        self.store
+            .clone()
+            .unwrap_or_else(|| project_root().join("cache"))
     }
 
-    fn open_store(&self) -> anyhow::Result<crate::engine::Store> {
-        Ok(crate::engine::Store::open(self.store_dir())?)
+    fn open_store(&self) -> anyhow::Result<alinea_engine::Store> {
+        Ok(alinea_engine::Store::open(self.store_dir())?)
     }
 
     fn threads(&self) -> usize {

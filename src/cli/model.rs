@@ -42,11 +42,21 @@ pub fn model(global: &Global, args: ModelArgs) -> anyhow::Result<ExitCode> {
     let ModelCommand::Info(info) = args.command;
     let config = match (&info.preset, &info.config) {
         (Some(p), None) => alinea_bloom::BloomConfig::preset(p)?,
-        (None, Some(path)) => alinea_bloom::BloomConfig::from_file(path).with_context(|| format!("reading {}", path.display()))?,
+        (None, Some(path)) => alinea_bloom::BloomConfig::from_file(path)
+            .with_context(|| format!("reading {}", path.display()))?,
         _ => bail!("give --preset NAME or --config config.json"),
     };
-    let targets = info.lora_targets.iter().map(|t| alinea_bloom::LoraTarget::parse(t.trim())).collect::<Result<Vec<_>, _>>()?;
-    let lora = alinea_bloom::LoraConfig { rank: info.lora_rank, targets, ..alinea_bloom::LoraConfig::default() }.validated()?;
+    let targets = info
+        .lora_targets
+        .iter()
+        .map(|t| alinea_bloom::LoraTarget::parse(t.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let lora = alinea_bloom::LoraConfig {
+        rank: info.lora_rank,
+        targets,
+        ..alinea_bloom::LoraConfig::default()
+    }
+    .validated()?;
     let count = alinea_bloom::count_params(&config, &lora);
     if global.json {
         print_json(&serde_json::json!({

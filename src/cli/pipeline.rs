@@ -9,9 +9,9 @@ use indicatif::{MultiProgress, ProgressDrawTarget};
 use polars::prelude::*;
 
 use super::{Global, print_json, project_root};
-use crate::engine::exec::{self, RunOptions, RunReport, Status};
-use crate::engine::plan::{self, Override, Plan};
-use crate::engine::{Registry, Store};
+use alinea_engine::exec::{self, RunOptions, RunReport, Status};
+use alinea_engine::plan::{self, Override, Plan};
+use alinea_engine::{Registry, Store};
 
 /// Arguments naming a pipeline and overrides.
 #[derive(Debug, Args)]
@@ -42,7 +42,15 @@ pub struct RunArgs {
 impl RunArgs {
     /// What `alinea` with no arguments does: run the embedded demo.
     pub fn demo() -> RunArgs {
-        RunArgs { plan: PlanArgs { pipeline: None, set: Vec::new() }, jobs: 2, keep_going: false, no_wait: false }
+        RunArgs {
+            plan: PlanArgs {
+                pipeline: None,
+                set: Vec::new(),
+            },
+            jobs: 2,
+            keep_going: false,
+            no_wait: false,
+        }
     }
 }
 
@@ -64,7 +72,10 @@ pub struct HelpArgs {
 }
 
 fn load_plan(args: &PlanArgs, registry: &Registry) -> anyhow::Result<Plan> {
-    let path = args.pipeline.clone().unwrap_or_else(|| project_root().join("pipelines").join("demo.toml"));
+    let path = args
+        .pipeline
+        .clone()
+        .unwrap_or_else(|| project_root().join("pipelines").join("demo.toml"));
     Ok(plan::load(&path, registry, &args.set)?)
 }
 
@@ -78,18 +89,45 @@ fn status_word(s: Status) -> &'static str {
 }
 
 fn print_report(report: &RunReport) {
-    let width = report.stages.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
-    let kw = report.stages.iter().map(|s| s.kind.len()).max().unwrap_or(4).max(4);
-    println!("{:<8} {:<width$} {:<kw$} {:>10} {:>9}  reason", "status", "stage", "kind", "rows", "time");
+    let width = report
+        .stages
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let kw = report
+        .stages
+        .iter()
+        .map(|s| s.kind.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<8} {:<width$} {:<kw$} {:>10} {:>9}  reason",
+        "status", "stage", "kind", "rows", "time"
+    );
     for s in &report.stages {
         let rows = s.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
         let time = format!("{:.2}s", s.duration_ms as f64 / 1000.0);
-        println!("{:<8} {:<width$} {:<kw$} {:>10} {:>9}  {}", status_word(s.status), s.name, s.kind, rows, time, s.reason);
+        println!(
+            "{:<8} {:<width$} {:<kw$} {:>10} {:>9}  {}",
+            status_word(s.status),
+            s.name,
+            s.kind,
+            rows,
+            time,
+            s.reason
+        );
     }
     let count = |st: Status| report.stages.iter().filter(|s| s.status == st).count();
     println!(
         "{} stages: {} ran, {} cached, {} failed, {} skipped in {:.2}s",
-        report.stages.len(), count(Status::Ran), count(Status::Cached), count(Status::Failed), count(Status::Skipped),
+        report.stages.len(),
+        count(Status::Ran),
+        count(Status::Cached),
+        count(Status::Failed),
+        count(Status::Skipped),
         report.wall_ms as f64 / 1000.0
     );
 }
@@ -97,25 +135,57 @@ fn print_report(report: &RunReport) {
 /// The end-of-run summary of the final stages (those no other stage reads): a report's Markdown when there is one,
 /// else rows per split and language.
 fn print_summary(plan: &Plan, report: &RunReport, store: &Store) -> anyhow::Result<()> {
-    let read: std::collections::BTreeSet<&str> = plan.stages.iter().flat_map(|s| s.upstream()).collect();
-    for s in report.stages.iter().filter(|s| !read.contains(s.name.as_str())) {
+    let read: std::collections::BTreeSet<&str> =
+        plan.stages.iter().flat_map(|s| s.upstream()).collect();
+    for s in report
+        .stages
+        .iter()
+        .filter(|s| !read.contains(s.name.as_str()))
+    {
         if let Some(md) = s.outputs.iter().find(|o| o.name == "report.md") {
-            println!("\n{} ({}):\n\n{}", s.name, s.kind, String::from_utf8_lossy(&store.get_bytes(&md.digest)?));
+            println!(
+                "\n{} ({}):\n\n{}",
+                s.name,
+                s.kind,
+                String::from_utf8_lossy(&store.get_bytes(&md.digest)?)
+            );
             continue;
         }
-        let Some(out) = s.outputs.iter().find(|o| o.kind == crate::engine::store::ObjectKind::Table) else { continue };
-        let df = crate::engine::table::decode_parquet(store.get_bytes(&out.digest)?)?;
-        let names: Vec<&str> = df.get_column_names().into_iter().map(|n| n.as_str()).collect();
-        let keys: Vec<&str> = ["split", "lang"].into_iter().filter(|k| names.contains(k)).collect();
+        let Some(out) = s
+            .outputs
+            .iter()
+            .find(|o| o.kind == alinea_engine::store::ObjectKind::Table)
+        else {
+            continue;
+        };
+        let df = alinea_engine::table::decode_parquet(store.get_bytes(&out.digest)?)?;
+        let names: Vec<&str> = df
+            .get_column_names()
+            .into_iter()
+            .map(|n| n.as_str())
+            .collect();
+        let keys: Vec<&str> = ["split", "lang"]
+            .into_iter()
+            .filter(|k| names.contains(k))
+            .collect();
         if keys.is_empty() {
             continue;
         }
         let by: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
-        let summary = df.lazy().group_by(by.clone()).agg([len().alias("rows")]).sort_by_exprs(by, SortMultipleOptions::default()).collect()?;
+        let summary = df
+            .lazy()
+            .group_by(by.clone())
+            .agg([len().alias("rows")])
+            .sort_by_exprs(by, SortMultipleOptions::default())
+            .collect()?;
         println!("\n{} ({}): rows per {}", s.name, s.kind, keys.join(" and "));
         for i in 0..summary.height() {
             let row = summary.get_row(i)?;
-            let cells: Vec<String> = row.0.iter().map(|v| v.to_string().trim_matches('"').to_string()).collect();
+            let cells: Vec<String> = row
+                .0
+                .iter()
+                .map(|v| v.to_string().trim_matches('"').to_string())
+                .collect();
             println!("  {}", cells.join("  "));
         }
     }
@@ -127,22 +197,42 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let registry = crate::stages::registry();
     let plan = load_plan(&args.plan, &registry)?;
     let store = global.open_store()?;
-    let _lock = store.lock(!args.no_wait, |p| eprintln!("waiting for another alinea run to release the store lock ({})", p.display()))?;
-    let progress = if global.json { MultiProgress::with_draw_target(ProgressDrawTarget::hidden()) } else { MultiProgress::new() };
-    let opts = RunOptions { jobs: args.jobs, keep_going: args.keep_going, threads: global.threads() };
+    let _lock = store.lock(!args.no_wait, |p| {
+        eprintln!(
+            "waiting for another alinea run to release the store lock ({})",
+            p.display()
+        )
+    })?;
+    let progress = if global.json {
+        MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+    } else {
+        MultiProgress::new()
+    };
+    let opts = RunOptions {
+        jobs: args.jobs,
+        keep_going: args.keep_going,
+        threads: global.threads(),
+    };
     let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
     if global.json {
         print_json(&report)?;
     } else {
         print_report(&report);
         for s in report.stages.iter().filter(|s| s.status == Status::Failed) {
-            eprintln!("\nerror: stage `{}` ({}) failed: {}", s.name, s.kind, s.reason);
+            eprintln!(
+                "\nerror: stage `{}` ({}) failed: {}",
+                s.name, s.kind, s.reason
+            );
         }
         if report.succeeded() {
             print_summary(&plan, &report, &store).context("printing the run summary")?;
         }
     }
-    Ok(if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `alinea status`.
@@ -157,7 +247,13 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
         let width = lines.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
         let kw = lines.iter().map(|s| s.kind.len()).max().unwrap_or(4).max(4);
         for l in &lines {
-            println!("{:<6} {:<width$} {:<kw$} {}", l.state, l.name, l.kind, l.reasons.join("; "));
+            println!(
+                "{:<6} {:<width$} {:<kw$} {}",
+                l.state,
+                l.name,
+                l.kind,
+                l.reasons.join("; ")
+            );
         }
         let stale = lines.iter().filter(|l| l.state == "stale").count();
         println!("{} of {} stages stale", stale, lines.len());
@@ -179,7 +275,10 @@ pub fn help(global: &Global, args: HelpArgs) -> anyhow::Result<ExitCode> {
     match args.kind {
         None => {
             if global.json {
-                let kinds: Vec<_> = registry.iter().map(|k| serde_json::json!({"kind": k.kind(), "summary": k.summary()})).collect();
+                let kinds: Vec<_> = registry
+                    .iter()
+                    .map(|k| serde_json::json!({"kind": k.kind(), "summary": k.summary()}))
+                    .collect();
                 print_json(&kinds)?;
             } else {
                 use clap::CommandFactory;
@@ -192,12 +291,17 @@ pub fn help(global: &Global, args: HelpArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Some(kind) => {
-            let k = registry
-                .get(&kind)
-                .with_context(|| format!("unknown stage kind `{kind}`; known kinds: {}", registry.names().join(", ")))?;
+            let k = registry.get(&kind).with_context(|| {
+                format!(
+                    "unknown stage kind `{kind}`; known kinds: {}",
+                    registry.names().join(", ")
+                )
+            })?;
             if global.json {
                 let inputs: Vec<_> = k.inputs().iter().map(|s| serde_json::json!({"name": s.name, "kind": format!("{:?}", s.kind), "required": s.required, "doc": s.doc})).collect();
-                print_json(&serde_json::json!({"kind": k.kind(), "summary": k.summary(), "doc": k.doc(), "inputs": inputs, "fingerprint": k.fingerprint()}))?;
+                print_json(
+                    &serde_json::json!({"kind": k.kind(), "summary": k.summary(), "doc": k.doc(), "inputs": inputs, "fingerprint": k.fingerprint()}),
+                )?;
             } else {
                 println!("{} — {}\n\n{}", k.kind(), k.summary(), k.doc());
             }

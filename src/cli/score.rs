@@ -59,7 +59,10 @@ pub fn score(global: &Global, args: ScoreArgs) -> anyhow::Result<ExitCode> {
         let cmd = CometCommand::parse(cmd).context("--comet: empty command")?;
         report.comet = alinea_metrics::run_comet(Some(&cmd), src, &args.hyp, &args.refs[0])?;
         if report.comet.is_none() {
-            eprintln!("warning: COMET program `{}` not found; COMET is absent", cmd.program);
+            eprintln!(
+                "warning: COMET program `{}` not found; COMET is absent",
+                cmd.program
+            );
         }
     }
     if global.json {

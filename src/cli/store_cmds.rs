@@ -17,12 +17,18 @@ pub struct GcArgs {
 /// `alinea gc`.
 pub fn gc(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
-    let _lock = store.lock(true, |p| eprintln!("waiting for the store lock ({})", p.display()))?;
+    let _lock = store.lock(true, |p| {
+        eprintln!("waiting for the store lock ({})", p.display())
+    })?;
     let report = store.gc(args.dry_run)?;
     if global.json {
         print_json(&report)?;
     } else {
-        let verb = if args.dry_run { "would remove" } else { "removed" };
+        let verb = if args.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
         println!(
             "{verb} {} objects ({:.1} MB) and {} records; kept {} objects",
             report.objects_removed.len(),
@@ -45,7 +51,13 @@ pub struct VerifyArgs {
 /// `alinea verify`.
 pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
-    let _lock = if args.repair { Some(store.lock(true, |p| eprintln!("waiting for the store lock ({})", p.display()))?) } else { None };
+    let _lock = if args.repair {
+        Some(store.lock(true, |p| {
+            eprintln!("waiting for the store lock ({})", p.display())
+        })?)
+    } else {
+        None
+    };
     let report = store.verify()?;
     if args.repair {
         store.repair(&report)?;
@@ -53,9 +65,15 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if global.json {
         print_json(&report)?;
     } else {
-        println!("checked {} objects in {}", report.objects_checked, store.root().display());
+        println!(
+            "checked {} objects in {}",
+            report.objects_checked,
+            store.root().display()
+        );
         for d in &report.corrupt {
-            println!("corrupt  {d} (content does not match its hash; `alinea gc` or a rerun replaces it)");
+            println!(
+                "corrupt  {d} (content does not match its hash; `alinea gc` or a rerun replaces it)"
+            );
         }
         for d in &report.missing {
             println!("missing  {d} (named by an action record; the next run recomputes it)");
@@ -64,13 +82,31 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
             println!("bad record {r}");
         }
         if report.stray_temp_files > 0 {
-            println!("{} temp files from interrupted runs (harmless; `alinea gc` removes them)", report.stray_temp_files);
+            println!(
+                "{} temp files from interrupted runs (harmless; `alinea gc` removes them)",
+                report.stray_temp_files
+            );
         }
         if args.repair && !report.is_clean() {
-            println!("removed {} corrupt objects and {} unreadable records; the next run recomputes them", report.corrupt.len(), report.bad_records.len());
+            println!(
+                "removed {} corrupt objects and {} unreadable records; the next run recomputes them",
+                report.corrupt.len(),
+                report.bad_records.len()
+            );
         } else {
-            println!("{}", if report.is_clean() { "store is consistent" } else { "store has problems (fix with `alinea verify --repair`)" });
+            println!(
+                "{}",
+                if report.is_clean() {
+                    "store is consistent"
+                } else {
+                    "store has problems (fix with `alinea verify --repair`)"
+                }
+            );
         }
     }
-    Ok(if report.is_clean() || args.repair { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.is_clean() || args.repair {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

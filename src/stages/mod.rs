@@ -1,4 +1,4 @@
-//! Stage kinds, one folder each. To add a kind: a new folder implementing [`crate::engine::Stage`] and one line
+//! Stage kinds, one folder each. To add a kind: a new folder implementing [`alinea_engine::Stage`] and one line
 //! in [`registry`].
 
 pub mod align_ibm2;
@@ -26,36 +26,53 @@ pub mod report;
 pub mod sample;
 pub mod train_lora;
 
-use crate::engine::Registry;
+use alinea_engine::Registry;
+use alinea_engine::key::KindCode;
+
+include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
+
+fn code(folder: &str) -> KindCode {
+    let digest = FINGERPRINTS
+        .iter()
+        .find(|(name, _)| *name == folder)
+        .map(|(_, fp)| *fp)
+        .expect("build.rs fingerprints every stage folder");
+    KindCode {
+        digest,
+        files: &[],
+        deps: &[],
+        build: &[],
+    }
+}
 
 /// Every stage kind of this build.
 pub fn registry() -> Registry {
     let mut r = Registry::default();
-    r.add::<ingest_opus100::IngestOpus100>()
-        .add::<align_ibm2::AlignIbm2>()
-        .add::<align_pairs::AlignPairs>()
-        .add::<ingest_flores200::IngestFlores200>()
-        .add::<ingest_parallel::IngestParallel>()
-        .add::<sample::Sample>()
-        .add::<instruct_mt::InstructMt>()
-        .add::<instruct_align::InstructAlign>()
-        .add::<instruct_hint::InstructHint>()
-        .add::<instruct_revise::InstructRevise>()
-        .add::<instruct_mono::InstructMono>()
-        .add::<instruct_denoise::InstructDenoise>()
-        .add::<instruct_prompts::InstructPrompts>()
-        .add::<instruct_mix::InstructMix>()
-        .add::<instruct_curriculum::InstructCurriculum>()
-        .add::<model_tiny::ModelTiny>()
-        .add::<train_lora::TrainLora>()
-        .add::<generate::Generate>()
-        .add::<lid_train::LidTrain>()
-        .add::<metrics_score::MetricsScore>()
-        .add::<report::Report>()
-        .add::<analysis_representations::AnalysisRepresentations>()
-        .add::<analysis_compare::AnalysisCompare>();
+    r.add::<ingest_opus100::IngestOpus100>(code("ingest_opus100"))
+        .add::<align_ibm2::AlignIbm2>(code("align_ibm2"))
+        .add::<align_pairs::AlignPairs>(code("align_pairs"))
+        .add::<ingest_flores200::IngestFlores200>(code("ingest_flores200"))
+        .add::<ingest_parallel::IngestParallel>(code("ingest_parallel"))
+        .add::<sample::Sample>(code("sample"))
+        .add::<instruct_mt::InstructMt>(code("instruct_mt"))
+        .add::<instruct_align::InstructAlign>(code("instruct_align"))
+        .add::<instruct_hint::InstructHint>(code("instruct_hint"))
+        .add::<instruct_revise::InstructRevise>(code("instruct_revise"))
+        .add::<instruct_mono::InstructMono>(code("instruct_mono"))
+        .add::<instruct_denoise::InstructDenoise>(code("instruct_denoise"))
+        .add::<instruct_prompts::InstructPrompts>(code("instruct_prompts"))
+        .add::<instruct_mix::InstructMix>(code("instruct_mix"))
+        .add::<instruct_curriculum::InstructCurriculum>(code("instruct_curriculum"))
+        .add::<model_tiny::ModelTiny>(code("model_tiny"))
+        .add::<train_lora::TrainLora>(code("train_lora"))
+        .add::<generate::Generate>(code("generate"))
+        .add::<lid_train::LidTrain>(code("lid_train"))
+        .add::<metrics_score::MetricsScore>(code("metrics_score"))
+        .add::<report::Report>(code("report"))
+        .add::<analysis_representations::AnalysisRepresentations>(code("analysis_representations"))
+        .add::<analysis_compare::AnalysisCompare>(code("analysis_compare"));
     if std::env::var("ALINEA_DEBUG_STAGES").is_ok_and(|v| v == "1") {
-        r.add::<debug_fail::DebugFail>();
+        r.add::<debug_fail::DebugFail>(code("debug_fail"));
     }
     r
 }

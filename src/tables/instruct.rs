@@ -19,7 +19,7 @@ use alinea_instruct::{BuildOutput, InstructRow, ParallelPair};
 use polars::prelude::*;
 use serde::de::DeserializeOwned;
 
-use crate::engine::{StageError, Stats};
+use alinea_engine::{StageError, Stats};
 
 fn enum_str<T: serde::Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
@@ -29,8 +29,11 @@ fn enum_str<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn enum_from<T: DeserializeOwned>(column: &str, row: usize, s: &str) -> Result<T, StageError> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|e| StageError::Other(format!("instruction table, row {row}, column `{column}`: `{s}`: {e}")))
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| {
+        StageError::Other(format!(
+            "instruction table, row {row}, column `{column}`: `{s}`: {e}"
+        ))
+    })
 }
 
 /// The instruction table of `rows`.
@@ -54,8 +57,14 @@ pub fn to_frame(rows: &[InstructRow]) -> PolarsResult<DataFrame> {
         col!("src_end", |r: &InstructRow| r.src_end),
         col!("tgt_start", |r: &InstructRow| r.tgt_start),
         col!("tgt_end", |r: &InstructRow| r.tgt_end),
-        col!("swapped_side", |r: &InstructRow| r.swapped_side.as_ref().map(enum_str)),
-        col!("swap_origin", |r: &InstructRow| r.swap_origin.as_ref().map(enum_str)),
+        col!("swapped_side", |r: &InstructRow| r
+            .swapped_side
+            .as_ref()
+            .map(enum_str)),
+        col!("swap_origin", |r: &InstructRow| r
+            .swap_origin
+            .as_ref()
+            .map(enum_str)),
         col!("swap_pair_id", |r: &InstructRow| r.swap_pair_id),
         col!("swap_start", |r: &InstructRow| r.swap_start),
         col!("swap_end", |r: &InstructRow| r.swap_end),
@@ -73,11 +82,18 @@ pub fn from_frame(df: &DataFrame) -> Result<Vec<InstructRow>, StageError> {
     let u32c = |c: &str| df.column(c).and_then(|x| x.u32().cloned());
     let u64c = |c: &str| df.column(c).and_then(|x| x.u64().cloned());
     let boolc = |c: &str| df.column(c).and_then(|x| x.bool().cloned());
-    let (task, src_lang, tgt_lang, direction) = (s("task")?, s("src_lang")?, s("tgt_lang")?, s("direction")?);
-    let (instruction, input, output, source) = (s("instruction")?, s("input")?, s("output")?, s("source")?);
+    let (task, src_lang, tgt_lang, direction) =
+        (s("task")?, s("src_lang")?, s("tgt_lang")?, s("direction")?);
+    let (instruction, input, output, source) =
+        (s("instruction")?, s("input")?, s("output")?, s("source")?);
     let (pair_id, swap_pair_id) = (u64c("pair_id")?, u64c("swap_pair_id")?);
     let (label, truncated) = (boolc("label")?, boolc("truncated")?);
-    let (src_start, src_end, tgt_start, tgt_end) = (u32c("src_start")?, u32c("src_end")?, u32c("tgt_start")?, u32c("tgt_end")?);
+    let (src_start, src_end, tgt_start, tgt_end) = (
+        u32c("src_start")?,
+        u32c("src_end")?,
+        u32c("tgt_start")?,
+        u32c("tgt_end")?,
+    );
     let (swap_start, swap_end, phase) = (u32c("swap_start")?, u32c("swap_end")?, u32c("phase")?);
     let (in_tok, out_tok) = (u32c("input_tokens")?, u32c("output_tokens")?);
     let (swapped_side, swap_origin) = (s("swapped_side")?, s("swap_origin")?);
@@ -98,8 +114,14 @@ pub fn from_frame(df: &DataFrame) -> Result<Vec<InstructRow>, StageError> {
                 src_end: src_end.get(i),
                 tgt_start: tgt_start.get(i),
                 tgt_end: tgt_end.get(i),
-                swapped_side: swapped_side.get(i).map(|v| enum_from("swapped_side", i, v)).transpose()?,
-                swap_origin: swap_origin.get(i).map(|v| enum_from("swap_origin", i, v)).transpose()?,
+                swapped_side: swapped_side
+                    .get(i)
+                    .map(|v| enum_from("swapped_side", i, v))
+                    .transpose()?,
+                swap_origin: swap_origin
+                    .get(i)
+                    .map(|v| enum_from("swap_origin", i, v))
+                    .transpose()?,
                 swap_pair_id: swap_pair_id.get(i),
                 swap_start: swap_start.get(i),
                 swap_end: swap_end.get(i),
@@ -125,7 +147,9 @@ pub fn parallel_pairs(df: &DataFrame) -> Result<Vec<ParallelPair>, StageError> {
     (0..df.height())
         .map(|i| {
             Ok(ParallelPair {
-                pair_id: ids.get(i).ok_or_else(|| StageError::Other(format!("pairs table, row {i}: `pair_id` is null")))?,
+                pair_id: ids.get(i).ok_or_else(|| {
+                    StageError::Other(format!("pairs table, row {i}: `pair_id` is null"))
+                })?,
                 src_lang: sl.get(i).unwrap_or("").to_string(),
                 tgt_lang: tl.get(i).unwrap_or("").to_string(),
                 src: src.get(i).unwrap_or("").to_string(),
@@ -139,14 +163,22 @@ pub fn parallel_pairs(df: &DataFrame) -> Result<Vec<ParallelPair>, StageError> {
 /// label / phase / swap counts as named counters (`label/align/true`, `direction/mt/en-be`, …) for `alinea log`.
 pub fn stats(out: &BuildOutput, rows_in: u64) -> Stats {
     let st = &out.stats;
-    let mut stats = Stats { rows_in, rows_out: out.rows.len() as u64, ..Stats::default() };
+    let mut stats = Stats {
+        rows_in,
+        rows_out: out.rows.len() as u64,
+        ..Stats::default()
+    };
     for (reason, n) in &st.dropped {
         stats.drop_rows(reason, *n);
     }
     for (task, n) in &st.by_task {
         stats.count(&format!("task/{task}"), *n);
     }
-    for (prefix, map) in [("direction", &st.by_task_direction), ("lang", &st.by_task_lang), ("label", &st.by_task_label)] {
+    for (prefix, map) in [
+        ("direction", &st.by_task_direction),
+        ("lang", &st.by_task_lang),
+        ("label", &st.by_task_label),
+    ] {
         for (task, inner) in map {
             for (k, n) in inner {
                 stats.count(&format!("{prefix}/{task}/{k}"), *n);
@@ -169,9 +201,9 @@ pub fn err(e: alinea_instruct::InstructError) -> StageError {
 }
 
 /// The optional `tokenizer` input of instruction stages: a `tokenizer.json` for token-length accounting.
-pub const TOKENIZER_SLOT: crate::engine::InputSlot = crate::engine::InputSlot {
+pub const TOKENIZER_SLOT: alinea_engine::InputSlot = alinea_engine::InputSlot {
     name: "tokenizer",
-    kind: crate::engine::SlotKind::Path,
+    kind: alinea_engine::SlotKind::Path,
     required: false,
     doc: "a Hugging Face tokenizer.json for the 384-token limits (default: one token per byte, an upper bound for byte-level BPE)",
 };
@@ -183,14 +215,20 @@ pub fn names() -> impl alinea_instruct::LanguageNames {
 }
 
 /// The token counter of the stage's `tokenizer` input.
-pub fn token_counter(ctx: &crate::engine::StageCtx) -> Result<alinea_instruct::TokenCounter, StageError> {
+pub fn token_counter(
+    ctx: &alinea_engine::StageCtx,
+) -> Result<alinea_instruct::TokenCounter, StageError> {
     alinea_instruct::TokenCounter::from_optional(ctx.path("tokenizer")).map_err(err)
 }
 
 /// The stage outputs of a builder's result: the `instructions` table and its stats.
-pub fn outputs(out: BuildOutput, rows_in: u64) -> Result<crate::engine::Outputs, StageError> {
+pub fn outputs(out: BuildOutput, rows_in: u64) -> Result<alinea_engine::Outputs, StageError> {
     let stats = stats(&out, rows_in);
-    Ok(crate::engine::Outputs::table("instructions", to_frame(&out.rows)?, stats))
+    Ok(alinea_engine::Outputs::table(
+        "instructions",
+        to_frame(&out.rows)?,
+        stats,
+    ))
 }
 
 fn u32_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<u32>>, StageError> {
@@ -207,7 +245,11 @@ fn str_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<String>>, StageError>
     let lists = df.column(name)?.list()?.clone();
     (0..lists.len())
         .map(|i| match lists.get_as_series(i) {
-            Some(s) => Ok(s.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect()),
+            Some(s) => Ok(s
+                .str()?
+                .iter()
+                .map(|v| v.unwrap_or("").to_string())
+                .collect()),
             None => Ok(Vec::new()),
         })
         .collect()
@@ -217,30 +259,55 @@ fn tokens_of(texts: Vec<String>, starts: Vec<u32>, ends: Vec<u32>) -> Vec<alinea
     texts
         .into_iter()
         .zip(starts.into_iter().zip(ends))
-        .map(|(text, (start, end))| alinea_instruct::Token { text, start: start as usize, end: end as usize })
+        .map(|(text, (start, end))| alinea_instruct::Token {
+            text,
+            start: start as usize,
+            end: end as usize,
+        })
         .collect()
 }
 
 /// The aligned corpus of an `alignments` table (align.ibm2: pairs with their tokens and byte spans) and a `gold`
 /// table (align.pairs), validated by the instruction crate (errors name table, row and field).
-pub fn aligned_corpus(alignments: &DataFrame, gold: &DataFrame) -> Result<alinea_instruct::AlignedCorpus, StageError> {
+pub fn aligned_corpus(
+    alignments: &DataFrame,
+    gold: &DataFrame,
+) -> Result<alinea_instruct::AlignedCorpus, StageError> {
     let pairs = parallel_pairs(alignments)?;
-    let (src_tok, src_start, src_end) = (str_lists(alignments, "src_tokens")?, u32_lists(alignments, "src_starts")?, u32_lists(alignments, "src_ends")?);
-    let (tgt_tok, tgt_start, tgt_end) = (str_lists(alignments, "tgt_tokens")?, u32_lists(alignments, "tgt_starts")?, u32_lists(alignments, "tgt_ends")?);
+    let (src_tok, src_start, src_end) = (
+        str_lists(alignments, "src_tokens")?,
+        u32_lists(alignments, "src_starts")?,
+        u32_lists(alignments, "src_ends")?,
+    );
+    let (tgt_tok, tgt_start, tgt_end) = (
+        str_lists(alignments, "tgt_tokens")?,
+        u32_lists(alignments, "tgt_starts")?,
+        u32_lists(alignments, "tgt_ends")?,
+    );
     let tokens: Vec<alinea_instruct::SentenceTokens> = pairs
         .iter()
         .zip(src_tok.into_iter().zip(src_start.into_iter().zip(src_end)))
         .zip(tgt_tok.into_iter().zip(tgt_start.into_iter().zip(tgt_end)))
-        .map(|((p, (st, (ss, se))), (tt, (ts, te)))| alinea_instruct::SentenceTokens {
-            pair_id: p.pair_id,
-            src: tokens_of(st, ss, se),
-            tgt: tokens_of(tt, ts, te),
-        })
+        .map(
+            |((p, (st, (ss, se))), (tt, (ts, te)))| alinea_instruct::SentenceTokens {
+                pair_id: p.pair_id,
+                src: tokens_of(st, ss, se),
+                tgt: tokens_of(tt, ts, te),
+            },
+        )
         .collect();
     let u32c = |c: &str| gold.column(c).and_then(|x| x.u32().cloned());
-    let (ss, se, ts, te) = (u32c("src_start")?, u32c("src_end")?, u32c("tgt_start")?, u32c("tgt_end")?);
+    let (ss, se, ts, te) = (
+        u32c("src_start")?,
+        u32c("src_end")?,
+        u32c("tgt_start")?,
+        u32c("tgt_end")?,
+    );
     let ids = gold.column("pair_id")?.u64()?.clone();
-    let (sp, tp) = (gold.column("src_phrase")?.str()?.clone(), gold.column("tgt_phrase")?.str()?.clone());
+    let (sp, tp) = (
+        gold.column("src_phrase")?.str()?.clone(),
+        gold.column("tgt_phrase")?.str()?.clone(),
+    );
     let score = gold.column("score")?.f64()?.clone();
     let gold_pairs: Vec<alinea_instruct::GoldPair> = (0..gold.height())
         .map(|i| alinea_instruct::GoldPair {
@@ -258,8 +325,18 @@ pub fn aligned_corpus(alignments: &DataFrame, gold: &DataFrame) -> Result<alinea
 }
 
 /// The inputs of the instruction stages built on alignments.
-pub const ALIGNED_INPUTS: [crate::engine::InputSlot; 3] = [
-    crate::engine::InputSlot { name: "alignments", kind: crate::engine::SlotKind::Table, required: true, doc: "an align.ibm2 table (pairs, tokens, links)" },
-    crate::engine::InputSlot { name: "gold", kind: crate::engine::SlotKind::Table, required: true, doc: "an align.pairs table (gold word pairs)" },
+pub const ALIGNED_INPUTS: [alinea_engine::InputSlot; 3] = [
+    alinea_engine::InputSlot {
+        name: "alignments",
+        kind: alinea_engine::SlotKind::Table,
+        required: true,
+        doc: "an align.ibm2 table (pairs, tokens, links)",
+    },
+    alinea_engine::InputSlot {
+        name: "gold",
+        kind: alinea_engine::SlotKind::Table,
+        required: true,
+        doc: "an align.pairs table (gold word pairs)",
+    },
     TOKENIZER_SLOT,
 ];

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::StageError;
+use alinea_engine::StageError;
 
 /// What to do with bytes that are not UTF-8.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -31,7 +31,11 @@ pub struct Lines {
 
 /// Splits file content into lines: `\n` ends a line, a trailing `\r` is dropped, a UTF-8 BOM at the start is
 /// dropped, and a final line without `\n` still counts.
-pub fn split_lines(bytes: &[u8], path: &Path, on_invalid: OnInvalidUtf8) -> Result<Lines, StageError> {
+pub fn split_lines(
+    bytes: &[u8],
+    path: &Path,
+    on_invalid: OnInvalidUtf8,
+) -> Result<Lines, StageError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut out = Lines::default();
     if bytes.is_empty() {
@@ -70,7 +74,12 @@ mod tests {
 
     #[test]
     fn strips_bom_and_cr_and_keeps_last_line() {
-        let l = split_lines(b"\xEF\xBB\xBFa\r\nb\nc", Path::new("f"), OnInvalidUtf8::Error).unwrap();
+        let l = split_lines(
+            b"\xEF\xBB\xBFa\r\nb\nc",
+            Path::new("f"),
+            OnInvalidUtf8::Error,
+        )
+        .unwrap();
         assert_eq!(l.lines, vec!["a", "b", "c"]);
         let l = split_lines(b"a\n\nb\n", Path::new("f"), OnInvalidUtf8::Error).unwrap();
         assert_eq!(l.lines, vec!["a", "", "b"]);
@@ -78,8 +87,12 @@ mod tests {
 
     #[test]
     fn invalid_utf8_names_line_and_byte() {
-        let err = split_lines(b"ok\nab\xFFc\n", Path::new("x.txt"), OnInvalidUtf8::Error).unwrap_err();
-        assert_eq!(err.to_string(), "x.txt:2: invalid UTF-8 at byte 3 of the line (set on_invalid_utf8 = \"replace\" to substitute U+FFFD)");
+        let err =
+            split_lines(b"ok\nab\xFFc\n", Path::new("x.txt"), OnInvalidUtf8::Error).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "x.txt:2: invalid UTF-8 at byte 3 of the line (set on_invalid_utf8 = \"replace\" to substitute U+FFFD)"
+        );
         let l = split_lines(b"ok\nab\xFFc\n", Path::new("x.txt"), OnInvalidUtf8::Replace).unwrap();
         assert_eq!((l.lines[1].as_str(), l.replaced), ("ab\u{FFFD}c", 1));
     }

@@ -13,7 +13,7 @@
 
 use polars::prelude::*;
 
-use crate::engine::Stats;
+use alinea_engine::Stats;
 
 /// Rows of the pairs table, built column by column.
 #[derive(Debug, Default)]
@@ -48,8 +48,20 @@ pub struct Origin<'a> {
 impl PairRows {
     /// Appends aligned sides, dropping (or keeping, with `keep_empty`) pairs with an empty side, and counting them.
     /// Rows are numbered 1.. unless `line_numbers` gives each row's line in its file.
-    pub fn extend(&mut self, origin: &Origin, src: Vec<String>, tgt: Vec<String>, line_numbers: Option<Vec<u32>>, keep_empty: bool, stats: &mut Stats) {
-        let lang = if origin.src_lang == "en" { origin.tgt_lang } else { origin.src_lang };
+    pub fn extend(
+        &mut self,
+        origin: &Origin,
+        src: Vec<String>,
+        tgt: Vec<String>,
+        line_numbers: Option<Vec<u32>>,
+        keep_empty: bool,
+        stats: &mut Stats,
+    ) {
+        let lang = if origin.src_lang == "en" {
+            origin.tgt_lang
+        } else {
+            origin.src_lang
+        };
         stats.rows_in += src.len() as u64;
         for (i, (s, t)) in src.into_iter().zip(tgt).enumerate() {
             if !keep_empty && (s.trim().is_empty() || t.trim().is_empty()) {
@@ -68,7 +80,8 @@ impl PairRows {
             self.src.push(s);
             self.tgt.push(t);
             self.source_file.push(origin.source_file.to_string());
-            self.line.push(line_numbers.as_ref().map_or(i as u32 + 1, |l| l[i]));
+            self.line
+                .push(line_numbers.as_ref().map_or(i as u32 + 1, |l| l[i]));
         }
     }
 

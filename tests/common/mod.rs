@@ -14,28 +14,53 @@ pub fn repo() -> PathBuf {
 /// `../shared/<rel>` next to the repository, or a panic naming what is missing.
 pub fn shared(rel: &str) -> PathBuf {
     let p = repo().join("..").join("shared").join(rel);
-    assert!(p.exists(), "reference data missing: {} (the tests expect ../shared next to the repository)", p.display());
+    assert!(
+        p.exists(),
+        "reference data missing: {} (the tests expect ../shared next to the repository)",
+        p.display()
+    );
     p
 }
 
 /// An `alinea` command using `store`.
 pub fn alinea(store: &Path) -> Command {
     let mut cmd = Command::cargo_bin("alinea").expect("binary built");
-    cmd.arg("--store").arg(store).current_dir(repo()).env("ALINEA_DEBUG_STAGES", "1").env_remove("ALINEA_STORE");
+    cmd.arg("--store")
+        .arg(store)
+        .current_dir(repo())
+        .env("ALINEA_DEBUG_STAGES", "1")
+        .env_remove("ALINEA_STORE");
     cmd
 }
 
 /// Runs `alinea --json <args>` and parses stdout; panics with stderr when it fails.
 pub fn json(store: &Path, args: &[&str]) -> serde_json::Value {
-    let out = alinea(store).arg("--json").args(args).output().expect("spawn alinea");
-    assert!(out.status.success(), "alinea {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{}", String::from_utf8_lossy(&out.stdout)))
+    let out = alinea(store)
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("spawn alinea");
+    assert!(
+        out.status.success(),
+        "alinea {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bad JSON from {args:?}: {e}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// Runs `alinea <args>` expecting failure; returns stderr.
 pub fn fails(store: &Path, args: &[&str]) -> String {
     let out: Output = alinea(store).args(args).output().expect("spawn alinea");
-    assert!(!out.status.success(), "alinea {args:?} should have failed; stdout:\n{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "alinea {args:?} should have failed; stdout:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -49,7 +74,11 @@ pub fn statuses(report: &serde_json::Value) -> Vec<(String, String, String)> {
             (
                 s["name"].as_str().unwrap().to_string(),
                 s["status"].as_str().unwrap().to_string(),
-                s["outputs"].get(0).and_then(|o| o["digest"].as_str()).unwrap_or("").to_string(),
+                s["outputs"]
+                    .get(0)
+                    .and_then(|o| o["digest"].as_str())
+                    .unwrap_or("")
+                    .to_string(),
             )
         })
         .collect()
@@ -57,7 +86,11 @@ pub fn statuses(report: &serde_json::Value) -> Vec<(String, String, String)> {
 
 /// The status of stage `name` in a run report.
 pub fn status_of(report: &serde_json::Value, name: &str) -> String {
-    statuses(report).into_iter().find(|(n, _, _)| n == name).map(|(_, s, _)| s).unwrap_or_else(|| panic!("no stage {name}"))
+    statuses(report)
+        .into_iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, s, _)| s)
+        .unwrap_or_else(|| panic!("no stage {name}"))
 }
 
 /// Writes `text` to `dir/name` and returns the path.

@@ -6,15 +6,15 @@
 use std::collections::BTreeMap;
 
 use alinea_align::{
-    AlignError, Alignment, Ibm2Params, LinkScore, Method, SkipReason, TokenizeMode, align_bidirectional,
-    link_scores, pharaoh, symmetrize, tokenize,
+    AlignError, Alignment, Ibm2Params, LinkScore, Method, SkipReason, TokenizeMode,
+    align_bidirectional, link_scores, pharaoh, symmetrize, tokenize,
 };
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use crate::text::pairs::str_column;
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// How sentences are cut into alignment tokens.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -42,8 +42,16 @@ impl Tokenize {
             Tokenize::Whitespace => TokenizeMode::Whitespace,
             Tokenize::Chars => TokenizeMode::Chars,
             Tokenize::Auto => {
-                let base = lang.split(['-', '_']).next().unwrap_or(lang).to_ascii_lowercase();
-                if UNSPACED_LANGS.contains(&base.as_str()) { TokenizeMode::Chars } else { TokenizeMode::Unicode }
+                let base = lang
+                    .split(['-', '_'])
+                    .next()
+                    .unwrap_or(lang)
+                    .to_ascii_lowercase();
+                if UNSPACED_LANGS.contains(&base.as_str()) {
+                    TokenizeMode::Chars
+                } else {
+                    TokenizeMode::Unicode
+                }
             }
         }
     }
@@ -108,15 +116,37 @@ struct RowOut {
 }
 
 /// Tokens with their byte spans, and the words the model sees.
-fn tokens_of(text: &str, mode: TokenizeMode, lowercase: bool) -> (Vec<(String, u32, u32)>, Vec<String>) {
+fn tokens_of(
+    text: &str,
+    mode: TokenizeMode,
+    lowercase: bool,
+) -> (Vec<(String, u32, u32)>, Vec<String>) {
     let toks = tokenize(text, mode);
-    let words = toks.iter().map(|t| if lowercase { t.text.to_lowercase() } else { t.text.to_string() }).collect();
-    (toks.into_iter().map(|t| (t.text.to_string(), t.start as u32, t.end as u32)).collect(), words)
+    let words = toks
+        .iter()
+        .map(|t| {
+            if lowercase {
+                t.text.to_lowercase()
+            } else {
+                t.text.to_string()
+            }
+        })
+        .collect();
+    (
+        toks.into_iter()
+            .map(|t| (t.text.to_string(), t.start as u32, t.end as u32))
+            .collect(),
+        words,
+    )
 }
 
 /// Why a pair is skipped, computed the way the crate does (used when a whole group is unusable).
 fn local_skip(s: usize, t: usize, max_len: usize) -> Option<SkipReason> {
-    let limit = if max_len == 0 { u16::MAX as usize } else { max_len.min(u16::MAX as usize) };
+    let limit = if max_len == 0 {
+        u16::MAX as usize
+    } else {
+        max_len.min(u16::MAX as usize)
+    };
     if s == 0 {
         Some(SkipReason::EmptySource)
     } else if t == 0 {
@@ -139,8 +169,16 @@ fn align_group(
 ) -> Result<Vec<RowOut>, StageError> {
     let (ms, mt) = (p.tokenize.mode_for(src_lang), p.tokenize.mode_for(tgt_lang));
     let (src_side, tgt_side): (Vec<_>, Vec<_>) = rayon::join(
-        || src.par_iter().map(|s| tokens_of(s, ms, p.lowercase)).collect::<Vec<_>>(),
-        || tgt.par_iter().map(|t| tokens_of(t, mt, p.lowercase)).collect::<Vec<_>>(),
+        || {
+            src.par_iter()
+                .map(|s| tokens_of(s, ms, p.lowercase))
+                .collect::<Vec<_>>()
+        },
+        || {
+            tgt.par_iter()
+                .map(|t| tokens_of(t, mt, p.lowercase))
+                .collect::<Vec<_>>()
+        },
     );
     let (src_toks, src_words): (Vec<_>, Vec<_>) = src_side.into_iter().unzip();
     let (tgt_toks, tgt_words): (Vec<_>, Vec<_>) = tgt_side.into_iter().unzip();
@@ -152,23 +190,36 @@ fn align_group(
     let mut rows: Vec<RowOut> = src_toks
         .into_iter()
         .zip(tgt_toks)
-        .map(|(s, t)| RowOut { src_tokens: s, tgt_tokens: t, ..RowOut::default() })
+        .map(|(s, t)| RowOut {
+            src_tokens: s,
+            tgt_tokens: t,
+            ..RowOut::default()
+        })
         .collect();
-    let (fwd, rev): (Alignment, Alignment) = match align_bidirectional(&src_words, &tgt_words, &params) {
-        Ok(x) => x,
-        Err(AlignError::NothingToAlign { .. }) => {
-            // Every pair of the group is unusable: keep the rows, each with its reason, and say so.
-            stats.count(&format!("unaligned_groups/{group}"), 1);
-            for (k, r) in rows.iter_mut().enumerate() {
-                let reason = local_skip(src_words[k].len(), tgt_words[k].len(), params.max_sentence_len)
+    let (fwd, rev): (Alignment, Alignment) =
+        match align_bidirectional(&src_words, &tgt_words, &params) {
+            Ok(x) => x,
+            Err(AlignError::NothingToAlign { .. }) => {
+                // Every pair of the group is unusable: keep the rows, each with its reason, and say so.
+                stats.count(&format!("unaligned_groups/{group}"), 1);
+                for (k, r) in rows.iter_mut().enumerate() {
+                    let reason = local_skip(
+                        src_words[k].len(),
+                        tgt_words[k].len(),
+                        params.max_sentence_len,
+                    )
                     .unwrap_or(SkipReason::TooLong);
-                r.skipped = Some(skip_name(reason));
-                stats.count(&format!("skipped/{}", skip_name(reason)), 1);
+                    r.skipped = Some(skip_name(reason));
+                    stats.count(&format!("skipped/{}", skip_name(reason)), 1);
+                }
+                return Ok(rows);
             }
-            return Ok(rows);
-        }
-        Err(e) => return Err(StageError::Other(format!("align.ibm2, language pair {group}: {e}"))),
-    };
+            Err(e) => {
+                return Err(StageError::Other(format!(
+                    "align.ibm2, language pair {group}: {e}"
+                )));
+            }
+        };
     let sym = symmetrize(&fwd.links(), &rev.links(), p.symmetrize)
         .map_err(|e| StageError::Other(format!("align.ibm2, language pair {group}: {e}")))?;
     let scores = link_scores(&src_words, &tgt_words, &sym, &fwd, &rev, false)
@@ -178,22 +229,46 @@ fn align_group(
         stats.count(&format!("skipped/{}", skip_name(s.reason)), 1);
     }
     stats.count("suspicious_tokens", fwd.stats.suspicious_tokens as u64);
-    stats.count(&format!("final_tension_milli/{group}/forward"), (fwd.stats.final_tension * 1000.0).round() as u64);
-    stats.count(&format!("final_tension_milli/{group}/reverse"), (rev.stats.final_tension * 1000.0).round() as u64);
-    stats.count(&format!("links/{group}"), sym.iter().map(|l| l.len() as u64).sum());
-    stats.count(&format!("ttable_cells/{group}/forward"), fwd.stats.ttable_cells as u64);
-    stats.count(&format!("ttable_cells/{group}/reverse"), rev.stats.ttable_cells as u64);
-    rows.par_iter_mut().zip(sym).zip(scores).enumerate().for_each(|(k, ((r, links), sc))| {
-        r.forward = pharaoh::format_links(&fwd.sentences[k].links);
-        r.reverse = pharaoh::format_links(&rev.sentences[k].links);
-        r.links = links;
-        r.scores = sc;
-    });
+    stats.count(
+        &format!("final_tension_milli/{group}/forward"),
+        (fwd.stats.final_tension * 1000.0).round() as u64,
+    );
+    stats.count(
+        &format!("final_tension_milli/{group}/reverse"),
+        (rev.stats.final_tension * 1000.0).round() as u64,
+    );
+    stats.count(
+        &format!("links/{group}"),
+        sym.iter().map(|l| l.len() as u64).sum(),
+    );
+    stats.count(
+        &format!("ttable_cells/{group}/forward"),
+        fwd.stats.ttable_cells as u64,
+    );
+    stats.count(
+        &format!("ttable_cells/{group}/reverse"),
+        rev.stats.ttable_cells as u64,
+    );
+    rows.par_iter_mut()
+        .zip(sym)
+        .zip(scores)
+        .enumerate()
+        .for_each(|(k, ((r, links), sc))| {
+            r.forward = pharaoh::format_links(&fwd.sentences[k].links);
+            r.reverse = pharaoh::format_links(&rev.sentences[k].links);
+            r.links = links;
+            r.scores = sc;
+        });
     Ok(rows)
 }
 
 fn u32_list<'a>(name: &str, rows: &'a [RowOut], f: impl Fn(&'a RowOut) -> Vec<u32>) -> Column {
-    let mut b = ListPrimitiveChunkedBuilder::<UInt32Type>::new(name.into(), rows.len(), rows.len() * 8, DataType::UInt32);
+    let mut b = ListPrimitiveChunkedBuilder::<UInt32Type>::new(
+        name.into(),
+        rows.len(),
+        rows.len() * 8,
+        DataType::UInt32,
+    );
     for r in rows {
         b.append_slice(&f(r));
     }
@@ -201,14 +276,23 @@ fn u32_list<'a>(name: &str, rows: &'a [RowOut], f: impl Fn(&'a RowOut) -> Vec<u3
 }
 
 fn f64_list<'a>(name: &str, rows: &'a [RowOut], f: impl Fn(&'a RowOut) -> Vec<f64>) -> Column {
-    let mut b = ListPrimitiveChunkedBuilder::<Float64Type>::new(name.into(), rows.len(), rows.len() * 8, DataType::Float64);
+    let mut b = ListPrimitiveChunkedBuilder::<Float64Type>::new(
+        name.into(),
+        rows.len(),
+        rows.len() * 8,
+        DataType::Float64,
+    );
     for r in rows {
         b.append_slice(&f(r));
     }
     b.finish().into_series().into_column()
 }
 
-fn str_list<'a>(name: &str, rows: &'a [RowOut], f: impl Fn(&'a RowOut) -> &'a [(String, u32, u32)]) -> Column {
+fn str_list<'a>(
+    name: &str,
+    rows: &'a [RowOut],
+    f: impl Fn(&'a RowOut) -> &'a [(String, u32, u32)],
+) -> Column {
     let mut b = ListStringChunkedBuilder::new(name.into(), rows.len(), rows.len() * 8);
     for r in rows {
         b.append_values_iter(f(r).iter().map(|t| t.0.as_str()));
@@ -281,7 +365,12 @@ Blob `alignments.pharaoh`: the symmetrized alignments as Pharaoh text, one line 
 Stats: rows_in = rows_out = input rows; counters sentences/<src>-<tgt>, skipped/<reason>, suspicious_tokens,
 links/<src>-<tgt>, final_tension_milli/<src>-<tgt>/{forward,reverse} (λ × 1000), ttable_cells/....";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot { name: "pairs", kind: SlotKind::Table, required: true, doc: "a pairs table" }];
+    const INPUTS: &'static [InputSlot] = &[InputSlot {
+        name: "pairs",
+        kind: SlotKind::Table,
+        required: true,
+        doc: "a pairs table",
+    }];
 
     fn validate(p: &Params) -> Result<(), String> {
         p.ibm2.validate().map_err(|e| format!("ibm2: {e}"))
@@ -291,13 +380,23 @@ links/<src>-<tgt>, final_tension_milli/<src>-<tgt>/{forward,reverse} (λ × 1000
         let df = ctx.table("pairs")?;
         let n = df.height();
         let pair_id = df.column("pair_id")?.u64()?.clone();
-        let (lang, src_lang, tgt_lang) = (str_column(&df, "lang")?, str_column(&df, "src_lang")?, str_column(&df, "tgt_lang")?);
+        let (lang, src_lang, tgt_lang) = (
+            str_column(&df, "lang")?,
+            str_column(&df, "src_lang")?,
+            str_column(&df, "tgt_lang")?,
+        );
         let (src, tgt) = (str_column(&df, "src")?, str_column(&df, "tgt")?);
-        let mut stats = Stats { rows_in: n as u64, ..Stats::default() };
+        let mut stats = Stats {
+            rows_in: n as u64,
+            ..Stats::default()
+        };
 
         let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
         for i in 0..n {
-            groups.entry((src_lang.get(i).unwrap_or(""), tgt_lang.get(i).unwrap_or(""))).or_default().push(i);
+            groups
+                .entry((src_lang.get(i).unwrap_or(""), tgt_lang.get(i).unwrap_or("")))
+                .or_default()
+                .push(i);
         }
         let mut rows: Vec<Option<RowOut>> = (0..n).map(|_| None).collect();
         let bar = ctx.progress(groups.len() as u64, "language pairs aligned");
@@ -311,40 +410,76 @@ links/<src>-<tgt>, final_tension_milli/<src>-<tgt>/{forward,reverse} (λ × 1000
             bar.inc(1);
         }
         bar.finish_and_clear();
-        let rows: Vec<RowOut> = rows.into_iter().map(|r| r.expect("every row belongs to a group")).collect();
+        let rows: Vec<RowOut> = rows
+            .into_iter()
+            .map(|r| r.expect("every row belongs to a group"))
+            .collect();
 
-        let pharaoh_col: Vec<String> = rows.par_iter().map(|r| pharaoh::format_links(&r.links)).collect();
+        let pharaoh_col: Vec<String> = rows
+            .par_iter()
+            .map(|r| pharaoh::format_links(&r.links))
+            .collect();
         let mut blob = String::with_capacity(pharaoh_col.iter().map(|s| s.len() + 1).sum());
         for l in &pharaoh_col {
             blob.push_str(l);
             blob.push('\n');
         }
-        let strs = |c: &StringChunked| -> Vec<Option<String>> { c.iter().map(|v| v.map(str::to_string)).collect() };
+        let strs = |c: &StringChunked| -> Vec<Option<String>> {
+            c.iter().map(|v| v.map(str::to_string)).collect()
+        };
         let out = DataFrame::new_infer_height(vec![
-            Column::new("pair_id".into(), pair_id.iter().collect::<Vec<Option<u64>>>()),
+            Column::new(
+                "pair_id".into(),
+                pair_id.iter().collect::<Vec<Option<u64>>>(),
+            ),
             Column::new("lang".into(), strs(lang)),
             Column::new("src_lang".into(), strs(src_lang)),
             Column::new("tgt_lang".into(), strs(tgt_lang)),
             Column::new("src".into(), strs(src)),
             Column::new("tgt".into(), strs(tgt)),
             str_list("src_tokens", &rows, |r| &r.src_tokens),
-            u32_list("src_starts", &rows, |r| r.src_tokens.iter().map(|t| t.1).collect()),
-            u32_list("src_ends", &rows, |r| r.src_tokens.iter().map(|t| t.2).collect()),
+            u32_list("src_starts", &rows, |r| {
+                r.src_tokens.iter().map(|t| t.1).collect()
+            }),
+            u32_list("src_ends", &rows, |r| {
+                r.src_tokens.iter().map(|t| t.2).collect()
+            }),
             str_list("tgt_tokens", &rows, |r| &r.tgt_tokens),
-            u32_list("tgt_starts", &rows, |r| r.tgt_tokens.iter().map(|t| t.1).collect()),
-            u32_list("tgt_ends", &rows, |r| r.tgt_tokens.iter().map(|t| t.2).collect()),
+            u32_list("tgt_starts", &rows, |r| {
+                r.tgt_tokens.iter().map(|t| t.1).collect()
+            }),
+            u32_list("tgt_ends", &rows, |r| {
+                r.tgt_tokens.iter().map(|t| t.2).collect()
+            }),
             u32_list("link_src", &rows, |r| r.links.iter().map(|l| l.0).collect()),
             u32_list("link_tgt", &rows, |r| r.links.iter().map(|l| l.1).collect()),
-            f64_list("link_posterior", &rows, |r| r.scores.iter().map(|s| s.posterior).collect()),
-            f64_list("link_tprob", &rows, |r| r.scores.iter().map(|s| s.tprob).collect()),
-            Column::new("forward".into(), rows.iter().map(|r| r.forward.as_str()).collect::<Vec<_>>()),
-            Column::new("reverse".into(), rows.iter().map(|r| r.reverse.as_str()).collect::<Vec<_>>()),
+            f64_list("link_posterior", &rows, |r| {
+                r.scores.iter().map(|s| s.posterior).collect()
+            }),
+            f64_list("link_tprob", &rows, |r| {
+                r.scores.iter().map(|s| s.tprob).collect()
+            }),
+            Column::new(
+                "forward".into(),
+                rows.iter().map(|r| r.forward.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "reverse".into(),
+                rows.iter().map(|r| r.reverse.as_str()).collect::<Vec<_>>(),
+            ),
             Column::new("pharaoh".into(), pharaoh_col),
-            Column::new("skipped".into(), rows.iter().map(|r| r.skipped).collect::<Vec<Option<&str>>>()),
+            Column::new(
+                "skipped".into(),
+                rows.iter()
+                    .map(|r| r.skipped)
+                    .collect::<Vec<Option<&str>>>(),
+            ),
         ])?;
         stats.rows_out = out.height() as u64;
         let mut outputs = Outputs::table("alignments", out, stats);
-        outputs.blobs.push(("alignments.pharaoh".into(), blob.into_bytes()));
+        outputs
+            .blobs
+            .push(("alignments.pharaoh".into(), blob.into_bytes()));
         Ok(outputs)
     }
 }
@@ -359,18 +494,32 @@ mod tests {
         assert_eq!(Tokenize::Auto.mode_for("ja_JP"), TokenizeMode::Chars);
         assert_eq!(Tokenize::Auto.mode_for("my"), TokenizeMode::Chars);
         assert_eq!(Tokenize::Auto.mode_for("be"), TokenizeMode::Unicode);
-        assert_eq!(Tokenize::Whitespace.mode_for("zh"), TokenizeMode::Whitespace);
+        assert_eq!(
+            Tokenize::Whitespace.mode_for("zh"),
+            TokenizeMode::Whitespace
+        );
     }
 
     #[test]
     fn params_accept_abbreviations_and_reject_unknown_fields() {
-        let p: Params = serde_json::from_value(serde_json::json!({"symmetrize": "gdfa", "ibm2": {"model": "fast_align"}})).unwrap();
+        let p: Params = serde_json::from_value(
+            serde_json::json!({"symmetrize": "gdfa", "ibm2": {"model": "fast_align"}}),
+        )
+        .unwrap();
         assert_eq!(p.symmetrize, Method::GrowDiagFinalAnd);
         assert!(p.ibm2.optimizes_tension());
         assert!(!Params::default().ibm2.optimizes_tension());
-        assert!(serde_json::from_value::<Params>(serde_json::json!({"ibm2": {"iterationz": 3}})).is_err());
-        assert!(serde_json::from_value::<Params>(serde_json::json!({"symmetrize": "diag"})).is_err());
+        assert!(
+            serde_json::from_value::<Params>(serde_json::json!({"ibm2": {"iterationz": 3}}))
+                .is_err()
+        );
+        assert!(
+            serde_json::from_value::<Params>(serde_json::json!({"symmetrize": "diag"})).is_err()
+        );
         // The canonical form names the method in full.
-        assert_eq!(serde_json::to_value(&p).unwrap()["symmetrize"], "grow-diag-final-and");
+        assert_eq!(
+            serde_json::to_value(&p).unwrap()["symmetrize"],
+            "grow-diag-final-and"
+        );
     }
 }

@@ -2,11 +2,13 @@
 //! and per-link scores.
 // fingerprint-include: crates/align/src
 
-use alinea_align::{LinkScore, PairParams, ScoreKind, ScoredPairInput, Token, extract_pairs_scored};
+use alinea_align::{
+    LinkScore, PairParams, ScoreKind, ScoredPairInput, Token, extract_pairs_scored,
+};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `align.pairs`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,7 +27,12 @@ pub struct Params {
 impl Default for Params {
     fn default() -> Self {
         let d = PairParams::default();
-        Params { max_len: d.max_len, min_score: d.min_score, score: d.score, skip_punctuation: d.skip_punctuation }
+        Params {
+            max_len: d.max_len,
+            min_score: d.min_score,
+            score: d.score,
+            skip_punctuation: d.skip_punctuation,
+        }
     }
 }
 
@@ -33,23 +40,42 @@ impl Default for Params {
 pub struct AlignPairs;
 
 fn column_err(row: usize, name: &str, message: &str) -> StageError {
-    StageError::Input { slot: "alignments".into(), message: format!("row {row}, column `{name}`: {message}") }
+    StageError::Input {
+        slot: "alignments".into(),
+        message: format!("row {row}, column `{name}`: {message}"),
+    }
 }
 
-fn lists<T>(df: &DataFrame, name: &str, get: impl Fn(&Series) -> PolarsResult<Vec<T>>) -> Result<Vec<Vec<T>>, StageError> {
-    let col = df
-        .column(name)
-        .map_err(|_| StageError::Input { slot: "alignments".into(), message: format!("no column `{name}` (is it an align.ibm2 table?)") })?;
+fn lists<T>(
+    df: &DataFrame,
+    name: &str,
+    get: impl Fn(&Series) -> PolarsResult<Vec<T>>,
+) -> Result<Vec<Vec<T>>, StageError> {
+    let col = df.column(name).map_err(|_| StageError::Input {
+        slot: "alignments".into(),
+        message: format!("no column `{name}` (is it an align.ibm2 table?)"),
+    })?;
     let l = col.list()?;
-    l.series_iter().map(|s| Ok(match s { Some(s) => get(&s)?, None => Vec::new() })).collect()
+    l.series_iter()
+        .map(|s| {
+            Ok(match s {
+                Some(s) => get(&s)?,
+                None => Vec::new(),
+            })
+        })
+        .collect()
 }
 
 fn u32s(df: &DataFrame, name: &str) -> Result<Vec<Vec<u32>>, StageError> {
-    lists(df, name, |s| Ok(s.u32()?.iter().map(|v| v.unwrap_or(0)).collect()))
+    lists(df, name, |s| {
+        Ok(s.u32()?.iter().map(|v| v.unwrap_or(0)).collect())
+    })
 }
 
 fn f64s(df: &DataFrame, name: &str) -> Result<Vec<Vec<f64>>, StageError> {
-    lists(df, name, |s| Ok(s.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect()))
+    lists(df, name, |s| {
+        Ok(s.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
+    })
 }
 
 fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked, StageError> {
@@ -58,16 +84,30 @@ fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked, StageErr
 
 /// Tokens of one side from stored spans (their text is the span of the sentence, or empty when out of range: the
 /// crate then reports the row).
-fn side_tokens<'a>(text: &'a str, starts: &[u32], ends: &[u32], row: usize, name: &str) -> Result<Vec<Token<'a>>, StageError> {
+fn side_tokens<'a>(
+    text: &'a str,
+    starts: &[u32],
+    ends: &[u32],
+    row: usize,
+    name: &str,
+) -> Result<Vec<Token<'a>>, StageError> {
     if starts.len() != ends.len() {
-        return Err(column_err(row, name, &format!("{} starts but {} ends", starts.len(), ends.len())));
+        return Err(column_err(
+            row,
+            name,
+            &format!("{} starts but {} ends", starts.len(), ends.len()),
+        ));
     }
     Ok(starts
         .iter()
         .zip(ends)
         .map(|(&s, &e)| {
             let (s, e) = (s as usize, e as usize);
-            Token { text: text.get(s..e).unwrap_or(""), start: s, end: e }
+            Token {
+                text: text.get(s..e).unwrap_or(""),
+                start: s,
+                end: e,
+            }
         })
         .collect())
 }
@@ -107,8 +147,12 @@ Output `gold`, in alignment-row then span order:
 Stats: rows_in = alignment rows, rows_out = pairs kept; dropped: punctuation, below_threshold (candidate pairs);
 counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] =
-        &[InputSlot { name: "alignments", kind: SlotKind::Table, required: true, doc: "an align.ibm2 table" }];
+    const INPUTS: &'static [InputSlot] = &[InputSlot {
+        name: "alignments",
+        kind: SlotKind::Table,
+        required: true,
+        doc: "an align.ibm2 table",
+    }];
 
     fn validate(p: &Params) -> Result<(), String> {
         if p.max_len == 0 {
@@ -124,9 +168,18 @@ counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
         let df = ctx.table("alignments")?;
         let n = df.height();
         let pair_id = df.column("pair_id")?.u64()?.clone();
-        let (lang, src_lang, tgt_lang) = (strs(&df, "lang")?, strs(&df, "src_lang")?, strs(&df, "tgt_lang")?);
+        let (lang, src_lang, tgt_lang) = (
+            strs(&df, "lang")?,
+            strs(&df, "src_lang")?,
+            strs(&df, "tgt_lang")?,
+        );
         let (src, tgt) = (strs(&df, "src")?, strs(&df, "tgt")?);
-        let (ss, se, ts, te) = (u32s(&df, "src_starts")?, u32s(&df, "src_ends")?, u32s(&df, "tgt_starts")?, u32s(&df, "tgt_ends")?);
+        let (ss, se, ts, te) = (
+            u32s(&df, "src_starts")?,
+            u32s(&df, "src_ends")?,
+            u32s(&df, "tgt_starts")?,
+            u32s(&df, "tgt_ends")?,
+        );
         let (ls, lt) = (u32s(&df, "link_src")?, u32s(&df, "link_tgt")?);
         let (lp, lq) = (f64s(&df, "link_posterior")?, f64s(&df, "link_tprob")?);
 
@@ -139,17 +192,56 @@ counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
         for i in 0..n {
             src_tokens.push(side_tokens(src_text[i], &ss[i], &se[i], i, "src_starts")?);
             tgt_tokens.push(side_tokens(tgt_text[i], &ts[i], &te[i], i, "tgt_starts")?);
-            if ls[i].len() != lt[i].len() || lp[i].len() != ls[i].len() || lq[i].len() != ls[i].len() {
-                return Err(column_err(i, "link_src", "link_src, link_tgt, link_posterior and link_tprob differ in length"));
+            if ls[i].len() != lt[i].len()
+                || lp[i].len() != ls[i].len()
+                || lq[i].len() != ls[i].len()
+            {
+                return Err(column_err(
+                    i,
+                    "link_src",
+                    "link_src, link_tgt, link_posterior and link_tprob differ in length",
+                ));
             }
-            links.push(ls[i].iter().copied().zip(lt[i].iter().copied()).collect::<Vec<_>>());
-            scores.push(lp[i].iter().zip(&lq[i]).map(|(&posterior, &tprob)| LinkScore { posterior, tprob }).collect::<Vec<_>>());
+            links.push(
+                ls[i]
+                    .iter()
+                    .copied()
+                    .zip(lt[i].iter().copied())
+                    .collect::<Vec<_>>(),
+            );
+            scores.push(
+                lp[i]
+                    .iter()
+                    .zip(&lq[i])
+                    .map(|(&posterior, &tprob)| LinkScore { posterior, tprob })
+                    .collect::<Vec<_>>(),
+            );
         }
-        let params = PairParams { max_len: p.max_len, min_score: p.min_score, score: p.score, skip_punctuation: p.skip_punctuation, lowercase: false };
-        let input = ScoredPairInput { src_text: &src_text, tgt_text: &tgt_text, src_tokens: &src_tokens, tgt_tokens: &tgt_tokens, links: &links, scores: &scores };
-        let (pairs, pst) = extract_pairs_scored(input, &params).map_err(|e| StageError::Input { slot: "alignments".into(), message: format!("{e} (sentence = 0-based table row)") })?;
+        let params = PairParams {
+            max_len: p.max_len,
+            min_score: p.min_score,
+            score: p.score,
+            skip_punctuation: p.skip_punctuation,
+            lowercase: false,
+        };
+        let input = ScoredPairInput {
+            src_text: &src_text,
+            tgt_text: &tgt_text,
+            src_tokens: &src_tokens,
+            tgt_tokens: &tgt_tokens,
+            links: &links,
+            scores: &scores,
+        };
+        let (pairs, pst) = extract_pairs_scored(input, &params).map_err(|e| StageError::Input {
+            slot: "alignments".into(),
+            message: format!("{e} (sentence = 0-based table row)"),
+        })?;
 
-        let mut stats = Stats { rows_in: n as u64, rows_out: pairs.len() as u64, ..Stats::default() };
+        let mut stats = Stats {
+            rows_in: n as u64,
+            rows_out: pairs.len() as u64,
+            ..Stats::default()
+        };
         stats.drop_rows("punctuation", pst.punctuation);
         stats.drop_rows("below_threshold", pst.below_threshold);
         stats.count("candidates", pst.candidates);
@@ -157,22 +249,83 @@ counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
         stats.count("sentences_without_links", pst.sentences_without_links);
         for r in &pairs {
             let k = r.sentence;
-            stats.count(&format!("pairs/{}-{}", src_lang.get(k).unwrap_or(""), tgt_lang.get(k).unwrap_or("")), 1);
+            stats.count(
+                &format!(
+                    "pairs/{}-{}",
+                    src_lang.get(k).unwrap_or(""),
+                    tgt_lang.get(k).unwrap_or("")
+                ),
+                1,
+            );
         }
         let s = |c: &StringChunked, k: usize| c.get(k).map(str::to_string);
         let out = DataFrame::new_infer_height(vec![
-            Column::new("pair_id".into(), pairs.iter().map(|r| pair_id.get(r.sentence)).collect::<Vec<Option<u64>>>()),
-            Column::new("lang".into(), pairs.iter().map(|r| s(lang, r.sentence)).collect::<Vec<_>>()),
-            Column::new("src_lang".into(), pairs.iter().map(|r| s(src_lang, r.sentence)).collect::<Vec<_>>()),
-            Column::new("tgt_lang".into(), pairs.iter().map(|r| s(tgt_lang, r.sentence)).collect::<Vec<_>>()),
-            Column::new("src_start".into(), pairs.iter().map(|r| r.src_span.0).collect::<Vec<u32>>()),
-            Column::new("src_end".into(), pairs.iter().map(|r| r.src_span.1).collect::<Vec<u32>>()),
-            Column::new("tgt_start".into(), pairs.iter().map(|r| r.tgt_span.0).collect::<Vec<u32>>()),
-            Column::new("tgt_end".into(), pairs.iter().map(|r| r.tgt_span.1).collect::<Vec<u32>>()),
-            Column::new("src_phrase".into(), pairs.iter().map(|r| r.src_text.as_str()).collect::<Vec<_>>()),
-            Column::new("tgt_phrase".into(), pairs.iter().map(|r| r.tgt_text.as_str()).collect::<Vec<_>>()),
-            Column::new("score".into(), pairs.iter().map(|r| r.score).collect::<Vec<f64>>()),
-            Column::new("links".into(), pairs.iter().map(|r| r.links).collect::<Vec<u32>>()),
+            Column::new(
+                "pair_id".into(),
+                pairs
+                    .iter()
+                    .map(|r| pair_id.get(r.sentence))
+                    .collect::<Vec<Option<u64>>>(),
+            ),
+            Column::new(
+                "lang".into(),
+                pairs
+                    .iter()
+                    .map(|r| s(lang, r.sentence))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "src_lang".into(),
+                pairs
+                    .iter()
+                    .map(|r| s(src_lang, r.sentence))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "tgt_lang".into(),
+                pairs
+                    .iter()
+                    .map(|r| s(tgt_lang, r.sentence))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "src_start".into(),
+                pairs.iter().map(|r| r.src_span.0).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                "src_end".into(),
+                pairs.iter().map(|r| r.src_span.1).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                "tgt_start".into(),
+                pairs.iter().map(|r| r.tgt_span.0).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                "tgt_end".into(),
+                pairs.iter().map(|r| r.tgt_span.1).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                "src_phrase".into(),
+                pairs
+                    .iter()
+                    .map(|r| r.src_text.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "tgt_phrase".into(),
+                pairs
+                    .iter()
+                    .map(|r| r.tgt_text.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "score".into(),
+                pairs.iter().map(|r| r.score).collect::<Vec<f64>>(),
+            ),
+            Column::new(
+                "links".into(),
+                pairs.iter().map(|r| r.links).collect::<Vec<u32>>(),
+            ),
         ])?;
         Ok(Outputs::table("gold", out, stats))
     }

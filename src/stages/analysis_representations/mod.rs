@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use crate::stages::train_lora::{bloom_err, load_model};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `analysis.representations`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,7 +27,12 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { max_pairs: 200, batch_size: 8, max_len: 128, device: "cpu".into() }
+        Params {
+            max_pairs: 200,
+            batch_size: 8,
+            max_len: 128,
+            device: "cpu".into(),
+        }
     }
 }
 
@@ -42,17 +47,29 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
         na += x * x;
         nb += y * y;
     }
-    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na.sqrt() * nb.sqrt()) }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    }
 }
 
 /// Mean-pooled states `[layer][sentence][hidden]` of `texts`, batch by batch, left-padded.
-fn pooled(model: &alinea_bloom::Bloom, adapter: Option<&alinea_bloom::LoraAdapter>, tok: &tokenizers::Tokenizer, texts: &[String], p: &Params) -> Result<Vec<Vec<Vec<f32>>>, StageError> {
+fn pooled(
+    model: &alinea_bloom::Bloom,
+    adapter: Option<&alinea_bloom::LoraAdapter>,
+    tok: &tokenizers::Tokenizer,
+    texts: &[String],
+    p: &Params,
+) -> Result<Vec<Vec<Vec<f32>>>, StageError> {
     let pad = model.config().pad_token_id;
     let mut out: Vec<Vec<Vec<f32>>> = Vec::new();
     for chunk in texts.chunks(p.batch_size.max(1)) {
         let mut ids: Vec<Vec<u32>> = Vec::with_capacity(chunk.len());
         for t in chunk {
-            let enc = tok.encode(t.as_str(), false).map_err(|e| StageError::Other(format!("tokenizer: {e}")))?;
+            let enc = tok
+                .encode(t.as_str(), false)
+                .map_err(|e| StageError::Other(format!("tokenizer: {e}")))?;
             let mut v = enc.get_ids().to_vec();
             v.truncate(p.max_len.max(1));
             if v.is_empty() {
@@ -61,9 +78,21 @@ fn pooled(model: &alinea_bloom::Bloom, adapter: Option<&alinea_bloom::LoraAdapte
             ids.push(v);
         }
         let width = ids.iter().map(Vec::len).max().unwrap_or(1);
-        let mask: Vec<Vec<u8>> = ids.iter().map(|v| (0..width).map(|k| u8::from(k >= width - v.len())).collect()).collect();
-        let padded: Vec<Vec<u32>> = ids.iter().map(|v| std::iter::repeat_n(pad, width - v.len()).chain(v.iter().copied()).collect()).collect();
-        let states = model.mean_pooled_states(&padded, &mask, adapter).map_err(bloom_err)?;
+        let mask: Vec<Vec<u8>> = ids
+            .iter()
+            .map(|v| (0..width).map(|k| u8::from(k >= width - v.len())).collect())
+            .collect();
+        let padded: Vec<Vec<u32>> = ids
+            .iter()
+            .map(|v| {
+                std::iter::repeat_n(pad, width - v.len())
+                    .chain(v.iter().copied())
+                    .collect()
+            })
+            .collect();
+        let states = model
+            .mean_pooled_states(&padded, &mask, adapter)
+            .map_err(bloom_err)?;
         if out.is_empty() {
             out = vec![Vec::new(); states.len()];
         }
@@ -76,7 +105,8 @@ fn pooled(model: &alinea_bloom::Bloom, adapter: Option<&alinea_bloom::LoraAdapte
 
 impl Stage for AnalysisRepresentations {
     const KIND: &'static str = "analysis.representations";
-    const SUMMARY: &'static str = "per-layer cosine similarity of mean-pooled states of parallel sentences (Sec. 4.5)";
+    const SUMMARY: &'static str =
+        "per-layer cosine similarity of mean-pooled states of parallel sentences (Sec. 4.5)";
     const DOC: &'static str = "\
 Representation analysis of the AlignInstruct paper (Sec. 4.5): for each language, the two sides of up to
 `max_pairs` parallel sentences are encoded, every layer's hidden states (embeddings + each block, as transformers'
@@ -93,17 +123,38 @@ Parameters (defaults): max_pairs = 200, batch_size = 8, max_len = 128, device = 
 Output `layers`: lang, layer (0 = embeddings), pairs, cosine.";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[
-        InputSlot { name: "model", kind: SlotKind::Folder, required: true, doc: "BLOOM model folder or model.tiny stage" },
-        InputSlot { name: "adapter", kind: SlotKind::Folder, required: false, doc: "train.lora stage or PEFT adapter folder" },
-        InputSlot { name: "pairs", kind: SlotKind::Table, required: true, doc: "a pairs table of parallel sentences" },
+        InputSlot {
+            name: "model",
+            kind: SlotKind::Folder,
+            required: true,
+            doc: "BLOOM model folder or model.tiny stage",
+        },
+        InputSlot {
+            name: "adapter",
+            kind: SlotKind::Folder,
+            required: false,
+            doc: "train.lora stage or PEFT adapter folder",
+        },
+        InputSlot {
+            name: "pairs",
+            kind: SlotKind::Table,
+            required: true,
+            doc: "a pairs table of parallel sentences",
+        },
     ];
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let df = ctx.table("pairs")?;
-        let (lang, src, tgt) = (df.column("lang")?.str()?.clone(), df.column("src")?.str()?.clone(), df.column("tgt")?.str()?.clone());
+        let (lang, src, tgt) = (
+            df.column("lang")?.str()?.clone(),
+            df.column("src")?.str()?.clone(),
+            df.column("tgt")?.str()?.clone(),
+        );
         let mut by_lang: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
         for i in 0..df.height() {
-            let entry = by_lang.entry(lang.get(i).unwrap_or("").to_string()).or_default();
+            let entry = by_lang
+                .entry(lang.get(i).unwrap_or("").to_string())
+                .or_default();
             if entry.0.len() < p.max_pairs {
                 entry.0.push(src.get(i).unwrap_or("").to_string());
                 entry.1.push(tgt.get(i).unwrap_or("").to_string());
@@ -111,15 +162,23 @@ Output `layers`: lang, layer (0 = embeddings), pairs, cosine.";
         }
         let (model, tokenizer, device) = load_model(ctx, &p.device)?;
         let adapter = if ctx.has_input("adapter") {
-            Some(alinea_bloom::LoraAdapter::load(&ctx.folder("adapter")?, model.config(), &device).map_err(bloom_err)?)
+            Some(
+                alinea_bloom::LoraAdapter::load(&ctx.folder("adapter")?, model.config(), &device)
+                    .map_err(bloom_err)?,
+            )
         } else {
             None
         };
-        let (mut langs, mut layers, mut counts, mut cosines) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut langs, mut layers, mut counts, mut cosines) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (code, (s, t)) in &by_lang {
-            let (a, b) = (pooled(&model, adapter.as_ref(), &tokenizer, s, p)?, pooled(&model, adapter.as_ref(), &tokenizer, t, p)?);
+            let (a, b) = (
+                pooled(&model, adapter.as_ref(), &tokenizer, s, p)?,
+                pooled(&model, adapter.as_ref(), &tokenizer, t, p)?,
+            );
             for (layer, (ra, rb)) in a.iter().zip(&b).enumerate() {
-                let mean = ra.iter().zip(rb).map(|(x, y)| cosine(x, y)).sum::<f64>() / ra.len().max(1) as f64;
+                let mean = ra.iter().zip(rb).map(|(x, y)| cosine(x, y)).sum::<f64>()
+                    / ra.len().max(1) as f64;
                 langs.push(code.clone());
                 layers.push(layer as u32);
                 counts.push(ra.len() as u32);
@@ -132,7 +191,11 @@ Output `layers`: lang, layer (0 = embeddings), pairs, cosine.";
             Column::new("pairs".into(), counts),
             Column::new("cosine".into(), cosines),
         ])?;
-        let stats = Stats { rows_in: df.height() as u64, rows_out: out.height() as u64, ..Stats::default() };
+        let stats = Stats {
+            rows_in: df.height() as u64,
+            rows_out: out.height() as u64,
+            ..Stats::default()
+        };
         Ok(Outputs::table("layers", out, stats))
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// How to fail.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -32,18 +32,30 @@ pub struct DebugFail;
 impl Stage for DebugFail {
     const KIND: &'static str = "debug.fail";
     const SUMMARY: &'static str = "testing aid: pass a table through, fail, or abort the process";
-    const DOC: &'static str = "Testing aid. Parameters: mode = \"pass\" | \"error\" | \"abort\". Input `table`.";
+    const DOC: &'static str =
+        "Testing aid. Parameters: mode = \"pass\" | \"error\" | \"abort\". Input `table`.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot { name: "table", kind: SlotKind::Table, required: true, doc: "any table" }];
+    const INPUTS: &'static [InputSlot] = &[InputSlot {
+        name: "table",
+        kind: SlotKind::Table,
+        required: true,
+        doc: "any table",
+    }];
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let df = ctx.table("table")?;
         match p.mode {
             Mode::Pass => {
-                let stats = Stats { rows_in: df.height() as u64, rows_out: df.height() as u64, ..Stats::default() };
+                let stats = Stats {
+                    rows_in: df.height() as u64,
+                    rows_out: df.height() as u64,
+                    ..Stats::default()
+                };
                 Ok(Outputs::table("table", df, stats))
             }
-            Mode::Error => Err(StageError::Other("debug.fail: failing on purpose (mode = \"error\")".into())),
+            Mode::Error => Err(StageError::Other(
+                "debug.fail: failing on purpose (mode = \"error\")".into(),
+            )),
             Mode::Abort => {
                 // Leave a half-written temp file behind, as a crash in the middle of writing would.
                 let tmp = ctx.work_dir()?.join("half-written.parquet");

@@ -5,8 +5,8 @@
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use crate::stages::train_lora::{bloom_err, load_model};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `generate`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,7 +25,12 @@ pub struct Params {
 impl Default for Params {
     fn default() -> Self {
         let g = alinea_bloom::GenerateConfig::default();
-        Params { max_new_tokens: g.max_new_tokens, batch_size: g.batch_size, max_input_len: g.max_input_len, device: "cpu".into() }
+        Params {
+            max_new_tokens: g.max_new_tokens,
+            batch_size: g.batch_size,
+            max_input_len: g.max_input_len,
+            device: "cpu".into(),
+        }
     }
 }
 
@@ -34,7 +39,8 @@ pub struct Generate;
 
 impl Stage for Generate {
     const KIND: &'static str = "generate";
-    const SUMMARY: &'static str = "greedy batched decoding (KV cache) of a prompts table, with or without an adapter";
+    const SUMMARY: &'static str =
+        "greedy batched decoding (KV cache) of a prompts table, with or without an adapter";
     const DOC: &'static str = "\
 Decodes every prompt of an instruction table greedily (beam 1, as the paper), stopping at EOS or the first newline
 or after max_new_tokens. Deterministic: the output depends on the inputs and batch size only.
@@ -49,9 +55,24 @@ Parameters (defaults): max_new_tokens = 256, batch_size = 8, max_input_len = 384
 Output `generations`: the prompts table's columns plus `hypothesis`.";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[
-        InputSlot { name: "model", kind: SlotKind::Folder, required: true, doc: "BLOOM model folder or model.tiny stage" },
-        InputSlot { name: "adapter", kind: SlotKind::Folder, required: false, doc: "train.lora stage or PEFT adapter folder" },
-        InputSlot { name: "prompts", kind: SlotKind::Table, required: true, doc: "an instruction table of prompts" },
+        InputSlot {
+            name: "model",
+            kind: SlotKind::Folder,
+            required: true,
+            doc: "BLOOM model folder or model.tiny stage",
+        },
+        InputSlot {
+            name: "adapter",
+            kind: SlotKind::Folder,
+            required: false,
+            doc: "train.lora stage or PEFT adapter folder",
+        },
+        InputSlot {
+            name: "prompts",
+            kind: SlotKind::Table,
+            required: true,
+            doc: "an instruction table of prompts",
+        },
     ];
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
@@ -60,24 +81,45 @@ Output `generations`: the prompts table's columns plus `hypothesis`.";
         let (model, tokenizer, device) = load_model(ctx, &p.device)?;
         let adapter = if ctx.has_input("adapter") {
             let dir = ctx.folder("adapter")?;
-            Some(alinea_bloom::LoraAdapter::load(&dir, model.config(), &device).map_err(bloom_err)?)
+            Some(
+                alinea_bloom::LoraAdapter::load(&dir, model.config(), &device)
+                    .map_err(bloom_err)?,
+            )
         } else {
             None
         };
         let prompts: Vec<String> = rows.iter().map(|r| r.prompt()).collect();
-        let cfg = alinea_bloom::GenerateConfig { max_new_tokens: p.max_new_tokens, batch_size: p.batch_size, max_input_len: p.max_input_len };
+        let cfg = alinea_bloom::GenerateConfig {
+            max_new_tokens: p.max_new_tokens,
+            batch_size: p.batch_size,
+            max_input_len: p.max_input_len,
+        };
         let bar = ctx.progress(prompts.len() as u64, "prompts");
         let stop = alinea_bloom::stop_token_ids(&model, &tokenizer);
         let mut hyps = Vec::with_capacity(prompts.len());
         // Chunks bound memory and drive the progress bar; decoding is batched inside each chunk.
         for chunk in prompts.chunks(p.batch_size.max(1) * 8) {
-            hyps.extend(alinea_bloom::generate_text_with_stops(&model, adapter.as_ref(), &tokenizer, chunk, &stop, &cfg).map_err(bloom_err)?);
+            hyps.extend(
+                alinea_bloom::generate_text_with_stops(
+                    &model,
+                    adapter.as_ref(),
+                    &tokenizer,
+                    chunk,
+                    &stop,
+                    &cfg,
+                )
+                .map_err(bloom_err)?,
+            );
             bar.inc(chunk.len() as u64);
         }
         bar.finish_and_clear();
         let mut out = df.clone();
         out.with_column(Column::new("hypothesis".into(), hyps))?;
-        let stats = Stats { rows_in: rows.len() as u64, rows_out: out.height() as u64, ..Stats::default() };
+        let stats = Stats {
+            rows_in: rows.len() as u64,
+            rows_out: out.height() as u64,
+            ..Stats::default()
+        };
         Ok(Outputs::table("generations", out, stats))
     }
 }

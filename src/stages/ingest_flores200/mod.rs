@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use crate::lang::{Language, Registry};
 use crate::text::pairs::{Origin, PairRows};
 use crate::text::{OnInvalidUtf8, split_lines};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `ingest.flores200`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,8 +42,16 @@ impl Default for Params {
 /// The stage kind.
 pub struct IngestFlores200;
 
-fn file_of(root: &Path, registry: &Registry, code: &str, split: &str) -> Result<PathBuf, StageError> {
-    let lang = registry.require(code).map_err(|m| StageError::Param { field: "langs".into(), message: m })?;
+fn file_of(
+    root: &Path,
+    registry: &Registry,
+    code: &str,
+    split: &str,
+) -> Result<PathBuf, StageError> {
+    let lang = registry.require(code).map_err(|m| StageError::Param {
+        field: "langs".into(),
+        message: m,
+    })?;
     Ok(root.join(split).join(format!("{}.{split}", lang.flores)))
 }
 
@@ -68,11 +76,18 @@ Every file of a split must have the same number of lines (else an error names bo
 Output `pairs`: pair_id, corpus (= flores200), split, lang, src_lang (the language), tgt_lang (the pivot), src, tgt,
 source_file, line (= the sentence id, 1-based).";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot { name: "root", kind: SlotKind::Path, required: true, doc: "the flores200_dataset directory" }];
+    const INPUTS: &'static [InputSlot] = &[InputSlot {
+        name: "root",
+        kind: SlotKind::Path,
+        required: true,
+        doc: "the flores200_dataset directory",
+    }];
 
     fn validate(p: &Params) -> Result<(), String> {
         if p.langs.is_empty() {
-            return Err("`langs` is empty: name at least one language, e.g. langs = [\"be\"]".into());
+            return Err(
+                "`langs` is empty: name at least one language, e.g. langs = [\"be\"]".into(),
+            );
         }
         let registry = Registry::with_extra(&p.extra_languages);
         for code in p.langs.iter().chain([&p.pivot]) {
@@ -91,7 +106,11 @@ source_file, line (= the sentence id, 1-based).";
             for code in std::iter::once(&p.pivot).chain(&p.langs) {
                 let f = file_of(root, &registry, code, split)?;
                 if !f.is_file() {
-                    return Err(StageError::BadInput { path: f, line: 0, message: format!("missing FLORES-200 file for `{code}` ({split})") });
+                    return Err(StageError::BadInput {
+                        path: f,
+                        line: 0,
+                        message: format!("missing FLORES-200 file for `{code}` ({split})"),
+                    });
                 }
                 files.push(f);
             }
@@ -115,13 +134,35 @@ source_file, line (= the sentence id, 1-based).";
                     return Err(StageError::BadInput {
                         path: path.clone(),
                         line: 0,
-                        message: format!("has {} lines but {} has {}: FLORES files must be aligned by sentence id", side.lines.len(), pivot_path.display(), pivot.lines.len()),
+                        message: format!(
+                            "has {} lines but {} has {}: FLORES files must be aligned by sentence id",
+                            side.lines.len(),
+                            pivot_path.display(),
+                            pivot.lines.len()
+                        ),
                     });
                 }
                 stats.count("replaced_invalid_utf8_lines", side.replaced);
-                let file = path.strip_prefix(&root).unwrap_or(&path).display().to_string();
-                let origin = Origin { corpus: "flores200", split, src_lang: code, tgt_lang: &p.pivot, source_file: &file };
-                rows.extend(&origin, side.lines, pivot.lines.clone(), None, false, &mut stats);
+                let file = path
+                    .strip_prefix(&root)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                let origin = Origin {
+                    corpus: "flores200",
+                    split,
+                    src_lang: code,
+                    tgt_lang: &p.pivot,
+                    source_file: &file,
+                };
+                rows.extend(
+                    &origin,
+                    side.lines,
+                    pivot.lines.clone(),
+                    None,
+                    false,
+                    &mut stats,
+                );
             }
         }
         stats.rows_out = rows.len() as u64;

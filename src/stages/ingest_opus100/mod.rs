@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use crate::text::pairs::{Origin, PairRows};
 use crate::text::{OnInvalidUtf8, split_lines};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Which on-disk layout to read.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -65,21 +65,44 @@ struct Unit {
 }
 
 fn pair_folder(a: &str, b: &str) -> String {
-    if a <= b { format!("{a}-{b}") } else { format!("{b}-{a}") }
+    if a <= b {
+        format!("{a}-{b}")
+    } else {
+        format!("{b}-{a}")
+    }
 }
 
 fn units(p: &Params) -> Vec<(bool, Unit)> {
     let mut out = Vec::new();
     for lang in &p.langs {
         for split in &p.splits {
-            out.push((false, Unit { folder: pair_folder(lang, "en"), split: split.clone(), src_lang: lang.clone(), tgt_lang: "en".into() }));
+            out.push((
+                false,
+                Unit {
+                    folder: pair_folder(lang, "en"),
+                    split: split.clone(),
+                    src_lang: lang.clone(),
+                    tgt_lang: "en".into(),
+                },
+            ));
         }
     }
     for pair in &p.zero_shot {
         if let Some((a, b)) = pair.split_once('-') {
             let folder = pair_folder(a, b);
-            let (first, second) = folder.split_once('-').map(|(x, y)| (x.to_string(), y.to_string())).unwrap_or_default();
-            out.push((true, Unit { folder, split: "test".into(), src_lang: first, tgt_lang: second }));
+            let (first, second) = folder
+                .split_once('-')
+                .map(|(x, y)| (x.to_string(), y.to_string()))
+                .unwrap_or_default();
+            out.push((
+                true,
+                Unit {
+                    folder,
+                    split: "test".into(),
+                    src_lang: first,
+                    tgt_lang: second,
+                },
+            ));
         }
     }
     out
@@ -87,16 +110,23 @@ fn units(p: &Params) -> Vec<(bool, Unit)> {
 
 fn resolve_layout(p: &Params, root: &Path) -> Layout {
     match p.layout {
-        Layout::Auto if root.join("supervised").is_dir() || root.join("zero-shot").is_dir() => Layout::Original,
+        Layout::Auto if root.join("supervised").is_dir() || root.join("zero-shot").is_dir() => {
+            Layout::Original
+        }
         Layout::Auto => Layout::HfParquet,
         other => other,
     }
 }
 
 fn text_files(root: &Path, zero_shot: bool, u: &Unit) -> (PathBuf, PathBuf) {
-    let dir = root.join(if zero_shot { "zero-shot" } else { "supervised" }).join(&u.folder);
+    let dir = root
+        .join(if zero_shot { "zero-shot" } else { "supervised" })
+        .join(&u.folder);
     let stem = format!("opus.{}-{}", u.folder, u.split);
-    (dir.join(format!("{stem}.{}", u.src_lang)), dir.join(format!("{stem}.{}", u.tgt_lang)))
+    (
+        dir.join(format!("{stem}.{}", u.src_lang)),
+        dir.join(format!("{stem}.{}", u.tgt_lang)),
+    )
 }
 
 fn parquet_files(root: &Path, u: &Unit) -> Result<Vec<PathBuf>, StageError> {
@@ -106,13 +136,20 @@ fn parquet_files(root: &Path, u: &Unit) -> Result<Vec<PathBuf>, StageError> {
         .map_err(StageError::io(&dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
             name.starts_with(&prefix) && name.ends_with(".parquet")
         })
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(StageError::BadInput { path: dir, line: 0, message: format!("no `{prefix}*.parquet` file for split `{}`", u.split) });
+        return Err(StageError::BadInput {
+            path: dir,
+            line: 0,
+            message: format!("no `{prefix}*.parquet` file for split `{}`", u.split),
+        });
     }
     Ok(files)
 }
@@ -121,7 +158,15 @@ fn relative(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
 }
 
-fn read_text_unit(ctx: &StageCtx, p: &Params, root: &Path, zero_shot: bool, u: &Unit, rows: &mut PairRows, stats: &mut Stats) -> Result<(), StageError> {
+fn read_text_unit(
+    ctx: &StageCtx,
+    p: &Params,
+    root: &Path,
+    zero_shot: bool,
+    u: &Unit,
+    rows: &mut PairRows,
+    stats: &mut Stats,
+) -> Result<(), StageError> {
     let (src_path, tgt_path) = text_files(root, zero_shot, u);
     let src = split_lines(&ctx.read_file(&src_path)?, &src_path, p.on_invalid_utf8)?;
     let tgt = split_lines(&ctx.read_file(&tgt_path)?, &tgt_path, p.on_invalid_utf8)?;
@@ -129,38 +174,78 @@ fn read_text_unit(ctx: &StageCtx, p: &Params, root: &Path, zero_shot: bool, u: &
         return Err(StageError::BadInput {
             path: src_path.clone(),
             line: 0,
-            message: format!("has {} lines but {} has {}: the two sides must be line-aligned", src.lines.len(), tgt_path.display(), tgt.lines.len()),
+            message: format!(
+                "has {} lines but {} has {}: the two sides must be line-aligned",
+                src.lines.len(),
+                tgt_path.display(),
+                tgt.lines.len()
+            ),
         });
     }
     stats.count("replaced_invalid_utf8_lines", src.replaced + tgt.replaced);
     let file = relative(root, &src_path);
-    let origin = Origin { corpus: "opus100", split: &u.split, src_lang: &u.src_lang, tgt_lang: &u.tgt_lang, source_file: &file };
+    let origin = Origin {
+        corpus: "opus100",
+        split: &u.split,
+        src_lang: &u.src_lang,
+        tgt_lang: &u.tgt_lang,
+        source_file: &file,
+    };
     rows.extend(&origin, src.lines, tgt.lines, None, p.keep_empty, stats);
     Ok(())
 }
 
-fn read_parquet_unit(ctx: &StageCtx, p: &Params, root: &Path, u: &Unit, rows: &mut PairRows, stats: &mut Stats) -> Result<(), StageError> {
+fn read_parquet_unit(
+    ctx: &StageCtx,
+    p: &Params,
+    root: &Path,
+    u: &Unit,
+    rows: &mut PairRows,
+    stats: &mut Stats,
+) -> Result<(), StageError> {
     for path in parquet_files(root, u)? {
         let bytes = ctx.read_file(&path)?;
-        let df = crate::engine::table::decode_parquet(bytes)
-            .map_err(|e| StageError::BadInput { path: path.clone(), line: 0, message: format!("not a readable Parquet file: {e}") })?;
-        let bad = |message: String| StageError::BadInput { path: path.clone(), line: 0, message };
+        let df = alinea_engine::table::decode_parquet(bytes).map_err(|e| StageError::BadInput {
+            path: path.clone(),
+            line: 0,
+            message: format!("not a readable Parquet file: {e}"),
+        })?;
+        let bad = |message: String| StageError::BadInput {
+            path: path.clone(),
+            line: 0,
+            message,
+        };
         let translation = df
             .column("translation")
-            .map_err(|_| bad(format!("no `translation` column; columns are: {:?}", df.get_column_names())))?
+            .map_err(|_| {
+                bad(format!(
+                    "no `translation` column; columns are: {:?}",
+                    df.get_column_names()
+                ))
+            })?
             .struct_()
-            .map_err(|_| bad("column `translation` is not a struct keyed by language code".into()))?;
+            .map_err(|_| {
+                bad("column `translation` is not a struct keyed by language code".into())
+            })?;
         let field = |code: &str| -> Result<Vec<String>, StageError> {
             let s = translation
                 .field_by_name(code)
                 .map_err(|_| bad(format!("`translation` has no field `{code}`")))?;
-            let s = s.str().map_err(|_| bad(format!("`translation.{code}` is not text")))?;
+            let s = s
+                .str()
+                .map_err(|_| bad(format!("`translation.{code}` is not text")))?;
             Ok(s.iter().map(|v| v.unwrap_or("").to_string()).collect())
         };
         let src = field(&u.src_lang)?;
         let tgt = field(&u.tgt_lang)?;
         let file = relative(root, &path);
-        let origin = Origin { corpus: "opus100", split: &u.split, src_lang: &u.src_lang, tgt_lang: &u.tgt_lang, source_file: &file };
+        let origin = Origin {
+            corpus: "opus100",
+            split: &u.split,
+            src_lang: &u.src_lang,
+            tgt_lang: &u.tgt_lang,
+            source_file: &file,
+        };
         rows.extend(&origin, src, tgt, None, p.keep_empty, stats);
     }
     Ok(())
@@ -168,7 +253,8 @@ fn read_parquet_unit(ctx: &StageCtx, p: &Params, root: &Path, u: &Unit, rows: &m
 
 impl Stage for IngestOpus100 {
     const KIND: &'static str = "ingest.opus100";
-    const SUMMARY: &'static str = "read OPUS-100 (original text layout or Hugging Face parquet) into a pairs table";
+    const SUMMARY: &'static str =
+        "read OPUS-100 (original text layout or Hugging Face parquet) into a pairs table";
     const DOC: &'static str = "\
 Reads OPUS-100 v1.0 for chosen languages and splits.
 
@@ -190,15 +276,25 @@ A missing file is an error naming it. Sides with different line counts are an er
 Output `pairs`: pair_id (row number, 0-based), corpus, split, lang, src_lang, tgt_lang, src, tgt, source_file,
 line (1-based).";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot { name: "root", kind: SlotKind::Path, required: true, doc: "OPUS-100 root directory" }];
+    const INPUTS: &'static [InputSlot] = &[InputSlot {
+        name: "root",
+        kind: SlotKind::Path,
+        required: true,
+        doc: "OPUS-100 root directory",
+    }];
 
     fn validate(p: &Params) -> Result<(), String> {
         if p.langs.is_empty() && p.zero_shot.is_empty() {
             return Err("`langs` is empty: name at least one language paired with English, e.g. langs = [\"be\"]".into());
         }
         for pair in &p.zero_shot {
-            if pair.split_once('-').is_none_or(|(a, b)| a.is_empty() || b.is_empty()) {
-                return Err(format!("zero_shot entry `{pair}`: expected two codes joined by `-`, e.g. \"de-nl\""));
+            if pair
+                .split_once('-')
+                .is_none_or(|(a, b)| a.is_empty() || b.is_empty())
+            {
+                return Err(format!(
+                    "zero_shot entry `{pair}`: expected two codes joined by `-`, e.g. \"de-nl\""
+                ));
             }
         }
         Ok(())
@@ -214,7 +310,14 @@ line (1-based).";
                     let (a, b) = text_files(root, zero_shot, &u);
                     for f in [a, b] {
                         if !f.is_file() {
-                            return Err(StageError::BadInput { path: f, line: 0, message: format!("missing OPUS-100 file for {} {}", u.folder, u.split) });
+                            return Err(StageError::BadInput {
+                                path: f,
+                                line: 0,
+                                message: format!(
+                                    "missing OPUS-100 file for {} {}",
+                                    u.folder, u.split
+                                ),
+                            });
                         }
                         files.push(f);
                     }

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use crate::text::pairs::{Origin, PairRows};
 use crate::text::{OnInvalidUtf8, split_lines};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Format of the `file` input.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -75,19 +75,41 @@ pub struct IngestParallel;
 type Sides = (Vec<String>, Vec<String>, Option<Vec<u32>>, u64);
 
 fn bad(path: &Path, line: usize, message: String) -> StageError {
-    StageError::BadInput { path: path.to_path_buf(), line: line as u64, message }
+    StageError::BadInput {
+        path: path.to_path_buf(),
+        line: line as u64,
+        message,
+    }
 }
 
 fn read_tsv(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError> {
     let lines = split_lines(bytes, path, p.on_invalid_utf8)?;
     let mut iter = lines.lines.into_iter().enumerate();
     let (si, ti) = if p.tsv_header {
-        let (_, header) = iter.next().ok_or_else(|| bad(path, 1, "empty file: expected a header line".into()))?;
+        let (_, header) = iter
+            .next()
+            .ok_or_else(|| bad(path, 1, "empty file: expected a header line".into()))?;
         let names: Vec<&str> = header.split('\t').collect();
-        let find = |c: &str| names.iter().position(|n| *n == c).ok_or_else(|| bad(path, 1, format!("header has no column `{c}`; columns are: {}", names.join(", "))));
+        let find = |c: &str| {
+            names.iter().position(|n| *n == c).ok_or_else(|| {
+                bad(
+                    path,
+                    1,
+                    format!(
+                        "header has no column `{c}`; columns are: {}",
+                        names.join(", ")
+                    ),
+                )
+            })
+        };
         (find(&p.src_column)?, find(&p.tgt_column)?)
     } else {
-        let idx = |c: &str| c.parse::<usize>().map_err(|_| StageError::Param { field: "src_column".into(), message: format!("`{c}`: without a TSV header, columns are 0-based indexes") });
+        let idx = |c: &str| {
+            c.parse::<usize>().map_err(|_| StageError::Param {
+                field: "src_column".into(),
+                message: format!("`{c}`: without a TSV header, columns are 0-based indexes"),
+            })
+        };
         (idx(&p.src_column)?, idx(&p.tgt_column)?)
     };
     let (mut src, mut tgt, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
@@ -96,7 +118,14 @@ fn read_tsv(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError> 
         let fields: Vec<&str> = line.split('\t').collect();
         let width = si.max(ti) + 1;
         if fields.len() < width {
-            return Err(bad(path, i + 1, format!("{} tab-separated fields, expected at least {width}", fields.len())));
+            return Err(bad(
+                path,
+                i + 1,
+                format!(
+                    "{} tab-separated fields, expected at least {width}",
+                    fields.len()
+                ),
+            ));
         }
         src.push(fields[si].to_string());
         tgt.push(fields[ti].to_string());
@@ -112,9 +141,13 @@ fn read_jsonl(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError
             continue;
         }
         numbers.push(i as u32 + 1);
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(path, i + 1, format!("invalid JSON: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| bad(path, i + 1, format!("invalid JSON: {e}")))?;
         let field = |c: &str| -> Result<String, StageError> {
-            v.get(c).and_then(|x| x.as_str()).map(str::to_string).ok_or_else(|| bad(path, i + 1, format!("expected a string field `{c}`")))
+            v.get(c)
+                .and_then(|x| x.as_str())
+                .map(str::to_string)
+                .ok_or_else(|| bad(path, i + 1, format!("expected a string field `{c}`")))
         };
         src.push(field(&p.src_column)?);
         tgt.push(field(&p.tgt_column)?);
@@ -123,10 +156,19 @@ fn read_jsonl(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError
 }
 
 fn read_parquet(p: &Params, path: &Path, bytes: Vec<u8>) -> Result<Sides, StageError> {
-    let df = crate::engine::table::decode_parquet(bytes).map_err(|e| bad(path, 0, format!("not a readable Parquet file: {e}")))?;
+    let df = alinea_engine::table::decode_parquet(bytes)
+        .map_err(|e| bad(path, 0, format!("not a readable Parquet file: {e}")))?;
     let col = |c: &str| -> Result<Vec<String>, StageError> {
-        let s = df.column(c).map_err(|_| bad(path, 0, format!("no column `{c}`; columns are: {:?}", df.get_column_names())))?;
-        let s = s.str().map_err(|_| bad(path, 0, format!("column `{c}` is not text")))?;
+        let s = df.column(c).map_err(|_| {
+            bad(
+                path,
+                0,
+                format!("no column `{c}`; columns are: {:?}", df.get_column_names()),
+            )
+        })?;
+        let s = s
+            .str()
+            .map_err(|_| bad(path, 0, format!("column `{c}` is not text")))?;
         Ok(s.iter().map(|v| v.unwrap_or("").to_string()).collect())
     };
     Ok((col(&p.src_column)?, col(&p.tgt_column)?, None, 0))
@@ -134,7 +176,8 @@ fn read_parquet(p: &Params, path: &Path, bytes: Vec<u8>) -> Result<Sides, StageE
 
 impl Stage for IngestParallel {
     const KIND: &'static str = "ingest.parallel";
-    const SUMMARY: &'static str = "read any parallel corpus (two text files, or TSV/JSONL/Parquet with two columns)";
+    const SUMMARY: &'static str =
+        "read any parallel corpus (two text files, or TSV/JSONL/Parquet with two columns)";
     const DOC: &'static str = "\
 Reads a parallel corpus into a pairs table.
 
@@ -153,9 +196,24 @@ Parameters (defaults):
 Output `pairs`: the pairs table of the ingestion stages (see `alinea help ingest.opus100`).";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[
-        InputSlot { name: "src", kind: SlotKind::Path, required: false, doc: "text file of the src side" },
-        InputSlot { name: "tgt", kind: SlotKind::Path, required: false, doc: "text file of the tgt side, line-aligned with src" },
-        InputSlot { name: "file", kind: SlotKind::Path, required: false, doc: "a TSV, JSONL or Parquet file with both sides" },
+        InputSlot {
+            name: "src",
+            kind: SlotKind::Path,
+            required: false,
+            doc: "text file of the src side",
+        },
+        InputSlot {
+            name: "tgt",
+            kind: SlotKind::Path,
+            required: false,
+            doc: "text file of the tgt side, line-aligned with src",
+        },
+        InputSlot {
+            name: "file",
+            kind: SlotKind::Path,
+            required: false,
+            doc: "a TSV, JSONL or Parquet file with both sides",
+        },
     ];
 
     fn validate(p: &Params) -> Result<(), String> {
@@ -172,13 +230,25 @@ Output `pairs`: the pairs table of the ingestion stages (see `alinea help ingest
                 let a = split_lines(&ctx.read_file(s)?, s, p.on_invalid_utf8)?;
                 let b = split_lines(&ctx.read_file(t)?, t, p.on_invalid_utf8)?;
                 if a.lines.len() != b.lines.len() {
-                    return Err(bad(s, 0, format!("has {} lines but {} has {}: the two sides must be line-aligned", a.lines.len(), t.display(), b.lines.len())));
+                    return Err(bad(
+                        s,
+                        0,
+                        format!(
+                            "has {} lines but {} has {}: the two sides must be line-aligned",
+                            a.lines.len(),
+                            t.display(),
+                            b.lines.len()
+                        ),
+                    ));
                 }
                 stats.count("replaced_invalid_utf8_lines", a.replaced + b.replaced);
                 (a.lines, b.lines, None, s.to_path_buf())
             }
             (None, None, Some(f)) => {
-                let ext = f.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+                let ext = f
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_lowercase())
+                    .unwrap_or_default();
                 let format = match (p.format, ext.as_str()) {
                     (Format::Auto, "tsv" | "tab") => Format::Tsv,
                     (Format::Auto, "jsonl" | "ndjson") => Format::Jsonl,
@@ -196,11 +266,23 @@ Output `pairs`: the pairs table of the ingestion stages (see `alinea help ingest
                 (s, t, numbers, f.to_path_buf())
             }
             _ => {
-                return Err(StageError::Input { slot: "src/tgt/file".into(), message: "give either both `src` and `tgt`, or `file`".into() });
+                return Err(StageError::Input {
+                    slot: "src/tgt/file".into(),
+                    message: "give either both `src` and `tgt`, or `file`".into(),
+                });
             }
         };
-        let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let origin = Origin { corpus: &p.corpus, split: &p.split, src_lang: &p.src_lang, tgt_lang: &p.tgt_lang, source_file: &name };
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let origin = Origin {
+            corpus: &p.corpus,
+            split: &p.split,
+            src_lang: &p.src_lang,
+            tgt_lang: &p.tgt_lang,
+            source_file: &name,
+        };
         let mut rows = PairRows::default();
         rows.extend(&origin, src, tgt, lines, p.keep_empty, &mut stats);
         stats.rows_out = rows.len() as u64;

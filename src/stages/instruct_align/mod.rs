@@ -2,8 +2,8 @@
 // fingerprint-include: src/tables
 // fingerprint-include: crates/instruct/src
 
-use crate::engine::{InputSlot, Outputs, Stage, StageCtx, StageError};
 use crate::tables::instruct::{self as table, ALIGNED_INPUTS};
+use alinea_engine::{InputSlot, Outputs, Stage, StageCtx, StageError};
 
 /// The stage kind.
 pub struct InstructAlign;
@@ -27,7 +27,9 @@ corpus_wide_check, seed, separator, length limits. Output `instructions`.";
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let corpus = table::aligned_corpus(&ctx.table("alignments")?, &ctx.table("gold")?)?;
-        let out = alinea_instruct::build_align(&corpus, &table::names(), &table::token_counter(ctx)?, p).map_err(table::err)?;
+        let out =
+            alinea_instruct::build_align(&corpus, &table::names(), &table::token_counter(ctx)?, p)
+                .map_err(table::err)?;
         table::outputs(out, corpus.sentences.len() as u64)
     }
 }

@@ -2,15 +2,16 @@
 // fingerprint-include: src/tables
 // fingerprint-include: crates/instruct/src
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
 use crate::tables::instruct as table;
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
 
 /// The stage kind.
 pub struct InstructCurriculum;
 
 impl Stage for InstructCurriculum {
     const KIND: &'static str = "instruct.curriculum";
-    const SUMMARY: &'static str = "join task tables into an objective's training set (MT+Align, Align->MT, ...) with phases";
+    const SUMMARY: &'static str =
+        "join task tables into an objective's training set (MT+Align, Align->MT, ...) with phases";
     const DOC: &'static str = "\
 Builds the training set of an objective from instruction tables: `MT`, `MT+Align`, `Align->MT` (or `Align→MT`),
 `MT+Align->MT`, and any +-combination of MT / Align / Hint / Revise / Mono-full / Mono-half / Denoise; `->` starts a
@@ -28,10 +29,18 @@ Output `instructions`, one schema for every task:
   truncated, source.
 `alinea export STAGE --format jsonl` writes these rows; see README for Alpaca / prompt-completion exports.";
     type Params = alinea_instruct::CurriculumParams;
-    const INPUTS: &'static [InputSlot] = &[InputSlot { name: "tasks", kind: SlotKind::Tables, required: true, doc: "instruction tables" }];
+    const INPUTS: &'static [InputSlot] = &[InputSlot {
+        name: "tasks",
+        kind: SlotKind::Tables,
+        required: true,
+        doc: "instruction tables",
+    }];
 
     fn validate(p: &Self::Params) -> Result<(), String> {
-        p.objective.parse::<alinea_instruct::Objective>().map(|_| ()).map_err(|e| e.to_string())
+        p.objective
+            .parse::<alinea_instruct::Objective>()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {

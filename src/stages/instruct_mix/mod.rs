@@ -3,15 +3,16 @@
 // fingerprint-include: src/tables
 // fingerprint-include: crates/instruct/src
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
 use crate::tables::instruct::{self as table, TOKENIZER_SLOT};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
 
 /// The stage kind.
 pub struct InstructMix;
 
 impl Stage for InstructMix {
     const KIND: &'static str = "instruct.mix";
-    const SUMMARY: &'static str = "mix a local Alpaca JSON/JSONL file into generated instructions (CrossAlpaca, replay)";
+    const SUMMARY: &'static str =
+        "mix a local Alpaca JSON/JSONL file into generated instructions (CrossAlpaca, replay)";
     const DOC: &'static str = "\
 Mixes an external instruction file (Alpaca JSON array or JSONL with instruction, input, output) into generated
 instruction tables: by count (experience replay: e.g. 1000 records), by ratio, and/or with a cap of generated rows
@@ -26,8 +27,18 @@ Parameters (defaults): count, ratio, per_direction_cap (none), shuffle = true, s
 length limits. Output `instructions`.";
     type Params = alinea_instruct::MixParams;
     const INPUTS: &'static [InputSlot] = &[
-        InputSlot { name: "tasks", kind: SlotKind::Tables, required: true, doc: "instruction tables" },
-        InputSlot { name: "alpaca", kind: SlotKind::Path, required: true, doc: "Alpaca-format JSON or JSONL file" },
+        InputSlot {
+            name: "tasks",
+            kind: SlotKind::Tables,
+            required: true,
+            doc: "instruction tables",
+        },
+        InputSlot {
+            name: "alpaca",
+            kind: SlotKind::Path,
+            required: true,
+            doc: "Alpaca-format JSON or JSONL file",
+        },
         TOKENIZER_SLOT,
     ];
 
@@ -37,11 +48,15 @@ length limits. Output `instructions`.";
             rows.extend(table::from_frame(&df)?);
         }
         let path = ctx.path("alpaca").expect("required input").to_path_buf();
-        let text = String::from_utf8(ctx.read_file(&path)?)
-            .map_err(|e| StageError::BadInput { path: path.clone(), line: 0, message: format!("not UTF-8: {e}") })?;
+        let text = String::from_utf8(ctx.read_file(&path)?).map_err(|e| StageError::BadInput {
+            path: path.clone(),
+            line: 0,
+            message: format!("not UTF-8: {e}"),
+        })?;
         let external = alinea_instruct::parse_alpaca(&text, &path).map_err(table::err)?;
         let rows_in = (rows.len() + external.len()) as u64;
-        let out = alinea_instruct::mix(&rows, &external, &table::token_counter(ctx)?, p).map_err(table::err)?;
+        let out = alinea_instruct::mix(&rows, &external, &table::token_counter(ctx)?, p)
+            .map_err(table::err)?;
         table::outputs(out, rows_in)
     }
 }

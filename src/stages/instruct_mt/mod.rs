@@ -2,15 +2,16 @@
 // fingerprint-include: src/tables
 // fingerprint-include: crates/instruct/src
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
 use crate::tables::instruct::{self as table, TOKENIZER_SLOT};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
 
 /// The stage kind.
 pub struct InstructMt;
 
 impl Stage for InstructMt {
     const KIND: &'static str = "instruct.mt";
-    const SUMMARY: &'static str = "MTInstruct: translation instructions in both directions (exact paper template)";
+    const SUMMARY: &'static str =
+        "MTInstruct: translation instructions in both directions (exact paper template)";
     const DOC: &'static str = "\
 MTInstruct (AlignInstruct paper, Sec. 2.1): input `Translate from {Y} to {X}.\\n{Y}: {y}\\n{X}:`, output ` {x}`.
 Language names come from the registry (`src/lang.rs`).
@@ -28,13 +29,20 @@ Parameters (defaults):
 Output `instructions`: the instruction table (see `alinea help instruct.curriculum`).";
     type Params = alinea_instruct::MtParams;
     const INPUTS: &'static [InputSlot] = &[
-        InputSlot { name: "pairs", kind: SlotKind::Table, required: true, doc: "a pairs table" },
+        InputSlot {
+            name: "pairs",
+            kind: SlotKind::Table,
+            required: true,
+            doc: "a pairs table",
+        },
         TOKENIZER_SLOT,
     ];
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let pairs = table::parallel_pairs(&ctx.table("pairs")?)?;
-        let out = alinea_instruct::build_mt(&pairs, &table::names(), &table::token_counter(ctx)?, p).map_err(table::err)?;
+        let out =
+            alinea_instruct::build_mt(&pairs, &table::names(), &table::token_counter(ctx)?, p)
+                .map_err(table::err)?;
         table::outputs(out, pairs.len() as u64)
     }
 }

@@ -2,15 +2,16 @@
 // fingerprint-include: src/tables
 // fingerprint-include: crates/instruct/src
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
 use crate::tables::instruct as table;
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
 
 /// The stage kind.
 pub struct InstructPrompts;
 
 impl Stage for InstructPrompts {
     const KIND: &'static str = "instruct.prompts";
-    const SUMMARY: &'static str = "inference prompts for a test set: default or PROMPT-1..5 of Table 8";
+    const SUMMARY: &'static str =
+        "inference prompts for a test set: default or PROMPT-1..5 of Table 8";
     const DOC: &'static str = "\
 Builds the prompts a model is evaluated with (Table 8): `default` = the MTInstruct input; PROMPT-1 `{Y}: {y}\\n{X}:`;
 PROMPT-2 `{y}\\n{X}:`; PROMPT-3 `Translate to {X}.\\n{Y}: {y}\\n{X}:`; PROMPT-4 `Translate from {Y} to {X}.\\n{y}\\n{X}:`;
@@ -19,7 +20,12 @@ PROMPT-5 `Translate to {X}.\\n{y}\\n{X}:`. The `output` column holds the referen
 Inputs: pairs (a test set). Parameters (defaults): variant = \"default\" (or \"PROMPT-1\"…\"PROMPT-5\"),
 directions = \"both\", x_side = \"non_english\", separator = \"\\n\". Output `instructions`.";
     type Params = alinea_instruct::PromptParams;
-    const INPUTS: &'static [InputSlot] = &[InputSlot { name: "pairs", kind: SlotKind::Table, required: true, doc: "a pairs table (test set)" }];
+    const INPUTS: &'static [InputSlot] = &[InputSlot {
+        name: "pairs",
+        kind: SlotKind::Table,
+        required: true,
+        doc: "a pairs table (test set)",
+    }];
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let pairs = table::parallel_pairs(&ctx.table("pairs")?)?;

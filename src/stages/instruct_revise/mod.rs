@@ -2,15 +2,16 @@
 // fingerprint-include: src/tables
 // fingerprint-include: crates/instruct/src
 
-use crate::engine::{InputSlot, Outputs, Stage, StageCtx, StageError};
 use crate::tables::instruct::{self as table, ALIGNED_INPUTS};
+use alinea_engine::{InputSlot, Outputs, Stage, StageCtx, StageError};
 
 /// The stage kind.
 pub struct InstructRevise;
 
 impl Stage for InstructRevise {
     const KIND: &'static str = "instruct.revise";
-    const SUMMARY: &'static str = "ReviseInstruct: find and correct one corrupted word/span of a translation";
+    const SUMMARY: &'static str =
+        "ReviseInstruct: find and correct one corrupted word/span of a translation";
     const DOC: &'static str = "\
 ReviseInstruct: input `Given the following translation of {X} from {Y}, output the incorrectly translated word and
 correct it.\\n{Y}: {y}\\n{X}: {x with one aligned span corrupted}`, output `The incorrectly translated word is
@@ -23,7 +24,9 @@ Parameters: `ReviseParams` of alinea-instruct (seed, separator, length limits). 
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let corpus = table::aligned_corpus(&ctx.table("alignments")?, &ctx.table("gold")?)?;
-        let out = alinea_instruct::build_revise(&corpus, &table::names(), &table::token_counter(ctx)?, p).map_err(table::err)?;
+        let out =
+            alinea_instruct::build_revise(&corpus, &table::names(), &table::token_counter(ctx)?, p)
+                .map_err(table::err)?;
         table::outputs(out, corpus.sentences.len() as u64)
     }
 }

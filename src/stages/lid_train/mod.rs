@@ -9,8 +9,8 @@ use alinea_metrics::{LidConfig, LidModel, MetricsError, split_lines_py};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use crate::lang::{Language, Registry};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `lid.train`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,19 +57,38 @@ struct Lang {
 fn languages(p: &Params) -> Result<Vec<Lang>, StageError> {
     let registry = Registry::with_extra(&p.extra_languages);
     if p.langs.is_empty() {
-        return Ok(registry.all().iter().map(|l| Lang { iso: Some(l.code.clone()), flores: l.flores.clone() }).collect());
+        return Ok(registry
+            .all()
+            .iter()
+            .map(|l| Lang {
+                iso: Some(l.code.clone()),
+                flores: l.flores.clone(),
+            })
+            .collect());
     }
     p.langs
         .iter()
         .map(|code| {
             if let Some(l) = registry.get(code) {
-                Ok(Lang { iso: Some(l.code.clone()), flores: l.flores.clone() })
+                Ok(Lang {
+                    iso: Some(l.code.clone()),
+                    flores: l.flores.clone(),
+                })
             } else if let Some(l) = registry.all().iter().find(|l| &l.flores == code) {
-                Ok(Lang { iso: Some(l.code.clone()), flores: l.flores.clone() })
+                Ok(Lang {
+                    iso: Some(l.code.clone()),
+                    flores: l.flores.clone(),
+                })
             } else if code.contains('_') {
-                Ok(Lang { iso: None, flores: code.clone() })
+                Ok(Lang {
+                    iso: None,
+                    flores: code.clone(),
+                })
             } else {
-                Err(StageError::Param { field: "langs".into(), message: registry.require(code).unwrap_err() })
+                Err(StageError::Param {
+                    field: "langs".into(),
+                    message: registry.require(code).unwrap_err(),
+                })
             }
         })
         .collect()
@@ -102,15 +121,24 @@ fn metrics_err(e: MetricsError) -> StageError {
 fn lines(ctx: &StageCtx, path: &Path) -> Result<Vec<String>, StageError> {
     let bytes = ctx.read_file(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-        StageError::BadInput { path: path.to_path_buf(), line, message: format!("invalid UTF-8 at byte offset {}", e.valid_up_to()) }
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+            + 1;
+        StageError::BadInput {
+            path: path.to_path_buf(),
+            line,
+            message: format!("invalid UTF-8 at byte offset {}", e.valid_up_to()),
+        }
     })?;
     Ok(split_lines_py(text))
 }
 
 impl Stage for LidTrain {
     const KIND: &'static str = "lid.train";
-    const SUMMARY: &'static str = "train the character n-gram language identifier on FLORES-200 dev files";
+    const SUMMARY: &'static str =
+        "train the character n-gram language identifier on FLORES-200 dev files";
     const DOC: &'static str = "\
 Trains alinea's own language identifier (multinomial naive Bayes over character 1..max_order-grams, no external
 model) on FLORES-200 dev files, one label per file (`<flores code>.dev`). `metrics.score` uses it for off-target rates.
@@ -131,8 +159,12 @@ Outputs:
            eval_lines (null without devtest), eval_correct, accuracy (correct / eval_lines)
   `model` (blob): the model as JSON (alinea_metrics::LidModel), read by `metrics.score`'s `lid` input.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] =
-        &[InputSlot { name: "root", kind: SlotKind::Path, required: true, doc: "FLORES-200 dataset folder (with dev/)" }];
+    const INPUTS: &'static [InputSlot] = &[InputSlot {
+        name: "root",
+        kind: SlotKind::Path,
+        required: true,
+        doc: "FLORES-200 dataset folder (with dev/)",
+    }];
 
     fn validate(p: &Params) -> Result<(), String> {
         if !(1..=5).contains(&p.max_order) {
@@ -160,7 +192,11 @@ Outputs:
         for l in languages(p)? {
             let f = dev_file(&dev, &l);
             if !f.is_file() {
-                return Err(StageError::BadInput { path: f, line: 0, message: format!("missing FLORES-200 dev file for `{}`", l.flores) });
+                return Err(StageError::BadInput {
+                    path: f,
+                    line: 0,
+                    message: format!("missing FLORES-200 dev file for `{}`", l.flores),
+                });
             }
             files.push(f);
             if let Some(dt) = devtest.as_ref().filter(|_| p.evaluate) {
@@ -191,7 +227,11 @@ Outputs:
                 }
             }
         }
-        let config = LidConfig { max_order: p.max_order, top_k: p.top_k, alpha: p.alpha };
+        let config = LidConfig {
+            max_order: p.max_order,
+            top_k: p.top_k,
+            alpha: p.alpha,
+        };
         let model = LidModel::train(&corpus, &config).map_err(metrics_err)?;
         model.validate().map_err(metrics_err)?;
         let accuracy = model.evaluate(&eval_data);
@@ -201,10 +241,18 @@ Outputs:
         let (mut train_lines, mut train_ngrams) = (Vec::new(), Vec::new());
         let (mut eval_lines, mut eval_correct, mut acc) = (Vec::new(), Vec::new(), Vec::new());
         for (i, label) in model.languages.iter().enumerate() {
-            let l = langs.iter().find(|l| &l.flores == label).expect("trained label comes from langs");
+            let l = langs
+                .iter()
+                .find(|l| &l.flores == label)
+                .expect("trained label comes from langs");
             col_lang.push(l.iso.clone());
             col_flores.push(label.clone());
-            train_lines.push(corpus.iter().find(|(c, _)| c == label).map_or(0, |(_, v)| v.len() as u64));
+            train_lines.push(
+                corpus
+                    .iter()
+                    .find(|(c, _)| c == label)
+                    .map_or(0, |(_, v)| v.len() as u64),
+            );
             train_ngrams.push(model.totals[i]);
             let e = accuracy.get(label);
             eval_lines.push(e.map(|&(_, n)| n as u64));
@@ -226,7 +274,8 @@ Outputs:
         ])?;
         stats.rows_out = df.height() as u64;
         stats.count("features", model.features.len() as u64);
-        let blob = serde_json::to_vec(&model).map_err(|e| StageError::Other(format!("serializing the LID model: {e}")))?;
+        let blob = serde_json::to_vec(&model)
+            .map_err(|e| StageError::Other(format!("serializing the LID model: {e}")))?;
         let mut out = Outputs::table("langs", df, stats);
         out.blobs.push(("model".into(), blob));
         Ok(out)
@@ -239,23 +288,58 @@ mod tests {
 
     #[test]
     fn languages_accept_iso_and_flores_codes() {
-        let p = Params { langs: vec!["be".into(), "eng_Latn".into(), "rus_Cyrl".into(), "xyz_Latn".into()], ..Params::default() };
+        let p = Params {
+            langs: vec![
+                "be".into(),
+                "eng_Latn".into(),
+                "rus_Cyrl".into(),
+                "xyz_Latn".into(),
+            ],
+            ..Params::default()
+        };
         let l = languages(&p).unwrap();
         assert_eq!(l[0].flores, "bel_Cyrl");
         assert_eq!(l[1].iso.as_deref(), Some("en"));
         assert_eq!(l[2].iso.as_deref(), Some("ru"));
         assert!(l[3].iso.is_none());
-        let bad = Params { langs: vec!["qq".into(), "en".into()], ..Params::default() };
+        let bad = Params {
+            langs: vec!["qq".into(), "en".into()],
+            ..Params::default()
+        };
         assert!(languages(&bad).is_err());
         assert_eq!(languages(&Params::default()).unwrap().len(), 31);
     }
 
     #[test]
     fn validation_rejects_bad_hyper_parameters() {
-        assert!(LidTrain::validate(&Params { max_order: 6, ..Params::default() }).is_err());
-        assert!(LidTrain::validate(&Params { alpha: 0.0, ..Params::default() }).is_err());
-        assert!(LidTrain::validate(&Params { langs: vec!["en".into()], ..Params::default() }).is_err());
-        assert!(LidTrain::validate(&Params { langs: vec!["en".into(), "en".into()], ..Params::default() }).is_err());
+        assert!(
+            LidTrain::validate(&Params {
+                max_order: 6,
+                ..Params::default()
+            })
+            .is_err()
+        );
+        assert!(
+            LidTrain::validate(&Params {
+                alpha: 0.0,
+                ..Params::default()
+            })
+            .is_err()
+        );
+        assert!(
+            LidTrain::validate(&Params {
+                langs: vec!["en".into()],
+                ..Params::default()
+            })
+            .is_err()
+        );
+        assert!(
+            LidTrain::validate(&Params {
+                langs: vec!["en".into(), "en".into()],
+                ..Params::default()
+            })
+            .is_err()
+        );
         assert!(LidTrain::validate(&Params::default()).is_ok());
     }
 }

@@ -8,8 +8,8 @@ use alinea_metrics::text::py_rstrip;
 use polars::prelude::*;
 
 use super::Params;
-use crate::engine::StageError;
 use crate::lang::Registry;
+use alinea_engine::StageError;
 
 /// One segment to score.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +48,10 @@ pub struct ReadCounts {
 }
 
 fn input_err(message: String) -> StageError {
-    StageError::Input { slot: "generations".into(), message }
+    StageError::Input {
+        slot: "generations".into(),
+        message,
+    }
 }
 
 /// A column as optional strings (any type is cast to text).
@@ -73,7 +76,9 @@ pub fn source_from_instruction(instruction: &str, y_name: &str, x_name: &str) ->
     let pos = rest.find(&marker)?;
     let sep = &rest[..pos];
     let after = &rest[pos + marker.len()..];
-    after.strip_suffix(&format!("{sep}{x_name}:")).map(str::to_string)
+    after
+        .strip_suffix(&format!("{sep}{x_name}:"))
+        .map(str::to_string)
 }
 
 /// Source text per `pair_id` and language, from a pairs table.
@@ -83,7 +88,12 @@ type PairIndex = HashMap<(u64, String), String>;
 pub fn index_pairs(df: &DataFrame) -> Result<PairIndex, StageError> {
     let ids = df.column("pair_id")?.cast(&DataType::UInt64)?;
     let ids = ids.u64()?;
-    let (sl, tl, src, tgt) = (text_column(df, "src_lang")?, text_column(df, "tgt_lang")?, text_column(df, "src")?, text_column(df, "tgt")?);
+    let (sl, tl, src, tgt) = (
+        text_column(df, "src_lang")?,
+        text_column(df, "tgt_lang")?,
+        text_column(df, "src")?,
+        text_column(df, "tgt")?,
+    );
     let mut index = HashMap::with_capacity(df.height() * 2);
     for i in 0..df.height() {
         let Some(id) = ids.get(i) else { continue };
@@ -98,35 +108,67 @@ pub fn index_pairs(df: &DataFrame) -> Result<PairIndex, StageError> {
 }
 
 /// The segments of `df`, in row order. See the stage documentation for the columns read.
-pub fn segments(df: &DataFrame, p: &Params, pairs: Option<&PairIndex>, counts: &mut ReadCounts) -> Result<Vec<Segment>, StageError> {
-    let columns = || df.get_column_names().iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
-    let pick = |param: &str, field: &str, defaults: &[&'static str]| -> Result<String, StageError> {
-        if !param.is_empty() {
-            if !has(df, param) {
-                return Err(StageError::Param { field: field.into(), message: format!("no column `{param}`; columns are: {}", columns()) });
-            }
-            return Ok(param.to_string());
-        }
-        first_present(df, defaults)
-            .map(str::to_string)
-            .ok_or_else(|| input_err(format!("no {} column (tried {}); columns are: {}", field.trim_end_matches("_column"), defaults.join(", "), columns())))
+pub fn segments(
+    df: &DataFrame,
+    p: &Params,
+    pairs: Option<&PairIndex>,
+    counts: &mut ReadCounts,
+) -> Result<Vec<Segment>, StageError> {
+    let columns = || {
+        df.get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
+    let pick =
+        |param: &str, field: &str, defaults: &[&'static str]| -> Result<String, StageError> {
+            if !param.is_empty() {
+                if !has(df, param) {
+                    return Err(StageError::Param {
+                        field: field.into(),
+                        message: format!("no column `{param}`; columns are: {}", columns()),
+                    });
+                }
+                return Ok(param.to_string());
+            }
+            first_present(df, defaults)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    input_err(format!(
+                        "no {} column (tried {}); columns are: {}",
+                        field.trim_end_matches("_column"),
+                        defaults.join(", "),
+                        columns()
+                    ))
+                })
+        };
     let hyp_col = pick(&p.hyp_column, "hyp_column", &["hypothesis", "hyp"])?;
     let ref_col = pick(&p.ref_column, "ref_column", &["ref", "reference", "output"])?;
     let src_col = if !p.src_column.is_empty() {
         Some(pick(&p.src_column, "src_column", &[])?)
     } else {
-        Some("src").filter(|c| has(df, c) && *c != hyp_col && *c != ref_col).map(str::to_string)
+        Some("src")
+            .filter(|c| has(df, c) && *c != hyp_col && *c != ref_col)
+            .map(str::to_string)
     };
 
     let n = df.height();
     let hyps = text_column(df, &hyp_col)?;
     let refs = text_column(df, &ref_col)?;
     let srcs = src_col.as_deref().map(|c| text_column(df, c)).transpose()?;
-    let direction = has(df, "direction").then(|| text_column(df, "direction")).transpose()?;
-    let src_lang = has(df, "src_lang").then(|| text_column(df, "src_lang")).transpose()?;
-    let tgt_lang = has(df, "tgt_lang").then(|| text_column(df, "tgt_lang")).transpose()?;
-    let instruction = has(df, "instruction").then(|| text_column(df, "instruction")).transpose()?;
+    let direction = has(df, "direction")
+        .then(|| text_column(df, "direction"))
+        .transpose()?;
+    let src_lang = has(df, "src_lang")
+        .then(|| text_column(df, "src_lang"))
+        .transpose()?;
+    let tgt_lang = has(df, "tgt_lang")
+        .then(|| text_column(df, "tgt_lang"))
+        .transpose()?;
+    let instruction = has(df, "instruction")
+        .then(|| text_column(df, "instruction"))
+        .transpose()?;
     let pair_ids: Option<Vec<Option<u64>>> = if has(df, "pair_id") {
         let c = df.column("pair_id")?.cast(&DataType::UInt64)?;
         Some(c.u64()?.iter().collect())
@@ -134,29 +176,42 @@ pub fn segments(df: &DataFrame, p: &Params, pairs: Option<&PairIndex>, counts: &
         None
     };
     if direction.is_none() && (src_lang.is_none() || tgt_lang.is_none()) {
-        return Err(input_err(format!("needs a `direction` column (\"be-en\") or `src_lang` and `tgt_lang`; columns are: {}", columns())));
+        return Err(input_err(format!(
+            "needs a `direction` column (\"be-en\") or `src_lang` and `tgt_lang`; columns are: {}",
+            columns()
+        )));
     }
     let registry = Registry::with_extra(&p.extra_languages);
     let name_of = |code: &str| registry.get(code).map(|l| l.name.clone());
 
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let get = |c: &Option<Vec<Option<String>>>| c.as_ref().and_then(|v| v[i].clone()).filter(|s| !s.is_empty());
+        let get = |c: &Option<Vec<Option<String>>>| {
+            c.as_ref()
+                .and_then(|v| v[i].clone())
+                .filter(|s| !s.is_empty())
+        };
         let (sl, tl, dir) = match (get(&src_lang), get(&tgt_lang), get(&direction)) {
             (Some(s), Some(t), d) => {
                 let d = d.unwrap_or_else(|| format!("{s}-{t}"));
                 (s, t, d)
             }
             (_, _, Some(d)) => {
-                let (s, t) = d
-                    .split_once('-')
-                    .ok_or_else(|| input_err(format!("row {i}: direction `{d}` is not `src-tgt`")))?;
+                let (s, t) = d.split_once('-').ok_or_else(|| {
+                    input_err(format!("row {i}: direction `{d}` is not `src-tgt`"))
+                })?;
                 (s.to_string(), t.to_string(), d.clone())
             }
-            _ => return Err(input_err(format!("row {i}: no direction and no src_lang/tgt_lang"))),
+            _ => {
+                return Err(input_err(format!(
+                    "row {i}: no direction and no src_lang/tgt_lang"
+                )));
+            }
         };
         if dir.matches('-').count() != 1 {
-            return Err(input_err(format!("row {i}: direction `{dir}` must be `src-tgt` with one `-`")));
+            return Err(input_err(format!(
+                "row {i}: direction `{dir}` must be `src-tgt` with one `-`"
+            )));
         }
         let hyp = hyps[i].clone().unwrap_or_else(|| {
             counts.null_hypothesis += 1;
@@ -210,19 +265,26 @@ pub fn segments(df: &DataFrame, p: &Params, pairs: Option<&PairIndex>, counts: &
 
 /// A generations file: Parquet, or JSON Lines (one object per line; strings, integers and nulls).
 pub fn read_file(path: &Path, bytes: Vec<u8>) -> Result<DataFrame, StageError> {
-    let bad = |line: u64, message: String| StageError::BadInput { path: path.to_path_buf(), line, message };
+    let bad = |line: u64, message: String| StageError::BadInput {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     match ext {
-        "parquet" => crate::engine::table::decode_parquet(bytes).map_err(|e| bad(0, format!("not a readable Parquet file: {e}"))),
+        "parquet" => alinea_engine::table::decode_parquet(bytes)
+            .map_err(|e| bad(0, format!("not a readable Parquet file: {e}"))),
         "jsonl" | "ndjson" => {
-            let text = String::from_utf8(bytes).map_err(|e| bad(0, format!("invalid UTF-8: {e}")))?;
+            let text =
+                String::from_utf8(bytes).map_err(|e| bad(0, format!("invalid UTF-8: {e}")))?;
             let mut keys: Vec<String> = Vec::new();
             let mut rows: Vec<serde_json::Map<String, serde_json::Value>> = Vec::new();
             for (i, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(i as u64 + 1, format!("not JSON: {e}")))?;
+                let v: serde_json::Value = serde_json::from_str(line)
+                    .map_err(|e| bad(i as u64 + 1, format!("not JSON: {e}")))?;
                 let serde_json::Value::Object(o) = v else {
                     return Err(bad(i as u64 + 1, "expected a JSON object".into()));
                 };
@@ -235,19 +297,32 @@ pub fn read_file(path: &Path, bytes: Vec<u8>) -> Result<DataFrame, StageError> {
             }
             let mut cols = Vec::with_capacity(keys.len());
             for k in &keys {
-                let vals: Vec<Option<&serde_json::Value>> = rows.iter().map(|r| r.get(k).filter(|v| !v.is_null())).collect();
+                let vals: Vec<Option<&serde_json::Value>> = rows
+                    .iter()
+                    .map(|r| r.get(k).filter(|v| !v.is_null()))
+                    .collect();
                 if vals.iter().flatten().all(|v| v.is_u64()) {
-                    cols.push(Column::new(k.as_str().into(), vals.iter().map(|v| v.and_then(|v| v.as_u64())).collect::<Vec<_>>()));
+                    cols.push(Column::new(
+                        k.as_str().into(),
+                        vals.iter()
+                            .map(|v| v.and_then(|v| v.as_u64()))
+                            .collect::<Vec<_>>(),
+                    ));
                 } else {
                     let s: Vec<Option<String>> = vals
                         .iter()
-                        .map(|v| v.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                        .map(|v| {
+                            v.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                        })
                         .collect();
                     cols.push(Column::new(k.as_str().into(), s));
                 }
             }
             Ok(DataFrame::new_infer_height(cols)?)
         }
-        _ => Err(bad(0, "unknown format: give a .parquet or .jsonl file".into())),
+        _ => Err(bad(
+            0,
+            "unknown format: give a .parquet or .jsonl file".into(),
+        )),
     }
 }

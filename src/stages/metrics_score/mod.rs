@@ -8,14 +8,14 @@ pub mod input;
 use std::collections::BTreeMap;
 
 use alinea_metrics::{
-    CometCommand, FailureConfig, LidModel, MetricsError, ScoreOptions, Smoothing, SpmModel, Tokenizer, analyze_failures, run_comet,
-    score_corpus, sentence_scores,
+    CometCommand, FailureConfig, LidModel, MetricsError, ScoreOptions, Smoothing, SpmModel,
+    Tokenizer, analyze_failures, run_comet, score_corpus, sentence_scores,
 };
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use crate::lang::{Language, Registry};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use input::{ReadCounts, Segment};
 
 /// Parameters of `metrics.score`.
@@ -86,7 +86,11 @@ fn metrics_err(e: MetricsError) -> StageError {
 
 /// The non-English side of a direction (the language a paper table lists it under).
 fn lang_of(src: &str, tgt: &str) -> String {
-    if src == "en" || src == "eng_Latn" { tgt.to_string() } else { src.to_string() }
+    if src == "en" || src == "eng_Latn" {
+        tgt.to_string()
+    } else {
+        src.to_string()
+    }
 }
 
 /// Scores of one direction.
@@ -112,18 +116,34 @@ fn score_direction(
     stats: &mut Stats,
 ) -> Result<DirectionResult, StageError> {
     let first = &segs[0];
-    let (direction, src_lang, tgt_lang) = (first.direction.clone(), first.src_lang.clone(), first.tgt_lang.clone());
+    let (direction, src_lang, tgt_lang) = (
+        first.direction.clone(),
+        first.src_lang.clone(),
+        first.tgt_lang.clone(),
+    );
     let hyps: Vec<String> = segs.iter().map(|s| s.hyp.clone()).collect();
     let refs: Vec<String> = segs.iter().map(|s| s.reference.clone()).collect();
     let has_sources = segs.iter().all(|s| s.src.is_some());
-    let srcs: Vec<String> = segs.iter().map(|s| s.src.clone().unwrap_or_default()).collect();
+    let srcs: Vec<String> = segs
+        .iter()
+        .map(|s| s.src.clone().unwrap_or_default())
+        .collect();
     let streams = [refs];
     let mut report = score_corpus(&hyps, &streams, opts).map_err(metrics_err)?;
     let sentences = sentence_scores(&hyps, &streams, opts).map_err(metrics_err)?;
     // The identifier's labels are Flores codes; the table's are the registry's ISO codes.
-    let target = registry.get(&tgt_lang).map_or_else(|| tgt_lang.clone(), |l| l.flores.clone());
-    let failures =
-        analyze_failures(&srcs, &hyps, &streams[0], &target, lid, &FailureConfig::for_target(&target)).map_err(metrics_err)?;
+    let target = registry
+        .get(&tgt_lang)
+        .map_or_else(|| tgt_lang.clone(), |l| l.flores.clone());
+    let failures = analyze_failures(
+        &srcs,
+        &hyps,
+        &streams[0],
+        &target,
+        lid,
+        &FailureConfig::for_target(&target),
+    )
+    .map_err(metrics_err)?;
     if lid.is_some() && failures.off_target_rate.is_none() {
         stats.count("target_unknown_to_lid", segs.len() as u64);
     }
@@ -138,7 +158,11 @@ fn score_direction(
                 std::fs::write(&path, text).map_err(StageError::io(&path))?;
                 Ok(path)
             };
-            let (s, h, r) = (write("src.txt", &srcs)?, write("hyp.txt", &hyps)?, write("ref.txt", &streams[0])?);
+            let (s, h, r) = (
+                write("src.txt", &srcs)?,
+                write("hyp.txt", &hyps)?,
+                write("ref.txt", &streams[0])?,
+            );
             report.comet = run_comet(Some(cmd), &s, &h, &r).map_err(metrics_err)?;
             if report.comet.is_none() {
                 stats.count("comet_program_not_found", 1);
@@ -147,7 +171,16 @@ fn score_direction(
             stats.count("comet_skipped_without_source", 1);
         }
     }
-    Ok(DirectionResult { direction, src_lang, tgt_lang, segments: segs, report, sentences, failures, has_sources })
+    Ok(DirectionResult {
+        direction,
+        src_lang,
+        tgt_lang,
+        segments: segs,
+        report,
+        sentences,
+        failures,
+        has_sources,
+    })
 }
 
 impl Stage for MetricsScore {
@@ -195,11 +228,36 @@ Output `segments`: direction, row, pair_id, bleu, chrf, chrfpp (sentence level),
 source_copy (null without source), oscillation, over_translation, under_translation, detected_lang, hyp_len, ref_len.";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[
-        InputSlot { name: "generations", kind: SlotKind::Table, required: false, doc: "a generations table (or direction/src/ref/hyp)" },
-        InputSlot { name: "generations_file", kind: SlotKind::Path, required: false, doc: "the same as a .parquet or .jsonl file" },
-        InputSlot { name: "lid", kind: SlotKind::Blob, required: false, doc: "the `model` blob of lid.train (off-target rates)" },
-        InputSlot { name: "pairs", kind: SlotKind::Table, required: false, doc: "a pairs table: sources by pair_id" },
-        InputSlot { name: "spm_model", kind: SlotKind::Path, required: false, doc: "SentencePiece model file for spBLEU (tokenize = flores200)" },
+        InputSlot {
+            name: "generations",
+            kind: SlotKind::Table,
+            required: false,
+            doc: "a generations table (or direction/src/ref/hyp)",
+        },
+        InputSlot {
+            name: "generations_file",
+            kind: SlotKind::Path,
+            required: false,
+            doc: "the same as a .parquet or .jsonl file",
+        },
+        InputSlot {
+            name: "lid",
+            kind: SlotKind::Blob,
+            required: false,
+            doc: "the `model` blob of lid.train (off-target rates)",
+        },
+        InputSlot {
+            name: "pairs",
+            kind: SlotKind::Table,
+            required: false,
+            doc: "a pairs table: sources by pair_id",
+        },
+        InputSlot {
+            name: "spm_model",
+            kind: SlotKind::Path,
+            required: false,
+            doc: "SentencePiece model file for spBLEU (tokenize = flores200)",
+        },
     ];
 
     fn validate(p: &Params) -> Result<(), String> {
@@ -224,12 +282,20 @@ source_copy (null without source), oscillation, over_translation, under_translat
             Some(path) => {
                 let path = path.to_path_buf();
                 let bytes = ctx.read_file(&path)?;
-                Some(SpmModel::from_bytes(&path, &bytes).map_err(|e| StageError::Input { slot: "spm_model".into(), message: e.to_string() })?)
+                Some(
+                    SpmModel::from_bytes(&path, &bytes).map_err(|e| StageError::Input {
+                        slot: "spm_model".into(),
+                        message: e.to_string(),
+                    })?,
+                )
             }
             None => None,
         };
         let opts = p.options(spm_model).map_err(|e| match e {
-            MetricsError::TokenizerModel(m) => StageError::Input { slot: "spm_model".into(), message: m },
+            MetricsError::TokenizerModel(m) => StageError::Input {
+                slot: "spm_model".into(),
+                message: m,
+            },
             e => metrics_err(e),
         })?;
         let registry = Registry::with_extra(&p.extra_languages);
@@ -240,28 +306,50 @@ source_copy (null without source), oscillation, over_translation, under_translat
                 input::read_file(&path, ctx.read_file(&path)?)?
             }
             (true, Some(_)) => {
-                return Err(StageError::Input { slot: "generations".into(), message: "give `generations` or `generations_file`, not both".into() });
+                return Err(StageError::Input {
+                    slot: "generations".into(),
+                    message: "give `generations` or `generations_file`, not both".into(),
+                });
             }
             (false, None) => {
-                return Err(StageError::Input { slot: "generations".into(), message: "no input: give `generations` (a table) or `generations_file`".into() });
+                return Err(StageError::Input {
+                    slot: "generations".into(),
+                    message: "no input: give `generations` (a table) or `generations_file`".into(),
+                });
             }
         };
         let lid = if ctx.has_input("lid") {
-            let m: LidModel = serde_json::from_slice(&ctx.blob("lid")?)
-                .map_err(|e| StageError::Input { slot: "lid".into(), message: format!("not a lid.train model: {e}") })?;
-            m.validate().map_err(|e| StageError::Input { slot: "lid".into(), message: e.to_string() })?;
+            let m: LidModel =
+                serde_json::from_slice(&ctx.blob("lid")?).map_err(|e| StageError::Input {
+                    slot: "lid".into(),
+                    message: format!("not a lid.train model: {e}"),
+                })?;
+            m.validate().map_err(|e| StageError::Input {
+                slot: "lid".into(),
+                message: e.to_string(),
+            })?;
             Some(m)
         } else {
             None
         };
-        let pairs = if ctx.has_input("pairs") { Some(input::index_pairs(&ctx.table("pairs")?)?) } else { None };
+        let pairs = if ctx.has_input("pairs") {
+            Some(input::index_pairs(&ctx.table("pairs")?)?)
+        } else {
+            None
+        };
         let comet = p.comet.as_deref().and_then(CometCommand::parse);
 
         let mut counts = ReadCounts::default();
         let segs = input::segments(&df, p, pairs.as_ref(), &mut counts)?;
-        let mut stats = Stats { rows_in: df.height() as u64, ..Stats::default() };
+        let mut stats = Stats {
+            rows_in: df.height() as u64,
+            ..Stats::default()
+        };
         if segs.is_empty() {
-            return Err(StageError::Input { slot: "generations".into(), message: "the table has no rows to score".into() });
+            return Err(StageError::Input {
+                slot: "generations".into(),
+                message: "the table has no rows to score".into(),
+            });
         }
         stats.count("null_hypothesis", counts.null_hypothesis);
         stats.count("null_reference", counts.null_reference);
@@ -281,7 +369,15 @@ source_copy (null without source), oscillation, over_translation, under_translat
         let mut results = Vec::with_capacity(order.len());
         for d in &order {
             let segs = groups.remove(d).expect("grouped above");
-            results.push(score_direction(&opts, &registry, lid.as_ref(), comet.as_ref(), ctx, segs, &mut stats)?);
+            results.push(score_direction(
+                &opts,
+                &registry,
+                lid.as_ref(),
+                comet.as_ref(),
+                ctx,
+                segs,
+                &mut stats,
+            )?);
         }
 
         let scores = scores_frame(p, &results)?;
@@ -305,22 +401,53 @@ fn scores_frame(p: &Params, results: &[DirectionResult]) -> PolarsResult<DataFra
         col!("direction", |r: &DirectionResult| r.direction.clone()),
         col!("src_lang", |r: &DirectionResult| r.src_lang.clone()),
         col!("tgt_lang", |r: &DirectionResult| r.tgt_lang.clone()),
-        col!("lang", |r: &DirectionResult| lang_of(&r.src_lang, &r.tgt_lang)),
+        col!("lang", |r: &DirectionResult| lang_of(
+            &r.src_lang,
+            &r.tgt_lang
+        )),
         col!("segments", |r: &DirectionResult| r.segments.len() as u64),
         col!("bleu", |r: &DirectionResult| r.report.bleu.score),
         col!("chrf", |r: &DirectionResult| r.report.chrf.score),
         col!("chrfpp", |r: &DirectionResult| r.report.chrf_pp.score),
-        col!("comet", |r: &DirectionResult| r.report.comet.as_ref().map(|c| c.score)),
-        col!("bleu_signature", |r: &DirectionResult| r.report.bleu.signature.clone()),
-        col!("chrf_signature", |r: &DirectionResult| r.report.chrf.signature.clone()),
-        col!("chrfpp_signature", |r: &DirectionResult| r.report.chrf_pp.signature.clone()),
+        col!("comet", |r: &DirectionResult| r
+            .report
+            .comet
+            .as_ref()
+            .map(|c| c.score)),
+        col!("bleu_signature", |r: &DirectionResult| r
+            .report
+            .bleu
+            .signature
+            .clone()),
+        col!("chrf_signature", |r: &DirectionResult| r
+            .report
+            .chrf
+            .signature
+            .clone()),
+        col!("chrfpp_signature", |r: &DirectionResult| r
+            .report
+            .chrf_pp
+            .signature
+            .clone()),
         col!("empty_rate", |r: &DirectionResult| r.failures.empty_rate),
-        col!("off_target_rate", |r: &DirectionResult| r.failures.off_target_rate),
-        col!("source_copy_rate", |r: &DirectionResult| r.has_sources.then_some(r.failures.source_copy_rate)),
-        col!("oscillation_rate", |r: &DirectionResult| r.failures.oscillation_rate),
-        col!("length_ratio", |r: &DirectionResult| r.failures.length_ratio),
-        col!("over_translation_rate", |r: &DirectionResult| r.failures.over_translation_rate),
-        col!("under_translation_rate", |r: &DirectionResult| r.failures.under_translation_rate),
+        col!("off_target_rate", |r: &DirectionResult| r
+            .failures
+            .off_target_rate),
+        col!("source_copy_rate", |r: &DirectionResult| r
+            .has_sources
+            .then_some(r.failures.source_copy_rate)),
+        col!("oscillation_rate", |r: &DirectionResult| r
+            .failures
+            .oscillation_rate),
+        col!("length_ratio", |r: &DirectionResult| r
+            .failures
+            .length_ratio),
+        col!("over_translation_rate", |r: &DirectionResult| r
+            .failures
+            .over_translation_rate),
+        col!("under_translation_rate", |r: &DirectionResult| r
+            .failures
+            .under_translation_rate),
     ])
 }
 
@@ -329,13 +456,24 @@ fn segments_frame(results: &[DirectionResult], with_lid: bool) -> PolarsResult<D
     let mut direction = Vec::with_capacity(n);
     let mut row = Vec::with_capacity(n);
     let mut pair_id = Vec::with_capacity(n);
-    let (mut bleu, mut chrf, mut chrfpp) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut empty, mut off_target, mut source_copy, mut oscillation) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut over, mut under, mut detected, mut hyp_len, mut ref_len) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut bleu, mut chrf, mut chrfpp) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut empty, mut off_target, mut source_copy, mut oscillation) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut over, mut under, mut detected, mut hyp_len, mut ref_len) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for r in results {
         let cfg = &r.failures.config;
         let lid_used = with_lid && r.failures.off_target_rate.is_some();
-        for ((s, sent), f) in r.segments.iter().zip(&r.sentences).zip(&r.failures.segments) {
+        for ((s, sent), f) in r
+            .segments
+            .iter()
+            .zip(&r.sentences)
+            .zip(&r.failures.segments)
+        {
             direction.push(r.direction.clone());
             row.push(s.row);
             pair_id.push(s.pair_id);
@@ -347,7 +485,11 @@ fn segments_frame(results: &[DirectionResult], with_lid: bool) -> PolarsResult<D
             source_copy.push(r.has_sources.then_some(f.source_copy));
             oscillation.push(f.oscillation);
             over.push(f.ref_len > 0 && f.hyp_len as f64 > cfg.over_ratio * f.ref_len as f64);
-            under.push(f.ref_len > 0 && f.hyp_len > 0 && (f.hyp_len as f64) < cfg.under_ratio * f.ref_len as f64);
+            under.push(
+                f.ref_len > 0
+                    && f.hyp_len > 0
+                    && (f.hyp_len as f64) < cfg.under_ratio * f.ref_len as f64,
+            );
             detected.push(f.detected.clone());
             hyp_len.push(f.hyp_len as u64);
             ref_len.push(f.ref_len as u64);
@@ -379,23 +521,60 @@ mod tests {
 
     #[test]
     fn source_is_parsed_from_the_mtinstruct_prompt_with_any_separator() {
-        let i = alinea_instruct::template::mt_input("\n", "Belarusian", "English", "Прывітанне, свет: 1");
-        assert_eq!(source_from_instruction(&i, "Belarusian", "English").as_deref(), Some("Прывітанне, свет: 1"));
+        let i = alinea_instruct::template::mt_input(
+            "\n",
+            "Belarusian",
+            "English",
+            "Прывітанне, свет: 1",
+        );
+        assert_eq!(
+            source_from_instruction(&i, "Belarusian", "English").as_deref(),
+            Some("Прывітанне, свет: 1")
+        );
         let i = alinea_instruct::template::mt_input(" ", "English", "Welsh", "Hello. English: yes");
-        assert_eq!(source_from_instruction(&i, "English", "Welsh").as_deref(), Some("Hello. English: yes"));
-        assert_eq!(source_from_instruction("Translate to Welsh.\nHello\nWelsh:", "English", "Welsh"), None);
+        assert_eq!(
+            source_from_instruction(&i, "English", "Welsh").as_deref(),
+            Some("Hello. English: yes")
+        );
+        assert_eq!(
+            source_from_instruction("Translate to Welsh.\nHello\nWelsh:", "English", "Welsh"),
+            None
+        );
     }
 
     fn generations() -> DataFrame {
         use alinea_instruct::{MtParams, ParallelPair, TokenCounter, build_mt};
         let pairs = vec![
-            ParallelPair { pair_id: 3, src_lang: "be".into(), tgt_lang: "en".into(), src: "Добры дзень.".into(), tgt: "Good day.".into() },
-            ParallelPair { pair_id: 4, src_lang: "be".into(), tgt_lang: "en".into(), src: "Дзякуй.".into(), tgt: "Thank you.".into() },
+            ParallelPair {
+                pair_id: 3,
+                src_lang: "be".into(),
+                tgt_lang: "en".into(),
+                src: "Добры дзень.".into(),
+                tgt: "Good day.".into(),
+            },
+            ParallelPair {
+                pair_id: 4,
+                src_lang: "be".into(),
+                tgt_lang: "en".into(),
+                src: "Дзякуй.".into(),
+                tgt: "Thank you.".into(),
+            },
         ];
-        let out = build_mt(&pairs, &crate::tables::instruct::names(), &TokenCounter::Bytes, &MtParams::default()).unwrap();
+        let out = build_mt(
+            &pairs,
+            &crate::tables::instruct::names(),
+            &TokenCounter::Bytes,
+            &MtParams::default(),
+        )
+        .unwrap();
         let mut df = crate::tables::instruct::to_frame(&out.rows).unwrap();
-        let hyps: Vec<String> = out.rows.iter().map(|r| r.output.trim_start().to_string()).collect();
-        df.with_column(Column::new("hypothesis".into(), hyps)).unwrap();
+        let hyps: Vec<String> = out
+            .rows
+            .iter()
+            .map(|r| r.output.trim_start().to_string())
+            .collect();
+        df.with_column(Column::new("hypothesis".into(), hyps))
+            .unwrap();
         df
     }
 
@@ -417,16 +596,30 @@ mod tests {
     #[test]
     fn a_plain_table_needs_a_direction() {
         let df = df!("src" => ["a"], "ref" => ["b"], "hyp" => ["b"]).unwrap();
-        let err = input::segments(&df, &Params::default(), None, &mut ReadCounts::default()).unwrap_err().to_string();
+        let err = input::segments(&df, &Params::default(), None, &mut ReadCounts::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("direction"), "{err}");
-        let df = df!("direction" => ["be-en"], "src" => ["a"], "ref" => ["b "], "hyp" => ["b"]).unwrap();
-        let segs = input::segments(&df, &Params::default(), None, &mut ReadCounts::default()).unwrap();
-        assert_eq!((segs[0].src_lang.as_str(), segs[0].tgt_lang.as_str(), segs[0].reference.as_str()), ("be", "en", "b"));
+        let df =
+            df!("direction" => ["be-en"], "src" => ["a"], "ref" => ["b "], "hyp" => ["b"]).unwrap();
+        let segs =
+            input::segments(&df, &Params::default(), None, &mut ReadCounts::default()).unwrap();
+        assert_eq!(
+            (
+                segs[0].src_lang.as_str(),
+                segs[0].tgt_lang.as_str(),
+                segs[0].reference.as_str()
+            ),
+            ("be", "en", "b")
+        );
     }
 
     #[test]
     fn bad_smoothing_is_a_parameter_error() {
-        let p = Params { smoothing: "nope".into(), ..Params::default() };
+        let p = Params {
+            smoothing: "nope".into(),
+            ..Params::default()
+        };
         assert!(MetricsScore::validate(&p).unwrap_err().contains("nope"));
         assert!(MetricsScore::validate(&Params::default()).is_ok());
     }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `model.tiny`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,7 +26,14 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { vocab_size: 1000, hidden_size: 64, n_layer: 2, n_head: 4, seed: 0, init_std: 0.25 }
+        Params {
+            vocab_size: 1000,
+            hidden_size: 64,
+            n_layer: 2,
+            n_head: 4,
+            seed: 0,
+            init_std: 0.25,
+        }
     }
 }
 
@@ -35,7 +42,8 @@ pub struct ModelTiny;
 
 impl Stage for ModelTiny {
     const KIND: &'static str = "model.tiny";
-    const SUMMARY: &'static str = "make a tiny random BLOOM model + BPE tokenizer from the pipeline's text (offline demo)";
+    const SUMMARY: &'static str =
+        "make a tiny random BLOOM model + BPE tokenizer from the pipeline's text (offline demo)";
     const DOC: &'static str = "\
 Makes a complete Hugging Face model folder for a tiny BLOOM-architecture model: a byte-level BPE tokenizer
 (BLOOM's kind) trained on the `src` and `tgt` columns of a pairs table, and random weights drawn from `seed`.
@@ -48,11 +56,19 @@ Parameters (defaults): vocab_size = 1000, hidden_size = 64, n_layer = 2, n_head 
 
 Outputs (blobs, a model folder when used as a `model` input): config.json, model.safetensors, tokenizer.json.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot { name: "texts", kind: SlotKind::Table, required: true, doc: "a pairs table" }];
+    const INPUTS: &'static [InputSlot] = &[InputSlot {
+        name: "texts",
+        kind: SlotKind::Table,
+        required: true,
+        doc: "a pairs table",
+    }];
 
     fn validate(p: &Params) -> Result<(), String> {
         if p.n_head == 0 || p.hidden_size % p.n_head != 0 {
-            return Err(format!("hidden_size ({}) must be a positive multiple of n_head ({})", p.hidden_size, p.n_head));
+            return Err(format!(
+                "hidden_size ({}) must be a positive multiple of n_head ({})",
+                p.hidden_size, p.n_head
+            ));
         }
         Ok(())
     }
@@ -61,7 +77,12 @@ Outputs (blobs, a model folder when used as a `model` input): config.json, model
         let df = ctx.table("texts")?;
         let mut texts = Vec::with_capacity(df.height() * 2);
         for col in ["src", "tgt"] {
-            texts.extend(df.column(col)?.str()?.iter().map(|s| s.unwrap_or("").to_string()));
+            texts.extend(
+                df.column(col)?
+                    .str()?
+                    .iter()
+                    .map(|s| s.unwrap_or("").to_string()),
+            );
         }
         let config = alinea_bloom::BloomConfig {
             hidden_size: p.hidden_size,
@@ -71,11 +92,21 @@ Outputs (blobs, a model folder when used as a `model` input): config.json, model
         };
         let dir = ctx.work_dir()?.join("model");
         std::fs::create_dir_all(&dir).map_err(StageError::io(&dir))?;
-        alinea_bloom::write_tiny_model(&dir, &texts, p.vocab_size, config, p.seed, p.init_std).map_err(|e| StageError::Other(e.to_string()))?;
-        let mut outputs = Outputs { stats: Stats { rows_in: texts.len() as u64, ..Stats::default() }, ..Outputs::default() };
+        alinea_bloom::write_tiny_model(&dir, &texts, p.vocab_size, config, p.seed, p.init_std)
+            .map_err(|e| StageError::Other(e.to_string()))?;
+        let mut outputs = Outputs {
+            stats: Stats {
+                rows_in: texts.len() as u64,
+                ..Stats::default()
+            },
+            ..Outputs::default()
+        };
         for name in ["config.json", "model.safetensors", "tokenizer.json"] {
             let path = dir.join(name);
-            outputs.blobs.push((name.to_string(), std::fs::read(&path).map_err(StageError::io(&path))?));
+            outputs.blobs.push((
+                name.to_string(),
+                std::fs::read(&path).map_err(StageError::io(&path))?,
+            ));
         }
         Ok(outputs)
     }

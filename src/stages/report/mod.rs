@@ -8,12 +8,14 @@ mod paper;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use alinea_metrics::{ReportOptions, ScoreRow, bucket_of, render_csv, render_html, render_markdown};
+use alinea_metrics::{
+    ReportOptions, ScoreRow, bucket_of, render_csv, render_html, render_markdown,
+};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use crate::lang::{Language, Registry};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 pub use paper::PaperReference;
 
 /// Parameters of `report`.
@@ -54,7 +56,12 @@ impl Default for Params {
 /// The stage kind.
 pub struct Report;
 
-const METRICS: [(&str, &str); 4] = [("BLEU", "bleu"), ("chrF", "chrf"), ("chrF++", "chrfpp"), ("COMET", "comet")];
+const METRICS: [(&str, &str); 4] = [
+    ("BLEU", "bleu"),
+    ("chrF", "chrf"),
+    ("chrF++", "chrfpp"),
+    ("COMET", "comet"),
+];
 
 /// One direction of one run, as read from a scores table.
 #[derive(Debug, Clone)]
@@ -68,8 +75,12 @@ struct DirRow {
     failures: [Option<f64>; 4],
 }
 
-const FAILURES: [(&str, &str); 4] =
-    [("off-target", "off_target_rate"), ("source copy", "source_copy_rate"), ("oscillation", "oscillation_rate"), ("length ratio", "length_ratio")];
+const FAILURES: [(&str, &str); 4] = [
+    ("off-target", "off_target_rate"),
+    ("source copy", "source_copy_rate"),
+    ("oscillation", "oscillation_rate"),
+    ("length ratio", "length_ratio"),
+];
 
 fn f64_col(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<f64>>>, StageError> {
     if !df.get_column_names().iter().any(|c| c.as_str() == name) {
@@ -85,15 +96,38 @@ fn str_col(df: &DataFrame, run: &str, name: &str) -> Result<Vec<String>, StageEr
         message: format!("table of `{run}` has no column `{name}`: not a metrics.score table"),
     })?;
     let c = c.cast(&DataType::String)?;
-    Ok(c.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect())
+    Ok(c.str()?
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect())
 }
 
 fn read_rows(run: &str, df: &DataFrame) -> Result<Vec<DirRow>, StageError> {
-    let (ts, dir, lang) = (str_col(df, run, "test_set")?, str_col(df, run, "direction")?, str_col(df, run, "lang")?);
-    let values: Vec<Option<Vec<Option<f64>>>> = METRICS.iter().map(|(_, c)| f64_col(df, c)).collect::<Result<_, _>>()?;
-    let failures: Vec<Option<Vec<Option<f64>>>> = FAILURES.iter().map(|(_, c)| f64_col(df, c)).collect::<Result<_, _>>()?;
-    let segments: Option<Vec<Option<u64>>> = if df.get_column_names().iter().any(|c| c.as_str() == "segments") {
-        Some(df.column("segments")?.cast(&DataType::UInt64)?.u64()?.iter().collect())
+    let (ts, dir, lang) = (
+        str_col(df, run, "test_set")?,
+        str_col(df, run, "direction")?,
+        str_col(df, run, "lang")?,
+    );
+    let values: Vec<Option<Vec<Option<f64>>>> = METRICS
+        .iter()
+        .map(|(_, c)| f64_col(df, c))
+        .collect::<Result<_, _>>()?;
+    let failures: Vec<Option<Vec<Option<f64>>>> = FAILURES
+        .iter()
+        .map(|(_, c)| f64_col(df, c))
+        .collect::<Result<_, _>>()?;
+    let segments: Option<Vec<Option<u64>>> = if df
+        .get_column_names()
+        .iter()
+        .any(|c| c.as_str() == "segments")
+    {
+        Some(
+            df.column("segments")?
+                .cast(&DataType::UInt64)?
+                .u64()?
+                .iter()
+                .collect(),
+        )
     } else {
         None
     };
@@ -127,7 +161,10 @@ fn fmt(v: Option<f64>, d: usize) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Summary rows: (source, run, test_set, metric, group, directions, mean).
@@ -135,13 +172,23 @@ type Summary = Vec<(String, String, String, String, String, u64, Option<f64>)>;
 
 /// Averages per run, test set, metric and direction group / bucket.
 fn summarize(rows: &[ScoreRow], opts: &ReportOptions) -> Summary {
-    let keys = ordered_unique(rows.iter().map(|r| (r.run.clone(), r.test_set.clone(), r.metric.clone())));
+    let keys = ordered_unique(
+        rows.iter()
+            .map(|r| (r.run.clone(), r.test_set.clone(), r.metric.clone())),
+    );
     let mut out = Vec::new();
     for (run, ts, metric) in keys {
-        let sel: Vec<&ScoreRow> = rows.iter().filter(|r| r.run == run && r.test_set == ts && r.metric == metric).collect();
+        let sel: Vec<&ScoreRow> = rows
+            .iter()
+            .filter(|r| r.run == run && r.test_set == ts && r.metric == metric)
+            .collect();
         let mut groups: Vec<String> = vec!["overall".into()];
         let mut seen = BTreeSet::new();
-        for g in sel.iter().map(|r| group_of(&r.direction, &opts.english).to_string()).chain(sel.iter().map(|r| bucket_of(&r.direction, opts))) {
+        for g in sel
+            .iter()
+            .map(|r| group_of(&r.direction, &opts.english).to_string())
+            .chain(sel.iter().map(|r| bucket_of(&r.direction, opts)))
+        {
             if seen.insert(g.clone()) {
                 groups.push(g);
             }
@@ -149,13 +196,33 @@ fn summarize(rows: &[ScoreRow], opts: &ReportOptions) -> Summary {
         for g in groups {
             let members: Vec<&&ScoreRow> = sel
                 .iter()
-                .filter(|r| g == "overall" || group_of(&r.direction, &opts.english) == g || bucket_of(&r.direction, opts) == g)
+                .filter(|r| {
+                    g == "overall"
+                        || group_of(&r.direction, &opts.english) == g
+                        || bucket_of(&r.direction, opts) == g
+                })
                 .collect();
             let vals: Vec<f64> = members.iter().filter_map(|r| r.value).collect();
             // A mean over only some directions would mislead: null unless every direction has the metric.
-            let m = if vals.len() == members.len() { mean(&vals) } else { None };
-            let source = if run.starts_with(PAPER_RUN) { "paper-same-directions" } else { "alinea" };
-            out.push((source.into(), run.clone(), ts.clone(), metric.clone(), g, members.len() as u64, m));
+            let m = if vals.len() == members.len() {
+                mean(&vals)
+            } else {
+                None
+            };
+            let source = if run.starts_with(PAPER_RUN) {
+                "paper-same-directions"
+            } else {
+                "alinea"
+            };
+            out.push((
+                source.into(),
+                run.clone(),
+                ts.clone(),
+                metric.clone(),
+                g,
+                members.len() as u64,
+                m,
+            ));
         }
     }
     out
@@ -189,7 +256,10 @@ fn run_direction(paper_direction: &str, english: &str, registry: &Registry) -> O
 /// Whether a direction counts in a group or bucket of the paper's averages.
 fn in_group(direction: &str, group: &str, opts: &ReportOptions) -> bool {
     let g = group_of(direction, &opts.english);
-    group == "overall" || g == group || (group == "zero-shot" && g == "xx→yy") || bucket_of(direction, opts) == group
+    group == "overall"
+        || g == group
+        || (group == "zero-shot" && g == "xx→yy")
+        || bucket_of(direction, opts) == group
 }
 
 /// The distinct items in order of first appearance (the paper's and the caller's order, never sorted).
@@ -205,13 +275,35 @@ fn ordered_unique<T: PartialEq>(it: impl Iterator<Item = T>) -> Vec<T> {
 
 /// The paper's per-direction numbers (BLOOMZ-7b1, Tables 11–18) for the directions the runs have, as extra runs
 /// named `paper: <objective>`, so that every table shows them beside the runs.
-fn paper_rows(setting: &str, dirs: &[DirRow], metrics: &[&str], english: &str, registry: &Registry) -> Vec<ScoreRow> {
+fn paper_rows(
+    setting: &str,
+    dirs: &[DirRow],
+    metrics: &[&str],
+    english: &str,
+    registry: &Registry,
+) -> Vec<ScoreRow> {
     let mut out = Vec::new();
     for ts in ordered_unique(dirs.iter().map(|r| r.test_set.as_str())) {
-        let Some(pts) = paper_test_set(ts) else { continue };
-        let ours: BTreeMap<&str, &str> = dirs.iter().filter(|r| r.test_set == ts).map(|r| (r.direction.as_str(), r.lang.as_str())).collect();
-        for s in paper::all().iter().filter(|s| s.setting == setting && s.model == paper::MODELS[0] && s.test_set == pts && metrics.contains(&s.metric)) {
-            let Some(direction) = s.direction.and_then(|d| run_direction(d, english, registry)) else { continue };
+        let Some(pts) = paper_test_set(ts) else {
+            continue;
+        };
+        let ours: BTreeMap<&str, &str> = dirs
+            .iter()
+            .filter(|r| r.test_set == ts)
+            .map(|r| (r.direction.as_str(), r.lang.as_str()))
+            .collect();
+        for s in paper::all().iter().filter(|s| {
+            s.setting == setting
+                && s.model == paper::MODELS[0]
+                && s.test_set == pts
+                && metrics.contains(&s.metric)
+        }) {
+            let Some(direction) = s
+                .direction
+                .and_then(|d| run_direction(d, english, registry))
+            else {
+                continue;
+            };
             if let Some(lang) = ours.get(direction.as_str()) {
                 out.push(ScoreRow {
                     run: format!("{PAPER_RUN}{}", s.objective),
@@ -230,7 +322,12 @@ fn paper_rows(setting: &str, dirs: &[DirRow], metrics: &[&str], english: &str, r
 /// How many of the paper's directions of a setting and test set a group or bucket average covers.
 fn paper_direction_count(setting: &str, test_set: &str, group: &str, opts: &ReportOptions) -> u64 {
     let dirs = ordered_unique(
-        paper::all().iter().filter(|s| s.setting == setting && s.test_set == test_set && s.model == paper::MODELS[0]).filter_map(|s| s.direction),
+        paper::all()
+            .iter()
+            .filter(|s| {
+                s.setting == setting && s.test_set == test_set && s.model == paper::MODELS[0]
+            })
+            .filter_map(|s| s.direction),
     );
     dirs.iter().filter(|d| in_group(d, group, opts)).count() as u64
 }
@@ -239,17 +336,40 @@ fn paper_direction_count(setting: &str, test_set: &str, group: &str, opts: &Repo
 fn paper_summary(setting: &str, model: &str, metrics: &[&str], opts: &ReportOptions) -> Summary {
     paper::all()
         .iter()
-        .filter(|s| s.setting == setting && s.model == model && s.direction.is_none() && metrics.contains(&s.metric))
+        .filter(|s| {
+            s.setting == setting
+                && s.model == model
+                && s.direction.is_none()
+                && metrics.contains(&s.metric)
+        })
         .map(|s| {
             let n = paper_direction_count(setting, s.test_set, s.group, opts);
-            ("paper".into(), format!("{PAPER_RUN}{}", s.objective), s.test_set.into(), s.metric.into(), s.group.into(), n, Some(s.value))
+            (
+                "paper".into(),
+                format!("{PAPER_RUN}{}", s.objective),
+                s.test_set.into(),
+                s.metric.into(),
+                s.group.into(),
+                n,
+                Some(s.value),
+            )
         })
         .collect()
 }
 
 /// A Markdown and an HTML table with the same header and cells; the first `text_columns` are left-aligned.
-fn both_tables(caption: &str, head: &[String], text_columns: usize, rows: &[Vec<String>], note: &str) -> (String, String) {
-    let align = format!("{}{}", "---|".repeat(text_columns), "---:|".repeat(head.len() - text_columns));
+fn both_tables(
+    caption: &str,
+    head: &[String],
+    text_columns: usize,
+    rows: &[Vec<String>],
+    note: &str,
+) -> (String, String) {
+    let align = format!(
+        "{}{}",
+        "---|".repeat(text_columns),
+        "---:|".repeat(head.len() - text_columns)
+    );
     let mut md = format!("\n### {caption}\n\n| {} |\n|{align}\n", head.join(" | "));
     let mut html = format!("<h2>{}</h2>\n<table><tr>", esc(caption));
     for h in head {
@@ -273,20 +393,43 @@ fn both_tables(caption: &str, head: &[String], text_columns: usize, rows: &[Vec<
 }
 
 /// Columns of the paper-reference tables: directions with English, then the zero-shot buckets as the paper's Table 5.
-const PAPER_GROUP_ORDER: [&str; 11] =
-    ["en→xx", "xx→en", "zero-shot", "seen→seen", "seen→unseen", "unseen→seen", "unseen→unseen", "en→seen", "en→unseen", "seen→en", "unseen→en"];
+const PAPER_GROUP_ORDER: [&str; 11] = [
+    "en→xx",
+    "xx→en",
+    "zero-shot",
+    "seen→seen",
+    "seen→unseen",
+    "unseen→seen",
+    "unseen→unseen",
+    "en→seen",
+    "en→unseen",
+    "seen→en",
+    "unseen→en",
+];
 
 /// The paper-reference section: per paper test set and metric, the paper's averages (Table 1 for BLOOMZ+24, the
 /// bucket rows of Tables 14–18 for BLOOMZ+3) beside the same averages of this report's runs.
-fn paper_section(setting: &str, model: &str, summary: &Summary, metrics: &[&str], d: usize) -> (String, String) {
+fn paper_section(
+    setting: &str,
+    model: &str,
+    summary: &Summary,
+    metrics: &[&str],
+    d: usize,
+) -> (String, String) {
     let (mut md, mut html) = (String::new(), String::new());
     let paper_avgs: Vec<_> = summary.iter().filter(|s| s.0 == "paper").collect();
     for pts in ordered_unique(paper_avgs.iter().map(|s| s.2.as_str())) {
         let runs: Vec<(&str, &str)> = ordered_unique(
-            summary.iter().filter(|s| s.0 == "alinea" && paper_test_set(&s.2) == Some(pts)).map(|s| (s.1.as_str(), s.2.as_str())),
+            summary
+                .iter()
+                .filter(|s| s.0 == "alinea" && paper_test_set(&s.2) == Some(pts))
+                .map(|s| (s.1.as_str(), s.2.as_str())),
         );
         for metric in metrics {
-            let sel: Vec<_> = paper_avgs.iter().filter(|s| s.2 == pts && s.3 == *metric).collect();
+            let sel: Vec<_> = paper_avgs
+                .iter()
+                .filter(|s| s.2 == pts && s.3 == *metric)
+                .collect();
             if sel.is_empty() {
                 continue;
             }
@@ -297,17 +440,34 @@ fn paper_section(setting: &str, model: &str, summary: &Summary, metrics: &[&str]
             let mut rows = Vec::new();
             for objective in ordered_unique(sel.iter().map(|s| s.1.as_str())) {
                 let mut cells = vec![objective.to_string()];
-                cells.extend(groups.iter().map(|g| fmt(sel.iter().find(|s| s.1 == objective && s.4 == *g).and_then(|s| s.6), d)));
+                cells.extend(groups.iter().map(|g| {
+                    fmt(
+                        sel.iter()
+                            .find(|s| s.1 == objective && s.4 == *g)
+                            .and_then(|s| s.6),
+                        d,
+                    )
+                }));
                 rows.push(cells);
             }
             let mut partial = false;
             for (run, ts) in &runs {
-                let label = if runs.iter().filter(|r| r.0 == *run).count() > 1 { format!("{run} · {ts}") } else { run.to_string() };
+                let label = if runs.iter().filter(|r| r.0 == *run).count() > 1 {
+                    format!("{run} · {ts}")
+                } else {
+                    run.to_string()
+                };
                 let mut cells = vec![label];
                 for g in &groups {
                     let n = sel.iter().find(|s| s.4 == *g).map_or(0, |s| s.5);
                     let our_group = if *g == "zero-shot" { "xx→yy" } else { g };
-                    let ours = summary.iter().find(|s| s.0 == "alinea" && s.1 == *run && s.2 == *ts && s.3 == *metric && s.4 == our_group);
+                    let ours = summary.iter().find(|s| {
+                        s.0 == "alinea"
+                            && s.1 == *run
+                            && s.2 == *ts
+                            && s.3 == *metric
+                            && s.4 == our_group
+                    });
                     cells.push(match ours {
                         None => "–".into(),
                         Some(o) if o.5 == n => fmt(o.6, d),
@@ -319,11 +479,22 @@ fn paper_section(setting: &str, model: &str, summary: &Summary, metrics: &[&str]
                 }
                 rows.push(cells);
             }
-            let tables = if setting == "bloomz+24" { "Table 1" } else { "Tables 14–18" };
-            let caption = format!("Paper reference · {pts} · {metric}: {setting}, {model} ({tables}) beside this report's runs");
+            let tables = if setting == "bloomz+24" {
+                "Table 1"
+            } else {
+                "Tables 14–18"
+            };
+            let caption = format!(
+                "Paper reference · {pts} · {metric}: {setting}, {model} ({tables}) beside this report's runs"
+            );
             let note = match (runs.is_empty(), partial) {
-                (true, _) => format!("No run scored a test set named like `{pts}`, so only the paper's numbers are shown."),
-                (false, true) => "(k/n): the run's average covers k of the n directions the paper averages over.".to_string(),
+                (true, _) => format!(
+                    "No run scored a test set named like `{pts}`, so only the paper's numbers are shown."
+                ),
+                (false, true) => {
+                    "(k/n): the run's average covers k of the n directions the paper averages over."
+                        .to_string()
+                }
                 (false, false) => String::new(),
             };
             let (m, h) = both_tables(&caption, &head, 1, &rows, &note);
@@ -336,17 +507,38 @@ fn paper_section(setting: &str, model: &str, summary: &Summary, metrics: &[&str]
 
 /// For each run matched with a paper objective: its scores, the paper's and the difference, direction by
 /// direction, with the mean difference (also returned as summary rows, source `distance`).
-fn distance_section(matches: &BTreeMap<String, String>, rows: &[ScoreRow], metrics: &[&str], english: &str, d: usize) -> (String, String, Summary) {
+fn distance_section(
+    matches: &BTreeMap<String, String>,
+    rows: &[ScoreRow],
+    metrics: &[&str],
+    english: &str,
+    d: usize,
+) -> (String, String, Summary) {
     let (mut md, mut html, mut summary) = (String::new(), String::new(), Summary::new());
     for (run, objective) in matches {
         let paper_run = format!("{PAPER_RUN}{objective}");
         let value = |r: &str, ts: &str, dir: &str, m: &str| {
-            rows.iter().find(|x| x.run == r && x.test_set == ts && x.direction == dir && x.metric == m).and_then(|x| x.value)
+            rows.iter()
+                .find(|x| x.run == r && x.test_set == ts && x.direction == dir && x.metric == m)
+                .and_then(|x| x.value)
         };
-        for ts in ordered_unique(rows.iter().filter(|r| r.run == *run).map(|r| r.test_set.as_str())) {
-            let dirs: Vec<&str> =
-                ordered_unique(rows.iter().filter(|r| r.run == paper_run && r.test_set == ts).map(|r| r.direction.as_str()));
-            let dirs: Vec<&str> = dirs.into_iter().filter(|dir| rows.iter().any(|r| r.run == *run && r.test_set == ts && r.direction == *dir)).collect();
+        for ts in ordered_unique(
+            rows.iter()
+                .filter(|r| r.run == *run)
+                .map(|r| r.test_set.as_str()),
+        ) {
+            let dirs: Vec<&str> = ordered_unique(
+                rows.iter()
+                    .filter(|r| r.run == paper_run && r.test_set == ts)
+                    .map(|r| r.direction.as_str()),
+            );
+            let dirs: Vec<&str> = dirs
+                .into_iter()
+                .filter(|dir| {
+                    rows.iter()
+                        .any(|r| r.run == *run && r.test_set == ts && r.direction == *dir)
+                })
+                .collect();
             if dirs.is_empty() {
                 continue;
             }
@@ -364,25 +556,52 @@ fn distance_section(matches: &BTreeMap<String, String>, rows: &[ScoreRow], metri
                     if let Some(x) = delta {
                         deltas[i].push((*dir, x));
                     }
-                    cells.extend([fmt(ours, d), fmt(theirs, d), delta.map_or("–".into(), |x| format!("{x:+.d$}"))]);
+                    cells.extend([
+                        fmt(ours, d),
+                        fmt(theirs, d),
+                        delta.map_or("–".into(), |x| format!("{x:+.d$}")),
+                    ]);
                 }
                 table.push(cells);
             }
             let mut mean_row = vec!["mean".to_string()];
             for (i, m) in metrics.iter().enumerate() {
                 let mean_all = mean(&deltas[i].iter().map(|x| x.1).collect::<Vec<_>>());
-                mean_row.extend(["".into(), "".into(), mean_all.map_or("–".into(), |x| format!("{x:+.d$}"))]);
+                mean_row.extend([
+                    "".into(),
+                    "".into(),
+                    mean_all.map_or("–".into(), |x| format!("{x:+.d$}")),
+                ]);
                 for group in ["overall", "en→xx", "xx→en", "xx→yy"] {
-                    let sel: Vec<f64> =
-                        deltas[i].iter().filter(|(dir, _)| group == "overall" || group_of(dir, english) == group).map(|x| x.1).collect();
+                    let sel: Vec<f64> = deltas[i]
+                        .iter()
+                        .filter(|(dir, _)| group == "overall" || group_of(dir, english) == group)
+                        .map(|x| x.1)
+                        .collect();
                     if !sel.is_empty() {
-                        summary.push(("distance".into(), run.clone(), ts.to_string(), m.to_string(), group.into(), sel.len() as u64, mean(&sel)));
+                        summary.push((
+                            "distance".into(),
+                            run.clone(),
+                            ts.to_string(),
+                            m.to_string(),
+                            group.into(),
+                            sel.len() as u64,
+                            mean(&sel),
+                        ));
                     }
                 }
             }
             table.push(mean_row);
-            let caption = format!("Distance to the paper · {run} vs the paper's {objective} (BLOOMZ-7b1) · {ts}");
-            let (m, h) = both_tables(&caption, &head, 1, &table, "Δ = this run minus the paper, per direction the paper reports.");
+            let caption = format!(
+                "Distance to the paper · {run} vs the paper's {objective} (BLOOMZ-7b1) · {ts}"
+            );
+            let (m, h) = both_tables(
+                &caption,
+                &head,
+                1,
+                &table,
+                "Δ = this run minus the paper, per direction the paper reports.",
+            );
             md.push_str(&m);
             html.push_str(&h);
         }
@@ -401,10 +620,21 @@ fn directions_section(dirs: &[DirRow], d: usize) -> (String, String) {
     let rows: Vec<Vec<String>> = dirs
         .iter()
         .map(|r| {
-            let mut cells = vec![r.run.clone(), r.test_set.clone(), r.direction.clone(), r.segments.map_or("–".into(), |s| s.to_string())];
+            let mut cells = vec![
+                r.run.clone(),
+                r.test_set.clone(),
+                r.direction.clone(),
+                r.segments.map_or("–".into(), |s| s.to_string()),
+            ];
             cells.extend(r.values.iter().map(|v| fmt(*v, d)));
             // Rates as percentages; the length ratio as a ratio.
-            cells.extend(r.failures.iter().enumerate().map(|(i, v)| if i < 3 { v.map_or("–".into(), |x| format!("{:.1}%", x * 100.0)) } else { fmt(*v, 3) }));
+            cells.extend(r.failures.iter().enumerate().map(|(i, v)| {
+                if i < 3 {
+                    v.map_or("–".into(), |x| format!("{:.1}%", x * 100.0))
+                } else {
+                    fmt(*v, 3)
+                }
+            }));
             cells
         })
         .collect();
@@ -413,7 +643,8 @@ fn directions_section(dirs: &[DirRow], d: usize) -> (String, String) {
 
 impl Stage for Report {
     const KIND: &'static str = "report";
-    const SUMMARY: &'static str = "the paper's score tables as Markdown, CSV and self-contained HTML with charts";
+    const SUMMARY: &'static str =
+        "the paper's score tables as Markdown, CSV and self-contained HTML with charts";
     const DOC: &'static str = "\
 Lays out the scores of one or more `metrics.score` stages as the paper's tables: per test set and metric, one table
 per direction group (en→xx, xx→en) with languages as columns and the average, the BLOOMZ+3 seen/unseen buckets
@@ -447,8 +678,12 @@ Outputs:
   `report.md`, `report.csv` (long form: run,test_set,direction,group,bucket,lang,metric,value), `report.html` (blobs;
              `alinea report STAGE -o DIR` writes them to DIR).";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] =
-        &[InputSlot { name: "scores", kind: SlotKind::Tables, required: true, doc: "scores tables of metrics.score stages" }];
+    const INPUTS: &'static [InputSlot] = &[InputSlot {
+        name: "scores",
+        kind: SlotKind::Tables,
+        required: true,
+        doc: "scores tables of metrics.score stages",
+    }];
 
     fn validate(p: &Params) -> Result<(), String> {
         if p.decimals > 6 {
@@ -459,14 +694,23 @@ Outputs:
         }
         for m in &p.metrics {
             if !METRICS.iter().any(|(n, _)| n == m) {
-                return Err(format!("metrics: unknown `{m}` (allowed: BLEU, chrF, chrF++, COMET)"));
+                return Err(format!(
+                    "metrics: unknown `{m}` (allowed: BLEU, chrF, chrF++, COMET)"
+                ));
             }
         }
         if !paper::MODELS.contains(&p.paper_model.as_str()) {
-            return Err(format!("paper_model: unknown `{}` (allowed: {})", p.paper_model, paper::MODELS.join(", ")));
+            return Err(format!(
+                "paper_model: unknown `{}` (allowed: {})",
+                p.paper_model,
+                paper::MODELS.join(", ")
+            ));
         }
         match p.paper_reference.setting() {
-            None if !p.paper_match.is_empty() => Err("paper_match needs paper_reference (which of the paper's settings to compare with)".into()),
+            None if !p.paper_match.is_empty() => Err(
+                "paper_match needs paper_reference (which of the paper's settings to compare with)"
+                    .into(),
+            ),
             None => Ok(()),
             Some(setting) => {
                 let allowed = paper::objectives(setting, paper::MODELS[0]);
@@ -492,24 +736,46 @@ Outputs:
             dirs.extend(read_rows(run, df)?);
         }
         let registry = Registry::with_extra(&p.extra_languages);
-        let english = if dirs.iter().any(|r| r.direction.split('-').any(|c| c == "eng_Latn")) { "eng_Latn" } else { "en" };
-        let seen: BTreeSet<String> =
-            registry.all().iter().filter(|l| l.bloom_seen).flat_map(|l| [l.code.clone(), l.flores.clone()]).collect();
-        let opts = ReportOptions { title: p.title.clone(), english: english.into(), seen, decimals: p.decimals };
+        let english = if dirs
+            .iter()
+            .any(|r| r.direction.split('-').any(|c| c == "eng_Latn"))
+        {
+            "eng_Latn"
+        } else {
+            "en"
+        };
+        let seen: BTreeSet<String> = registry
+            .all()
+            .iter()
+            .filter(|l| l.bloom_seen)
+            .flat_map(|l| [l.code.clone(), l.flores.clone()])
+            .collect();
+        let opts = ReportOptions {
+            title: p.title.clone(),
+            english: english.into(),
+            seen,
+            decimals: p.decimals,
+        };
 
         for run in p.paper_match.keys() {
             if !tables.iter().any(|(name, _)| name == run) {
                 let names: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
                 return Err(StageError::Param {
                     field: format!("paper_match.{run}"),
-                    message: format!("no scores input is named `{run}` (inputs: {})", names.join(", ")),
+                    message: format!(
+                        "no scores input is named `{run}` (inputs: {})",
+                        names.join(", ")
+                    ),
                 });
             }
         }
 
         let comet_present = dirs.iter().any(|r| r.values[3].is_some());
-        let shown: Vec<&str> =
-            METRICS.iter().map(|(n, _)| *n).filter(|n| p.metrics.iter().any(|x| x == n) && (*n != "COMET" || comet_present)).collect();
+        let shown: Vec<&str> = METRICS
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| p.metrics.iter().any(|x| x == n) && (*n != "COMET" || comet_present))
+            .collect();
         let mut rows = Vec::new();
         for (m, (name, _)) in METRICS.iter().enumerate() {
             if !shown.contains(name) {
@@ -544,16 +810,29 @@ Outputs:
         }
         let mut summary = summarize(&rows, &opts);
         if let Some(setting) = setting {
-            let paper_opts = ReportOptions { english: "en".into(), ..opts.clone() };
+            let paper_opts = ReportOptions {
+                english: "en".into(),
+                ..opts.clone()
+            };
             let printed = paper_summary(setting, &p.paper_model, &shown, &paper_opts);
             for s in &printed {
-                let _ = writeln!(csv, "{},{},,{},,avg{},{},{}", s.1, s.2, s.4, s.5, s.3, s.6.unwrap_or(f64::NAN));
+                let _ = writeln!(
+                    csv,
+                    "{},{},,{},,avg{},{},{}",
+                    s.1,
+                    s.2,
+                    s.4,
+                    s.5,
+                    s.3,
+                    s.6.unwrap_or(f64::NAN)
+                );
             }
             summary.extend(printed);
             let (m, h) = paper_section(setting, &p.paper_model, &summary, &shown, p.decimals);
             extra_md.push_str(&m);
             extra_html.push_str(&h);
-            let (m, h, distances) = distance_section(&p.paper_match, &rows, &shown, english, p.decimals);
+            let (m, h, distances) =
+                distance_section(&p.paper_match, &rows, &shown, english, p.decimals);
             extra_md.push_str(&m);
             extra_html.push_str(&h);
             summary.extend(distances);
@@ -568,19 +847,44 @@ Outputs:
         }
 
         let df = DataFrame::new_infer_height(vec![
-            Column::new("source".into(), summary.iter().map(|s| s.0.clone()).collect::<Vec<_>>()),
-            Column::new("run".into(), summary.iter().map(|s| s.1.clone()).collect::<Vec<_>>()),
-            Column::new("test_set".into(), summary.iter().map(|s| s.2.clone()).collect::<Vec<_>>()),
-            Column::new("metric".into(), summary.iter().map(|s| s.3.clone()).collect::<Vec<_>>()),
-            Column::new("group".into(), summary.iter().map(|s| s.4.clone()).collect::<Vec<_>>()),
-            Column::new("directions".into(), summary.iter().map(|s| s.5).collect::<Vec<_>>()),
-            Column::new("mean".into(), summary.iter().map(|s| s.6).collect::<Vec<_>>()),
+            Column::new(
+                "source".into(),
+                summary.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "run".into(),
+                summary.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "test_set".into(),
+                summary.iter().map(|s| s.2.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "metric".into(),
+                summary.iter().map(|s| s.3.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "group".into(),
+                summary.iter().map(|s| s.4.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "directions".into(),
+                summary.iter().map(|s| s.5).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "mean".into(),
+                summary.iter().map(|s| s.6).collect::<Vec<_>>(),
+            ),
         ])?;
         stats.rows_out = df.height() as u64;
         stats.count("runs", tables.len() as u64);
         stats.count("directions", dirs.len() as u64);
         let mut out = Outputs::table("summary", df, stats);
-        out.blobs = vec![("report.md".into(), md.into_bytes()), ("report.csv".into(), csv.into_bytes()), ("report.html".into(), html.into_bytes())];
+        out.blobs = vec![
+            ("report.md".into(), md.into_bytes()),
+            ("report.csv".into(), csv.into_bytes()),
+            ("report.html".into(), html.into_bytes()),
+        ];
         Ok(out)
     }
 }
@@ -592,16 +896,31 @@ mod tests {
     fn row(run: &str, dir: &str, metric: &str, v: Option<f64>) -> ScoreRow {
         let (s, t) = dir.split_once('-').unwrap();
         let lang = if s == "en" { t } else { s };
-        ScoreRow { run: run.into(), test_set: "opus100".into(), direction: dir.into(), lang: lang.into(), metric: metric.into(), value: v }
+        ScoreRow {
+            run: run.into(),
+            test_set: "opus100".into(),
+            direction: dir.into(),
+            lang: lang.into(),
+            metric: metric.into(),
+            value: v,
+        }
     }
 
     fn opts() -> ReportOptions {
-        ReportOptions { english: "en".into(), seen: ["en", "fr"].iter().map(|s| s.to_string()).collect(), ..ReportOptions::default() }
+        ReportOptions {
+            english: "en".into(),
+            seen: ["en", "fr"].iter().map(|s| s.to_string()).collect(),
+            ..ReportOptions::default()
+        }
     }
 
     #[test]
     fn summary_averages_groups_and_buckets() {
-        let rows = vec![row("a", "en-be", "BLEU", Some(10.0)), row("a", "en-fr", "BLEU", Some(20.0)), row("a", "be-en", "BLEU", Some(30.0))];
+        let rows = vec![
+            row("a", "en-be", "BLEU", Some(10.0)),
+            row("a", "en-fr", "BLEU", Some(20.0)),
+            row("a", "be-en", "BLEU", Some(30.0)),
+        ];
         let s = summarize(&rows, &opts());
         let get = |g: &str| s.iter().find(|r| r.4 == g).map(|r| (r.5, r.6)).unwrap();
         assert_eq!(get("overall"), (3, Some(20.0)));
@@ -609,8 +928,15 @@ mod tests {
         assert_eq!(get("xx→en"), (1, Some(30.0)));
         assert_eq!(get("en→unseen"), (1, Some(10.0)));
         assert_eq!(get("en→seen"), (1, Some(20.0)));
-        let rows = vec![row("a", "en-be", "COMET", None), row("a", "en-fr", "COMET", Some(0.8))];
-        assert_eq!(summarize(&rows, &opts())[0].6, None, "a partial mean is not shown");
+        let rows = vec![
+            row("a", "en-be", "COMET", None),
+            row("a", "en-fr", "COMET", Some(0.8)),
+        ];
+        assert_eq!(
+            summarize(&rows, &opts())[0].6,
+            None,
+            "a partial mean is not shown"
+        );
     }
 
     fn dir_row(run: &str, test_set: &str, direction: &str, lang: &str) -> DirRow {
@@ -627,34 +953,70 @@ mod tests {
 
     #[test]
     fn paper_section_sets_table1_beside_the_runs_and_marks_partial_coverage() {
-        let rows = vec![row("mt", "en-be", "BLEU", Some(10.0)), row("mt", "be-en", "BLEU", Some(12.0))];
+        let rows = vec![
+            row("mt", "en-be", "BLEU", Some(10.0)),
+            row("mt", "be-en", "BLEU", Some(12.0)),
+        ];
         let mut summary = summarize(&rows, &opts());
         summary.extend(paper_summary("bloomz+24", "bloomz-7b1", &["BLEU"], &opts()));
         let (md, html) = paper_section("bloomz+24", "bloomz-7b1", &summary, &["BLEU"], 2);
         assert!(md.contains("| run | en→xx | xx→en |"), "{md}");
         assert!(md.contains("| paper: MT+Align | 12.28 | 18.72 |"), "{md}");
-        assert!(md.contains("| paper: Align→MT | 11.73 | 17.54 |"), "Table 1's six objectives: {md}");
+        assert!(
+            md.contains("| paper: Align→MT | 11.73 | 17.54 |"),
+            "Table 1's six objectives: {md}"
+        );
         assert!(md.contains("| mt | 10.00 (1/24) | 12.00 (1/24) |"), "{md}");
-        assert!(md.contains("### Paper reference · flores200 · BLEU"), "Table 1 has Flores averages too: {md}");
+        assert!(
+            md.contains("### Paper reference · flores200 · BLEU"),
+            "Table 1 has Flores averages too: {md}"
+        );
         assert!(md.contains("| paper: MTInstruct | 3.30 | 11.37 |"), "{md}");
         assert!(html.contains("paper: no fine-tuning"));
-        let (md3b, _) = paper_section("bloomz+24", "bloomz-3b", &{
-            let mut s = summarize(&rows, &opts());
-            s.extend(paper_summary("bloomz+24", "bloomz-3b", &["BLEU"], &opts()));
-            s
-        }, &["BLEU"], 2);
-        assert!(md3b.contains("| paper: MT+Align | 10.61 | 16.73 |"), "{md3b}");
+        let (md3b, _) = paper_section(
+            "bloomz+24",
+            "bloomz-3b",
+            &{
+                let mut s = summarize(&rows, &opts());
+                s.extend(paper_summary("bloomz+24", "bloomz-3b", &["BLEU"], &opts()));
+                s
+            },
+            &["BLEU"],
+            2,
+        );
+        assert!(
+            md3b.contains("| paper: MT+Align | 10.61 | 16.73 |"),
+            "{md3b}"
+        );
     }
 
     #[test]
     fn bloomz3_reference_uses_zero_shot_and_bucket_averages() {
         let reg = Registry::with_extra(&[]);
-        let seen: BTreeSet<String> = reg.all().iter().filter(|l| l.bloom_seen).map(|l| l.code.clone()).collect();
-        let o = ReportOptions { english: "en".into(), seen, ..ReportOptions::default() };
-        let rows = vec![row("mt", "de-nl", "BLEU", Some(4.0)), row("mt", "ar-fr", "BLEU", Some(20.0)), row("mt", "en-de", "BLEU", Some(19.0))];
+        let seen: BTreeSet<String> = reg
+            .all()
+            .iter()
+            .filter(|l| l.bloom_seen)
+            .map(|l| l.code.clone())
+            .collect();
+        let o = ReportOptions {
+            english: "en".into(),
+            seen,
+            ..ReportOptions::default()
+        };
+        let rows = vec![
+            row("mt", "de-nl", "BLEU", Some(4.0)),
+            row("mt", "ar-fr", "BLEU", Some(20.0)),
+            row("mt", "en-de", "BLEU", Some(19.0)),
+        ];
         let mut summary = summarize(&rows, &o);
         let printed = paper_summary("bloomz+3:de-nl-ru", "bloomz-7b1", &["BLEU"], &o);
-        let count = |g: &str| printed.iter().find(|s| s.1 == "paper: MTInstruct" && s.4 == g).map(|s| (s.5, s.6));
+        let count = |g: &str| {
+            printed
+                .iter()
+                .find(|s| s.1 == "paper: MTInstruct" && s.4 == g)
+                .map(|s| (s.5, s.6))
+        };
         assert_eq!(count("zero-shot"), Some((30, Some(8.38))));
         assert_eq!(count("seen→unseen"), Some((9, Some(6.14))));
         assert_eq!(count("unseen→unseen"), Some((6, Some(6.85))));
@@ -668,18 +1030,53 @@ mod tests {
     #[test]
     fn paper_rows_follow_the_runs_codes_and_directions() {
         let reg = Registry::with_extra(&[]);
-        let dirs = vec![dir_row("mt", "flores200-devtest", "eng_Latn-afr_Latn", "afr_Latn"), dir_row("mt", "ntrex", "eng_Latn-afr_Latn", "afr_Latn")];
+        let dirs = vec![
+            dir_row("mt", "flores200-devtest", "eng_Latn-afr_Latn", "afr_Latn"),
+            dir_row("mt", "ntrex", "eng_Latn-afr_Latn", "afr_Latn"),
+        ];
         let rows = paper_rows("bloomz+24", &dirs, &["BLEU", "chrF++"], "eng_Latn", &reg);
-        assert_eq!(rows.len(), 2 * 3, "one direction, two metrics, three objectives; none for a test set the paper lacks");
-        let mt = rows.iter().find(|r| r.run == "paper: MTInstruct" && r.metric == "BLEU").unwrap();
-        assert_eq!((mt.test_set.as_str(), mt.direction.as_str(), mt.lang.as_str(), mt.value), ("flores200-devtest", "eng_Latn-afr_Latn", "afr_Latn", Some(10.1)));
+        assert_eq!(
+            rows.len(),
+            2 * 3,
+            "one direction, two metrics, three objectives; none for a test set the paper lacks"
+        );
+        let mt = rows
+            .iter()
+            .find(|r| r.run == "paper: MTInstruct" && r.metric == "BLEU")
+            .unwrap();
+        assert_eq!(
+            (
+                mt.test_set.as_str(),
+                mt.direction.as_str(),
+                mt.lang.as_str(),
+                mt.value
+            ),
+            (
+                "flores200-devtest",
+                "eng_Latn-afr_Latn",
+                "afr_Latn",
+                Some(10.1)
+            )
+        );
 
         let mut with_ours = rows.clone();
-        with_ours.push(ScoreRow { run: "mt".into(), metric: "BLEU".into(), value: Some(12.6), ..mt.clone() });
+        with_ours.push(ScoreRow {
+            run: "mt".into(),
+            metric: "BLEU".into(),
+            value: Some(12.6),
+            ..mt.clone()
+        });
         let matches = BTreeMap::from([("mt".to_string(), "MTInstruct".to_string())]);
-        let (md, _, summary) = distance_section(&matches, &with_ours, &["BLEU", "chrF++"], "eng_Latn", 2);
-        assert!(md.contains("| eng_Latn-afr_Latn | 12.60 | 10.10 | +2.50 | – | 31.00 | – |"), "{md}");
-        let overall = summary.iter().find(|s| s.3 == "BLEU" && s.4 == "overall").unwrap();
+        let (md, _, summary) =
+            distance_section(&matches, &with_ours, &["BLEU", "chrF++"], "eng_Latn", 2);
+        assert!(
+            md.contains("| eng_Latn-afr_Latn | 12.60 | 10.10 | +2.50 | – | 31.00 | – |"),
+            "{md}"
+        );
+        let overall = summary
+            .iter()
+            .find(|s| s.3 == "BLEU" && s.4 == "overall")
+            .unwrap();
         assert_eq!((overall.0.as_str(), overall.5), ("distance", 1));
         assert!((overall.6.unwrap() - 2.5).abs() < 1e-9);
     }

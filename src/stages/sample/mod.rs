@@ -7,8 +7,8 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use crate::text::pairs::str_column;
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `sample`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,7 +52,10 @@ pub struct Sample;
 
 /// Why a row is filtered out, if it is.
 fn reject(p: &Params, src: &str, tgt: &str) -> Option<&'static str> {
-    let (ws, wt) = (src.split_whitespace().count() as u64, tgt.split_whitespace().count() as u64);
+    let (ws, wt) = (
+        src.split_whitespace().count() as u64,
+        tgt.split_whitespace().count() as u64,
+    );
     if ws < p.min_words || wt < p.min_words {
         return Some("too_short");
     }
@@ -63,7 +66,10 @@ fn reject(p: &Params, src: &str, tgt: &str) -> Option<&'static str> {
         return Some("identical_sides");
     }
     if p.max_len_ratio > 0.0 {
-        let (a, b) = (src.chars().count().max(1) as f64, tgt.chars().count().max(1) as f64);
+        let (a, b) = (
+            src.chars().count().max(1) as f64,
+            tgt.chars().count().max(1) as f64,
+        );
         if a.max(b) / a.min(b) > p.max_len_ratio {
             return Some("length_ratio");
         }
@@ -83,7 +89,8 @@ fn priority(seed: u64, src: &str, tgt: &str) -> [u8; 32] {
 
 impl Stage for Sample {
     const KIND: &'static str = "sample";
-    const SUMMARY: &'static str = "deterministic seeded sampling of N pairs per language, with dedup and filters";
+    const SUMMARY: &'static str =
+        "deterministic seeded sampling of N pairs per language, with dedup and filters";
     const DOC: &'static str = "\
 Samples up to `per_lang` pairs per (split, src_lang, tgt_lang) group of a pairs table.
 
@@ -105,11 +112,19 @@ Stats count every dropped row by reason.
 
 Output `pairs`: the input's columns, same schema.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot { name: "pairs", kind: SlotKind::Table, required: true, doc: "a pairs table" }];
+    const INPUTS: &'static [InputSlot] = &[InputSlot {
+        name: "pairs",
+        kind: SlotKind::Table,
+        required: true,
+        doc: "a pairs table",
+    }];
 
     fn validate(p: &Params) -> Result<(), String> {
         if p.min_words > p.max_words {
-            return Err(format!("min_words ({}) is greater than max_words ({})", p.min_words, p.max_words));
+            return Err(format!(
+                "min_words ({}) is greater than max_words ({})",
+                p.min_words, p.max_words
+            ));
         }
         if p.max_len_ratio < 0.0 {
             return Err("max_len_ratio must be >= 0 (0 disables it)".into());
@@ -119,10 +134,17 @@ Output `pairs`: the input's columns, same schema.";
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let df = ctx.table("pairs")?;
-        let (split, src_lang, tgt_lang) = (str_column(&df, "split")?, str_column(&df, "src_lang")?, str_column(&df, "tgt_lang")?);
+        let (split, src_lang, tgt_lang) = (
+            str_column(&df, "split")?,
+            str_column(&df, "src_lang")?,
+            str_column(&df, "tgt_lang")?,
+        );
         let (src, tgt) = (str_column(&df, "src")?, str_column(&df, "tgt")?);
         let n = df.height();
-        let mut stats = Stats { rows_in: n as u64, ..Stats::default() };
+        let mut stats = Stats {
+            rows_in: n as u64,
+            ..Stats::default()
+        };
 
         let rows: Vec<(&str, &str, &str, &str, &str)> = (0..n)
             .map(|i| {
@@ -137,7 +159,13 @@ Output `pairs`: the input's columns, same schema.";
             .collect();
         let verdicts: Vec<Option<&'static str>> = rows
             .par_iter()
-            .map(|(sp, _, _, s, t)| if p.splits.iter().any(|x| x == sp) { reject(p, s, t) } else { Some("other_split") })
+            .map(|(sp, _, _, s, t)| {
+                if p.splits.iter().any(|x| x == sp) {
+                    reject(p, s, t)
+                } else {
+                    Some("other_split")
+                }
+            })
             .collect();
         let mut seen: HashSet<(&str, &str, &str, &str)> = HashSet::new();
         let mut groups: BTreeMap<(&str, &str, &str), Vec<usize>> = BTreeMap::new();
@@ -155,7 +183,10 @@ Output `pairs`: the input's columns, same schema.";
         }
         let mut keep = vec![false; n];
         for (_, members) in groups {
-            let mut ranked: Vec<([u8; 32], usize)> = members.par_iter().map(|&i| (priority(p.seed, rows[i].3, rows[i].4), i)).collect();
+            let mut ranked: Vec<([u8; 32], usize)> = members
+                .par_iter()
+                .map(|&i| (priority(p.seed, rows[i].3, rows[i].4), i))
+                .collect();
             ranked.sort_unstable();
             let take = (p.per_lang as usize).min(ranked.len());
             stats.drop_rows("over_per_lang", (ranked.len() - take) as u64);
@@ -176,7 +207,11 @@ mod tests {
 
     #[test]
     fn filters_give_their_reason() {
-        let p = Params { max_words: 3, max_len_ratio: 2.0, ..Params::default() };
+        let p = Params {
+            max_words: 3,
+            max_len_ratio: 2.0,
+            ..Params::default()
+        };
         assert_eq!(reject(&p, "", "x"), Some("too_short"));
         assert_eq!(reject(&p, "a b c d", "x"), Some("too_long"));
         assert_eq!(reject(&p, " same ", "same"), Some("identical_sides"));

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `train.lora` (defaults: RECIPE.md §5 where the paper states a value).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,7 +83,12 @@ impl Default for Params {
 impl Params {
     fn config(&self) -> alinea_bloom::TrainConfig {
         alinea_bloom::TrainConfig {
-            lora: alinea_bloom::LoraConfig { rank: self.lora_rank, alpha: self.lora_alpha, dropout: self.lora_dropout, targets: self.lora_targets.clone() },
+            lora: alinea_bloom::LoraConfig {
+                rank: self.lora_rank,
+                alpha: self.lora_alpha,
+                dropout: self.lora_dropout,
+                targets: self.lora_targets.clone(),
+            },
             epochs: self.epochs,
             learning_rate: self.learning_rate,
             batch_size: self.batch_size,
@@ -109,27 +114,54 @@ pub(crate) fn bloom_err(e: alinea_bloom::BloomError) -> StageError {
 }
 
 /// Loads the model of a `model` folder input on the requested device.
-pub(crate) fn load_model(ctx: &StageCtx, device: &str) -> Result<(alinea_bloom::Bloom, tokenizers::Tokenizer, candle_core::Device), StageError> {
+pub(crate) fn load_model(
+    ctx: &StageCtx,
+    device: &str,
+) -> Result<
+    (
+        alinea_bloom::Bloom,
+        tokenizers::Tokenizer,
+        candle_core::Device,
+    ),
+    StageError,
+> {
     let dir = ctx.folder("model")?;
     let device = alinea_bloom::parse_device(device).map_err(bloom_err)?;
-    let model = alinea_bloom::Bloom::load(&dir, &device, alinea_bloom::default_dtype(&device)).map_err(bloom_err)?;
+    let model = alinea_bloom::Bloom::load(&dir, &device, alinea_bloom::default_dtype(&device))
+        .map_err(bloom_err)?;
     let tokenizer = alinea_bloom::load_tokenizer(&dir).map_err(bloom_err)?;
     Ok((model, tokenizer, device))
 }
 
 fn loss_frame(rows: &[alinea_bloom::LossRow]) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(vec![
-        Column::new("step".into(), rows.iter().map(|r| r.step as u64).collect::<Vec<_>>()),
-        Column::new("epoch".into(), rows.iter().map(|r| r.epoch).collect::<Vec<_>>()),
-        Column::new("phase".into(), rows.iter().map(|r| r.phase as u32 + 1).collect::<Vec<_>>()),
-        Column::new("loss".into(), rows.iter().map(|r| r.loss).collect::<Vec<_>>()),
-        Column::new("learning_rate".into(), rows.iter().map(|r| r.lr).collect::<Vec<_>>()),
+        Column::new(
+            "step".into(),
+            rows.iter().map(|r| r.step as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "epoch".into(),
+            rows.iter().map(|r| r.epoch).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "phase".into(),
+            rows.iter().map(|r| r.phase as u32 + 1).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "loss".into(),
+            rows.iter().map(|r| r.loss).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "learning_rate".into(),
+            rows.iter().map(|r| r.lr).collect::<Vec<_>>(),
+        ),
     ])
 }
 
 impl Stage for TrainLora {
     const KIND: &'static str = "train.lora";
-    const SUMMARY: &'static str = "LoRA fine-tuning of a BLOOM model on an instruction table (phases in order, resumable)";
+    const SUMMARY: &'static str =
+        "LoRA fine-tuning of a BLOOM model on an instruction table (phases in order, resumable)";
     const DOC: &'static str = "\
 Trains a LoRA adapter (PEFT format) on an instruction table: loss on output tokens only, AdamW, linear warm-up then
 linear decay per phase, length-grouped batches. A curriculum's phases (`phase` column) train one after the other.
@@ -149,8 +181,18 @@ merged.safetensors when merge = true, and the `loss` table: step, epoch, phase, 
 (tokens/s) is a timing, so it lives in the provenance (`alinea log`), not in the content-addressed table.";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[
-        InputSlot { name: "model", kind: SlotKind::Folder, required: true, doc: "BLOOM model folder or model.tiny stage" },
-        InputSlot { name: "train", kind: SlotKind::Table, required: true, doc: "an instruction table" },
+        InputSlot {
+            name: "model",
+            kind: SlotKind::Folder,
+            required: true,
+            doc: "BLOOM model folder or model.tiny stage",
+        },
+        InputSlot {
+            name: "train",
+            kind: SlotKind::Table,
+            required: true,
+            doc: "an instruction table",
+        },
     ];
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
@@ -158,43 +200,92 @@ merged.safetensors when merge = true, and the `loss` table: step, epoch, phase, 
         let (model, tokenizer, _device) = load_model(ctx, &p.device)?;
         let cfg = p.config();
         let eos = Some(model.config().eos_token_id);
-        let mut phases: std::collections::BTreeMap<u32, Vec<alinea_bloom::Example>> = Default::default();
+        let mut phases: std::collections::BTreeMap<u32, Vec<alinea_bloom::Example>> =
+            Default::default();
         for r in &rows {
             let prompt = r.prompt();
-            let ex = alinea_bloom::Example::encode(&tokenizer, &prompt, &r.output, cfg.max_input_len, cfg.max_output_len, eos).map_err(bloom_err)?;
+            let ex = alinea_bloom::Example::encode(
+                &tokenizer,
+                &prompt,
+                &r.output,
+                cfg.max_input_len,
+                cfg.max_output_len,
+                eos,
+            )
+            .map_err(bloom_err)?;
             phases.entry(r.phase).or_default().push(ex);
         }
         let phases: Vec<Vec<alinea_bloom::Example>> = phases.into_values().collect();
         let checkpoints = ctx.work_dir()?.join("checkpoints");
         let bar = ctx.progress(0, "steps");
-        let outcome = alinea_bloom::train(&model, &phases, &cfg, Some(&checkpoints), &mut |row, total| {
-            bar.set_length(total as u64);
-            bar.set_position(row.step as u64);
-            bar.set_message(format!("loss {:.4}  {:.0} tok/s", row.loss, row.tokens_per_sec));
-            ControlFlow::Continue(())
-        })
+        let outcome = alinea_bloom::train(
+            &model,
+            &phases,
+            &cfg,
+            Some(&checkpoints),
+            &mut |row, total| {
+                bar.set_length(total as u64);
+                bar.set_position(row.step as u64);
+                bar.set_message(format!(
+                    "loss {:.4}  {:.0} tok/s",
+                    row.loss, row.tokens_per_sec
+                ));
+                ControlFlow::Continue(())
+            },
+        )
         .map_err(bloom_err)?;
         bar.finish_and_clear();
         let dir = ctx.work_dir()?.join("adapter");
-        outcome.adapter.save(&dir, &p.base_model).map_err(bloom_err)?;
-        let mut outputs = Outputs::table("loss", loss_frame(&outcome.rows)?, Stats { rows_in: rows.len() as u64, rows_out: outcome.rows.len() as u64, ..Stats::default() });
+        outcome
+            .adapter
+            .save(&dir, &p.base_model)
+            .map_err(bloom_err)?;
+        let mut outputs = Outputs::table(
+            "loss",
+            loss_frame(&outcome.rows)?,
+            Stats {
+                rows_in: rows.len() as u64,
+                rows_out: outcome.rows.len() as u64,
+                ..Stats::default()
+            },
+        );
         for name in ["adapter_config.json", "adapter_model.safetensors"] {
             let path = dir.join(name);
-            outputs.blobs.push((name.to_string(), std::fs::read(&path).map_err(StageError::io(&path))?));
+            outputs.blobs.push((
+                name.to_string(),
+                std::fs::read(&path).map_err(StageError::io(&path))?,
+            ));
         }
         if p.merge {
             let merged_dir = ctx.work_dir()?.join("merged");
-            model.merged(&outcome.adapter).map_err(bloom_err)?.save(&merged_dir).map_err(bloom_err)?;
+            model
+                .merged(&outcome.adapter)
+                .map_err(bloom_err)?
+                .save(&merged_dir)
+                .map_err(bloom_err)?;
             let path = merged_dir.join("model.safetensors");
-            outputs.blobs.push(("merged.safetensors".into(), std::fs::read(&path).map_err(StageError::io(&path))?));
+            outputs.blobs.push((
+                "merged.safetensors".into(),
+                std::fs::read(&path).map_err(StageError::io(&path))?,
+            ));
         }
         if let Some(step) = outcome.resumed_from {
             outputs.stats.count("resumed_from_step", step as u64);
         }
-        outputs.stats.count("optimizer_steps", outcome.total_steps as u64);
-        let timed: Vec<f64> = outcome.rows.iter().map(|r| r.tokens_per_sec).filter(|t| t.is_finite() && *t > 0.0).collect();
+        outputs
+            .stats
+            .count("optimizer_steps", outcome.total_steps as u64);
+        let timed: Vec<f64> = outcome
+            .rows
+            .iter()
+            .map(|r| r.tokens_per_sec)
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .collect();
         if !timed.is_empty() {
-            outputs.stats.count("mean_tokens_per_sec", (timed.iter().sum::<f64>() / timed.len() as f64).round() as u64);
+            outputs.stats.count(
+                "mean_tokens_per_sec",
+                (timed.iter().sum::<f64>() / timed.len() as f64).round() as u64,
+            );
         }
         Ok(outputs)
     }

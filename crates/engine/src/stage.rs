@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::StageError;
-use super::key::code_fingerprint;
+use super::key::KindCode;
 
 pub use super::ctx::StageCtx;
 
@@ -106,11 +106,16 @@ pub struct Outputs {
 impl Outputs {
     /// Outputs holding a single main table.
     pub fn table(name: &str, df: DataFrame, stats: Stats) -> Self {
-        Outputs { tables: vec![(name.to_string(), df)], blobs: Vec::new(), stats }
+        Outputs {
+            tables: vec![(name.to_string(), df)],
+            blobs: Vec::new(),
+            stats,
+        }
     }
 }
 
-/// A stage kind. Implement this in `src/stages/<kind>/mod.rs` and add one line to [`crate::stages::registry`].
+/// A stage kind. A binary registers its kinds in a [`Registry`], each with the [`KindCode`] that its build
+/// discovered for it.
 pub trait Stage: Send + Sync + 'static {
     /// The kind's name as written in pipeline files, e.g. `"ingest.opus100"`.
     const KIND: &'static str;
@@ -127,8 +132,12 @@ pub trait Stage: Send + Sync + 'static {
 
     /// Files under a path input that the stage will read; they are hashed before the stage runs and only they
     /// enter the cache key. The default takes the file itself, or every file below a directory.
-    fn input_files(_params: &Self::Params, _slot: &str, path: &Path) -> Result<Vec<PathBuf>, StageError> {
-        crate::engine::files::walk_files(path)
+    fn input_files(
+        _params: &Self::Params,
+        _slot: &str,
+        path: &Path,
+    ) -> Result<Vec<PathBuf>, StageError> {
+        crate::files::walk_files(path)
     }
 
     /// Checks parameters beyond what their types say (ranges, combinations), before anything runs.
@@ -157,22 +166,35 @@ pub trait DynStage: Send + Sync {
     fn summary(&self) -> &'static str;
     /// See [`Stage::DOC`].
     fn doc(&self) -> &'static str;
-    /// Hash of the kind's own source files (made by `build.rs`) and its [`Stage::VERSION`].
+    /// The kind's code fingerprint: the digest of the code it can reach and its [`Stage::VERSION`].
     fn fingerprint(&self) -> String;
+    /// What the code fingerprint covers, file by file (for explanations of why a stage is stale).
+    fn code(&self) -> &KindCode;
     /// See [`Stage::INPUTS`].
     fn inputs(&self) -> &'static [InputSlot];
     /// Parses parameters into their canonical JSON form (defaults filled in, fields in a fixed order).
     fn canonical_params(&self, raw: serde_json::Value) -> Result<serde_json::Value, ParamError>;
     /// See [`Stage::input_files`]; `params` is the canonical form.
-    fn input_files(&self, params: &serde_json::Value, slot: &str, path: &Path) -> Result<Vec<PathBuf>, StageError>;
+    fn input_files(
+        &self,
+        params: &serde_json::Value,
+        slot: &str,
+        path: &Path,
+    ) -> Result<Vec<PathBuf>, StageError>;
     /// See [`Stage::run`]; `params` is the canonical form.
     fn run(&self, params: &serde_json::Value, ctx: &StageCtx) -> Result<Outputs, StageError>;
 }
 
-struct Erased<S>(PhantomData<S>);
+struct Erased<S> {
+    code: KindCode,
+    kind: PhantomData<S>,
+}
 
 fn typed<S: Stage>(params: &serde_json::Value) -> Result<S::Params, StageError> {
-    S::Params::deserialize(params).map_err(|e| StageError::Param { field: String::new(), message: e.to_string() })
+    S::Params::deserialize(params).map_err(|e| StageError::Param {
+        field: String::new(),
+        message: e.to_string(),
+    })
 }
 
 use serde::Deserialize as _;
@@ -188,8 +210,10 @@ impl<S: Stage> DynStage for Erased<S> {
         S::DOC
     }
     fn fingerprint(&self) -> String {
-        let folder = stage_folder(std::any::type_name::<S>());
-        format!("{}+v{}", code_fingerprint(folder), S::VERSION)
+        format!("{}+v{}", self.code.digest, S::VERSION)
+    }
+    fn code(&self) -> &KindCode {
+        &self.code
     }
     fn inputs(&self) -> &'static [InputSlot] {
         S::INPUTS
@@ -197,25 +221,32 @@ impl<S: Stage> DynStage for Erased<S> {
     fn canonical_params(&self, raw: serde_json::Value) -> Result<serde_json::Value, ParamError> {
         let parsed: S::Params = serde_path_to_error::deserialize(raw).map_err(|e| {
             let field = e.path().to_string();
-            ParamError { field: if field == "." { String::new() } else { field }, message: e.into_inner().to_string() }
+            ParamError {
+                field: if field == "." { String::new() } else { field },
+                message: e.into_inner().to_string(),
+            }
         })?;
-        S::validate(&parsed).map_err(|message| ParamError { field: String::new(), message })?;
-        let value = serde_json::to_value(&parsed)
-            .map_err(|e| ParamError { field: String::new(), message: e.to_string() })?;
+        S::validate(&parsed).map_err(|message| ParamError {
+            field: String::new(),
+            message,
+        })?;
+        let value = serde_json::to_value(&parsed).map_err(|e| ParamError {
+            field: String::new(),
+            message: e.to_string(),
+        })?;
         Ok(super::key::canonicalize(value))
     }
-    fn input_files(&self, params: &serde_json::Value, slot: &str, path: &Path) -> Result<Vec<PathBuf>, StageError> {
+    fn input_files(
+        &self,
+        params: &serde_json::Value,
+        slot: &str,
+        path: &Path,
+    ) -> Result<Vec<PathBuf>, StageError> {
         S::input_files(&typed::<S>(params)?, slot, path)
     }
     fn run(&self, params: &serde_json::Value, ctx: &StageCtx) -> Result<Outputs, StageError> {
         S::run(&typed::<S>(params)?, ctx)
     }
-}
-
-/// `alinea::stages::sample::Sample` -> `sample`: the folder whose sources make the kind's fingerprint.
-fn stage_folder(type_name: &'static str) -> &'static str {
-    let after = type_name.split("::stages::").nth(1).unwrap_or(type_name);
-    after.split("::").next().unwrap_or(after)
 }
 
 /// All stage kinds known to a binary, by name.
@@ -225,9 +256,15 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Adds stage kind `S`.
-    pub fn add<S: Stage>(&mut self) -> &mut Self {
-        self.kinds.insert(S::KIND, Box::new(Erased::<S>(PhantomData)));
+    /// Adds stage kind `S`, whose code the registering binary's build discovered as `code`.
+    pub fn add<S: Stage>(&mut self, code: KindCode) -> &mut Self {
+        self.kinds.insert(
+            S::KIND,
+            Box::new(Erased::<S> {
+                code,
+                kind: PhantomData,
+            }),
+        );
         self
     }
 

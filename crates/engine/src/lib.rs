@@ -1,4 +1,4 @@
-//! The engine: pipeline plans, cache keys, the content-addressed store and the executor. It knows nothing about
+//! alinea's engine: pipeline plans, cache keys, the content-addressed store and the executor. It knows nothing about
 //! what stages compute.
 
 pub mod ctx;

@@ -77,7 +77,9 @@ pub struct RunReport {
 impl RunReport {
     /// Whether every stage ran or was cached.
     pub fn succeeded(&self) -> bool {
-        self.stages.iter().all(|s| matches!(s.status, Status::Ran | Status::Cached))
+        self.stages
+            .iter()
+            .all(|s| matches!(s.status, Status::Ran | Status::Cached))
     }
 }
 
@@ -97,11 +99,22 @@ struct ResolvedInputs {
     stages: BTreeMap<String, Vec<String>>,
 }
 
-fn pick_output<'a>(outputs: &'a [OutputRef], wanted: Option<&str>, slot_kind: SlotKind) -> Option<&'a OutputRef> {
-    let default_kind = if slot_kind == SlotKind::Blob { ObjectKind::Blob } else { ObjectKind::Table };
+fn pick_output<'a>(
+    outputs: &'a [OutputRef],
+    wanted: Option<&str>,
+    slot_kind: SlotKind,
+) -> Option<&'a OutputRef> {
+    let default_kind = if slot_kind == SlotKind::Blob {
+        ObjectKind::Blob
+    } else {
+        ObjectKind::Table
+    };
     match wanted {
         Some(name) => outputs.iter().find(|o| o.name == name),
-        None => outputs.iter().find(|o| o.kind == default_kind).or(outputs.first()),
+        None => outputs
+            .iter()
+            .find(|o| o.kind == default_kind)
+            .or(outputs.first()),
     }
 }
 
@@ -124,31 +137,73 @@ fn resolve_inputs(
     done: &BTreeMap<String, Vec<OutputRef>>,
     stat_cache: &Mutex<StatCache>,
 ) -> Result<ResolvedInputs, StageError> {
-    let mut r = ResolvedInputs { digests: BTreeMap::new(), files: BTreeMap::new(), tables: BTreeMap::new(), stages: BTreeMap::new() };
+    let mut r = ResolvedInputs {
+        digests: BTreeMap::new(),
+        files: BTreeMap::new(),
+        tables: BTreeMap::new(),
+        stages: BTreeMap::new(),
+    };
     for (slot, refs) in &stage.inputs {
-        let slot_kind = kind.inputs().iter().find(|s| s.name == slot).map(|s| s.kind).unwrap_or(SlotKind::Table);
+        let slot_kind = kind
+            .inputs()
+            .iter()
+            .find(|s| s.name == slot)
+            .map(|s| s.kind)
+            .unwrap_or(SlotKind::Table);
         for input in refs {
             match input {
-                InputRef::Stage { stage: up, output: None } if slot_kind == SlotKind::Folder => {
-                    let outs = done.get(up).ok_or_else(|| StageError::Input { slot: slot.clone(), message: format!("upstream `{up}` has no result") })?;
+                InputRef::Stage {
+                    stage: up,
+                    output: None,
+                } if slot_kind == SlotKind::Folder => {
+                    let outs = done.get(up).ok_or_else(|| StageError::Input {
+                        slot: slot.clone(),
+                        message: format!("upstream `{up}` has no result"),
+                    })?;
                     for out in outs.iter().filter(|o| o.kind == ObjectKind::Blob) {
-                        r.digests.entry(slot.clone()).or_default().push(format!("{}:{}", out.name, out.digest));
-                        r.tables.entry(slot.clone()).or_default().push(UpstreamTable { stage: up.clone(), output: out.clone() });
+                        r.digests
+                            .entry(slot.clone())
+                            .or_default()
+                            .push(format!("{}:{}", out.name, out.digest));
+                        r.tables
+                            .entry(slot.clone())
+                            .or_default()
+                            .push(UpstreamTable {
+                                stage: up.clone(),
+                                output: out.clone(),
+                            });
                     }
                     r.stages.entry(slot.clone()).or_default().push(up.clone());
                 }
                 InputRef::Stage { stage: up, output } => {
-                    let outs = done.get(up).ok_or_else(|| StageError::Input { slot: slot.clone(), message: format!("upstream `{up}` has no result") })?;
-                    let out = pick_output(outs, output.as_deref(), slot_kind).ok_or_else(|| StageError::Input {
+                    let outs = done.get(up).ok_or_else(|| StageError::Input {
                         slot: slot.clone(),
-                        message: format!(
-                            "stage `{up}` has no output `{}`; its outputs are: {}",
-                            output.as_deref().unwrap_or("(table)"),
-                            outs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
-                        ),
+                        message: format!("upstream `{up}` has no result"),
                     })?;
-                    r.digests.entry(slot.clone()).or_default().push(out.digest.clone());
-                    r.tables.entry(slot.clone()).or_default().push(UpstreamTable { stage: up.clone(), output: out.clone() });
+                    let out = pick_output(outs, output.as_deref(), slot_kind).ok_or_else(|| {
+                        StageError::Input {
+                            slot: slot.clone(),
+                            message: format!(
+                                "stage `{up}` has no output `{}`; its outputs are: {}",
+                                output.as_deref().unwrap_or("(table)"),
+                                outs.iter()
+                                    .map(|o| o.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        }
+                    })?;
+                    r.digests
+                        .entry(slot.clone())
+                        .or_default()
+                        .push(out.digest.clone());
+                    r.tables
+                        .entry(slot.clone())
+                        .or_default()
+                        .push(UpstreamTable {
+                            stage: up.clone(),
+                            output: out.clone(),
+                        });
                     r.stages.entry(slot.clone()).or_default().push(up.clone());
                 }
                 InputRef::Path(path) => {
@@ -157,10 +212,21 @@ fn resolve_inputs(
                     let mut files = Vec::with_capacity(listed.len());
                     for f in listed {
                         let stamp = file_stamp(&f);
-                        let digest = stat_cache.lock().expect("stat cache lock").digest(&f).map_err(StageError::io(&f))?;
-                        files.push(InputFile { path: f, digest, stamp });
+                        let digest = stat_cache
+                            .lock()
+                            .expect("stat cache lock")
+                            .digest(&f)
+                            .map_err(StageError::io(&f))?;
+                        files.push(InputFile {
+                            path: f,
+                            digest,
+                            stamp,
+                        });
                     }
-                    r.digests.entry(slot.clone()).or_default().push(digest_of_files(path, &files));
+                    r.digests
+                        .entry(slot.clone())
+                        .or_default()
+                        .push(digest_of_files(path, &files));
                     r.files.insert(slot.clone(), (path.clone(), files));
                 }
             }
@@ -170,25 +236,35 @@ fn resolve_inputs(
 }
 
 fn file_stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
-    std::fs::metadata(path).ok().and_then(|m| Some((m.len(), m.modified().ok()?)))
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.len(), m.modified().ok()?)))
 }
 
 /// Fails when a path input changed while the stage ran. Stages that load files themselves (model folders) are
 /// not re-hashed on read, so this cheap check keeps the recorded key honest for them too.
-fn check_inputs_unchanged(files: &BTreeMap<String, (std::path::PathBuf, Vec<InputFile>)>) -> Result<(), StageError> {
+fn check_inputs_unchanged(
+    files: &BTreeMap<String, (std::path::PathBuf, Vec<InputFile>)>,
+) -> Result<(), StageError> {
     for f in files.values().flat_map(|(_, fs)| fs) {
         if f.stamp.is_some() && file_stamp(&f.path) != f.stamp {
             return Err(StageError::BadInput {
                 path: f.path.clone(),
                 line: 0,
-                message: "file changed while the stage was running; rerun to pick up the new content".into(),
+                message:
+                    "file changed while the stage was running; rerun to pick up the new content"
+                        .into(),
             });
         }
     }
     Ok(())
 }
 
-fn components(stage: &PlannedStage, kind: &dyn DynStage, digests: BTreeMap<String, Vec<String>>) -> KeyComponents {
+fn components(
+    stage: &PlannedStage,
+    kind: &dyn DynStage,
+    digests: BTreeMap<String, Vec<String>>,
+) -> KeyComponents {
     KeyComponents {
         kind: stage.kind.clone(),
         fingerprint: kind.fingerprint(),
@@ -200,18 +276,27 @@ fn components(stage: &PlannedStage, kind: &dyn DynStage, digests: BTreeMap<Strin
 
 /// Why a stage with `now` components is not cached, against what the pipeline's ref last pointed at.
 fn explain(store: &Store, previous: Option<&StageRef>, now: &KeyComponents) -> String {
-    let Some(prev) = previous else { return "never run".into() };
+    let Some(prev) = previous else {
+        return "never run".into();
+    };
     match store.get_action(&prev.key) {
         Ok(Some(rec)) => {
             let why = now.explain_change(&rec.components);
-            if why.is_empty() { "output objects missing from the store".into() } else { why.join("; ") }
+            if why.is_empty() {
+                "output objects missing from the store".into()
+            } else {
+                why.join("; ")
+            }
         }
         _ => "previous record missing".into(),
     }
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Runs one stage whose inputs are resolved: stores its outputs and its record.
@@ -236,7 +321,9 @@ fn execute(
         progress: progress.clone(),
         threads,
     };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&stage.params, &ctx)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        kind.run(&stage.params, &ctx)
+    }));
     let mut outputs = match result {
         Ok(r) => {
             let outputs = r?;
@@ -244,25 +331,47 @@ fn execute(
             outputs
         }
         Err(panic) => {
-            let msg = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-            return Err(StageError::Other(format!("stage panicked (a bug in alinea, please report it): {msg}")));
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            return Err(StageError::Other(format!(
+                "stage panicked (a bug in alinea, please report it): {msg}"
+            )));
         }
     };
     let mut refs = Vec::new();
     for (name, df) in outputs.tables.iter_mut() {
         let bytes = super::table::encode_parquet(df)?;
         let digest = store.put_bytes(&bytes)?;
-        refs.push(OutputRef { name: name.clone(), digest, kind: ObjectKind::Table, bytes: bytes.len() as u64, rows: Some(df.height() as u64) });
+        refs.push(OutputRef {
+            name: name.clone(),
+            digest,
+            kind: ObjectKind::Table,
+            bytes: bytes.len() as u64,
+            rows: Some(df.height() as u64),
+        });
     }
     for (name, bytes) in &outputs.blobs {
         let digest = store.put_bytes(bytes)?;
-        refs.push(OutputRef { name: name.clone(), digest, kind: ObjectKind::Blob, bytes: bytes.len() as u64, rows: None });
+        refs.push(OutputRef {
+            name: name.clone(),
+            digest,
+            kind: ObjectKind::Blob,
+            bytes: bytes.len() as u64,
+            rows: None,
+        });
     }
     let record = ActionRecord {
         key: key.to_string(),
         stage: stage.name.clone(),
         components: comps,
-        input_files: inputs.files.into_iter().map(|(slot, (_, files))| (slot, files)).collect(),
+        input_files: inputs
+            .files
+            .into_iter()
+            .map(|(slot, (_, files))| (slot, files))
+            .collect(),
         input_stages: inputs.stages,
         outputs: refs,
         stats: outputs.stats,
@@ -278,23 +387,48 @@ fn execute(
 }
 
 enum Outcome {
-    Done { record: ActionRecord, status: Status, reason: String, ms: u64 },
-    Failed { key: Option<String>, reason: String, ms: u64 },
+    Done {
+        record: ActionRecord,
+        status: Status,
+        reason: String,
+        ms: u64,
+    },
+    Failed {
+        key: Option<String>,
+        reason: String,
+        ms: u64,
+    },
 }
 
 /// Runs a plan against a store. The caller holds the store's write lock.
-pub fn run(plan: &Plan, registry: &Registry, store: &Store, opts: &RunOptions, progress: &MultiProgress) -> Result<RunReport, ExecError> {
+pub fn run(
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    opts: &RunOptions,
+    progress: &MultiProgress,
+) -> Result<RunReport, ExecError> {
     let t0 = Instant::now();
     let stat_path = store.root().join("statcache.json");
     let stat_cache = Mutex::new(StatCache::load(&stat_path));
     let mut pref = store.get_ref(&plan.name)?.unwrap_or_default();
     let previous = pref.stages.clone();
     pref.file = plan.file.clone();
-    pref.stages.retain(|name, _| plan.stages.iter().any(|s| &s.name == name));
+    pref.stages
+        .retain(|name, _| plan.stages.iter().any(|s| &s.name == name));
 
     let n = plan.stages.len();
-    let index: BTreeMap<&str, usize> = plan.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
-    let deps: Vec<BTreeSet<usize>> = plan.stages.iter().map(|s| s.upstream().filter_map(|u| index.get(u).copied()).collect()).collect();
+    let index: BTreeMap<&str, usize> = plan
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let deps: Vec<BTreeSet<usize>> = plan
+        .stages
+        .iter()
+        .map(|s| s.upstream().filter_map(|u| index.get(u).copied()).collect())
+        .collect();
     let mut reports: Vec<Option<StageReport>> = vec![None; n];
     let mut done: BTreeMap<String, Vec<OutputRef>> = BTreeMap::new();
     let mut started = vec![false; n];
@@ -309,18 +443,31 @@ pub fn run(plan: &Plan, registry: &Registry, store: &Store, opts: &RunOptions, p
                 if started[i] {
                     continue;
                 }
-                let failed_dep = deps[i].iter().find(|&&d| matches!(reports[d].as_ref().map(|r| r.status), Some(Status::Failed | Status::Skipped)));
+                let failed_dep = deps[i].iter().find(|&&d| {
+                    matches!(
+                        reports[d].as_ref().map(|r| r.status),
+                        Some(Status::Failed | Status::Skipped)
+                    )
+                });
                 if let Some(&d) = failed_dep {
                     started[i] = true;
                     let s = &plan.stages[i];
                     reports[i] = Some(StageReport {
-                        name: s.name.clone(), kind: s.kind.clone(), status: Status::Skipped,
+                        name: s.name.clone(),
+                        kind: s.kind.clone(),
+                        status: Status::Skipped,
                         reason: format!("input `{}` did not complete", plan.stages[d].name),
-                        duration_ms: 0, key: None, outputs: vec![], rows: None,
+                        duration_ms: 0,
+                        key: None,
+                        outputs: vec![],
+                        rows: None,
                     });
                     continue;
                 }
-                if stop || running >= opts.jobs.max(1) || !deps[i].iter().all(|&d| reports[d].is_some()) {
+                if stop
+                    || running >= opts.jobs.max(1)
+                    || !deps[i].iter().all(|&d| reports[d].is_some())
+                {
                     continue;
                 }
                 started[i] = true;
@@ -328,8 +475,10 @@ pub fn run(plan: &Plan, registry: &Registry, store: &Store, opts: &RunOptions, p
                 let stage = &plan.stages[i];
                 let kind = registry.get(&stage.kind).expect("plan validated kinds");
                 let tx = tx.clone();
-                let done_snapshot: BTreeMap<String, Vec<OutputRef>> =
-                    stage.upstream().filter_map(|u| done.get(u).map(|o| (u.to_string(), o.clone()))).collect();
+                let done_snapshot: BTreeMap<String, Vec<OutputRef>> = stage
+                    .upstream()
+                    .filter_map(|u| done.get(u).map(|o| (u.to_string(), o.clone())))
+                    .collect();
                 let prev = previous.get(&stage.name).cloned();
                 let stat_cache = &stat_cache;
                 scope.spawn(move || {
@@ -348,14 +497,30 @@ pub fn run(plan: &Plan, registry: &Registry, store: &Store, opts: &RunOptions, p
                             _ => explain(store, prev.as_ref(), &comps),
                         };
                         // So that `gc` keeps this attempt's checkpoints if the run is interrupted.
-                        store.mark_attempt(&key, &plan.name, &stage.name).map_err(|e| (Some(key.clone()), format!("{e}")))?;
-                        let record = execute(store, stage, kind, comps, &key, inputs, progress, opts.threads)
+                        store
+                            .mark_attempt(&key, &plan.name, &stage.name)
                             .map_err(|e| (Some(key.clone()), format!("{e}")))?;
+                        let record = execute(
+                            store,
+                            stage,
+                            kind,
+                            comps,
+                            &key,
+                            inputs,
+                            progress,
+                            opts.threads,
+                        )
+                        .map_err(|e| (Some(key.clone()), format!("{e}")))?;
                         Ok((record, Status::Ran, reason))
                     })();
                     let ms = t.elapsed().as_millis() as u64;
                     let outcome = match outcome {
-                        Ok((record, status, reason)) => Outcome::Done { record, status, reason, ms },
+                        Ok((record, status, reason)) => Outcome::Done {
+                            record,
+                            status,
+                            reason,
+                            ms,
+                        },
                         Err((key, reason)) => Outcome::Failed { key, reason, ms },
                     };
                     let _ = tx.send((i, outcome));
@@ -368,38 +533,85 @@ pub fn run(plan: &Plan, registry: &Registry, store: &Store, opts: &RunOptions, p
             running -= 1;
             let stage = &plan.stages[i];
             reports[i] = Some(match outcome {
-                Outcome::Done { record, status, reason, ms } => {
-                    let rows = record.outputs.iter().find(|o| o.kind == ObjectKind::Table).and_then(|o| o.rows);
+                Outcome::Done {
+                    record,
+                    status,
+                    reason,
+                    ms,
+                } => {
+                    let rows = record
+                        .outputs
+                        .iter()
+                        .find(|o| o.kind == ObjectKind::Table)
+                        .and_then(|o| o.rows);
                     done.insert(stage.name.clone(), record.outputs.clone());
-                    pref.stages.insert(stage.name.clone(), StageRef { kind: stage.kind.clone(), key: record.key.clone() });
+                    pref.stages.insert(
+                        stage.name.clone(),
+                        StageRef {
+                            kind: stage.kind.clone(),
+                            key: record.key.clone(),
+                        },
+                    );
                     store.put_ref(&plan.name, &pref)?;
-                    StageReport { name: stage.name.clone(), kind: stage.kind.clone(), status, reason, duration_ms: ms, key: Some(record.key), outputs: record.outputs, rows }
+                    StageReport {
+                        name: stage.name.clone(),
+                        kind: stage.kind.clone(),
+                        status,
+                        reason,
+                        duration_ms: ms,
+                        key: Some(record.key),
+                        outputs: record.outputs,
+                        rows,
+                    }
                 }
                 Outcome::Failed { key, reason, ms } => {
                     if !opts.keep_going {
                         stop = true;
                     }
-                    StageReport { name: stage.name.clone(), kind: stage.kind.clone(), status: Status::Failed, reason, duration_ms: ms, key, outputs: vec![], rows: None }
+                    StageReport {
+                        name: stage.name.clone(),
+                        kind: stage.kind.clone(),
+                        status: Status::Failed,
+                        reason,
+                        duration_ms: ms,
+                        key,
+                        outputs: vec![],
+                        rows: None,
+                    }
                 }
             });
         }
         Ok(())
     })?;
 
-    stat_cache.into_inner().expect("stat cache lock").save(&stat_path)?;
+    stat_cache
+        .into_inner()
+        .expect("stat cache lock")
+        .save(&stat_path)?;
     store.put_ref(&plan.name, &pref)?;
     let stages = reports
         .into_iter()
         .zip(&plan.stages)
         .map(|(r, s)| {
             r.unwrap_or_else(|| StageReport {
-                name: s.name.clone(), kind: s.kind.clone(), status: Status::Skipped,
-                reason: "run stopped after a failure (use --keep-going to continue independent stages)".into(),
-                duration_ms: 0, key: None, outputs: vec![], rows: None,
+                name: s.name.clone(),
+                kind: s.kind.clone(),
+                status: Status::Skipped,
+                reason:
+                    "run stopped after a failure (use --keep-going to continue independent stages)"
+                        .into(),
+                duration_ms: 0,
+                key: None,
+                outputs: vec![],
+                rows: None,
             })
         })
         .collect();
-    Ok(RunReport { pipeline: plan.name.clone(), stages, wall_ms: t0.elapsed().as_millis() as u64 })
+    Ok(RunReport {
+        pipeline: plan.name.clone(),
+        stages,
+        wall_ms: t0.elapsed().as_millis() as u64,
+    })
 }
 
 /// Freshness of one stage, as `alinea status` shows it.
@@ -416,7 +628,11 @@ pub struct StageStatus {
 }
 
 /// Says which stages a run would recompute and why, without running anything.
-pub fn status(plan: &Plan, registry: &Registry, store: &Store) -> Result<Vec<StageStatus>, ExecError> {
+pub fn status(
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+) -> Result<Vec<StageStatus>, ExecError> {
     let stat_path = store.root().join("statcache.json");
     let stat_cache = Mutex::new(StatCache::load(&stat_path));
     let previous = store.get_ref(&plan.name)?.unwrap_or_default().stages;
@@ -424,11 +640,19 @@ pub fn status(plan: &Plan, registry: &Registry, store: &Store) -> Result<Vec<Sta
     let mut out = Vec::new();
     for stage in &plan.stages {
         let kind = registry.get(&stage.kind).expect("plan validated kinds");
-        let stale_ups: Vec<&str> = stage.upstream().filter(|u| !done.contains_key(*u)).collect();
+        let stale_ups: Vec<&str> = stage
+            .upstream()
+            .filter(|u| !done.contains_key(*u))
+            .collect();
         let (state, reasons) = if !stale_ups.is_empty() {
             let mut uniq: Vec<&str> = stale_ups.clone();
             uniq.dedup();
-            ("stale", uniq.iter().map(|u| format!("input stage `{u}` is stale")).collect())
+            (
+                "stale",
+                uniq.iter()
+                    .map(|u| format!("input stage `{u}` is stale"))
+                    .collect(),
+            )
         } else {
             match resolve_inputs(stage, kind, &done, &stat_cache) {
                 Err(e) => ("stale", vec![format!("cannot hash inputs: {e}")]),
@@ -440,15 +664,29 @@ pub fn status(plan: &Plan, registry: &Registry, store: &Store) -> Result<Vec<Sta
                             done.insert(stage.name.clone(), rec.outputs);
                             ("fresh", vec![])
                         }
-                        Some(_) => ("stale", vec!["output objects missing from the store".into()]),
-                        None => ("stale", vec![explain(store, previous.get(&stage.name), &comps)]),
+                        Some(_) => (
+                            "stale",
+                            vec!["output objects missing from the store".into()],
+                        ),
+                        None => (
+                            "stale",
+                            vec![explain(store, previous.get(&stage.name), &comps)],
+                        ),
                     }
                 }
             }
         };
-        out.push(StageStatus { name: stage.name.clone(), kind: stage.kind.clone(), state, reasons });
+        out.push(StageStatus {
+            name: stage.name.clone(),
+            kind: stage.kind.clone(),
+            state,
+            reasons,
+        });
     }
-    stat_cache.into_inner().expect("stat cache lock").save(&stat_path)?;
+    stat_cache
+        .into_inner()
+        .expect("stat cache lock")
+        .save(&stat_path)?;
     Ok(out)
 }
 
@@ -460,21 +698,36 @@ pub fn render_dag(plan: &Plan, format: &str) -> String {
     if mermaid {
         out.push_str("flowchart LR\n");
     } else {
-        out.push_str(&format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n", plan.name));
+        out.push_str(&format!(
+            "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+            plan.name
+        ));
     }
     let mut files: BTreeMap<String, String> = BTreeMap::new();
     for s in &plan.stages {
         if mermaid {
-            out.push_str(&format!("  {}[\"{}<br/><i>{}</i>\"]\n", id(&s.name), s.name, s.kind));
+            out.push_str(&format!(
+                "  {}[\"{}<br/><i>{}</i>\"]\n",
+                id(&s.name),
+                s.name,
+                s.kind
+            ));
         } else {
-            out.push_str(&format!("  \"{}\" [label=\"{}\\n{}\"];\n", s.name, s.name, s.kind));
+            out.push_str(&format!(
+                "  \"{}\" [label=\"{}\\n{}\"];\n",
+                s.name, s.name, s.kind
+            ));
         }
         for (slot, refs) in &s.inputs {
             for r in refs {
                 let from = match r {
                     InputRef::Stage { stage, .. } => stage.clone(),
                     InputRef::Path(p) => {
-                        let label = p.strip_prefix(&plan.root).unwrap_or(p).display().to_string();
+                        let label = p
+                            .strip_prefix(&plan.root)
+                            .unwrap_or(p)
+                            .display()
+                            .to_string();
                         if let Some(fid) = files.get(&label) {
                             fid.clone()
                         } else {
@@ -482,7 +735,9 @@ pub fn render_dag(plan: &Plan, format: &str) -> String {
                             if mermaid {
                                 out.push_str(&format!("  {fid}[(\"{label}\")]\n"));
                             } else {
-                                out.push_str(&format!("  \"{fid}\" [label=\"{label}\", shape=folder];\n"));
+                                out.push_str(&format!(
+                                    "  \"{fid}\" [label=\"{label}\", shape=folder];\n"
+                                ));
                             }
                             files.insert(label, fid.clone());
                             fid
@@ -492,7 +747,10 @@ pub fn render_dag(plan: &Plan, format: &str) -> String {
                 if mermaid {
                     out.push_str(&format!("  {} -->|{}| {}\n", id(&from), slot, id(&s.name)));
                 } else {
-                    out.push_str(&format!("  \"{}\" -> \"{}\" [label=\"{}\"];\n", from, s.name, slot));
+                    out.push_str(&format!(
+                        "  \"{}\" -> \"{}\" [label=\"{}\"];\n",
+                        from, s.name, slot
+                    ));
                 }
             }
         }

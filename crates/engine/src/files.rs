@@ -78,7 +78,10 @@ fn stat(path: &Path) -> std::io::Result<(u64, i128, u64)> {
 impl StatCache {
     /// Loads the cache file, or starts empty when it is absent or unreadable (it is only an accelerator).
     pub fn load(path: &Path) -> StatCache {
-        std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     /// Writes the cache back if it changed.
@@ -100,9 +103,20 @@ impl StatCache {
             }
         }
         let digest = hash_file(&abs)?;
-        let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0);
+        let now_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0);
         if now_ns - mtime_ns > RACY_WINDOW_NS {
-            self.entries.insert(abs, StatEntry { size, mtime_ns, inode, digest: digest.clone() });
+            self.entries.insert(
+                abs,
+                StatEntry {
+                    size,
+                    mtime_ns,
+                    inode,
+                    digest: digest.clone(),
+                },
+            );
         } else {
             self.entries.remove(&abs);
         }

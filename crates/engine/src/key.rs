@@ -4,12 +4,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
-
-/// The blake3 of a stage folder's source files (and of the extra sources it names), computed by `build.rs`.
-/// Editing a stage's sources therefore invalidates the results of that kind only.
-pub fn code_fingerprint(folder: &str) -> &'static str {
-    FINGERPRINTS.iter().find(|(name, _)| *name == folder).map(|(_, fp)| *fp).unwrap_or("unfingerprinted")
+/// The code a stage kind can reach, as the build of the binary that registers it discovered it.
+#[derive(Debug, Clone, Copy)]
+pub struct KindCode {
+    /// blake3 over every component below: what enters the action key.
+    pub digest: &'static str,
+    /// `(workspace-relative source file, blake3 of its bytes)` for every file of the kind's closure.
+    pub files: &'static [(&'static str, &'static str)],
+    /// `(package, version and source)` of every `Cargo.lock` package the closure reaches, and the dependency
+    /// specifications (features) under which the workspace uses them.
+    pub deps: &'static [(&'static str, &'static str)],
+    /// `(what, value)` of the build: toolchain, target, enabled features.
+    pub build: &'static [(&'static str, &'static str)],
 }
 
 /// Rewrites a JSON value with object keys sorted at every level, so equal parameters encode to equal bytes.
@@ -20,7 +26,9 @@ pub fn canonicalize(value: serde_json::Value) -> serde_json::Value {
                 map.into_iter().map(|(k, v)| (k, canonicalize(v))).collect();
             serde_json::Value::Object(sorted.into_iter().collect())
         }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(canonicalize).collect()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(canonicalize).collect())
+        }
         other => other,
     }
 }
@@ -56,13 +64,22 @@ impl KeyComponents {
             why.push(format!("kind: {} -> {}", before.kind, self.kind));
         }
         if self.fingerprint != before.fingerprint {
-            why.push(format!("code of stage kind {} changed ({} -> {})", self.kind, short(&before.fingerprint), short(&self.fingerprint)));
+            why.push(format!(
+                "code of stage kind {} changed ({} -> {})",
+                self.kind,
+                short(&before.fingerprint),
+                short(&self.fingerprint)
+            ));
         }
         if self.version != before.version {
-            why.push(format!("version: {:?} -> {:?}", before.version, self.version));
+            why.push(format!(
+                "version: {:?} -> {:?}",
+                before.version, self.version
+            ));
         }
         diff_values("", &before.params, &self.params, &mut why);
-        let slots: std::collections::BTreeSet<&String> = self.inputs.keys().chain(before.inputs.keys()).collect();
+        let slots: std::collections::BTreeSet<&String> =
+            self.inputs.keys().chain(before.inputs.keys()).collect();
         for slot in slots {
             match (before.inputs.get(slot), self.inputs.get(slot)) {
                 (Some(a), Some(b)) if a != b => why.push(format!(
@@ -84,13 +101,22 @@ pub fn short(digest: &str) -> &str {
     &digest[..digest.len().min(12)]
 }
 
-fn diff_values(path: &str, before: &serde_json::Value, after: &serde_json::Value, out: &mut Vec<String>) {
+fn diff_values(
+    path: &str,
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
     use serde_json::Value::Object;
     match (before, after) {
         (Object(a), Object(b)) => {
             let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             for k in keys {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match (a.get(k), b.get(k)) {
                     (Some(x), Some(y)) => diff_values(&p, x, y, out),
                     (None, Some(y)) => out.push(format!("param {p}: (absent) -> {y}")),
@@ -99,7 +125,10 @@ fn diff_values(path: &str, before: &serde_json::Value, after: &serde_json::Value
                 }
             }
         }
-        (a, b) if a != b => out.push(format!("param {}: {a} -> {b}", if path.is_empty() { "(all)" } else { path })),
+        (a, b) if a != b => out.push(format!(
+            "param {}: {a} -> {b}",
+            if path.is_empty() { "(all)" } else { path }
+        )),
         _ => {}
     }
 }
@@ -133,6 +162,12 @@ mod tests {
         let mut after = components(6);
         after.inputs.insert("pairs".into(), vec!["d2".into()]);
         let why = after.explain_change(&components(5));
-        assert_eq!(why, vec!["param per_lang: 5 -> 6".to_string(), "input pairs changed (d1 -> d2)".to_string()]);
+        assert_eq!(
+            why,
+            vec![
+                "param per_lang: 5 -> 6".to_string(),
+                "input pairs changed (d1 -> d2)".to_string()
+            ]
+        );
     }
 }

@@ -114,16 +114,24 @@ pub struct Override {
 impl std::str::FromStr for Override {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (lhs, rhs) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected STAGE.PARAM=VALUE"))?;
-        let (stage, param) =
-            lhs.trim().split_once('.').ok_or_else(|| format!("`{lhs}`: expected STAGE.PARAM before `=`"))?;
+        let (lhs, rhs) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}`: expected STAGE.PARAM=VALUE"))?;
+        let (stage, param) = lhs
+            .trim()
+            .split_once('.')
+            .ok_or_else(|| format!("`{lhs}`: expected STAGE.PARAM before `=`"))?;
         // A value that is not valid TOML (e.g. a bare word) is taken as a string.
         let value = format!("v = {}", rhs.trim())
             .parse::<toml_edit::DocumentMut>()
             .ok()
             .and_then(|d| d.get("v").and_then(|i| i.as_value()).map(value_to_json))
             .unwrap_or_else(|| serde_json::Value::String(rhs.trim().to_string()));
-        Ok(Override { stage: stage.to_string(), param: param.to_string(), value })
+        Ok(Override {
+            stage: stage.to_string(),
+            param: param.to_string(),
+            value,
+        })
     }
 }
 
@@ -139,8 +147,18 @@ impl Source<'_> {
         let offset = span.map(|s| s.start).unwrap_or(0).min(self.text.len());
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-        PlanError { file: self.file.to_string(), line, col, message: message.into() }
+        let col = before
+            .rsplit('\n')
+            .next()
+            .map(|l| l.chars().count())
+            .unwrap_or(0)
+            + 1;
+        PlanError {
+            file: self.file.to_string(),
+            line,
+            col,
+            message: message.into(),
+        }
     }
 }
 
@@ -149,22 +167,38 @@ pub fn value_to_json(v: &Value) -> serde_json::Value {
     match v {
         Value::String(s) => serde_json::Value::String(s.value().clone()),
         Value::Integer(i) => serde_json::Value::from(*i.value()),
-        Value::Float(f) => serde_json::Number::from_f64(*f.value()).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+        Value::Float(f) => serde_json::Number::from_f64(*f.value())
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
         Value::Boolean(b) => serde_json::Value::Bool(*b.value()),
         Value::Datetime(d) => serde_json::Value::String(d.value().to_string()),
         Value::Array(a) => serde_json::Value::Array(a.iter().map(value_to_json).collect()),
-        Value::InlineTable(t) => {
-            serde_json::Value::Object(t.iter().map(|(k, v)| (k.to_string(), value_to_json(v))).collect())
-        }
+        Value::InlineTable(t) => serde_json::Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.to_string(), value_to_json(v)))
+                .collect(),
+        ),
     }
 }
 
 fn item_to_json(item: &Item) -> serde_json::Value {
     match item {
         Item::Value(v) => value_to_json(v),
-        Item::Table(t) => serde_json::Value::Object(t.iter().map(|(k, v)| (k.to_string(), item_to_json(v))).collect()),
+        Item::Table(t) => serde_json::Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.to_string(), item_to_json(v)))
+                .collect(),
+        ),
         Item::ArrayOfTables(a) => serde_json::Value::Array(
-            a.iter().map(|t| serde_json::Value::Object(t.iter().map(|(k, v)| (k.to_string(), item_to_json(v))).collect())).collect(),
+            a.iter()
+                .map(|t| {
+                    serde_json::Value::Object(
+                        t.iter()
+                            .map(|(k, v)| (k.to_string(), item_to_json(v)))
+                            .collect(),
+                    )
+                })
+                .collect(),
         ),
         Item::None => serde_json::Value::Null,
     }
@@ -176,9 +210,13 @@ fn expand_env(s: &str) -> Result<String, String> {
     let mut rest = s;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').ok_or_else(|| format!("unclosed `${{` in `{s}`"))? + start;
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed `${{` in `{s}`"))?
+            + start;
         let var = &rest[start + 2..end];
-        let val = std::env::var(var).map_err(|_| format!("environment variable `{var}` (used in `{s}`) is not set"))?;
+        let val = std::env::var(var)
+            .map_err(|_| format!("environment variable `{var}` (used in `{s}`) is not set"))?;
         out.push_str(&val);
         rest = &rest[end + 1..];
     }
@@ -187,7 +225,10 @@ fn expand_env(s: &str) -> Result<String, String> {
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !name.starts_with(|c: char| c.is_ascii_digit())
 }
 
@@ -215,7 +256,11 @@ fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -
         for (i, ca) in a.chars().enumerate() {
             let mut cur = vec![i + 1];
             for (j, cb) in b.iter().enumerate() {
-                cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+                cur.push(
+                    (prev[j] + usize::from(ca != *cb))
+                        .min(prev[j + 1] + 1)
+                        .min(cur[j] + 1),
+                );
             }
             prev = cur;
         }
@@ -238,43 +283,74 @@ struct Decl {
     version: Option<String>,
     params: serde_json::Map<String, serde_json::Value>,
     param_spans: BTreeMap<String, Option<Range<usize>>>,
-    inputs: Vec<(String, Vec<(String, Option<Range<usize>>)>, Option<Range<usize>>)>,
+    inputs: Vec<(
+        String,
+        Vec<(String, Option<Range<usize>>)>,
+        Option<Range<usize>>,
+    )>,
     matrix: Vec<(String, Vec<serde_json::Value>)>,
 }
 
 /// Parses and validates a pipeline file.
 pub fn load(path: &Path, registry: &Registry, overrides: &[Override]) -> Result<Plan, PlanError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| PlanError { file: file.clone(), line: 0, col: 0, message: format!("cannot read pipeline file: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| PlanError {
+        file: file.clone(),
+        line: 0,
+        col: 0,
+        message: format!("cannot read pipeline file: {e}"),
+    })?;
     parse(&file, &text, path, registry, overrides)
 }
 
 /// Parses and validates pipeline `text` (from `path`, used for messages and relative paths).
-pub fn parse(file: &str, text: &str, path: &Path, registry: &Registry, overrides: &[Override]) -> Result<Plan, PlanError> {
+pub fn parse(
+    file: &str,
+    text: &str,
+    path: &Path,
+    registry: &Registry,
+    overrides: &[Override],
+) -> Result<Plan, PlanError> {
     let src = Source { file, text };
     let doc = toml_edit::Document::parse(text.to_string())
         .map_err(|e| src.err(e.span(), format!("invalid TOML: {}", e.message())))?;
     let top = doc.as_table();
     for (key, _) in top.iter() {
         if key != "pipeline" && key != "stages" {
-            return Err(src.err(top.key(key).and_then(|k| k.span()), format!("unknown top-level key `{key}`; expected `pipeline` or `stages`")));
+            return Err(src.err(
+                top.key(key).and_then(|k| k.span()),
+                format!("unknown top-level key `{key}`; expected `pipeline` or `stages`"),
+            ));
         }
     }
 
-    let mut name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "pipeline".into());
+    let mut name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "pipeline".into());
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut root = base_dir.clone();
     if let Some(item) = top.get("pipeline") {
-        let t = item.as_table_like().ok_or_else(|| src.err(item.span(), "`pipeline` must be a table"))?;
+        let t = item
+            .as_table_like()
+            .ok_or_else(|| src.err(item.span(), "`pipeline` must be a table"))?;
         for (key, value) in t.iter() {
             let span = value.span().or_else(|| t.key(key).and_then(|k| k.span()));
             let s = value.as_str();
             match (key, s) {
                 ("name", Some(s)) if valid_name(s) => name = s.to_string(),
-                ("name", _) => return Err(src.err(span, "pipeline.name must be a string of letters, digits, `_` or `-`")),
-                ("root", Some(s)) => root = base_dir.join(expand_env(s).map_err(|m| src.err(span, m))?),
-                ("root", None) => return Err(src.err(span, "pipeline.root must be a string (a directory)")),
+                ("name", _) => {
+                    return Err(src.err(
+                        span,
+                        "pipeline.name must be a string of letters, digits, `_` or `-`",
+                    ));
+                }
+                ("root", Some(s)) => {
+                    root = base_dir.join(expand_env(s).map_err(|m| src.err(span, m))?)
+                }
+                ("root", None) => {
+                    return Err(src.err(span, "pipeline.root must be a string (a directory)"));
+                }
                 ("description", _) => {}
                 (other, _) => {
                     return Err(src.err(t.key(other).and_then(|k| k.span()), format!("unknown key `pipeline.{other}`; expected one of: name, root, description")));
@@ -283,26 +359,50 @@ pub fn parse(file: &str, text: &str, path: &Path, registry: &Registry, overrides
         }
     }
 
-    let stages_item = top.get("stages").ok_or_else(|| src.err(None, "no `[stages.NAME]` tables: a pipeline needs at least one stage"))?;
-    let stages_table = stages_item.as_table_like().ok_or_else(|| src.err(stages_item.span(), "`stages` must be a table of tables"))?;
+    let stages_item = top.get("stages").ok_or_else(|| {
+        src.err(
+            None,
+            "no `[stages.NAME]` tables: a pipeline needs at least one stage",
+        )
+    })?;
+    let stages_table = stages_item
+        .as_table_like()
+        .ok_or_else(|| src.err(stages_item.span(), "`stages` must be a table of tables"))?;
     let mut decls: Vec<Decl> = Vec::new();
     for (stage_name, item) in stages_table.iter() {
-        let header = stages_table.key(stage_name).and_then(|k| k.span()).or_else(|| item.span());
+        let header = stages_table
+            .key(stage_name)
+            .and_then(|k| k.span())
+            .or_else(|| item.span());
         if !valid_name(stage_name) {
             return Err(src.err(header, format!("stage name `{stage_name}`: use letters, digits, `_` or `-`, not starting with a digit")));
         }
-        let t = item.as_table_like().ok_or_else(|| src.err(header.clone(), format!("stage `{stage_name}` must be a table")))?;
+        let t = item.as_table_like().ok_or_else(|| {
+            src.err(
+                header.clone(),
+                format!("stage `{stage_name}` must be a table"),
+            )
+        })?;
         decls.push(parse_decl(&src, stage_name, header, t, registry)?);
     }
 
     for ov in overrides {
         let Some(decl) = decls.iter_mut().find(|d| d.name == ov.stage) else {
-            return Err(src.err(None, format!(
-                "--set {}.{}: no stage `{}`; stages are: {}{}",
-                ov.stage, ov.param, ov.stage,
-                decls.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
-                did_you_mean(&ov.stage, decls.iter().map(|d| d.name.as_str()))
-            )));
+            return Err(src.err(
+                None,
+                format!(
+                    "--set {}.{}: no stage `{}`; stages are: {}{}",
+                    ov.stage,
+                    ov.param,
+                    ov.stage,
+                    decls
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    did_you_mean(&ov.stage, decls.iter().map(|d| d.name.as_str()))
+                ),
+            ));
         };
         decl.params.insert(ov.param.clone(), ov.value.clone());
         decl.matrix.retain(|(axis, _)| axis != &ov.param);
@@ -310,7 +410,12 @@ pub fn parse(file: &str, text: &str, path: &Path, registry: &Registry, overrides
 
     let order = base_order(&src, &decls, registry)?;
     let stages = expand(&src, &decls, &order, registry, &root)?;
-    Ok(Plan { name, file: path.to_path_buf(), root, stages })
+    Ok(Plan {
+        name,
+        file: path.to_path_buf(),
+        root,
+        stages,
+    })
 }
 
 fn parse_decl(
@@ -321,14 +426,28 @@ fn parse_decl(
     registry: &Registry,
 ) -> Result<Decl, PlanError> {
     let key_span = |k: &str| t.key(k).and_then(|k| k.span());
-    let kind_item = t.get("kind").ok_or_else(|| src.err(header.clone(), format!("stage `{name}` has no `kind`; known kinds: {}", registry.names().join(", "))))?;
-    let kind = kind_item.as_str().ok_or_else(|| src.err(kind_item.span(), "`kind` must be a string"))?.to_string();
+    let kind_item = t.get("kind").ok_or_else(|| {
+        src.err(
+            header.clone(),
+            format!(
+                "stage `{name}` has no `kind`; known kinds: {}",
+                registry.names().join(", ")
+            ),
+        )
+    })?;
+    let kind = kind_item
+        .as_str()
+        .ok_or_else(|| src.err(kind_item.span(), "`kind` must be a string"))?
+        .to_string();
     let Some(stage) = registry.get(&kind) else {
-        return Err(src.err(kind_item.span(), format!(
-            "unknown stage kind `{kind}`{}; known kinds: {}",
-            did_you_mean(&kind, registry.names()),
-            registry.names().join(", ")
-        )));
+        return Err(src.err(
+            kind_item.span(),
+            format!(
+                "unknown stage kind `{kind}`{}; known kinds: {}",
+                did_you_mean(&kind, registry.names()),
+                registry.names().join(", ")
+            ),
+        ));
     };
     let version = match t.get("version") {
         None => None,
@@ -340,45 +459,83 @@ fn parse_decl(
     };
     let mut inputs = Vec::new();
     if let Some(item) = t.get("inputs") {
-        let it = item.as_table_like().ok_or_else(|| src.err(item.span(), "`inputs` must be a table: { slot = \"stage\" | \"path\" | [..] }"))?;
+        let it = item.as_table_like().ok_or_else(|| {
+            src.err(
+                item.span(),
+                "`inputs` must be a table: { slot = \"stage\" | \"path\" | [..] }",
+            )
+        })?;
         let slots: Vec<&str> = stage.inputs().iter().map(|s| s.name).collect();
         for (slot, value) in it.iter() {
             let slot_span = it.key(slot).and_then(|k| k.span());
             if !slots.contains(&slot) {
-                return Err(src.err(slot_span, format!(
-                    "stage `{name}` ({kind}) has no input `{slot}`{}; its inputs are: {}",
-                    did_you_mean(slot, slots.iter().copied()),
-                    if slots.is_empty() { "(none)".to_string() } else { slots.join(", ") }
-                )));
+                return Err(src.err(
+                    slot_span,
+                    format!(
+                        "stage `{name}` ({kind}) has no input `{slot}`{}; its inputs are: {}",
+                        did_you_mean(slot, slots.iter().copied()),
+                        if slots.is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            slots.join(", ")
+                        }
+                    ),
+                ));
             }
             let refs = match value.as_value() {
                 Some(Value::String(s)) => vec![(s.value().clone(), value.span())],
                 Some(Value::Array(a)) => a
                     .iter()
-                    .map(|v| v.as_str().map(|s| (s.to_string(), v.span())).ok_or_else(|| src.err(v.span(), "input references must be strings")))
+                    .map(|v| {
+                        v.as_str()
+                            .map(|s| (s.to_string(), v.span()))
+                            .ok_or_else(|| src.err(v.span(), "input references must be strings"))
+                    })
                     .collect::<Result<_, _>>()?,
-                _ => return Err(src.err(value.span(), "an input must be a string or an array of strings")),
+                _ => {
+                    return Err(src.err(
+                        value.span(),
+                        "an input must be a string or an array of strings",
+                    ));
+                }
             };
             inputs.push((slot.to_string(), refs, slot_span));
         }
     }
     for slot in stage.inputs().iter().filter(|s| s.required) {
         if !inputs.iter().any(|(n, _, _)| n == slot.name) {
-            return Err(src.err(header.clone(), format!("stage `{name}` ({kind}) needs input `{}`: {}", slot.name, slot.doc)));
+            return Err(src.err(
+                header.clone(),
+                format!(
+                    "stage `{name}` ({kind}) needs input `{}`: {}",
+                    slot.name, slot.doc
+                ),
+            ));
         }
     }
     let mut matrix = Vec::new();
     if let Some(item) = t.get("matrix") {
-        let mt = item.as_table_like().ok_or_else(|| src.err(item.span(), "`matrix` must be a table of arrays: { param = [v1, v2] }"))?;
+        let mt = item.as_table_like().ok_or_else(|| {
+            src.err(
+                item.span(),
+                "`matrix` must be a table of arrays: { param = [v1, v2] }",
+            )
+        })?;
         for (axis, values) in mt.iter() {
             let Some(Value::Array(a)) = values.as_value() else {
-                return Err(src.err(values.span(), format!("matrix axis `{axis}` must be an array of values")));
+                return Err(src.err(
+                    values.span(),
+                    format!("matrix axis `{axis}` must be an array of values"),
+                ));
             };
             if a.is_empty() {
                 return Err(src.err(values.span(), format!("matrix axis `{axis}` is empty")));
             }
             if STAGE_KEYS.contains(&axis) {
-                return Err(src.err(mt.key(axis).and_then(|k| k.span()), format!("`{axis}` cannot be a matrix axis")));
+                return Err(src.err(
+                    mt.key(axis).and_then(|k| k.span()),
+                    format!("`{axis}` cannot be a matrix axis"),
+                ));
             }
             matrix.push((axis.to_string(), a.iter().map(value_to_json).collect()));
         }
@@ -392,7 +549,16 @@ fn parse_decl(
         params.insert(key.to_string(), item_to_json(item));
         param_spans.insert(key.to_string(), key_span(key));
     }
-    Ok(Decl { name: name.to_string(), header, kind, version, params, param_spans, inputs, matrix })
+    Ok(Decl {
+        name: name.to_string(),
+        header,
+        kind,
+        version,
+        params,
+        param_spans,
+        inputs,
+        matrix,
+    })
 }
 
 /// Splits `stage[*]`, `stage.output`, `stage` into (stage, output, gather).
@@ -408,12 +574,18 @@ fn parse_ref(s: &str) -> (&str, Option<&str>, bool) {
 
 /// Orders declarations so that every stage comes after those it reads; reports cycles.
 fn base_order(src: &Source, decls: &[Decl], registry: &Registry) -> Result<Vec<usize>, PlanError> {
-    let index: BTreeMap<&str, usize> = decls.iter().enumerate().map(|(i, d)| (d.name.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = decls
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.name.as_str(), i))
+        .collect();
     let names: BTreeSet<&str> = decls.iter().map(|d| d.name.as_str()).collect();
     let reads_stage = |d: &Decl, slot: &str, r: &str| {
         let kind = registry.get(&d.kind).expect("kind checked while parsing");
         kind.inputs().iter().any(|s| {
-            s.name == slot && (matches!(s.kind, SlotKind::Table | SlotKind::Tables | SlotKind::Blob) || (s.kind == SlotKind::Folder && names.contains(parse_ref(r).0)))
+            s.name == slot
+                && (matches!(s.kind, SlotKind::Table | SlotKind::Tables | SlotKind::Blob)
+                    || (s.kind == SlotKind::Folder && names.contains(parse_ref(r).0)))
         })
     };
     let deps: Vec<BTreeSet<usize>> = decls
@@ -430,7 +602,13 @@ fn base_order(src: &Source, decls: &[Decl], registry: &Registry) -> Result<Vec<u
     // 0 = unvisited, 1 = on the stack, 2 = done
     let mut state = vec![0u8; decls.len()];
     let mut order = Vec::new();
-    fn visit(i: usize, deps: &[BTreeSet<usize>], state: &mut [u8], order: &mut Vec<usize>, stack: &mut Vec<usize>) -> Result<(), Vec<usize>> {
+    fn visit(
+        i: usize,
+        deps: &[BTreeSet<usize>],
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+        stack: &mut Vec<usize>,
+    ) -> Result<(), Vec<usize>> {
         match state[i] {
             2 => return Ok(()),
             1 => {
@@ -454,7 +632,10 @@ fn base_order(src: &Source, decls: &[Decl], registry: &Registry) -> Result<Vec<u
     for i in 0..decls.len() {
         visit(i, &deps, &mut state, &mut order, &mut Vec::new()).map_err(|cycle| {
             let names: Vec<&str> = cycle.iter().map(|&c| decls[c].name.as_str()).collect();
-            src.err(decls[cycle[0]].header.clone(), format!("cycle between stages: {}", names.join(" -> ")))
+            src.err(
+                decls[cycle[0]].header.clone(),
+                format!("cycle between stages: {}", names.join(" -> ")),
+            )
         })?;
     }
     Ok(order)
@@ -467,7 +648,13 @@ struct Assignment {
     upstream: BTreeMap<String, String>,
 }
 
-fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, root: &Path) -> Result<Vec<PlannedStage>, PlanError> {
+fn expand(
+    src: &Source,
+    decls: &[Decl],
+    order: &[usize],
+    registry: &Registry,
+    root: &Path,
+) -> Result<Vec<PlannedStage>, PlanError> {
     let mut instances: BTreeMap<String, Vec<PlannedStage>> = BTreeMap::new();
     let mut out: Vec<PlannedStage> = Vec::new();
     let mut taken: BTreeSet<String> = BTreeSet::new();
@@ -477,15 +664,28 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
         let mut assignments = vec![Assignment::default()];
         // Fan out over every upstream matrix stage referenced without `[*]`.
         for (slot, refs, _) in &d.inputs {
-            if stage.inputs().iter().any(|s| s.name == slot && s.kind == SlotKind::Path) {
+            if stage
+                .inputs()
+                .iter()
+                .any(|s| s.name == slot && s.kind == SlotKind::Path)
+            {
                 continue;
             }
-            if stage.inputs().iter().any(|s| s.name == slot && s.kind == SlotKind::Folder) && refs.iter().all(|(r, _)| !instances.contains_key(parse_ref(r).0)) {
+            if stage
+                .inputs()
+                .iter()
+                .any(|s| s.name == slot && s.kind == SlotKind::Folder)
+                && refs
+                    .iter()
+                    .all(|(r, _)| !instances.contains_key(parse_ref(r).0))
+            {
                 continue;
             }
             for (r, _) in refs {
                 let (up, _, gather) = parse_ref(r);
-                let Some(ups) = instances.get(up) else { continue };
+                let Some(ups) = instances.get(up) else {
+                    continue;
+                };
                 if gather || (ups.len() == 1 && ups[0].axes.is_empty()) {
                     continue;
                 }
@@ -496,7 +696,11 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
                         continue;
                     }
                     for inst in ups {
-                        if inst.axes.iter().all(|(k, v)| a.axes.get(k).is_none_or(|x| x == v)) {
+                        if inst
+                            .axes
+                            .iter()
+                            .all(|(k, v)| a.axes.get(k).is_none_or(|x| x == v))
+                        {
                             let mut n = a.clone();
                             n.axes.extend(inst.axes.clone());
                             n.upstream.insert(up.to_string(), inst.name.clone());
@@ -548,16 +752,28 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
             })?;
             let mut inputs = BTreeMap::new();
             for (slot_name, refs, slot_span) in &d.inputs {
-                let slot = stage.inputs().iter().find(|s| s.name == slot_name).expect("slot checked while parsing");
+                let slot = stage
+                    .inputs()
+                    .iter()
+                    .find(|s| s.name == slot_name)
+                    .expect("slot checked while parsing");
                 let mut resolved = Vec::new();
                 for (r, span) in refs {
                     let names_a_stage = instances.contains_key(parse_ref(r).0);
                     match slot.kind {
-                        SlotKind::Path | SlotKind::Folder if slot.kind == SlotKind::Path || !names_a_stage => {
+                        SlotKind::Path | SlotKind::Folder
+                            if slot.kind == SlotKind::Path || !names_a_stage =>
+                        {
                             let p = expand_env(r).map_err(|m| src.err(span.clone(), m))?;
                             let p = root.join(p);
                             if !p.exists() {
-                                return Err(src.err(span.clone(), format!("input `{slot_name}`: `{}` does not exist", p.display())));
+                                return Err(src.err(
+                                    span.clone(),
+                                    format!(
+                                        "input `{slot_name}`: `{}` does not exist",
+                                        p.display()
+                                    ),
+                                ));
                             }
                             resolved.push(InputRef::Path(p));
                         }
@@ -577,15 +793,34 @@ fn expand(src: &Source, decls: &[Decl], order: &[usize], registry: &Registry, ro
                             } else {
                                 vec![ups[0].name.clone()]
                             };
-                            resolved.extend(chosen.into_iter().map(|stage| InputRef::Stage { stage, output: output.map(str::to_string) }));
+                            resolved.extend(chosen.into_iter().map(|stage| InputRef::Stage {
+                                stage,
+                                output: output.map(str::to_string),
+                            }));
                         }
                     }
                 }
-                if matches!(slot.kind, SlotKind::Table | SlotKind::Blob | SlotKind::Folder) && resolved.len() != 1 {
-                    return Err(src.err(slot_span.clone(), format!("input `{slot_name}` takes exactly one table, got {}", resolved.len())));
+                if matches!(
+                    slot.kind,
+                    SlotKind::Table | SlotKind::Blob | SlotKind::Folder
+                ) && resolved.len() != 1
+                {
+                    return Err(src.err(
+                        slot_span.clone(),
+                        format!(
+                            "input `{slot_name}` takes exactly one table, got {}",
+                            resolved.len()
+                        ),
+                    ));
                 }
                 if slot.kind == SlotKind::Path && resolved.len() != 1 {
-                    return Err(src.err(slot_span.clone(), format!("input `{slot_name}` takes exactly one path, got {}", resolved.len())));
+                    return Err(src.err(
+                        slot_span.clone(),
+                        format!(
+                            "input `{slot_name}` takes exactly one path, got {}",
+                            resolved.len()
+                        ),
+                    ));
                 }
                 inputs.insert(slot_name.clone(), resolved);
             }
@@ -612,7 +847,10 @@ mod tests {
     #[test]
     fn overrides_parse_toml_values_and_bare_words() {
         let o: Override = "sample.per_lang=500".parse().unwrap();
-        assert_eq!((o.stage.as_str(), o.param.as_str(), o.value.clone()), ("sample", "per_lang", serde_json::json!(500)));
+        assert_eq!(
+            (o.stage.as_str(), o.param.as_str(), o.value.clone()),
+            ("sample", "per_lang", serde_json::json!(500))
+        );
         let o: Override = "opus.langs=[\"be\", \"li\"]".parse().unwrap();
         assert_eq!(o.value, serde_json::json!(["be", "li"]));
         let o: Override = "x.mode=pass".parse().unwrap();
@@ -629,7 +867,14 @@ mod tests {
     #[test]
     fn env_vars_expand_in_paths() {
         unsafe { std::env::set_var("ALINEA_TEST_ROOT", "/data") };
-        assert_eq!(expand_env("${ALINEA_TEST_ROOT}/opus").unwrap(), "/data/opus");
-        assert!(expand_env("${ALINEA_SURELY_UNSET_VAR}").unwrap_err().contains("is not set"));
+        assert_eq!(
+            expand_env("${ALINEA_TEST_ROOT}/opus").unwrap(),
+            "/data/opus"
+        );
+        assert!(
+            expand_env("${ALINEA_SURELY_UNSET_VAR}")
+                .unwrap_err()
+                .contains("is not set")
+        );
     }
 }

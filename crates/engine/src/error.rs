@@ -64,7 +64,9 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// An object's bytes do not hash to its name.
-    #[error("corrupt object {path}: content hashes to {actual}, expected {expected} (run `alinea verify --repair`, then rerun to recompute it)")]
+    #[error(
+        "corrupt object {path}: content hashes to {actual}, expected {expected} (run `alinea verify --repair`, then rerun to recompute it)"
+    )]
     Corrupt {
         /// The object file.
         path: PathBuf,
@@ -109,7 +111,11 @@ pub enum StoreError {
 
 /// `path:line: message`, or `path: message` when the whole file is at fault (line 0).
 fn located(path: &std::path::Path, line: u64, message: &str) -> String {
-    if line == 0 { format!("{}: {message}", path.display()) } else { format!("{}:{line}: {message}", path.display()) }
+    if line == 0 {
+        format!("{}: {message}", path.display())
+    } else {
+        format!("{}:{line}: {message}", path.display())
+    }
 }
 
 impl StoreError {
@@ -120,7 +126,8 @@ impl StoreError {
 }
 
 impl StageError {
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StageError {
+    /// `map_err` adapter: an OS error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StageError {
         let path = path.into();
         move |source| StageError::Io { path, source }
     }

@@ -126,8 +126,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     std::fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(StoreError::io(dir))?;
     tmp.write_all(bytes).map_err(StoreError::io(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(StoreError::io(tmp.path()))?;
-    tmp.persist(path).map_err(|e| StoreError::Io { path: path.to_path_buf(), source: e.error })?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(StoreError::io(tmp.path()))?;
+    tmp.persist(path).map_err(|e| StoreError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     sync_dir(dir);
     Ok(())
 }
@@ -147,9 +152,15 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Sto
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| StoreError::BadRecord { path: path.to_path_buf(), message: e.to_string() }),
+            .map_err(|e| StoreError::BadRecord {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::Io { path: path.to_path_buf(), source: e }),
+        Err(e) => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
@@ -215,7 +226,12 @@ impl Store {
     /// once before blocking so the user learns why nothing happens.
     pub fn lock(&self, wait: bool, on_wait: impl FnOnce(&Path)) -> Result<StoreLock, StoreError> {
         let path = self.root.join("LOCK");
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(StoreError::io(&path))?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(StoreError::io(&path))?;
         match file.try_lock() {
             Ok(()) => Ok(StoreLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) if wait => {
@@ -234,7 +250,10 @@ impl Store {
     }
 
     fn action_path(&self, key: &str) -> PathBuf {
-        self.root.join("actions").join(&key[..2]).join(format!("{key}.json"))
+        self.root
+            .join("actions")
+            .join(&key[..2])
+            .join(format!("{key}.json"))
     }
 
     /// Scratch directory for the stage run of action `key`; it survives interrupted runs, so long stages can
@@ -247,16 +266,25 @@ impl Store {
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, StoreError> {
         let digest = digest_of(bytes);
         let path = self.object_path(&digest);
-        if std::fs::metadata(&path).map(|m| m.len() == bytes.len() as u64).unwrap_or(false) {
+        if std::fs::metadata(&path)
+            .map(|m| m.len() == bytes.len() as u64)
+            .unwrap_or(false)
+        {
             return Ok(digest);
         }
         let tmp_dir = self.root.join("tmp");
-        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(StoreError::io(&tmp_dir))?;
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&tmp_dir).map_err(StoreError::io(&tmp_dir))?;
         tmp.write_all(bytes).map_err(StoreError::io(tmp.path()))?;
-        tmp.as_file().sync_all().map_err(StoreError::io(tmp.path()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(StoreError::io(tmp.path()))?;
         let dir = path.parent().expect("object path has a parent");
         std::fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
-        tmp.persist(&path).map_err(|e| StoreError::Io { path: path.clone(), source: e.error })?;
+        tmp.persist(&path).map_err(|e| StoreError::Io {
+            path: path.clone(),
+            source: e.error,
+        })?;
         sync_dir(dir);
         Ok(digest)
     }
@@ -267,13 +295,20 @@ impl Store {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::Missing { digest: digest.to_string(), path });
+                return Err(StoreError::Missing {
+                    digest: digest.to_string(),
+                    path,
+                });
             }
             Err(e) => return Err(StoreError::Io { path, source: e }),
         };
         let actual = digest_of(&bytes);
         if actual != digest {
-            return Err(StoreError::Corrupt { path, expected: digest.to_string(), actual });
+            return Err(StoreError::Corrupt {
+                path,
+                expected: digest.to_string(),
+                actual,
+            });
         }
         Ok(bytes)
     }
@@ -281,10 +316,11 @@ impl Store {
     /// Whether every output of a record is present with the recorded size (a cheap check for cache hits; content
     /// is verified when an object is read).
     pub fn outputs_present(&self, record: &ActionRecord) -> bool {
-        record
-            .outputs
-            .iter()
-            .all(|o| std::fs::metadata(self.object_path(&o.digest)).map(|m| m.len() == o.bytes).unwrap_or(false))
+        record.outputs.iter().all(|o| {
+            std::fs::metadata(self.object_path(&o.digest))
+                .map(|m| m.len() == o.bytes)
+                .unwrap_or(false)
+        })
     }
 
     /// The record of action `key`, if any.
@@ -316,7 +352,9 @@ impl Store {
 
     /// Name of the pipeline run last, if any.
     pub fn head(&self) -> Option<String> {
-        std::fs::read_to_string(self.root.join("refs").join("HEAD")).ok().map(|s| s.trim().to_string())
+        std::fs::read_to_string(self.root.join("refs").join("HEAD"))
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 
     /// Every pipeline ref, by name.
@@ -336,7 +374,11 @@ impl Store {
     }
 
     /// Finds the record of stage `name` in pipeline `pipeline` (default: the one run last).
-    pub fn resolve_stage(&self, name: &str, pipeline: Option<&str>) -> Result<ActionRecord, StoreError> {
+    pub fn resolve_stage(
+        &self,
+        name: &str,
+        pipeline: Option<&str>,
+    ) -> Result<ActionRecord, StoreError> {
         let pipeline = pipeline.map(str::to_string).or_else(|| self.head());
         let Some(pipeline) = pipeline else {
             return Err(StoreError::UnknownStage {
@@ -353,10 +395,11 @@ impl Store {
                 known: pref.stages.keys().cloned().collect::<Vec<_>>().join(", "),
             });
         };
-        self.get_action(&sref.key)?.ok_or_else(|| StoreError::Missing {
-            digest: sref.key.clone(),
-            path: self.action_path(&sref.key),
-        })
+        self.get_action(&sref.key)?
+            .ok_or_else(|| StoreError::Missing {
+                digest: sref.key.clone(),
+                path: self.action_path(&sref.key),
+            })
     }
 
     fn object_files(&self) -> Result<Vec<(String, PathBuf)>, StoreError> {
@@ -425,7 +468,9 @@ impl Store {
                 _ => report.bad_records.push(path.display().to_string()),
             }
         }
-        report.stray_temp_files = std::fs::read_dir(self.root.join("tmp")).map(|rd| rd.count() as u64).unwrap_or(0);
+        report.stray_temp_files = std::fs::read_dir(self.root.join("tmp"))
+            .map(|rd| rd.count() as u64)
+            .unwrap_or(0);
         Ok(report)
     }
 
@@ -455,16 +500,30 @@ impl Store {
     /// Scratch directories to keep: per pipeline stage, the newest interrupted attempt (its checkpoints let the
     /// next run resume); older attempts of the same stage were superseded.
     fn resumable_attempts(&self) -> BTreeSet<String> {
-        let mut newest: BTreeMap<(String, String), (std::time::SystemTime, String)> = BTreeMap::new();
-        let Ok(rd) = std::fs::read_dir(self.root.join("work")) else { return BTreeSet::new() };
+        let mut newest: BTreeMap<(String, String), (std::time::SystemTime, String)> =
+            BTreeMap::new();
+        let Ok(rd) = std::fs::read_dir(self.root.join("work")) else {
+            return BTreeSet::new();
+        };
         for e in rd.flatten() {
             let marker = e.path().join(ATTEMPT_FILE);
-            let (Ok(text), Ok(meta)) = (std::fs::read_to_string(&marker), std::fs::metadata(&marker)) else { continue };
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-            let (Some(pipeline), Some(stage)) = (v["pipeline"].as_str(), v["stage"].as_str()) else { continue };
+            let (Ok(text), Ok(meta)) =
+                (std::fs::read_to_string(&marker), std::fs::metadata(&marker))
+            else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let (Some(pipeline), Some(stage)) = (v["pipeline"].as_str(), v["stage"].as_str())
+            else {
+                continue;
+            };
             let when = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
             let key = e.file_name().to_string_lossy().to_string();
-            let slot = newest.entry((pipeline.to_string(), stage.to_string())).or_insert((when, key.clone()));
+            let slot = newest
+                .entry((pipeline.to_string(), stage.to_string()))
+                .or_insert((when, key.clone()));
             if when > slot.0 {
                 *slot = (when, key);
             }
@@ -513,9 +572,14 @@ impl Store {
                 if let Ok(rd) = std::fs::read_dir(&p) {
                     for e in rd.flatten() {
                         let name = e.file_name().to_string_lossy().to_string();
-                        let keep = dir == "work" && (live_keys.contains(&name) || resumable.contains(&name));
+                        let keep = dir == "work"
+                            && (live_keys.contains(&name) || resumable.contains(&name));
                         if !keep {
-                            let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
+                            let _ = if e.path().is_dir() {
+                                std::fs::remove_dir_all(e.path())
+                            } else {
+                                std::fs::remove_file(e.path())
+                            };
                         }
                     }
                 }

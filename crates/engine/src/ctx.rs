@@ -45,7 +45,10 @@ impl StageCtx {
         let mut all = self.tables(slot)?;
         match all.len() {
             1 => Ok(all.remove(0).1),
-            n => Err(StageError::Input { slot: slot.into(), message: format!("expected one table, got {n}") }),
+            n => Err(StageError::Input {
+                slot: slot.into(),
+                message: format!("expected one table, got {n}"),
+            }),
         }
     }
 
@@ -56,10 +59,10 @@ impl StageCtx {
 
     /// Every table filling slot `slot`, with the name of the stage that made it, in pipeline order.
     pub fn tables(&self, slot: &str) -> Result<Vec<(String, DataFrame)>, StageError> {
-        let ups = self
-            .tables
-            .get(slot)
-            .ok_or_else(|| StageError::Input { slot: slot.into(), message: "no table input given".into() })?;
+        let ups = self.tables.get(slot).ok_or_else(|| StageError::Input {
+            slot: slot.into(),
+            message: "no table input given".into(),
+        })?;
         ups.iter()
             .map(|u| {
                 let bytes = self.store.get_bytes(&u.output.digest)?;
@@ -70,9 +73,15 @@ impl StageCtx {
 
     /// The bytes of the blob filling slot `slot`, verified against its digest.
     pub fn blob(&self, slot: &str) -> Result<Vec<u8>, StageError> {
-        let ups = self.tables.get(slot).ok_or_else(|| StageError::Input { slot: slot.into(), message: "no input given".into() })?;
+        let ups = self.tables.get(slot).ok_or_else(|| StageError::Input {
+            slot: slot.into(),
+            message: "no input given".into(),
+        })?;
         let [up] = ups.as_slice() else {
-            return Err(StageError::Input { slot: slot.into(), message: format!("expected one blob, got {}", ups.len()) });
+            return Err(StageError::Input {
+                slot: slot.into(),
+                message: format!("expected one blob, got {}", ups.len()),
+            });
         };
         Ok(self.store.get_bytes(&up.output.digest)?)
     }
@@ -83,7 +92,10 @@ impl StageCtx {
         if let Some((path, _)) = self.paths.get(slot) {
             return Ok(path.clone());
         }
-        let ups = self.tables.get(slot).ok_or_else(|| StageError::Input { slot: slot.into(), message: "no input given".into() })?;
+        let ups = self.tables.get(slot).ok_or_else(|| StageError::Input {
+            slot: slot.into(),
+            message: "no input given".into(),
+        })?;
         let dir = self.work_dir()?.join("inputs").join(slot);
         std::fs::create_dir_all(&dir).map_err(StageError::io(&dir))?;
         for up in ups {
@@ -108,14 +120,21 @@ impl StageCtx {
             .flat_map(|(_, files)| files.iter())
             .find(|f| f.path == path)
             .map(|f| f.digest.clone())
-            .ok_or_else(|| StageError::Other(format!("{}: not among the files hashed for this stage's inputs", path.display())))?;
+            .ok_or_else(|| {
+                StageError::Other(format!(
+                    "{}: not among the files hashed for this stage's inputs",
+                    path.display()
+                ))
+            })?;
         let bytes = std::fs::read(path).map_err(StageError::io(path))?;
         let actual = blake3::hash(&bytes).to_hex().to_string();
         if actual != expected {
             return Err(StageError::BadInput {
                 path: path.to_path_buf(),
                 line: 0,
-                message: "file changed while the stage was running; rerun to pick up the new content".into(),
+                message:
+                    "file changed while the stage was running; rerun to pick up the new content"
+                        .into(),
             });
         }
         Ok(bytes)
@@ -125,8 +144,10 @@ impl StageCtx {
     pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
         let bar = self.progress.add(ProgressBar::new(len));
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>12} {bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta}]")
-                .expect("static template")
+            ProgressStyle::with_template(
+                "{prefix:>12} {bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta}]",
+            )
+            .expect("static template"),
         );
         bar.set_prefix(self.name.clone());
         bar.set_message(what.to_string());
