@@ -7,10 +7,8 @@
 //! - [`stages`] holds one folder per stage kind, each implementing [`alinea_engine::Stage`];
 //! - [`cli`] turns command lines into calls on the two above.
 //!
-//! Domain code shared by stages lives beside them: [`lang`] (the language registry) and [`text`] (readers).
+//! What stages share (language registry, table conversions, text readers, model loading) lives in [`support`].
 
 pub mod cli;
-pub mod lang;
 pub mod stages;
-pub mod tables;
-pub mod text;
+pub mod support;

@@ -220,7 +220,7 @@ pub fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let data = match format.as_str() {
         "parquet" => bytes,
         "jsonl" if args.records.is_some() => {
-            let rows = crate::tables::instruct::from_frame(&decode_parquet(bytes)?)
+            let rows = crate::support::tables::instruct::from_frame(&decode_parquet(bytes)?)
                 .context("--as needs an instruction table (from an instruct.* stage)")?;
             let format = if args.records.as_deref() == Some("alpaca") {
                 alinea_instruct::ExportFormat::Alpaca

@@ -13,7 +13,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::text::pairs::str_column;
+use crate::support::text::pairs::str_column;
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// How sentences are cut into alignment tokens.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::stages::train_lora::{bloom_err, load_model};
+use crate::support::model::{bloom_err, load_model};
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `analysis.representations`.

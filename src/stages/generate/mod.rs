@@ -5,7 +5,7 @@
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::stages::train_lora::{bloom_err, load_model};
+use crate::support::model::{bloom_err, load_model};
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `generate`.
@@ -77,7 +77,7 @@ Output `generations`: the prompts table's columns plus `hypothesis`.";
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let df = ctx.table("prompts")?;
-        let rows = crate::tables::instruct::from_frame(&df)?;
+        let rows = crate::support::tables::instruct::from_frame(&df)?;
         let (model, tokenizer, device) = load_model(ctx, &p.device)?;
         let adapter = if ctx.has_input("adapter") {
             let dir = ctx.folder("adapter")?;

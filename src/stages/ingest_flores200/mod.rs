@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lang::{Language, Registry};
-use crate::text::pairs::{Origin, PairRows};
-use crate::text::{OnInvalidUtf8, split_lines};
+use crate::support::lang::{Language, Registry};
+use crate::support::text::pairs::{Origin, PairRows};
+use crate::support::text::{OnInvalidUtf8, split_lines};
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `ingest.flores200`.

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::text::pairs::{Origin, PairRows};
-use crate::text::{OnInvalidUtf8, split_lines};
+use crate::support::text::pairs::{Origin, PairRows};
+use crate::support::text::{OnInvalidUtf8, split_lines};
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Which on-disk layout to read.

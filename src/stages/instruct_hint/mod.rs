@@ -2,7 +2,7 @@
 // fingerprint-include: src/tables
 // fingerprint-include: crates/instruct/src
 
-use crate::tables::instruct::{self as table, ALIGNED_INPUTS};
+use crate::support::tables::instruct::{self as table, ALIGNED_INPUTS};
 use alinea_engine::{InputSlot, Outputs, Stage, StageCtx, StageError};
 
 /// The stage kind.

@@ -2,7 +2,7 @@
 // fingerprint-include: src/tables
 // fingerprint-include: crates/instruct/src
 
-use crate::tables::instruct::{self as table, TOKENIZER_SLOT};
+use crate::support::tables::instruct::{self as table, TOKENIZER_SLOT};
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
 
 /// The stage kind.

@@ -9,7 +9,7 @@ use alinea_metrics::{LidConfig, LidModel, MetricsError, split_lines_py};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::lang::{Language, Registry};
+use crate::support::lang::{Language, Registry};
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `lid.train`.

@@ -8,7 +8,7 @@ use alinea_metrics::text::py_rstrip;
 use polars::prelude::*;
 
 use super::Params;
-use crate::lang::Registry;
+use crate::support::lang::Registry;
 use alinea_engine::StageError;
 
 /// One segment to score.

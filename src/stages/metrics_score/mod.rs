@@ -14,7 +14,7 @@ use alinea_metrics::{
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::lang::{Language, Registry};
+use crate::support::lang::{Language, Registry};
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 use input::{ReadCounts, Segment};
 
@@ -562,12 +562,12 @@ mod tests {
         ];
         let out = build_mt(
             &pairs,
-            &crate::tables::instruct::names(),
+            &crate::support::tables::instruct::names(),
             &TokenCounter::Bytes,
             &MtParams::default(),
         )
         .unwrap();
-        let mut df = crate::tables::instruct::to_frame(&out.rows).unwrap();
+        let mut df = crate::support::tables::instruct::to_frame(&out.rows).unwrap();
         let hyps: Vec<String> = out
             .rows
             .iter()

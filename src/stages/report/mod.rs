@@ -14,7 +14,7 @@ use alinea_metrics::{
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::lang::{Language, Registry};
+use crate::support::lang::{Language, Registry};
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 pub use paper::PaperReference;
 

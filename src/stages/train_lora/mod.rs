@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::support::model::{bloom_err, load_model};
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
 
 /// Parameters of `train.lora` (defaults: RECIPE.md §5 where the paper states a value).
@@ -109,30 +110,6 @@ impl Params {
 /// The stage kind.
 pub struct TrainLora;
 
-pub(crate) fn bloom_err(e: alinea_bloom::BloomError) -> StageError {
-    StageError::Other(e.to_string())
-}
-
-/// Loads the model of a `model` folder input on the requested device.
-pub(crate) fn load_model(
-    ctx: &StageCtx,
-    device: &str,
-) -> Result<
-    (
-        alinea_bloom::Bloom,
-        tokenizers::Tokenizer,
-        candle_core::Device,
-    ),
-    StageError,
-> {
-    let dir = ctx.folder("model")?;
-    let device = alinea_bloom::parse_device(device).map_err(bloom_err)?;
-    let model = alinea_bloom::Bloom::load(&dir, &device, alinea_bloom::default_dtype(&device))
-        .map_err(bloom_err)?;
-    let tokenizer = alinea_bloom::load_tokenizer(&dir).map_err(bloom_err)?;
-    Ok((model, tokenizer, device))
-}
-
 fn loss_frame(rows: &[alinea_bloom::LossRow]) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(vec![
         Column::new(
@@ -196,7 +173,7 @@ merged.safetensors when merge = true, and the `loss` table: step, epoch, phase, 
     ];
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let rows = crate::tables::instruct::from_frame(&ctx.table("train")?)?;
+        let rows = crate::support::tables::instruct::from_frame(&ctx.table("train")?)?;
         let (model, tokenizer, _device) = load_model(ctx, &p.device)?;
         let cfg = p.config();
         let eos = Some(model.config().eos_token_id);

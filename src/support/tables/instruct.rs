@@ -135,7 +135,7 @@ pub fn from_frame(df: &DataFrame) -> Result<Vec<InstructRow>, StageError> {
         .collect()
 }
 
-/// Sentence pairs of a pairs table (see [`crate::text::pairs`]).
+/// Sentence pairs of a pairs table (see [`crate::support::text::pairs`]).
 pub fn parallel_pairs(df: &DataFrame) -> Result<Vec<ParallelPair>, StageError> {
     let ids = df.column("pair_id")?.u64()?.clone();
     let (sl, tl, src, tgt) = (
@@ -210,7 +210,7 @@ pub const TOKENIZER_SLOT: alinea_engine::InputSlot = alinea_engine::InputSlot {
 
 /// The language names of the registry, for templates.
 pub fn names() -> impl alinea_instruct::LanguageNames {
-    let registry = crate::lang::Registry::default();
+    let registry = crate::support::lang::Registry::default();
     alinea_instruct::NameFn(move |code: &str| registry.get(code).map(|l| l.name.clone()))
 }
 
