@@ -1,81 +1,159 @@
-//! Computes the code fingerprint of every stage kind from its own source folder, so that editing one stage
-//! invalidates only that stage's cached results (and not, say, a change to the CLI).
+//! Generates the stage registry: one module per folder of `src/stages/`, each kind registered with the code
+//! fingerprint of everything its folder's code reaches (see `alinea_fingerprint` for the rule, and the table at
+//! the top of `crates/engine/src/key.rs` for what an action key covers).
 //!
-//! A stage folder may name extra sources it depends on with lines `// fingerprint-include: <path>` (relative to
-//! the package root), e.g. the domain crate it wraps.
+//! A folder whose name starts with `debug_` holds a testing aid, registered only when `ALINEA_DEBUG_STAGES=1`.
+//! Anything that cannot be resolved fails the build with the file and line at fault.
 
-use std::fs;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-fn files_below(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_file() {
-        out.push(path.to_path_buf());
-        return;
-    }
-    let Ok(entries) = fs::read_dir(path) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    entries.sort();
-    for entry in entries {
-        files_below(&entry, out);
-    }
+use alinea_fingerprint::{GeneratedModule, Workspace, files_below, stage_impls};
+
+/// A stage folder and the kind it defines.
+struct Kind {
+    folder: String,
+    mod_rs: PathBuf,
+    type_name: String,
 }
 
-fn fingerprint(root: &Path, folder: &Path) -> String {
-    let mut files = Vec::new();
-    files_below(folder, &mut files);
-    let mut includes = Vec::new();
-    for file in &files {
-        let text = fs::read_to_string(file).unwrap_or_default();
-        for line in text.lines() {
-            if let Some(rest) = line.trim().strip_prefix("// fingerprint-include:") {
-                includes.push(root.join(rest.trim()));
+fn fail(message: impl std::fmt::Display) -> ! {
+    eprintln!("error: stage registry: {message}");
+    println!("cargo::error=stage registry: {message}");
+    std::process::exit(1)
+}
+
+fn kinds(stages: &Path) -> Vec<Kind> {
+    let entries =
+        std::fs::read_dir(stages).unwrap_or_else(|e| fail(format!("{}: {e}", stages.display())));
+    let mut folders: Vec<PathBuf> = entries
+        .map(|e| e.unwrap_or_else(|e| fail(e)).path())
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    folders
+        .into_iter()
+        .map(|dir| {
+            let folder = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let mod_rs = dir.join("mod.rs");
+            let types = stage_impls(&mod_rs, "Stage").unwrap_or_else(|e| fail(e));
+            let [type_name] = types.as_slice() else {
+                fail(format!(
+                    "{}: expected exactly one `impl Stage for …`, found {}",
+                    mod_rs.display(),
+                    types.len()
+                ))
+            };
+            Kind {
+                folder,
+                mod_rs,
+                type_name: type_name.clone(),
             }
-        }
+        })
+        .collect()
+}
+
+/// Toolchain, target and features: what of the build can change a stage's bytes beyond sources and lock entries.
+fn build_facts() -> BTreeMap<String, String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = std::process::Command::new(&rustc)
+        .arg("-vV")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| fail(format!("`{rustc} -vV` failed")));
+    let mut features: Vec<String> = std::env::vars()
+        .filter_map(|(k, _)| {
+            k.strip_prefix("CARGO_FEATURE_")
+                .map(|f| f.to_lowercase().replace('_', "-"))
+        })
+        .collect();
+    features.sort();
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    BTreeMap::from([
+        ("rustc".to_string(), version),
+        ("target".to_string(), env("TARGET")),
+        (
+            "target-features".to_string(),
+            env("CARGO_CFG_TARGET_FEATURE"),
+        ),
+        ("features".to_string(), features.join(",")),
+    ])
+}
+
+fn str_pairs(out: &mut String, pairs: impl IntoIterator<Item = (String, String)>) {
+    out.push_str("&[");
+    for (k, v) in pairs {
+        let _ = write!(out, "({k:?}, {v:?}), ");
     }
-    for include in includes {
-        println!("cargo:rerun-if-changed={}", include.display());
-        files_below(&include, &mut files);
-    }
-    files.sort();
-    files.dedup();
-    let mut hasher = blake3::Hasher::new();
-    for file in files {
-        let rel = file.strip_prefix(root).unwrap_or(&file);
-        hasher.update(rel.to_string_lossy().as_bytes());
-        hasher.update(&[0]);
-        hasher.update(&fs::read(&file).unwrap_or_default());
-        hasher.update(&[0]);
-    }
-    hasher.finalize().to_hex()[..16].to_string()
+    out.push(']');
 }
 
 fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let stages = root.join("src/stages");
-    println!("cargo:rerun-if-changed=src/stages");
-    let mut folders: Vec<PathBuf> = fs::read_dir(&stages)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default();
-    folders.sort();
-    let mut code = String::from(
-        "/// Code fingerprints of the stage folders, made by build.rs.\npub static FINGERPRINTS: &[(&str, &str)] = &[\n",
+    let root = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| fail("CARGO_MANIFEST_DIR unset")),
     );
-    for folder in folders {
-        let name = folder.file_name().unwrap().to_string_lossy().to_string();
-        code.push_str(&format!(
-            "    ({:?}, {:?}),\n",
-            name,
-            fingerprint(&root, &folder)
-        ));
+    for watched in ["src", "crates", "Cargo.lock", "Cargo.toml"] {
+        println!("cargo::rerun-if-changed={watched}");
     }
-    code.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("fingerprints.rs");
-    fs::write(out, code).unwrap();
+    let kinds = kinds(&root.join("src/stages"));
+    let generated: Vec<GeneratedModule> = kinds
+        .iter()
+        .map(|k| GeneratedModule {
+            package: "alinea".into(),
+            parent: vec!["stages".into()],
+            name: k.folder.clone(),
+            file: k.mod_rs.clone(),
+        })
+        .collect();
+    let workspace = Workspace::load(&root, &generated).unwrap_or_else(|e| fail(e));
+    let build = build_facts();
+
+    let mut code =
+        String::from("// Generated by build.rs from the folders of src/stages: do not edit.\n\n");
+    for k in &kinds {
+        let _ = writeln!(
+            code,
+            "#[path = {:?}]\npub mod {};",
+            k.mod_rs.display().to_string(),
+            k.folder
+        );
+    }
+    code.push_str(
+        "\n/// Registers every stage kind of `src/stages/` (testing aids, folders `debug_*`, only if asked), each with\n\
+         /// the code its folder reaches.\n\
+         pub fn register_all(registry: &mut alinea_engine::Registry, testing_aids: bool) {\n",
+    );
+    for k in &kinds {
+        let seeds =
+            files_below(&root.join("src/stages").join(&k.folder)).unwrap_or_else(|e| fail(e));
+        let reach = workspace
+            .reach(&seeds)
+            .unwrap_or_else(|e| fail(format!("stage folder {}: {e}", k.folder)));
+        let digest = reach.digest(&build);
+        let mut entry = format!(
+            "registry.add::<{}::{}>(alinea_engine::key::KindCode {{ digest: {digest:?}, files: ",
+            k.folder, k.type_name
+        );
+        str_pairs(&mut entry, reach.files);
+        entry.push_str(", deps: ");
+        str_pairs(&mut entry, reach.deps);
+        entry.push_str(", build: ");
+        str_pairs(&mut entry, build.clone());
+        entry.push_str(" });");
+        if k.folder.starts_with("debug_") {
+            let _ = writeln!(code, "    if testing_aids {{\n        {entry}\n    }}");
+        } else {
+            let _ = writeln!(code, "    {entry}");
+        }
+    }
+    code.push_str("}\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| fail("OUT_DIR unset")))
+        .join("stage_registry.rs");
+    std::fs::write(&out, code).unwrap_or_else(|e| fail(format!("{}: {e}", out.display())));
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::ctx::{StageCtx, UpstreamTable};
 use super::error::{StageError, StoreError};
 use super::files::StatCache;
-use super::key::KeyComponents;
+use super::key::{CodeManifest, KeyComponents};
 use super::plan::{InputRef, Plan, PlannedStage};
 use super::stage::{DynStage, Registry, SlotKind};
 use super::store::{ActionRecord, InputFile, ObjectKind, OutputRef, StageRef, Store};
@@ -275,13 +275,18 @@ fn components(
 }
 
 /// Why a stage with `now` components is not cached, against what the pipeline's ref last pointed at.
-fn explain(store: &Store, previous: Option<&StageRef>, now: &KeyComponents) -> String {
+fn explain(
+    store: &Store,
+    previous: Option<&StageRef>,
+    now: &KeyComponents,
+    code: &CodeManifest,
+) -> String {
     let Some(prev) = previous else {
         return "never run".into();
     };
     match store.get_action(&prev.key) {
         Ok(Some(rec)) => {
-            let why = now.explain_change(&rec.components);
+            let why = now.explain_change(&rec.components, Some((code, &rec.code)));
             if why.is_empty() {
                 "output objects missing from the store".into()
             } else {
@@ -367,6 +372,7 @@ fn execute(
         key: key.to_string(),
         stage: stage.name.clone(),
         components: comps,
+        code: CodeManifest::of(kind.code()),
         input_files: inputs
             .files
             .into_iter()
@@ -494,7 +500,12 @@ pub fn run(
                                 return Ok((record, Status::Cached, "cached".to_string()));
                             }
                             Ok(Some(_)) => "output objects missing from the store".to_string(),
-                            _ => explain(store, prev.as_ref(), &comps),
+                            _ => explain(
+                                store,
+                                prev.as_ref(),
+                                &comps,
+                                &CodeManifest::of(kind.code()),
+                            ),
                         };
                         // So that `gc` keeps this attempt's checkpoints if the run is interrupted.
                         store
@@ -670,7 +681,12 @@ pub fn status(
                         ),
                         None => (
                             "stale",
-                            vec![explain(store, previous.get(&stage.name), &comps)],
+                            vec![explain(
+                                store,
+                                previous.get(&stage.name),
+                                &comps,
+                                &CodeManifest::of(kind.code()),
+                            )],
                         ),
                     }
                 }

@@ -1,4 +1,35 @@
 //! Cache keys: the canonical encoding of everything a stage's result depends on, and code fingerprints.
+//!
+//! An action key is blake3 over the canonical JSON of [`KeyComponents`]. A stage is reused when a record under
+//! its key exists and its outputs are in the store; otherwise it runs, and [`KeyComponents::explain_change`] (with
+//! [`CodeManifest::explain_change`] for code) says which component moved, against the record the pipeline's ref
+//! last pointed at. What each component covers, in the manner of cargo's `fingerprint` module:
+//!
+//! | component | in the key? | why |
+//! |---|---|---|
+//! | stage kind name | key | two kinds never share a result |
+//! | code fingerprint: every workspace source file the kind's folder reaches through its imports, transitively (`alinea_fingerprint` documents the rule: paths, `use` aliases, globs, macro bodies, `impl` blocks, includes, workspace crates) | key (as one digest); file list and per-file hashes in the record | an edit anywhere in that closure can change the bytes; an edit outside it cannot, so it reruns nothing |
+//! | `Cargo.lock` entries (name, version, source, checksum) of every registry crate that closure names, and their dependencies transitively | key; names and versions in the record | a polars, tokenizers, candle or rand bump can change bytes; a bump of a crate the kind cannot reach (clap, indicatif, comfy-table, a test-only crate) reruns nothing |
+//! | the dependency specification (version requirement, features) under which each reached workspace package uses those crates, and the package's edition | key | features and editions change code |
+//! | rustc version (`rustc -vV`: release, commit, LLVM), target triple, target features, enabled features of `alinea` (e.g. `cuda`) | key | the compiler and the enabled code paths are part of the code |
+//! | `Stage::VERSION` | key (`<digest>+v<N>`) | a manual bump, for what no file shows (e.g. a behaviour of data outside the workspace) |
+//! | the pipeline's `version = "…"` | key | forces one stage to recompute without touching code |
+//! | canonical parameters (defaults filled in, keys sorted) | key | parameters shape outputs; an omitted default and the default written out are the same key |
+//! | input digests: upstream output objects; path inputs hashed by content (relative path + blake3 of each file) | key | content, not timestamps: touching a file reruns nothing |
+//! | input file paths, sizes, mtimes; upstream stage names | record only | provenance for `alinea log`; renaming a stage or moving the data root keeps the cache |
+//! | thread count, timings, alinea's own version string, host name | record only | outputs are byte-identical whatever the thread count; the version string says nothing the code digest does not |
+//! | build profile (debug/release, opt-level, LTO, codegen units) | left out | it changes speed, not results: Rust does no fast-math, and overflow checks only turn a wrap into a failure; so a debug test build and a release build share one cache |
+//! | engine code outside the closure (scheduler, plan parsing, the CLI) | left out | it decides *whether* and *where* a stage runs, not what it produces; the engine code that shapes bytes (Parquet writer settings in `table.rs`, the readers in `ctx.rs`, the store) is reached by every kind and so is in every key |
+//!
+//! Known limits: a reached file counts whole (editing one function of `lang.rs` reaches every user of any of its
+//! items); comments and formatting count as edits, as in cargo; dependency closures include build and proc-macro
+//! dependencies; CPU features chosen at run time by a dependency (SIMD dispatch in gemm) are not in the key, so
+//! byte-identity across machines rests on those kernels being deterministic; data read from outside the declared
+//! inputs (there is none today: stages read only through [`crate::StageCtx`]) would be invisible.
+//!
+//! On upgrade from the folder-plus-`fingerprint-include` rule, every kind's fingerprint changes once (the digest
+//! now covers its closure, its dependencies and the toolchain), so every stage reruns once; outputs of unchanged
+//! code are byte-identical to before, so early cutoff stops the propagation wherever a stage's bytes are equal.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +47,112 @@ pub struct KindCode {
     pub deps: &'static [(&'static str, &'static str)],
     /// `(what, value)` of the build: toolchain, target, enabled features.
     pub build: &'static [(&'static str, &'static str)],
+}
+
+/// What a kind's code fingerprint covered, kept in each action record (the key holds only the digest) so that a
+/// stale stage can be explained file by file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CodeManifest {
+    /// Workspace-relative source file → the first 12 hex digits of its blake3.
+    pub files: BTreeMap<String, String>,
+    /// Dependency entry (`lock <name> <version>`, `spec <package> <dep>`, `edition <package>`) → 12 hex digits of
+    /// its value's blake3.
+    pub deps: BTreeMap<String, String>,
+    /// Toolchain, target, features → value.
+    pub build: BTreeMap<String, String>,
+}
+
+fn short_hash(value: &str) -> String {
+    blake3::hash(value.as_bytes()).to_hex()[..12].to_string()
+}
+
+/// At most five names, then how many more.
+fn some_names(names: &[&str]) -> String {
+    let mut text = names.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > 5 {
+        text.push_str(&format!(" and {} more", names.len() - 5));
+    }
+    text
+}
+
+impl CodeManifest {
+    /// The manifest of `code`.
+    pub fn of(code: &KindCode) -> CodeManifest {
+        CodeManifest {
+            files: code
+                .files
+                .iter()
+                .map(|(f, h)| (f.to_string(), h[..h.len().min(12)].to_string()))
+                .collect(),
+            deps: code
+                .deps
+                .iter()
+                .map(|(k, v)| (k.to_string(), short_hash(v)))
+                .collect(),
+            build: code
+                .build
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// What changed since `before`, one phrase per kind of change: edited, added and removed files, dependency
+    /// entries, build facts.
+    pub fn explain_change(&self, before: &CodeManifest) -> Vec<String> {
+        let mut why = Vec::new();
+        let changed =
+            |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| -> [Vec<String>; 3] {
+                let edited = a
+                    .iter()
+                    .filter(|(k, v)| b.get(*k).is_some_and(|w| w != *v))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let added = a.keys().filter(|k| !b.contains_key(*k)).cloned().collect();
+                let removed = b.keys().filter(|k| !a.contains_key(*k)).cloned().collect();
+                [edited, added, removed]
+            };
+        let [edited, added, removed] = changed(&self.files, &before.files);
+        for (what, list) in [
+            ("", edited),
+            ("now reaches ", added),
+            ("no longer reaches ", removed),
+        ] {
+            if !list.is_empty() {
+                why.push(format!(
+                    "{what}{}",
+                    some_names(&list.iter().map(String::as_str).collect::<Vec<_>>())
+                ));
+            }
+        }
+        let [edited, added, removed] = changed(&self.deps, &before.deps);
+        for (what, list) in [
+            ("dependency changed: ", edited),
+            ("dependency added: ", added),
+            ("dependency removed: ", removed),
+        ] {
+            if !list.is_empty() {
+                why.push(format!(
+                    "{what}{}",
+                    some_names(&list.iter().map(String::as_str).collect::<Vec<_>>())
+                ));
+            }
+        }
+        for (k, v) in &self.build {
+            if before.build.get(k).is_some_and(|w| w != v) {
+                let old = before.build[k]
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                why.push(format!(
+                    "{k}: {old} -> {}",
+                    v.lines().next().unwrap_or_default()
+                ));
+            }
+        }
+        why
+    }
 }
 
 /// Rewrites a JSON value with object keys sorted at every level, so equal parameters encode to equal bytes.
@@ -57,19 +194,35 @@ impl KeyComponents {
         blake3::hash(&bytes).to_hex().to_string()
     }
 
-    /// Human explanations of how `self` differs from an earlier `before`, cargo-fingerprint style.
-    pub fn explain_change(&self, before: &KeyComponents) -> Vec<String> {
+    /// Human explanations of how `self` differs from an earlier `before`, cargo-fingerprint style. `code` gives the
+    /// code manifests (now, before) when both are known, to name the files behind a changed fingerprint.
+    pub fn explain_change(
+        &self,
+        before: &KeyComponents,
+        code: Option<(&CodeManifest, &CodeManifest)>,
+    ) -> Vec<String> {
         let mut why = Vec::new();
         if self.kind != before.kind {
             why.push(format!("kind: {} -> {}", before.kind, self.kind));
         }
         if self.fingerprint != before.fingerprint {
-            why.push(format!(
-                "code of stage kind {} changed ({} -> {})",
-                self.kind,
-                short(&before.fingerprint),
-                short(&self.fingerprint)
-            ));
+            let detail = code
+                .map(|(now, then)| now.explain_change(then))
+                .unwrap_or_default();
+            if detail.is_empty() {
+                why.push(format!(
+                    "code of stage kind {} changed ({} -> {})",
+                    self.kind,
+                    short(&before.fingerprint),
+                    short(&self.fingerprint)
+                ));
+            } else {
+                why.push(format!(
+                    "code of stage kind {} changed: {}",
+                    self.kind,
+                    detail.join("; ")
+                ));
+            }
         }
         if self.version != before.version {
             why.push(format!(
@@ -161,13 +314,76 @@ mod tests {
     fn explanation_names_the_changed_parameter_and_input() {
         let mut after = components(6);
         after.inputs.insert("pairs".into(), vec!["d2".into()]);
-        let why = after.explain_change(&components(5));
+        let why = after.explain_change(&components(5), None);
         assert_eq!(
             why,
             vec![
                 "param per_lang: 5 -> 6".to_string(),
                 "input pairs changed (d1 -> d2)".to_string()
             ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::*;
+
+    static FILES_A: &[(&str, &str)] = &[
+        ("src/support/lang.rs", "aaaaaaaaaaaaaaaa"),
+        ("src/stages/instruct_mt/mod.rs", "bbbbbbbbbbbb"),
+    ];
+    static FILES_B: &[(&str, &str)] = &[
+        ("src/support/lang.rs", "cccccccccccccccc"),
+        ("src/stages/instruct_mt/mod.rs", "bbbbbbbbbbbb"),
+    ];
+
+    fn code(files: &'static [(&'static str, &'static str)], polars: &'static str) -> KindCode {
+        let deps: &'static [(&'static str, &'static str)] = if polars == "0.55.2" {
+            &[("lock polars 0.55.2", "registry+x sum1")]
+        } else {
+            &[("lock polars 0.55.3", "registry+x sum2")]
+        };
+        KindCode {
+            digest: "d",
+            files,
+            deps,
+            build: &[("rustc", "rustc 1.95.0")],
+        }
+    }
+
+    #[test]
+    fn a_changed_fingerprint_is_explained_by_the_file_that_changed() {
+        let before = KeyComponents {
+            kind: "instruct.mt".into(),
+            fingerprint: "a+v1".into(),
+            version: None,
+            params: serde_json::json!({}),
+            inputs: BTreeMap::new(),
+        };
+        let now = KeyComponents {
+            fingerprint: "b+v1".into(),
+            ..before.clone()
+        };
+        let (a, b) = (
+            CodeManifest::of(&code(FILES_A, "0.55.2")),
+            CodeManifest::of(&code(FILES_B, "0.55.2")),
+        );
+        assert_eq!(
+            now.explain_change(&before, Some((&b, &a))),
+            vec!["code of stage kind instruct.mt changed: src/support/lang.rs".to_string()]
+        );
+        let c = CodeManifest::of(&code(FILES_A, "0.55.3"));
+        assert_eq!(
+            c.explain_change(&a),
+            vec![
+                "dependency added: lock polars 0.55.3".to_string(),
+                "dependency removed: lock polars 0.55.2".to_string()
+            ]
+        );
+        assert_eq!(
+            now.explain_change(&before, None),
+            vec!["code of stage kind instruct.mt changed (a+v1 -> b+v1)".to_string()]
         );
     }
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
-use super::key::KeyComponents;
+use super::key::{CodeManifest, KeyComponents};
 
 /// What kind of bytes an object holds.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -70,6 +70,9 @@ pub struct ActionRecord {
     pub stage: String,
     /// What the key was made of.
     pub components: KeyComponents,
+    /// What the kind's code fingerprint covered (files, dependencies, toolchain), to explain a later change.
+    #[serde(default)]
+    pub code: CodeManifest,
     /// Files read through path inputs, per slot.
     #[serde(default)]
     pub input_files: BTreeMap<String, Vec<InputFile>>,

@@ -1,7 +1,5 @@
 //! `align.ibm2`: word alignment of a pairs table with IBM Model 2 (fast_align's model), one model per language
 //! pair, both directions, symmetrized; per-link posteriors and translation probabilities for `align.pairs`.
-// fingerprint-include: src/text
-// fingerprint-include: crates/align/src
 
 use std::collections::BTreeMap;
 

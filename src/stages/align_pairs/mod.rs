@@ -1,6 +1,5 @@
 //! `align.pairs`: gold word/phrase pairs for AlignInstruct, extracted from an `align.ibm2` table's symmetrized links
 //! and per-link scores.
-// fingerprint-include: crates/align/src
 
 use alinea_align::{
     LinkScore, PairParams, ScoreKind, ScoredPairInput, Token, extract_pairs_scored,

@@ -1,7 +1,5 @@
 //! `analysis.representations`: per-layer cosine similarity of mean-pooled hidden states of parallel sentences
 //! (AlignInstruct Sec. 4.5), for a model with or without an adapter.
-// fingerprint-include: crates/bloom/src
-// fingerprint-include: src/stages/train_lora
 
 use std::collections::BTreeMap;
 

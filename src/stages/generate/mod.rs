@@ -1,6 +1,4 @@
 //! `generate`: batched greedy decoding with a KV cache, for every prompt of a prompts table.
-// fingerprint-include: crates/bloom/src
-// fingerprint-include: src/tables
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};

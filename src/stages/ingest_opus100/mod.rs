@@ -1,5 +1,4 @@
 //! `ingest.opus100`: reads OPUS-100 v1.0, in its original text layout or in the Hugging Face Parquet layout.
-// fingerprint-include: src/text
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,5 @@
 //! `ingest.parallel`: any parallel corpus: two line-aligned text files, or one TSV / JSONL / Parquet file with
 //! two text columns.
-// fingerprint-include: src/text
 
 use std::path::Path;
 

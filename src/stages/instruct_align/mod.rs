@@ -1,6 +1,4 @@
 //! `instruct.align`: AlignInstruct, True instructions from gold word pairs and False ones by negative swapping.
-// fingerprint-include: src/tables
-// fingerprint-include: crates/instruct/src
 
 use crate::support::tables::instruct::{self as table, ALIGNED_INPUTS};
 use alinea_engine::{InputSlot, Outputs, Stage, StageCtx, StageError};

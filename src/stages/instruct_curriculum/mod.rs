@@ -1,6 +1,4 @@
 //! `instruct.curriculum`: the training set of an objective, with phases for staged curricula.
-// fingerprint-include: src/tables
-// fingerprint-include: crates/instruct/src
 
 use crate::support::tables::instruct as table;
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};

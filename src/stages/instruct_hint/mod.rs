@@ -1,6 +1,4 @@
 //! `instruct.hint`: HintInstruct: translate with alignment hints (S <= 5 gold word pairs).
-// fingerprint-include: src/tables
-// fingerprint-include: crates/instruct/src
 
 use crate::support::tables::instruct::{self as table, ALIGNED_INPUTS};
 use alinea_engine::{InputSlot, Outputs, Stage, StageCtx, StageError};

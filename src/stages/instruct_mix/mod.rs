@@ -1,7 +1,5 @@
 //! `instruct.mix`: interleaves a local Alpaca-format instruction file with generated instructions (CrossAlpaca)
 //! or replays earlier instructions (InstructAlign's experience replay).
-// fingerprint-include: src/tables
-// fingerprint-include: crates/instruct/src
 
 use crate::support::tables::instruct::{self as table, TOKENIZER_SLOT};
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};

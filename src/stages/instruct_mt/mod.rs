@@ -1,6 +1,4 @@
 //! `instruct.mt`: MTInstruct rows, both directions per pair, with the paper's exact template.
-// fingerprint-include: src/tables
-// fingerprint-include: crates/instruct/src
 
 use crate::support::tables::instruct::{self as table, TOKENIZER_SLOT};
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};

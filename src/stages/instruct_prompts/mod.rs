@@ -1,6 +1,4 @@
 //! `instruct.prompts`: inference prompts for test sets: the default (MTInstruct input) and PROMPT-1…5 of Table 8.
-// fingerprint-include: src/tables
-// fingerprint-include: crates/instruct/src
 
 use crate::support::tables::instruct as table;
 use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};

@@ -1,6 +1,4 @@
 //! `instruct.revise`: ReviseInstruct: find and correct one corrupted word/span of a translation.
-// fingerprint-include: src/tables
-// fingerprint-include: crates/instruct/src
 
 use crate::support::tables::instruct::{self as table, ALIGNED_INPUTS};
 use alinea_engine::{InputSlot, Outputs, Stage, StageCtx, StageError};

@@ -1,6 +1,5 @@
 //! `model.tiny`: a tiny BLOOM-architecture model with its own byte-level BPE tokenizer, made offline from the
 //! pipeline's own text, so the demo trains and generates with no model download.
-// fingerprint-include: crates/bloom/src
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,4 @@
 //! `sample`: deterministic seeded sampling of N pairs per language, with dedup and length filters.
-// fingerprint-include: src/text
 
 use std::collections::{BTreeMap, HashSet};
 

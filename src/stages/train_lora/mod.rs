@@ -1,6 +1,4 @@
 //! `train.lora`: LoRA fine-tuning of a BLOOM model on an instruction table, phase after phase, resumable.
-// fingerprint-include: crates/bloom/src
-// fingerprint-include: src/tables
 
 use std::ops::ControlFlow;
 
