@@ -102,10 +102,11 @@ fn main() {
         println!("cargo::rerun-if-changed={watched}");
     }
     let kinds = kinds(&root.join("src/stages"));
+    let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| fail("CARGO_PKG_NAME unset"));
     let generated: Vec<GeneratedModule> = kinds
         .iter()
         .map(|k| GeneratedModule {
-            package: "alinea".into(),
+            package: package.clone(),
             parent: vec!["stages".into()],
             name: k.folder.clone(),
             file: k.mod_rs.clone(),

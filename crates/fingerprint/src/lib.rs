@@ -88,7 +88,8 @@ pub struct GeneratedModule {
     pub file: PathBuf,
 }
 
-/// What a set of seed files reaches.
+/// What a set of seed files reaches. Workspace packages are named by their directory (`.` for the root), so
+/// that renaming a package changes no digest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reach {
     /// Workspace-relative path (with `/`) → blake3 of the file's bytes.
@@ -164,7 +165,7 @@ impl Workspace {
             let spec = &p.deps[dep];
             reach
                 .deps
-                .insert(format!("spec {} {dep}", p.name), spec.spec.clone());
+                .insert(format!("spec {} {dep}", p.key()), spec.spec.clone());
             for (name, entry) in self
                 .lock
                 .closure(&p.name, &spec.package)
@@ -180,7 +181,7 @@ impl Workspace {
             let p = &self.packages[i];
             reach
                 .deps
-                .insert(format!("edition {}", p.name), p.edition.clone());
+                .insert(format!("edition {}", p.key()), p.edition.clone());
         }
         Ok(reach)
     }
