@@ -1,6 +1,7 @@
 //! alinea's engine: pipeline plans, cache keys, the content-addressed store and the executor. It knows nothing about
 //! what stages compute.
 
+pub mod contract;
 pub mod ctx;
 pub mod error;
 pub mod exec;
@@ -13,5 +14,9 @@ pub mod table;
 
 pub use ctx::StageCtx;
 pub use error::{StageError, StoreError};
-pub use stage::{InputSlot, Outputs, Registry, SlotKind, Stage, Stats};
+pub use contract::{
+    BlobSlot, ColumnDecl, DType, FolderSlot, Optional, OutputKind, OutputSlot, PathSlot, Presence, Required, TableSlot,
+    TablesSlot, col,
+};
+pub use stage::{InputSlot, Outputs, ParamError, Registry, SlotKind, Stage, Stats};
 pub use store::Store;
