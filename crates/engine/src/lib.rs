@@ -6,6 +6,7 @@ pub mod ctx;
 pub mod error;
 pub mod exec;
 pub mod files;
+pub mod help;
 pub mod key;
 pub mod plan;
 pub mod stage;

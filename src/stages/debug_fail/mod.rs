@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{InputSlot, OutputKind, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot};
 
 /// How to fail.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Copy the input table through (do not fail).
@@ -19,12 +19,14 @@ pub enum Mode {
 }
 
 /// Parameters of `debug.fail`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// How to fail.
     pub mode: Mode,
 }
+
+const TABLE: TableSlot = TableSlot::new("table", "any table");
 
 /// The stage kind.
 pub struct DebugFail;
@@ -32,18 +34,18 @@ pub struct DebugFail;
 impl Stage for DebugFail {
     const KIND: &'static str = "debug.fail";
     const SUMMARY: &'static str = "testing aid: pass a table through, fail, or abort the process";
-    const DOC: &'static str =
-        "Testing aid. Parameters: mode = \"pass\" | \"error\" | \"abort\". Input `table`.";
+    const DOC: &'static str = "\
+Testing aid. Parameters: mode = \"pass\" | \"error\" | \"abort\". Input `table`.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot {
+    const INPUTS: &'static [InputSlot] = &[TABLE.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[OutputSlot {
         name: "table",
-        kind: SlotKind::Table,
-        required: true,
-        doc: "any table",
+        kind: OutputKind::AnyTable,
+        doc: "the input table, unchanged (mode = \"pass\")",
     }];
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let df = ctx.table("table")?;
+        let df = ctx.table(TABLE)?;
         match p.mode {
             Mode::Pass => {
                 let stats = Stats {
