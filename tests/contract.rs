@@ -113,7 +113,7 @@ fn nested_fields_are_located_at_their_own_key() {
         "{HEAD}\n[stages.align]\nkind = \"align.ibm2\"\ninputs = {{ pairs = \"opus\" }}\n\n[stages.align.ibm2]\niterations = 5\np0 = \"x\"\n"
     );
     let e = err(&text, &[]);
-    assert!(e.starts_with("contract.toml:19:1: "), "{e}");
+    assert!(e.starts_with("contract.toml:18:1: "), "{e}");
     assert!(e.contains("parameter `ibm2.p0`"), "{e}");
 }
 
@@ -122,7 +122,7 @@ fn unknown_fields_are_located_at_their_key() {
     let text = format!("{HEAD}\n[stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"opus\" }}\nper_lang = 5\nper_lnag = 5\n");
     let e = err(&text, &[]);
     assert!(e.starts_with("contract.toml:16:1: "), "{e}");
-    assert!(e.contains("unknown field `per_lnag`"), "{e}");
+    assert!(e.contains("parameter `per_lnag`: unknown field `per_lnag`"), "{e}");
 }
 
 #[test]
@@ -234,4 +234,29 @@ fn help_shows_types_defaults_and_docs() {
     assert!(text.contains("  splits: array of string = [\"train\"]\n"), "{text}");
     assert!(text.contains("  pairs (table, required): "), "{text}");
     assert!(text.contains("columns: pair_id u64, corpus str, split str"), "{text}");
+}
+
+#[test]
+fn type_errors_in_flattened_domain_configs_are_located_at_the_field() {
+    // `generate` embeds alinea_bloom::GenerateConfig (flattened): serde reports its errors at the table.
+    let text = format!(
+        "{HEAD}\n[stages.gen]\nkind = \"generate\"\ninputs = {{ model = \"datasets\", prompts = \"opus\" }}\ndevice = \"cpu\"\nbatch_size = \"many\"\n"
+    );
+    let e = err(&text, &[]);
+    assert!(e.starts_with("contract.toml:16:1: "), "{e}");
+    assert!(e.contains("parameter `batch_size`: invalid type: string \"many\""), "{e}");
+}
+
+#[test]
+fn generate_keeps_its_canonical_parameters_while_reusing_the_domain_config() {
+    let r = registry();
+    let canonical = r
+        .get("generate")
+        .unwrap()
+        .canonical_params(serde_json::json!({"max_new_tokens": 48, "batch_size": 16}))
+        .unwrap();
+    assert_eq!(
+        canonical,
+        serde_json::json!({"batch_size": 16, "device": "cpu", "max_input_len": 384, "max_new_tokens": 48})
+    );
 }

@@ -601,14 +601,21 @@ fn override_err(raw: &str, message: impl Into<String>) -> PlanError {
 /// Where a parameter error is: the override that set the field, the field's key in the file (the closest
 /// enclosing one that is written there), or the stage header.
 fn param_error(src: &Source, d: &Decl, e: &super::stage::ParamError) -> PlanError {
-    // serde names an unknown field in its message, with the table (not the field) as the path.
     let unknown = e
         .message
         .strip_prefix("unknown field `")
         .and_then(|m| m.split('`').next());
     let mut path = e.field.clone();
-    if let Some(u) = unknown {
-        path = if path.is_empty() { u.to_string() } else { format!("{path}.{u}") };
+    // serde_path_to_error names the unknown field itself in the path, serde alone only the enclosing table.
+    if let Some(u) = unknown
+        && path != u
+        && !path.ends_with(&format!(".{u}"))
+    {
+        path = if path.is_empty() {
+            u.to_string()
+        } else {
+            format!("{path}.{u}")
+        };
     }
     let top = path.split(['.', '[']).next().unwrap_or("").to_string();
     let field = if path.is_empty() { String::new() } else { format!(" `{path}`") };

@@ -236,6 +236,19 @@ fn typed<S: Stage>(params: &serde_json::Value) -> Result<S::Params, StageError> 
 
 use serde::Deserialize as _;
 
+/// The top-level field at fault when serde could not say (a type error inside a `#[serde(flatten)]` field is
+/// reported at the table): the one key whose removal makes the parameters parse (fields have defaults).
+fn blame<P: DeserializeOwned>(raw: &serde_json::Value) -> Option<String> {
+    let fields = raw.as_object()?;
+    fields.keys().find_map(|key| {
+        let mut rest = fields.clone();
+        rest.remove(key);
+        serde_json::from_value::<P>(serde_json::Value::Object(rest))
+            .is_ok()
+            .then(|| key.clone())
+    })
+}
+
 impl<S: Stage> DynStage for Erased<S> {
     fn kind(&self) -> &'static str {
         S::KIND
@@ -270,12 +283,16 @@ impl<S: Stage> DynStage for Erased<S> {
             .unwrap_or(serde_json::Value::Null)
     }
     fn canonical_params(&self, raw: serde_json::Value) -> Result<serde_json::Value, ParamError> {
-        let parsed: S::Params = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let parsed: S::Params = serde_path_to_error::deserialize(&raw).map_err(|e| {
             let field = e.path().to_string();
-            ParamError {
-                field: if field == "." { String::new() } else { field },
-                message: e.into_inner().to_string(),
-            }
+            let message = e.into_inner().to_string();
+            let field = match field.as_str() {
+                // serde names an unknown field in its message, with the table as the path.
+                "." if message.starts_with("unknown field") => String::new(),
+                "." => blame::<S::Params>(&raw).unwrap_or_default(),
+                _ => field,
+            };
+            ParamError { field, message }
         })?;
         S::validate(&parsed)?;
         let value = serde_json::to_value(&parsed).map_err(|e| ParamError {

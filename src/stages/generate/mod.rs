@@ -8,27 +8,22 @@ use serde::{Deserialize, Serialize};
 use crate::support::model::{ADAPTER, MODEL, bloom_err, load_model};
 use alinea_engine::{InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot};
 
-/// Parameters of `generate`.
+/// Parameters of `generate`: the decoding parameters of `alinea_bloom::GenerateConfig` (same keys, flattened)
+/// and the device.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
-    /// Most tokens generated per prompt.
-    pub max_new_tokens: usize,
-    /// Prompts decoded together.
-    pub batch_size: usize,
-    /// Longest prompt kept, in tokens (truncated from the left).
-    pub max_input_len: usize,
+    /// Decoding parameters.
+    #[serde(flatten)]
+    pub decode: alinea_bloom::GenerateConfig,
     /// `cpu`, `cuda` or `cuda:N`.
     pub device: String,
 }
 
 impl Default for Params {
     fn default() -> Self {
-        let g = alinea_bloom::GenerateConfig::default();
         Params {
-            max_new_tokens: g.max_new_tokens,
-            batch_size: g.batch_size,
-            max_input_len: g.max_input_len,
+            decode: alinea_bloom::GenerateConfig::default(),
             device: "cpu".into(),
         }
     }
@@ -71,16 +66,12 @@ or after max_new_tokens. Deterministic: the output depends on the inputs and bat
             None => None,
         };
         let prompts: Vec<String> = rows.iter().map(|r| r.prompt()).collect();
-        let cfg = alinea_bloom::GenerateConfig {
-            max_new_tokens: p.max_new_tokens,
-            batch_size: p.batch_size,
-            max_input_len: p.max_input_len,
-        };
+        let cfg = &p.decode;
         let bar = ctx.progress(prompts.len() as u64, "prompts");
         let stop = alinea_bloom::stop_token_ids(&model, &tokenizer);
         let mut hyps = Vec::with_capacity(prompts.len());
         // Chunks bound memory and drive the progress bar; decoding is batched inside each chunk.
-        for chunk in prompts.chunks(p.batch_size.max(1) * 8) {
+        for chunk in prompts.chunks(cfg.batch_size.max(1) * 8) {
             hyps.extend(
                 alinea_bloom::generate_text_with_stops(
                     &model,
@@ -88,7 +79,7 @@ or after max_new_tokens. Deterministic: the output depends on the inputs and bat
                     &tokenizer,
                     chunk,
                     &stop,
-                    &cfg,
+                    cfg,
                 )
                 .map_err(bloom_err)?,
             );

@@ -257,12 +257,11 @@ the identifier. Without a known source for every segment of a direction, source_
     ];
 
     fn validate(p: &Params) -> Result<(), ParamError> {
+        Smoothing::from_name(&p.smoothing, p.smooth_value)
+            .map_err(|e| ParamError::new("smoothing", e.to_string()))?;
         if !Tokenizer::needs_model(&p.tokenize) {
             p.options(None)
                 .map_err(|e| ParamError::new("tokenize", e.to_string()))?;
-        } else {
-            Smoothing::from_name(&p.smoothing, p.smooth_value)
-                .map_err(|e| ParamError::new("smoothing", e.to_string()))?;
         }
         if p.test_set.is_empty() {
             return Err(ParamError::new("test_set", "must not be empty"));
