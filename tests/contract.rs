@@ -53,19 +53,32 @@ fn a_valid_pipeline_with_named_outputs_passes() {
 
 #[test]
 fn an_undeclared_output_is_located_at_the_reference_and_lists_the_valid_ones() {
-    let text = format!("{HEAD}\n[stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"lid.lang\" }}\n");
+    let text = format!(
+        "{HEAD}\n[stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"lid.lang\" }}\n"
+    );
     let e = err(&text, &[]);
     // The reference `"lid.lang"` is on line 14 (HEAD starts with a newline), column 21 of `inputs = { pairs = …`.
     assert!(e.starts_with("contract.toml:14:20: "), "{e}");
-    assert!(e.contains("stage `lid` (lid.train) has no output `lang`"), "{e}");
-    assert!(e.contains("its outputs are: langs (table), model (blob)"), "{e}");
+    assert!(
+        e.contains("stage `lid` (lid.train) has no output `lang`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("its outputs are: langs (table), model (blob)"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_blob_fed_to_a_table_slot_is_rejected_before_running() {
-    let text = format!("{HEAD}\n[stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"lid.model\" }}\n");
+    let text = format!(
+        "{HEAD}\n[stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"lid.model\" }}\n"
+    );
     let e = err(&text, &[]);
-    assert!(e.contains("input `pairs` takes a table, but `lid.model` (lid.train) is a blob"), "{e}");
+    assert!(
+        e.contains("input `pairs` takes a table, but `lid.model` (lid.train) is a blob"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -74,19 +87,27 @@ fn a_table_fed_to_a_blob_slot_is_rejected_before_running() {
         "{HEAD}\n[stages.score]\nkind = \"metrics.score\"\ninputs = {{ generations = \"opus\", lid = \"lid.langs\" }}\n"
     );
     let e = err(&text, &[]);
-    assert!(e.contains("input `lid` takes a blob, but `lid.langs` (lid.train) is a table"), "{e}");
+    assert!(
+        e.contains("input `lid` takes a blob, but `lid.langs` (lid.train) is a table"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_missing_required_column_names_the_column_and_the_upstream_schema() {
     // align.pairs reads token and link columns that a pairs table does not have.
-    let text = format!("{HEAD}\n[stages.gold]\nkind = \"align.pairs\"\ninputs = {{ alignments = \"opus\" }}\n");
+    let text = format!(
+        "{HEAD}\n[stages.gold]\nkind = \"align.pairs\"\ninputs = {{ alignments = \"opus\" }}\n"
+    );
     let e = err(&text, &[]);
     assert!(
         e.contains("input `alignments` needs column `link_src` (list[u32]), but `opus` (ingest.opus100) has none"),
         "{e}"
     );
-    assert!(e.contains("its columns are: pair_id u64, corpus str"), "{e}");
+    assert!(
+        e.contains("its columns are: pair_id u64, corpus str"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -101,10 +122,15 @@ fn a_column_of_the_wrong_type_is_rejected() {
 
 #[test]
 fn validate_errors_are_located_at_the_field() {
-    let text = format!("{HEAD}\n[stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"opus\" }}\nmin_words = 9\nmax_words = 3\n");
+    let text = format!(
+        "{HEAD}\n[stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"opus\" }}\nmin_words = 9\nmax_words = 3\n"
+    );
     let e = err(&text, &[]);
     assert!(e.starts_with("contract.toml:15:1: "), "{e}");
-    assert!(e.contains("parameter `min_words`: min_words (9) is greater than max_words (3)"), "{e}");
+    assert!(
+        e.contains("parameter `min_words`: min_words (9) is greater than max_words (3)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -119,25 +145,38 @@ fn nested_fields_are_located_at_their_own_key() {
 
 #[test]
 fn unknown_fields_are_located_at_their_key() {
-    let text = format!("{HEAD}\n[stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"opus\" }}\nper_lang = 5\nper_lnag = 5\n");
+    let text = format!(
+        "{HEAD}\n[stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"opus\" }}\nper_lang = 5\nper_lnag = 5\n"
+    );
     let e = err(&text, &[]);
     assert!(e.starts_with("contract.toml:16:1: "), "{e}");
-    assert!(e.contains("parameter `per_lnag`: unknown field `per_lnag`"), "{e}");
+    assert!(
+        e.contains("parameter `per_lnag`: unknown field `per_lnag`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn override_errors_point_at_the_override() {
-    let text = format!("{HEAD}\n[stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"opus\" }}\nper_lang = 5\n");
+    let text = format!(
+        "{HEAD}\n[stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"opus\" }}\nper_lang = 5\n"
+    );
     let e = err(&text, &["sample.per_lang=abc"]);
     assert!(e.starts_with("--set sample.per_lang=abc: "), "{e}");
-    assert!(e.contains("invalid type: string \"abc\", expected u64"), "{e}");
+    assert!(
+        e.contains("invalid type: string \"abc\", expected u64"),
+        "{e}"
+    );
     let e = err(&text, &["sample.min_words=900"]);
     assert!(e.starts_with("--set sample.min_words=900: "), "{e}");
     let e = err(&text, &["sample.nope=1"]);
     assert!(e.starts_with("--set sample.nope=1: "), "{e}");
     assert!(e.contains("unknown field `nope`"), "{e}");
     let e = err(&text, &["smaple.per_lang=1"]);
-    assert!(e.starts_with("--set smaple.per_lang=1: no stage `smaple`"), "{e}");
+    assert!(
+        e.starts_with("--set smaple.per_lang=1: no stage `smaple`"),
+        "{e}"
+    );
     assert!(e.contains("did you mean `sample`?"), "{e}");
 }
 
@@ -164,7 +203,12 @@ fn every_kind_declares_outputs_that_its_defaults_produce_a_subset_of() {
         assert!(!declared.is_empty(), "{} declares no output", kind.kind());
         let with_defaults = kind.outputs(&kind.default_params()).unwrap();
         for o in &with_defaults {
-            assert!(declared.contains(o), "{}: {} not in OUTPUTS", kind.kind(), o.name);
+            assert!(
+                declared.contains(o),
+                "{}: {} not in OUTPUTS",
+                kind.kind(),
+                o.name
+            );
         }
     }
 }
@@ -193,7 +237,12 @@ fn help_of_every_kind_lists_every_parameter_input_and_output() {
         }
         // Every parameter is documented by its doc comment.
         for p in alinea_engine::help::parameters(kind) {
-            assert!(!p.doc.is_empty(), "{}: parameter `{}` has no doc comment", kind.kind(), p.name);
+            assert!(
+                !p.doc.is_empty(),
+                "{}: parameter `{}` has no doc comment",
+                kind.kind(),
+                p.name
+            );
         }
         for input in kind.inputs() {
             assert!(
@@ -230,10 +279,19 @@ fn help_shows_types_defaults_and_docs() {
     let r = registry();
     let text = alinea_engine::help::render(r.get("sample").unwrap());
     assert!(text.contains("  per_lang: integer = 200000\n"), "{text}");
-    assert!(text.contains("Pairs kept per (split, src_lang, tgt_lang) group"), "{text}");
-    assert!(text.contains("  splits: array of string = [\"train\"]\n"), "{text}");
+    assert!(
+        text.contains("Pairs kept per (split, src_lang, tgt_lang) group"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  splits: array of string = [\"train\"]\n"),
+        "{text}"
+    );
     assert!(text.contains("  pairs (table, required): "), "{text}");
-    assert!(text.contains("columns: pair_id u64, corpus str, split str"), "{text}");
+    assert!(
+        text.contains("columns: pair_id u64, corpus str, split str"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -244,7 +302,10 @@ fn type_errors_in_flattened_domain_configs_are_located_at_the_field() {
     );
     let e = err(&text, &[]);
     assert!(e.starts_with("contract.toml:16:1: "), "{e}");
-    assert!(e.contains("parameter `batch_size`: invalid type: string \"many\""), "{e}");
+    assert!(
+        e.contains("parameter `batch_size`: invalid type: string \"many\""),
+        "{e}"
+    );
 }
 
 #[test]

@@ -38,7 +38,9 @@ use crate::diag;
 use crate::error::AlignError;
 
 /// Which tension maths to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Model {
     /// fast_align's model with its tension bugs fixed (correct dE\[h\]/dλ, 1-based feature). Default.

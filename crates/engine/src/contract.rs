@@ -131,7 +131,11 @@ pub struct OutputSlot {
 
 impl OutputSlot {
     /// A table output with a fixed schema.
-    pub const fn table(name: &'static str, columns: &'static [ColumnDecl], doc: &'static str) -> Self {
+    pub const fn table(
+        name: &'static str,
+        columns: &'static [ColumnDecl],
+        doc: &'static str,
+    ) -> Self {
         OutputSlot {
             name,
             kind: OutputKind::Table(columns),
@@ -237,15 +241,12 @@ pub fn check_outputs(
     blobs: &[(String, Vec<u8>)],
 ) -> Result<(), String> {
     for (name, df) in tables {
-        let slot = declared
-            .iter()
-            .find(|s| s.covers(name))
-            .ok_or_else(|| {
-                format!(
-                    "produced table `{name}`, which the kind does not declare; declared outputs: {}",
-                    list_outputs(declared)
-                )
-            })?;
+        let slot = declared.iter().find(|s| s.covers(name)).ok_or_else(|| {
+            format!(
+                "produced table `{name}`, which the kind does not declare; declared outputs: {}",
+                list_outputs(declared)
+            )
+        })?;
         if !slot.is_table() {
             return Err(format!(
                 "produced `{name}` as a table, but it is declared as a {}",
@@ -257,15 +258,12 @@ pub fn check_outputs(
         }
     }
     for (name, _) in blobs {
-        let slot = declared
-            .iter()
-            .find(|s| s.covers(name))
-            .ok_or_else(|| {
-                format!(
-                    "produced blob `{name}`, which the kind does not declare; declared outputs: {}",
-                    list_outputs(declared)
-                )
-            })?;
+        let slot = declared.iter().find(|s| s.covers(name)).ok_or_else(|| {
+            format!(
+                "produced blob `{name}`, which the kind does not declare; declared outputs: {}",
+                list_outputs(declared)
+            )
+        })?;
         if !slot.is_blob() {
             return Err(format!(
                 "produced `{name}` as a blob, but it is declared as a {}",
@@ -323,7 +321,8 @@ impl Presence for Required {
         // by hand (tests) or a kind whose accessor names a slot missing from its INPUTS.
         value.ok_or_else(|| StageError::Input {
             slot: slot.into(),
-            message: "required input is not filled (is the slot listed in the kind's INPUTS?)".into(),
+            message: "required input is not filled (is the slot listed in the kind's INPUTS?)"
+                .into(),
         })
     }
 }
@@ -464,9 +463,14 @@ mod tests {
     #[test]
     fn columns_must_match_names_order_and_types() {
         assert!(check_columns(&frame(), COLS).is_ok());
-        let err = check_columns(&frame(), &[col("a", DType::Str), col("n", DType::U32)]).unwrap_err();
-        assert!(err.contains("column `n` has type u64, declared u32"), "{err}");
-        let err = check_columns(&frame(), &[col("n", DType::U64), col("a", DType::Str)]).unwrap_err();
+        let err =
+            check_columns(&frame(), &[col("a", DType::Str), col("n", DType::U32)]).unwrap_err();
+        assert!(
+            err.contains("column `n` has type u64, declared u32"),
+            "{err}"
+        );
+        let err =
+            check_columns(&frame(), &[col("n", DType::U64), col("a", DType::Str)]).unwrap_err();
         assert!(err.contains("columns are [a, n], declared [n, a]"), "{err}");
     }
 
@@ -488,10 +492,16 @@ mod tests {
         ];
         assert!(check_outputs(&declared, &tables, &blobs).is_ok());
         let err = check_outputs(&declared, &tables, &blobs[1..]).unwrap_err();
-        assert!(err.contains("declared blob output `model` was not produced"), "{err}");
+        assert!(
+            err.contains("declared blob output `model` was not produced"),
+            "{err}"
+        );
         let stray = vec![("extra".to_string(), vec![0])];
         let err = check_outputs(&declared, &tables, &[blobs.clone(), stray].concat()).unwrap_err();
-        assert!(err.contains("produced blob `extra`, which the kind does not declare"), "{err}");
+        assert!(
+            err.contains("produced blob `extra`, which the kind does not declare"),
+            "{err}"
+        );
         let err = check_outputs(&declared, &[("model".to_string(), frame())], &blobs).unwrap_err();
         assert!(err.contains("declared as a blob"), "{err}");
     }

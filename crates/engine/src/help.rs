@@ -92,7 +92,10 @@ fn collect(
     }
 }
 
-fn object_props<'a>(schema: &'a Value, defs: &'a Map<String, Value>) -> Option<&'a Map<String, Value>> {
+fn object_props<'a>(
+    schema: &'a Value,
+    defs: &'a Map<String, Value>,
+) -> Option<&'a Map<String, Value>> {
     resolve(schema, defs)
         .get("properties")
         .and_then(Value::as_object)
@@ -110,7 +113,12 @@ fn description(schema: &Value) -> Option<String> {
 fn variant_docs(schema: &Value, defs: &Map<String, Value>) -> Vec<String> {
     let mut out = Vec::new();
     for key in ["oneOf", "anyOf"] {
-        for v in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
+        for v in schema
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let v = resolve(v, defs);
             let Some(doc) = description(v) else { continue };
             let values: Vec<String> = v
@@ -123,7 +131,11 @@ fn variant_docs(schema: &Value, defs: &Map<String, Value>) -> Vec<String> {
                 })
                 .unwrap_or_default();
             if !values.is_empty() {
-                out.push(format!("- {}: {}", values.join(" | "), doc.replace('\n', " ")));
+                out.push(format!(
+                    "- {}: {}",
+                    values.join(" | "),
+                    doc.replace('\n', " ")
+                ));
             }
         }
     }
@@ -278,7 +290,14 @@ pub fn render(kind: &dyn DynStage) -> String {
     for p in &params {
         let depth = p.name.matches('.').count();
         let pad = "  ".repeat(depth + 1);
-        s.push_str(&format!("{pad}{}: {} = {}\n", p.name, p.r#type, compact(&p.default)));
+        let nested = format!("{}.", p.name);
+        let default = if p.default.is_object() && params.iter().any(|q| q.name.starts_with(&nested))
+        {
+            "{ … } (fields below)".to_string()
+        } else {
+            compact(&p.default)
+        };
+        s.push_str(&format!("{pad}{}: {} = {default}\n", p.name, p.r#type));
         if !p.doc.is_empty() {
             s.push_str(&indent(&p.doc, &format!("{pad}    ")));
             s.push('\n');
@@ -297,12 +316,22 @@ pub fn render(kind: &dyn DynStage) -> String {
             i.doc
         ));
         if !i.columns.is_empty() {
-            s.push_str(&format!("      reads columns: {}\n", columns_line(i.columns)));
+            s.push_str(&format!(
+                "      reads columns: {}\n",
+                columns_line(i.columns)
+            ));
         }
     }
-    s.push_str("\nOutputs (the first table is the main one, what `inputs = { x = \"stage\" }` reads):\n");
+    s.push_str(
+        "\nOutputs (the first table is the main one, what `inputs = { x = \"stage\" }` reads):\n",
+    );
     for o in kind.declared_outputs() {
-        s.push_str(&format!("  {} ({}): {}\n", o.display_name(), o.kind_word(), o.doc));
+        s.push_str(&format!(
+            "  {} ({}): {}\n",
+            o.display_name(),
+            o.kind_word(),
+            o.doc
+        ));
         match o.kind {
             OutputKind::Table(columns) => {
                 s.push_str(&format!("      columns: {}\n", columns_line(columns)));

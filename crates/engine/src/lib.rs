@@ -13,11 +13,11 @@ pub mod stage;
 pub mod store;
 pub mod table;
 
+pub use contract::{
+    BlobSlot, ColumnDecl, DType, FolderSlot, Optional, OutputKind, OutputSlot, PathSlot, Presence,
+    Required, TableSlot, TablesSlot, col,
+};
 pub use ctx::StageCtx;
 pub use error::{StageError, StoreError};
-pub use contract::{
-    BlobSlot, ColumnDecl, DType, FolderSlot, Optional, OutputKind, OutputSlot, PathSlot, Presence, Required, TableSlot,
-    TablesSlot, col,
-};
 pub use stage::{InputSlot, Outputs, ParamError, Registry, SlotKind, Stage, Stats};
 pub use store::Store;

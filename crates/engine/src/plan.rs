@@ -618,7 +618,11 @@ fn param_error(src: &Source, d: &Decl, e: &super::stage::ParamError) -> PlanErro
         };
     }
     let top = path.split(['.', '[']).next().unwrap_or("").to_string();
-    let field = if path.is_empty() { String::new() } else { format!(" `{path}`") };
+    let field = if path.is_empty() {
+        String::new()
+    } else {
+        format!(" `{path}`")
+    };
     let message = format!(
         "stage `{}` ({}): parameter{field}: {}\n  (see `alinea help {}` for the parameters of this kind)",
         d.name, d.kind, e.message, d.kind

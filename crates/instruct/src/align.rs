@@ -95,7 +95,9 @@ impl Default for AlignParams {
 }
 
 /// How HintInstruct picks its S hints among a sentence's gold pairs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum HintSelection {
     /// Uniformly at random (default; the paper does not say).

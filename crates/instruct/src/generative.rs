@@ -150,7 +150,9 @@ pub fn build_prompts(
 }
 
 /// Which MonoInstruct variants to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum MonoMode {
     /// Both `full` and `half` rows (default; the curriculum picks `Mono-full` or `Mono-half`).
@@ -163,7 +165,9 @@ pub enum MonoMode {
 }
 
 /// Which sides' sentences feed a monolingual task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum MonoSides {
     /// The X (unseen language) side only (default, Sec. 2.4).
@@ -307,7 +311,9 @@ pub fn build_mono(
 }
 
 /// Which InstructAlign denoising levels to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum DenoiseLevels {
     /// Word- and span-level rows (default).

@@ -10,7 +10,9 @@ use crate::error::{InstructError, Result};
 use crate::row::{InstructRow, Stats};
 
 /// What to do with a row whose prompt or output exceeds its limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Overflow {
     /// Drop the row (counted as `input_too_long` / `output_too_long`). Default: a truncated MT prompt loses its

@@ -14,10 +14,15 @@ use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::support::text::pairs::str_column;
-use alinea_engine::{ColumnDecl, DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats, TableSlot, col};
+use alinea_engine::{
+    ColumnDecl, DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError,
+    Stats, TableSlot, col,
+};
 
 /// How sentences are cut into alignment tokens.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Tokenize {
     /// Unicode word boundaries (UAX #29), punctuation split off. Default.

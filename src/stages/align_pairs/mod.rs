@@ -8,7 +8,10 @@ use alinea_align::{
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use alinea_engine::{DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats, TableSlot, col};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats,
+    TableSlot, col,
+};
 
 /// Parameters of `align.pairs`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

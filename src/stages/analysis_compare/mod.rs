@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use alinea_engine::{DType, InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot,
+};
 
 /// Parameters of `analysis.compare`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -15,10 +17,18 @@ pub struct Params {
     pub title: String,
 }
 
-const BASE: TableSlot =
-    TableSlot::new("base", "analysis.representations of the reference model").requires(&[alinea_engine::col("lang", DType::Str), alinea_engine::col("layer", DType::U32), alinea_engine::col("cosine", DType::F64)]);
-const OTHER: TableSlot =
-    TableSlot::new("other", "analysis.representations of the compared model").requires(&[alinea_engine::col("lang", DType::Str), alinea_engine::col("layer", DType::U32), alinea_engine::col("cosine", DType::F64)]);
+const BASE: TableSlot = TableSlot::new("base", "analysis.representations of the reference model")
+    .requires(&[
+        alinea_engine::col("lang", DType::Str),
+        alinea_engine::col("layer", DType::U32),
+        alinea_engine::col("cosine", DType::F64),
+    ]);
+const OTHER: TableSlot = TableSlot::new("other", "analysis.representations of the compared model")
+    .requires(&[
+        alinea_engine::col("lang", DType::Str),
+        alinea_engine::col("layer", DType::U32),
+        alinea_engine::col("cosine", DType::F64),
+    ]);
 
 /// The stage kind.
 pub struct AnalysisCompare;
@@ -94,7 +104,10 @@ Joins two `analysis.representations` tables on (lang, layer) and reports `delta 
             ],
             "per (lang, layer): the two cosines and delta = other - base",
         ),
-        OutputSlot::blob("deltas.svg", "the mean delta per layer over languages, as a bar chart"),
+        OutputSlot::blob(
+            "deltas.svg",
+            "the mean delta per layer over languages, as a bar chart",
+        ),
     ];
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {

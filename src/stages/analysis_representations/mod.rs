@@ -9,7 +9,9 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::support::model::{ADAPTER, MODEL, bloom_err, load_model};
-use alinea_engine::{DType, InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot, col};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot, col,
+};
 
 /// Parameters of `analysis.representations`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

@@ -3,10 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use alinea_engine::{InputSlot, OutputKind, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot};
+use alinea_engine::{
+    InputSlot, OutputKind, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot,
+};
 
 /// How to fail.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Copy the input table through (do not fail).
@@ -16,6 +20,9 @@ pub enum Mode {
     Error,
     /// Abort the whole process in the middle of the stage, as a `kill -9` would.
     Abort,
+    /// Produce outputs that differ from the declaration (an undeclared table), as a kind whose declaration
+    /// drifted from its code would: the executor must fail the stage.
+    Drift,
 }
 
 /// Parameters of `debug.fail`.
@@ -54,6 +61,11 @@ Testing aid. Parameters: mode = \"pass\" | \"error\" | \"abort\". Input `table`.
                     ..Stats::default()
                 };
                 Ok(Outputs::table("table", df, stats))
+            }
+            Mode::Drift => {
+                let mut out = Outputs::table("table", df.clone(), Stats::default());
+                out.tables.push(("undeclared".into(), df));
+                Ok(out)
             }
             Mode::Error => Err(StageError::Other(
                 "debug.fail: failing on purpose (mode = \"error\")".into(),

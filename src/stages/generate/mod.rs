@@ -6,7 +6,9 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::support::model::{ADAPTER, MODEL, bloom_err, load_model};
-use alinea_engine::{InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot};
+use alinea_engine::{
+    InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot,
+};
 
 /// Parameters of `generate`: the decoding parameters of `alinea_bloom::GenerateConfig` (same keys, flattened)
 /// and the device.

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::support::lang::{Language, Registry};
 use crate::support::text::pairs::{Origin, PAIRS_OUTPUT, PairRows};
 use crate::support::text::{OnInvalidUtf8, split_lines};
-use alinea_engine::{InputSlot, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    InputSlot, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError, Stats,
+};
 
 /// Parameters of `ingest.flores200`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

@@ -7,10 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::support::text::pairs::{Origin, PAIRS_OUTPUT, PairRows};
 use crate::support::text::{OnInvalidUtf8, split_lines};
-use alinea_engine::{InputSlot, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    InputSlot, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError, Stats,
+};
 
 /// Which on-disk layout to read.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
     /// `original` when `supervised/` exists under the root, else `hf_parquet`.

@@ -8,10 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::support::text::pairs::{Origin, PAIRS_OUTPUT, PairRows};
 use crate::support::text::{OnInvalidUtf8, split_lines};
-use alinea_engine::{InputSlot, Optional, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    InputSlot, Optional, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError,
+    Stats,
+};
 
 /// Format of the `file` input.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// From the file extension (`.tsv`, `.jsonl`, `.parquet`).
@@ -68,9 +73,18 @@ impl Default for Params {
     }
 }
 
-const SRC: PathSlot<Optional> = PathSlot::new("src", "text file of the src side").optional();
-const TGT: PathSlot<Optional> = PathSlot::new("tgt", "text file of the tgt side, line-aligned with src").optional();
-const FILE: PathSlot<Optional> = PathSlot::new("file", "a TSV, JSONL or Parquet file with both sides").optional();
+const SRC: PathSlot<Optional> = PathSlot::new(
+    "src",
+    "text file of the src side (give `src` + `tgt`, or `file`)",
+)
+.optional();
+const TGT: PathSlot<Optional> =
+    PathSlot::new("tgt", "text file of the tgt side, line-aligned with src").optional();
+const FILE: PathSlot<Optional> = PathSlot::new(
+    "file",
+    "one .tsv / .jsonl / .parquet file with two text columns (instead of `src` + `tgt`)",
+)
+.optional();
 
 /// The stage kind.
 pub struct IngestParallel;

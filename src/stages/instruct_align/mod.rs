@@ -24,7 +24,8 @@ never coincides with a gold pair. Each row records label, swapped side, origin a
     const OUTPUTS: &'static [OutputSlot] = table::INSTRUCTIONS_OUTPUT;
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let corpus = table::aligned_corpus(&ctx.table(table::ALIGNMENTS)?, &ctx.table(table::GOLD)?)?;
+        let corpus =
+            table::aligned_corpus(&ctx.table(table::ALIGNMENTS)?, &ctx.table(table::GOLD)?)?;
         let out =
             alinea_instruct::build_align(&corpus, &table::names(), &table::token_counter(ctx)?, p)
                 .map_err(table::err)?;

@@ -3,11 +3,15 @@
 // fingerprint-include: crates/instruct/src
 
 use crate::support::tables::instruct as table;
-use alinea_engine::{InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, TablesSlot};
+use alinea_engine::{
+    InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, TablesSlot,
+};
 
-const TASKS: TablesSlot =
-    TablesSlot::new("tasks", "instruction tables (any number; typically instruct.mt, instruct.align, ...)")
-        .requires(table::INSTRUCTION_COLUMNS);
+const TASKS: TablesSlot = TablesSlot::new(
+    "tasks",
+    "instruction tables (any number; typically instruct.mt, instruct.align, ...)",
+)
+.requires(table::INSTRUCTION_COLUMNS);
 
 /// The stage kind.
 pub struct InstructCurriculum;

@@ -21,7 +21,8 @@ HintInstruct (App. B): input `Use the following alignment hints and translate fr
     const OUTPUTS: &'static [OutputSlot] = table::INSTRUCTIONS_OUTPUT;
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let corpus = table::aligned_corpus(&ctx.table(table::ALIGNMENTS)?, &ctx.table(table::GOLD)?)?;
+        let corpus =
+            table::aligned_corpus(&ctx.table(table::ALIGNMENTS)?, &ctx.table(table::GOLD)?)?;
         let out =
             alinea_instruct::build_hint(&corpus, &table::names(), &table::token_counter(ctx)?, p)
                 .map_err(table::err)?;

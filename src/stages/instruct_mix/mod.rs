@@ -4,7 +4,9 @@
 // fingerprint-include: crates/instruct/src
 
 use crate::support::tables::instruct as table;
-use alinea_engine::{InputSlot, OutputSlot, Outputs, PathSlot, Stage, StageCtx, StageError, TablesSlot};
+use alinea_engine::{
+    InputSlot, OutputSlot, Outputs, PathSlot, Stage, StageCtx, StageError, TablesSlot,
+};
 
 const TASKS: TablesSlot = TablesSlot::new("tasks", "instruction tables (any number)")
     .requires(table::INSTRUCTION_COLUMNS);

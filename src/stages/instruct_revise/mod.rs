@@ -22,7 +22,8 @@ correct it.\\n{Y}: {y}\\n{X}: {x with one aligned span corrupted}`, output `The 
     const OUTPUTS: &'static [OutputSlot] = table::INSTRUCTIONS_OUTPUT;
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let corpus = table::aligned_corpus(&ctx.table(table::ALIGNMENTS)?, &ctx.table(table::GOLD)?)?;
+        let corpus =
+            table::aligned_corpus(&ctx.table(table::ALIGNMENTS)?, &ctx.table(table::GOLD)?)?;
         let out =
             alinea_instruct::build_revise(&corpus, &table::names(), &table::token_counter(ctx)?, p)
                 .map_err(table::err)?;

@@ -10,7 +10,10 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::support::lang::{Language, Registry};
-use alinea_engine::{DType, InputSlot, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError, Stats, col};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError,
+    Stats, col,
+};
 
 /// Parameters of `lid.train`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -177,10 +180,16 @@ model) on FLORES-200 dev files, one label per file (`<flores code>.dev`). `metri
             return Err(ParamError::new("top_k", "must be at least 1"));
         }
         if p.alpha.is_nan() || p.alpha <= 0.0 {
-            return Err(ParamError::new("alpha", format!("must be > 0, got {}", p.alpha)));
+            return Err(ParamError::new(
+                "alpha",
+                format!("must be > 0, got {}", p.alpha),
+            ));
         }
         if p.langs.len() == 1 {
-            return Err(ParamError::new("langs", "the identifier needs at least 2 languages"));
+            return Err(ParamError::new(
+                "langs",
+                "the identifier needs at least 2 languages",
+            ));
         }
         let mut seen = std::collections::BTreeSet::new();
         if let Some(d) = p.langs.iter().find(|l| !seen.insert(l.as_str())) {

@@ -15,7 +15,10 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::support::lang::{Language, Registry};
-use alinea_engine::{BlobSlot, DType, InputSlot, Optional, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError, Stats, TableSlot, col};
+use alinea_engine::{
+    BlobSlot, DType, InputSlot, Optional, OutputSlot, Outputs, ParamError, PathSlot, Stage,
+    StageCtx, StageError, Stats, TableSlot, col,
+};
 use input::{ReadCounts, Segment};
 
 /// Parameters of `metrics.score`.
@@ -77,11 +80,31 @@ impl Params {
     }
 }
 
-const GENERATIONS: TableSlot<Optional> = TableSlot::new("generations", "a generations table (or direction/src/ref/hyp)").optional();
-const GENERATIONS_FILE: PathSlot<Optional> = PathSlot::new("generations_file", "the same as a .parquet or .jsonl file").optional();
-const LID: BlobSlot<Optional> = BlobSlot::new("lid", "the `model` blob of lid.train (off-target rates)").optional();
-const PAIRS: TableSlot<Optional> = TableSlot::new("pairs", "a pairs table: sources by pair_id").optional();
-const SPM_MODEL: PathSlot<Optional> = PathSlot::new("spm_model", "SentencePiece model file for spBLEU (tokenize = flores200)").optional();
+const GENERATIONS: TableSlot<Optional> = TableSlot::new(
+    "generations",
+    "a generations table (instruction-table columns + `hypothesis`), or any table with columns direction (or src_lang + tgt_lang), ref (or reference, or output), hyp (or hypothesis), src; give this or `generations_file`",
+)
+.optional();
+const GENERATIONS_FILE: PathSlot<Optional> = PathSlot::new(
+    "generations_file",
+    "the same as a .parquet or .jsonl file (e.g. outputs generated elsewhere)",
+)
+.optional();
+const LID: BlobSlot<Optional> = BlobSlot::new(
+    "lid",
+    "the `model` blob of a lid.train stage (enables off_target_rate)",
+)
+.optional();
+const PAIRS: TableSlot<Optional> = TableSlot::new(
+    "pairs",
+    "a pairs table to look sources up by pair_id when the table has no `src` column",
+)
+.optional();
+const SPM_MODEL: PathSlot<Optional> = PathSlot::new(
+    "spm_model",
+    "the SentencePiece model of `tokenize = \"flores200\"` (spBLEU), e.g. flores200_sacrebleu_tokenizer_spm.model (a local copy)",
+)
+.optional();
 
 /// The stage kind.
 pub struct MetricsScore;
@@ -205,7 +228,13 @@ references are compared as sacrebleu compares lines read from files (trailing wh
 Directions are scored in order of first appearance; language codes map to Flores codes through the registry for
 the identifier. Without a known source for every segment of a direction, source_copy_rate and COMET are null.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[GENERATIONS.slot(), GENERATIONS_FILE.slot(), LID.slot(), PAIRS.slot(), SPM_MODEL.slot()];
+    const INPUTS: &'static [InputSlot] = &[
+        GENERATIONS.slot(),
+        GENERATIONS_FILE.slot(),
+        LID.slot(),
+        PAIRS.slot(),
+        SPM_MODEL.slot(),
+    ];
     const OUTPUTS: &'static [OutputSlot] = &[
         OutputSlot::table(
             "scores",

@@ -4,7 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use alinea_engine::{DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats, TableSlot, col};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats,
+    TableSlot, col,
+};
 
 /// Parameters of `model.tiny`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -37,8 +40,11 @@ impl Default for Params {
     }
 }
 
-const TEXTS: TableSlot = TableSlot::new("texts", "a pairs table (its src and tgt train the tokenizer)")
-    .requires(&[col("src", DType::Str), col("tgt", DType::Str)]);
+const TEXTS: TableSlot = TableSlot::new(
+    "texts",
+    "a pairs table (its src and tgt train the tokenizer)",
+)
+.requires(&[col("src", DType::Str), col("tgt", DType::Str)]);
 
 /// The stage kind.
 pub struct ModelTiny;

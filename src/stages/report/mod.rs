@@ -15,7 +15,10 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::support::lang::{Language, Registry};
-use alinea_engine::{DType, InputSlot, OutputKind, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats, TablesSlot, col};
+use alinea_engine::{
+    DType, InputSlot, OutputKind, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError,
+    Stats, TablesSlot, col,
+};
 pub use paper::PaperReference;
 
 /// Parameters of `report`.

@@ -8,7 +8,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::support::text::pairs::{PAIRS_COLUMNS, PAIRS_OUTPUT, str_column};
-use alinea_engine::{InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats, TableSlot};
+use alinea_engine::{
+    InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats, TableSlot,
+};
 
 /// Parameters of `sample`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -47,9 +49,11 @@ impl Default for Params {
     }
 }
 
-const PAIRS: TableSlot =
-    TableSlot::new("pairs", "a pairs table (from an ingest stage); passed through with its schema")
-        .requires(PAIRS_COLUMNS);
+const PAIRS: TableSlot = TableSlot::new(
+    "pairs",
+    "a pairs table (from an ingest stage); passed through with its schema",
+)
+.requires(PAIRS_COLUMNS);
 
 /// The stage kind.
 pub struct Sample;

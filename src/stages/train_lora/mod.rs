@@ -8,7 +8,9 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::support::model::{MODEL, bloom_err, load_model};
-use alinea_engine::{DType, InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot, col};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot, col,
+};
 
 /// Parameters of `train.lora` (defaults: RECIPE.md §5 where the paper states a value).
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

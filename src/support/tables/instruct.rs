@@ -326,19 +326,21 @@ pub fn aligned_corpus(
 }
 
 /// The `alignments` input of the instruction stages built on alignments.
-pub const ALIGNMENTS: TableSlot = TableSlot::new("alignments", "an align.ibm2 table (pairs, tokens, links)")
-    .requires(ALIGNED_COLUMNS);
+pub const ALIGNMENTS: TableSlot =
+    TableSlot::new("alignments", "an align.ibm2 table (pairs, tokens, links)")
+        .requires(ALIGNED_COLUMNS);
 /// The `gold` input of the instruction stages built on alignments.
-pub const GOLD: TableSlot = TableSlot::new("gold", "an align.pairs table (gold word pairs)").requires(&[
-    col("pair_id", DType::U64),
-    col("src_start", DType::U32),
-    col("src_end", DType::U32),
-    col("tgt_start", DType::U32),
-    col("tgt_end", DType::U32),
-    col("src_phrase", DType::Str),
-    col("tgt_phrase", DType::Str),
-    col("score", DType::F64),
-]);
+pub const GOLD: TableSlot = TableSlot::new("gold", "an align.pairs table (gold word pairs)")
+    .requires(&[
+        col("pair_id", DType::U64),
+        col("src_start", DType::U32),
+        col("src_end", DType::U32),
+        col("tgt_start", DType::U32),
+        col("tgt_end", DType::U32),
+        col("src_phrase", DType::Str),
+        col("tgt_phrase", DType::Str),
+        col("score", DType::F64),
+    ]);
 
 const ALIGNED_COLUMNS: &[ColumnDecl] = &[
     col("pair_id", DType::U64),
