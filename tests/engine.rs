@@ -370,3 +370,32 @@ fn matrix_instances_are_cached_separately_and_fan_out_downstream() {
     let q = json(&store, &["query", "SELECT count(*) AS n FROM t_20"]);
     assert_eq!(q[0]["n"], 12);
 }
+
+#[test]
+fn outputs_that_drift_from_the_declaration_fail_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = write(
+        dir.path(),
+        "drift.toml",
+        &format!(
+            "[pipeline]\nroot = \"{}\"\n[stages.flores]\nkind = \"ingest.flores200\"\ninputs = {{ root = \"datasets/flores200\" }}\nlangs = [\"be\"]\n\
+             [stages.drift]\nkind = \"debug.fail\"\ninputs = {{ table = \"flores\" }}\nmode = \"drift\"\n",
+            repo().display()
+        ),
+    );
+    let out = alinea(&store)
+        .args(["--json", "run", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status_of(&report, "flores"), "ran");
+    assert_eq!(status_of(&report, "drift"), "failed");
+    let reason = report["stages"][1]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("outputs do not match the declaration of kind `debug.fail`")
+            && reason.contains("produced table `undeclared`, which the kind does not declare"),
+        "{reason}"
+    );
+}

@@ -298,12 +298,9 @@ pub fn help(global: &Global, args: HelpArgs) -> anyhow::Result<ExitCode> {
                 )
             })?;
             if global.json {
-                let inputs: Vec<_> = k.inputs().iter().map(|s| serde_json::json!({"name": s.name, "kind": format!("{:?}", s.kind), "required": s.required, "doc": s.doc})).collect();
-                print_json(
-                    &serde_json::json!({"kind": k.kind(), "summary": k.summary(), "doc": k.doc(), "inputs": inputs, "fingerprint": k.fingerprint()}),
-                )?;
+                print_json(&alinea_engine::help::to_json(k))?;
             } else {
-                println!("{} — {}\n\n{}", k.kind(), k.summary(), k.doc());
+                print!("{}", alinea_engine::help::render(k));
             }
         }
     }

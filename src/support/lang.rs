@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One language.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Language {
     /// ISO 639-1 code (`be`), the key used in every table.

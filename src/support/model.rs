@@ -1,6 +1,12 @@
 //! Loading a BLOOM model folder for the stages that run one (`train.lora`, `generate`, `analysis.representations`).
 
-use alinea_engine::{StageCtx, StageError};
+use alinea_engine::{FolderSlot, Optional, StageCtx, StageError};
+
+/// The `model` input of the stages that run a model.
+pub const MODEL: FolderSlot = FolderSlot::new("model", "BLOOM model folder or model.tiny stage");
+/// The optional `adapter` input of the stages that run a model.
+pub const ADAPTER: FolderSlot<Optional> =
+    FolderSlot::new("adapter", "train.lora stage or PEFT adapter folder").optional();
 
 /// A BLOOM error as a stage error.
 pub fn bloom_err(e: alinea_bloom::BloomError) -> StageError {
@@ -19,7 +25,7 @@ pub fn load_model(
     ),
     StageError,
 > {
-    let dir = ctx.folder("model")?;
+    let dir = ctx.folder(MODEL)?;
     let device = alinea_bloom::parse_device(device).map_err(bloom_err)?;
     let model = alinea_bloom::Bloom::load(&dir, &device, alinea_bloom::default_dtype(&device))
         .map_err(bloom_err)?;

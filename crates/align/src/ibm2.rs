@@ -38,7 +38,9 @@ use crate::diag;
 use crate::error::AlignError;
 
 /// Which tension maths to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Model {
     /// fast_align's model with its tension bugs fixed (correct dE\[h\]/dλ, 1-based feature). Default.
@@ -50,7 +52,7 @@ pub enum Model {
 
 /// Parameters of one IBM Model 2 run. Defaults = `fast_align -d -v` (5 passes) with the fixed maths; with
 /// `model = "fast_align"` the defaults are exactly `fast_align -d -o -v`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Ibm2Params {
     /// Tension maths: `fixed` (default) or `fast_align`.

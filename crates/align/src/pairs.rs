@@ -14,7 +14,9 @@ use crate::tokenize::Token;
 /// The default, `translation_prob ≥ 0.1`, keeps as many one-word pairs as `posterior ≥ 0.5` (76% / 75% of them on the
 /// en-fr / ro-en gold sets) with more of them gold links (82.2% / 80.5% sure vs 76.6% / 79.1%); measured by
 /// `examples/pair_scores.rs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ScoreKind {
     /// (q_fwd(i, j) + q_rev(i, j)) / 2 with q the final posteriors; where the alignments were run without
@@ -28,7 +30,7 @@ pub enum ScoreKind {
 }
 
 /// Parameters of pair extraction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PairParams {
     /// Maximum span length in tokens on each side (default 1: word pairs, as AlignInstruct uses).

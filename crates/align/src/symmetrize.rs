@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::FormatError;
 
 /// Symmetrization heuristic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// A ∩ B.

@@ -9,8 +9,10 @@ use crate::error::{BloomError, Result};
 use crate::lora::LoraAdapter;
 use crate::model::{Bloom, KvCache, Pass};
 
-/// Decoding parameters (beam size 1, as the paper).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Decoding parameters (beam size 1, as the paper). Missing fields take their defaults; the `generate` stage
+/// embeds it as its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
 pub struct GenerateConfig {
     /// Most tokens generated per prompt.
     pub max_new_tokens: usize,

@@ -11,7 +11,19 @@ use crate::error::{BloomError, Result, io_err, read_json, write_atomic};
 use crate::rng::SplitMix64;
 
 /// A linear layer of a BLOOM block that LoRA can target (PEFT `target_modules` names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum LoraTarget {
     /// `self_attention.query_key_value` (the paper's only target).
     #[serde(rename = "query_key_value")]
@@ -66,7 +78,7 @@ impl LoraTarget {
 }
 
 /// LoRA hyper-parameters (defaults: the paper's rank 8, alpha 32, dropout 0.1 on `query_key_value`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoraConfig {
     /// Rank r.
     pub rank: usize,

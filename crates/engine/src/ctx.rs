@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use polars::prelude::DataFrame;
 
+use super::contract::{BlobSlot, FolderSlot, PathSlot, Presence, TableSlot, TablesSlot};
 use super::error::StageError;
 use super::store::{InputFile, OutputRef, Store};
 
@@ -40,9 +41,62 @@ impl StageCtx {
         self.threads
     }
 
-    /// The table filling slot `slot`, read from the store and verified against its digest.
-    pub fn table(&self, slot: &str) -> Result<DataFrame, StageError> {
-        let mut all = self.tables(slot)?;
+    /// The table filling `slot`, read from the store and verified against its digest (an `Option` for an
+    /// optional slot).
+    pub fn table<P: Presence>(&self, slot: TableSlot<P>) -> Result<P::Out<DataFrame>, StageError> {
+        let name = slot.name();
+        let value = if self.tables.contains_key(name) {
+            Some(self.table_named(name)?)
+        } else {
+            None
+        };
+        P::lift(value, name)
+    }
+
+    /// Every table filling `slot`, with the name of the stage that made it, in pipeline order.
+    pub fn tables<P: Presence>(
+        &self,
+        slot: TablesSlot<P>,
+    ) -> Result<P::Out<Vec<(String, DataFrame)>>, StageError> {
+        let name = slot.name();
+        let value = if self.tables.contains_key(name) {
+            Some(self.tables_named(name)?)
+        } else {
+            None
+        };
+        P::lift(value, name)
+    }
+
+    /// The bytes of the blob filling `slot`, verified against its digest.
+    pub fn blob<P: Presence>(&self, slot: BlobSlot<P>) -> Result<P::Out<Vec<u8>>, StageError> {
+        let name = slot.name();
+        let value = if self.tables.contains_key(name) {
+            Some(self.blob_named(name)?)
+        } else {
+            None
+        };
+        P::lift(value, name)
+    }
+
+    /// The folder filling `slot`: the directory given in the pipeline, or the upstream stage's blobs written
+    /// (once verified) as files named after its outputs.
+    pub fn folder<P: Presence>(&self, slot: FolderSlot<P>) -> Result<P::Out<PathBuf>, StageError> {
+        let name = slot.name();
+        let value = if self.has_input(name) {
+            Some(self.folder_named(name)?)
+        } else {
+            None
+        };
+        P::lift(value, name)
+    }
+
+    /// The path filling `slot`.
+    pub fn path<P: Presence>(&self, slot: PathSlot<P>) -> Result<P::Out<&Path>, StageError> {
+        P::lift(self.path_named(slot.name()), slot.name())
+    }
+
+    fn table_named(&self, slot: &str) -> Result<DataFrame, StageError> {
+        let mut all = self.tables_named(slot)?;
         match all.len() {
             1 => Ok(all.remove(0).1),
             n => Err(StageError::Input {
@@ -52,13 +106,11 @@ impl StageCtx {
         }
     }
 
-    /// Whether slot `slot` is filled.
-    pub fn has_input(&self, slot: &str) -> bool {
+    fn has_input(&self, slot: &str) -> bool {
         self.tables.contains_key(slot) || self.paths.contains_key(slot)
     }
 
-    /// Every table filling slot `slot`, with the name of the stage that made it, in pipeline order.
-    pub fn tables(&self, slot: &str) -> Result<Vec<(String, DataFrame)>, StageError> {
+    fn tables_named(&self, slot: &str) -> Result<Vec<(String, DataFrame)>, StageError> {
         let ups = self.tables.get(slot).ok_or_else(|| StageError::Input {
             slot: slot.into(),
             message: "no table input given".into(),
@@ -71,8 +123,7 @@ impl StageCtx {
             .collect()
     }
 
-    /// The bytes of the blob filling slot `slot`, verified against its digest.
-    pub fn blob(&self, slot: &str) -> Result<Vec<u8>, StageError> {
+    fn blob_named(&self, slot: &str) -> Result<Vec<u8>, StageError> {
         let ups = self.tables.get(slot).ok_or_else(|| StageError::Input {
             slot: slot.into(),
             message: "no input given".into(),
@@ -86,9 +137,7 @@ impl StageCtx {
         Ok(self.store.get_bytes(&up.output.digest)?)
     }
 
-    /// The folder filling slot `slot` (a [`super::SlotKind::Folder`]): the directory given in the pipeline, or
-    /// the upstream stage's blobs written (once verified) as files named after its outputs.
-    pub fn folder(&self, slot: &str) -> Result<PathBuf, StageError> {
+    fn folder_named(&self, slot: &str) -> Result<PathBuf, StageError> {
         if let Some((path, _)) = self.paths.get(slot) {
             return Ok(path.clone());
         }
@@ -106,8 +155,7 @@ impl StageCtx {
         Ok(dir)
     }
 
-    /// The path filling slot `slot`, if given.
-    pub fn path(&self, slot: &str) -> Option<&Path> {
+    fn path_named(&self, slot: &str) -> Option<&Path> {
         self.paths.get(slot).map(|(p, _)| p.as_path())
     }
 

@@ -333,6 +333,14 @@ fn execute(
         Ok(r) => {
             let outputs = r?;
             check_inputs_unchanged(&inputs.files)?;
+            // Declarations cannot drift: what was produced is what the kind declares for these parameters.
+            let declared = kind.outputs(&stage.params)?;
+            super::contract::check_outputs(&declared, &outputs.tables, &outputs.blobs).map_err(|m| {
+                StageError::Other(format!(
+                    "outputs do not match the declaration of kind `{}` (a bug in the kind): {m}",
+                    stage.kind
+                ))
+            })?;
             outputs
         }
         Err(panic) => {

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{Item, Value};
 
+use super::contract::{OutputSlot, list_outputs};
 use super::stage::{Registry, SlotKind};
 
 /// A pipeline that passed validation: stages in an order where every input comes first.
@@ -86,13 +87,13 @@ impl PlannedStage {
     }
 }
 
-/// A pipeline file that cannot be run, located in its source.
+/// A pipeline file that cannot be run, located in its source (or at the `--set` override at fault).
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}:{col}: {message}")]
+#[error("{}", located(file, *line, *col, message))]
 pub struct PlanError {
-    /// The pipeline file.
+    /// The pipeline file, or the override at fault (`--set sample.per_lang=abc`, with line 0).
     pub file: String,
-    /// 1-based line.
+    /// 1-based line (0 when the error is not in the file: an unreadable file, an override).
     pub line: usize,
     /// 1-based column.
     pub col: usize,
@@ -100,9 +101,19 @@ pub struct PlanError {
     pub message: String,
 }
 
+fn located(file: &str, line: usize, col: usize, message: &str) -> String {
+    if line == 0 {
+        format!("{file}: {message}")
+    } else {
+        format!("{file}:{line}:{col}: {message}")
+    }
+}
+
 /// A `--set stage.param=value` override.
 #[derive(Debug, Clone)]
 pub struct Override {
+    /// As given on the command line (`sample.per_lang=500`), for messages.
+    pub raw: String,
     /// Stage (base or instance) name.
     pub stage: String,
     /// Parameter name.
@@ -128,6 +139,7 @@ impl std::str::FromStr for Override {
             .and_then(|d| d.get("v").and_then(|i| i.as_value()).map(value_to_json))
             .unwrap_or_else(|| serde_json::Value::String(rhs.trim().to_string()));
         Ok(Override {
+            raw: s.to_string(),
             stage: stage.to_string(),
             param: param.to_string(),
             value,
@@ -282,7 +294,10 @@ struct Decl {
     kind: String,
     version: Option<String>,
     params: serde_json::Map<String, serde_json::Value>,
+    /// Spans of parameter keys by field path (`length`, `length.max_input_tokens`).
     param_spans: BTreeMap<String, Option<Range<usize>>>,
+    /// Parameters set by `--set`: name → the override as given.
+    overridden: BTreeMap<String, String>,
     inputs: Vec<(
         String,
         Vec<(String, Option<Range<usize>>)>,
@@ -388,12 +403,10 @@ pub fn parse(
 
     for ov in overrides {
         let Some(decl) = decls.iter_mut().find(|d| d.name == ov.stage) else {
-            return Err(src.err(
-                None,
+            return Err(override_err(
+                &ov.raw,
                 format!(
-                    "--set {}.{}: no stage `{}`; stages are: {}{}",
-                    ov.stage,
-                    ov.param,
+                    "no stage `{}`; stages are: {}{}",
                     ov.stage,
                     decls
                         .iter()
@@ -405,6 +418,7 @@ pub fn parse(
             ));
         };
         decl.params.insert(ov.param.clone(), ov.value.clone());
+        decl.overridden.insert(ov.param.clone(), ov.raw.clone());
         decl.matrix.retain(|(axis, _)| axis != &ov.param);
     }
 
@@ -548,6 +562,7 @@ fn parse_decl(
         }
         params.insert(key.to_string(), item_to_json(item));
         param_spans.insert(key.to_string(), key_span(key));
+        nested_spans(key, item, &mut param_spans);
     }
     Ok(Decl {
         name: name.to_string(),
@@ -556,9 +571,158 @@ fn parse_decl(
         version,
         params,
         param_spans,
+        overridden: BTreeMap::new(),
         inputs,
         matrix,
     })
+}
+
+/// Records the key spans of the fields of a parameter that is a table (`length.max_input_tokens`).
+fn nested_spans(path: &str, item: &Item, spans: &mut BTreeMap<String, Option<Range<usize>>>) {
+    if let Some(t) = item.as_table_like() {
+        for (key, sub) in t.iter() {
+            let sub_path = format!("{path}.{key}");
+            spans.insert(sub_path.clone(), t.key(key).and_then(|k| k.span()));
+            nested_spans(&sub_path, sub, spans);
+        }
+    }
+}
+
+/// An error caused by a `--set` override: located at the override, not in the file.
+fn override_err(raw: &str, message: impl Into<String>) -> PlanError {
+    PlanError {
+        file: format!("--set {raw}"),
+        line: 0,
+        col: 0,
+        message: message.into(),
+    }
+}
+
+/// Where a parameter error is: the override that set the field, the field's key in the file (the closest
+/// enclosing one that is written there), or the stage header.
+fn param_error(src: &Source, d: &Decl, e: &super::stage::ParamError) -> PlanError {
+    let unknown = e
+        .message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split('`').next());
+    let mut path = e.field.clone();
+    // serde_path_to_error names the unknown field itself in the path, serde alone only the enclosing table.
+    if let Some(u) = unknown
+        && path != u
+        && !path.ends_with(&format!(".{u}"))
+    {
+        path = if path.is_empty() {
+            u.to_string()
+        } else {
+            format!("{path}.{u}")
+        };
+    }
+    let top = path.split(['.', '[']).next().unwrap_or("").to_string();
+    let field = if path.is_empty() {
+        String::new()
+    } else {
+        format!(" `{path}`")
+    };
+    let message = format!(
+        "stage `{}` ({}): parameter{field}: {}\n  (see `alinea help {}` for the parameters of this kind)",
+        d.name, d.kind, e.message, d.kind
+    );
+    if let Some(raw) = d.overridden.get(&top) {
+        return override_err(raw, message);
+    }
+    let mut probe = path.as_str();
+    let span = loop {
+        if let Some(span) = d.param_spans.get(probe).cloned().flatten() {
+            break Some(span);
+        }
+        match probe.rfind(['.', '[']) {
+            Some(i) => probe = &probe[..i],
+            None => break d.header.clone(),
+        }
+    };
+    src.err(span, message)
+}
+
+/// Checks that output `output` (the default one when `None`) of upstream `up` fits `slot`: declared, of the
+/// slot's kind, with the columns the slot requires.
+fn check_reference(
+    slot: &super::stage::InputSlot,
+    up: &PlannedStage,
+    declared: &[OutputSlot],
+    output: Option<&str>,
+) -> Result<(), String> {
+    let valid = || list_outputs(declared);
+    let who = match output {
+        Some(o) => format!("`{}.{o}`", up.name),
+        None => format!("`{}`", up.name),
+    };
+    let wants_table = matches!(slot.kind, SlotKind::Table | SlotKind::Tables);
+    let target = match output {
+        Some(name) => declared.iter().find(|o| o.covers(name)).ok_or_else(|| {
+            format!(
+                "input `{}`: stage `{}` ({}) has no output `{name}`; its outputs are: {}",
+                slot.name,
+                up.name,
+                up.kind,
+                valid()
+            )
+        })?,
+        None => {
+            let found = if wants_table {
+                declared.iter().find(|o| o.is_table())
+            } else {
+                declared.iter().find(|o| o.is_blob())
+            };
+            found.ok_or_else(|| {
+                format!(
+                    "input `{}` takes {}, but stage `{}` ({}) produces none; its outputs are: {}",
+                    slot.name,
+                    if wants_table { "a table" } else { "a blob" },
+                    up.name,
+                    up.kind,
+                    valid()
+                )
+            })?
+        }
+    };
+    if wants_table != target.is_table() {
+        return Err(format!(
+            "input `{}` takes {}, but {who} ({}) is a {}; its outputs are: {}",
+            slot.name,
+            if wants_table { "a table" } else { "a blob" },
+            up.kind,
+            target.kind_word(),
+            valid()
+        ));
+    }
+    if let Some(columns) = target.columns() {
+        for need in slot.columns {
+            match columns.iter().find(|c| c.name == need.name) {
+                None => {
+                    return Err(format!(
+                        "input `{}` needs column `{}` ({}), but {who} ({}) has none; its columns are: {}",
+                        slot.name,
+                        need.name,
+                        need.dtype,
+                        up.kind,
+                        columns
+                            .iter()
+                            .map(|c| format!("{} {}", c.name, c.dtype))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                Some(c) if c.dtype != need.dtype => {
+                    return Err(format!(
+                        "input `{}` needs column `{}` of type {}, but in {who} ({}) it is {}",
+                        slot.name, need.name, need.dtype, up.kind, c.dtype
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Splits `stage[*]`, `stage.output`, `stage` into (stage, output, gather).
@@ -744,12 +908,9 @@ fn expand(
                     params.insert(axis.clone(), v.clone());
                 }
             }
-            let canonical = stage.canonical_params(serde_json::Value::Object(params)).map_err(|e| {
-                let top = e.field.split(['.', '[']).next().unwrap_or("");
-                let span = d.param_spans.get(top).cloned().flatten().or_else(|| d.header.clone());
-                let field = if e.field.is_empty() { String::new() } else { format!(" `{}`", e.field) };
-                src.err(span, format!("stage `{}` ({}): parameter{field}: {}\n  (see `alinea help {}` for the parameters of this kind)", d.name, d.kind, e.message, d.kind))
-            })?;
+            let canonical = stage
+                .canonical_params(serde_json::Value::Object(params))
+                .map_err(|e| param_error(src, d, &e))?;
             let mut inputs = BTreeMap::new();
             for (slot_name, refs, slot_span) in &d.inputs {
                 let slot = stage
@@ -793,6 +954,15 @@ fn expand(
                             } else {
                                 vec![ups[0].name.clone()]
                             };
+                            for inst in ups.iter().filter(|u| chosen.contains(&u.name)) {
+                                let declared = registry
+                                    .get(&inst.kind)
+                                    .expect("kind checked while parsing")
+                                    .outputs(&inst.params)
+                                    .map_err(|e| src.err(span.clone(), e.to_string()))?;
+                                check_reference(slot, inst, &declared, output)
+                                    .map_err(|m| src.err(span.clone(), m))?;
+                            }
                             resolved.extend(chosen.into_iter().map(|stage| InputRef::Stage {
                                 stage,
                                 output: output.map(str::to_string),

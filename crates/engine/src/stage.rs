@@ -9,9 +9,11 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::DataFrame;
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::contract::{ColumnDecl, OutputSlot};
 use super::error::StageError;
 use super::key::KindCode;
 
@@ -45,6 +47,9 @@ pub struct InputSlot {
     pub required: bool,
     /// One line shown by `alinea help <kind>`.
     pub doc: &'static str,
+    /// For table slots: columns (with types) the slot reads, checked against the upstream's declared schema
+    /// when the pipeline is loaded. Set with [`crate::TableSlot::requires`].
+    pub columns: &'static [ColumnDecl],
 }
 
 /// Counters a stage reports about its work; stored in the provenance record and shown by `alinea log`.
@@ -121,14 +126,26 @@ pub trait Stage: Send + Sync + 'static {
     const KIND: &'static str;
     /// One-line summary shown in lists of kinds.
     const SUMMARY: &'static str;
-    /// Full documentation: parameters with defaults, inputs, output schema. Printed by `alinea help <kind>`.
-    const DOC: &'static str;
+    /// Prose shown by `alinea help <kind>` after the summary: what the kind does, how. Parameters, inputs and
+    /// outputs are documented from their declarations (doc comments of the `Params` fields, [`Stage::INPUTS`],
+    /// [`Stage::OUTPUTS`]), never here.
+    const DOC: &'static str = "";
     /// Bump to invalidate cached results when behaviour changes outside the stage's own source folder.
     const VERSION: u32 = 1;
-    /// Parameters, deserialized from the pipeline file. Use `#[serde(deny_unknown_fields, default)]`.
-    type Params: Serialize + DeserializeOwned + Send + Sync;
-    /// The named inputs of the kind.
+    /// Parameters, deserialized from the pipeline file. Use `#[serde(deny_unknown_fields, default)]`; `Default`
+    /// gives the defaults `alinea help` shows, and the field doc comments (through `JsonSchema`) their meaning.
+    type Params: Serialize + DeserializeOwned + JsonSchema + Default + Send + Sync;
+    /// The named inputs of the kind (typed slot constants: `PAIRS.slot()`).
     const INPUTS: &'static [InputSlot];
+    /// Every output the kind can produce, with table schemas; the first table is the main output.
+    const OUTPUTS: &'static [OutputSlot];
+
+    /// The outputs produced with `params`, when they depend on parameters (e.g. an optional merged model): a
+    /// subset of [`Stage::OUTPUTS`]. Checked against the pipeline before anything runs and against the produced
+    /// outputs after [`Stage::run`].
+    fn outputs(_params: &Self::Params) -> Vec<OutputSlot> {
+        Self::OUTPUTS.to_vec()
+    }
 
     /// Files under a path input that the stage will read; they are hashed before the stage runs and only they
     /// enter the cache key. The default takes the file itself, or every file below a directory.
@@ -141,7 +158,7 @@ pub trait Stage: Send + Sync + 'static {
     }
 
     /// Checks parameters beyond what their types say (ranges, combinations), before anything runs.
-    fn validate(_params: &Self::Params) -> Result<(), String> {
+    fn validate(_params: &Self::Params) -> Result<(), ParamError> {
         Ok(())
     }
 
@@ -149,13 +166,25 @@ pub trait Stage: Send + Sync + 'static {
     fn run(params: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError>;
 }
 
-/// Why parameters were rejected: the path of the offending field and a message.
-#[derive(Debug, Clone)]
+/// Why parameters were rejected: the path of the offending field and a message. The pipeline loader reports it
+/// at the `file:line:col` of that field (or of the `--set` override that set it).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("parameter `{field}`: {message}")]
 pub struct ParamError {
     /// Field path, e.g. `per_lang` or `filters.max_len`; empty when the whole table is at fault.
     pub field: String,
     /// What was wrong, with the expected alternatives where serde knows them.
     pub message: String,
+}
+
+impl ParamError {
+    /// Field `field` is at fault because of `message`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ParamError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
 }
 
 /// A stage kind with its types erased, as the engine and the CLI see it.
@@ -166,6 +195,14 @@ pub trait DynStage: Send + Sync {
     fn summary(&self) -> &'static str;
     /// See [`Stage::DOC`].
     fn doc(&self) -> &'static str;
+    /// See [`Stage::OUTPUTS`].
+    fn declared_outputs(&self) -> &'static [OutputSlot];
+    /// See [`Stage::outputs`]; `params` is the canonical form.
+    fn outputs(&self, params: &serde_json::Value) -> Result<Vec<OutputSlot>, StageError>;
+    /// The JSON schema of the parameters (types and doc comments of the fields), for `alinea help`.
+    fn params_schema(&self) -> serde_json::Value;
+    /// The default parameters in canonical form (the `Default` of the kind's `Params`).
+    fn default_params(&self) -> serde_json::Value;
     /// The kind's code fingerprint: the digest of the code it can reach and its [`Stage::VERSION`].
     fn fingerprint(&self) -> String;
     /// What the code fingerprint covers, file by file (for explanations of why a stage is stale).
@@ -199,6 +236,19 @@ fn typed<S: Stage>(params: &serde_json::Value) -> Result<S::Params, StageError> 
 
 use serde::Deserialize as _;
 
+/// The top-level field at fault when serde could not say (a type error inside a `#[serde(flatten)]` field is
+/// reported at the table): the one key whose removal makes the parameters parse (fields have defaults).
+fn blame<P: DeserializeOwned>(raw: &serde_json::Value) -> Option<String> {
+    let fields = raw.as_object()?;
+    fields.keys().find_map(|key| {
+        let mut rest = fields.clone();
+        rest.remove(key);
+        serde_json::from_value::<P>(serde_json::Value::Object(rest))
+            .is_ok()
+            .then(|| key.clone())
+    })
+}
+
 impl<S: Stage> DynStage for Erased<S> {
     fn kind(&self) -> &'static str {
         S::KIND
@@ -218,18 +268,33 @@ impl<S: Stage> DynStage for Erased<S> {
     fn inputs(&self) -> &'static [InputSlot] {
         S::INPUTS
     }
+    fn declared_outputs(&self) -> &'static [OutputSlot] {
+        S::OUTPUTS
+    }
+    fn outputs(&self, params: &serde_json::Value) -> Result<Vec<OutputSlot>, StageError> {
+        Ok(S::outputs(&typed::<S>(params)?))
+    }
+    fn params_schema(&self) -> serde_json::Value {
+        schemars::schema_for!(S::Params).to_value()
+    }
+    fn default_params(&self) -> serde_json::Value {
+        serde_json::to_value(S::Params::default())
+            .map(super::key::canonicalize)
+            .unwrap_or(serde_json::Value::Null)
+    }
     fn canonical_params(&self, raw: serde_json::Value) -> Result<serde_json::Value, ParamError> {
-        let parsed: S::Params = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let parsed: S::Params = serde_path_to_error::deserialize(&raw).map_err(|e| {
             let field = e.path().to_string();
-            ParamError {
-                field: if field == "." { String::new() } else { field },
-                message: e.into_inner().to_string(),
-            }
+            let message = e.into_inner().to_string();
+            let field = match field.as_str() {
+                // serde names an unknown field in its message, with the table as the path.
+                "." if message.starts_with("unknown field") => String::new(),
+                "." => blame::<S::Params>(&raw).unwrap_or_default(),
+                _ => field,
+            };
+            ParamError { field, message }
         })?;
-        S::validate(&parsed).map_err(|message| ParamError {
-            field: String::new(),
-            message,
-        })?;
+        S::validate(&parsed)?;
         let value = serde_json::to_value(&parsed).map_err(|e| ParamError {
             field: String::new(),
             message: e.to_string(),

@@ -34,7 +34,7 @@ fn default_max_hints() -> usize {
 }
 
 /// Parameters of `instruct.align`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlignParams {
     /// Gold pairs turned into True rows per sentence, sampled without replacement (default 1; 0 = all).
@@ -95,7 +95,9 @@ impl Default for AlignParams {
 }
 
 /// How HintInstruct picks its S hints among a sentence's gold pairs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum HintSelection {
     /// Uniformly at random (default; the paper does not say).
@@ -106,7 +108,7 @@ pub enum HintSelection {
 }
 
 /// Parameters of `instruct.hint`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HintParams {
     /// S: hints per instruction, at most (default 5, App. B). S = min(max_hints, usable gold pairs).
@@ -158,7 +160,7 @@ impl Default for HintParams {
 }
 
 /// Parameters of `instruct.revise`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReviseParams {
     /// Corrupted instructions per sentence, each from a different gold pair (default 1).

@@ -102,7 +102,7 @@ fn default_true() -> bool {
 }
 
 /// Parameters of `instruct.curriculum`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CurriculumParams {
     /// The objective, e.g. `MT+Align->MT` (default `MT`).

@@ -16,7 +16,7 @@ use crate::template::{self, PromptVariant, default_separator, fill};
 use crate::{SALT_DENOISE, rng_for};
 
 /// Parameters of `instruct.mt`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MtParams {
     /// Directions per pair (default `both`: Y→X and X→Y).
@@ -107,7 +107,7 @@ pub fn build_mt(
 }
 
 /// Parameters of `instruct.prompts`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromptParams {
     /// Table 8 variant (default `default`, the MTInstruct input).
@@ -150,7 +150,9 @@ pub fn build_prompts(
 }
 
 /// Which MonoInstruct variants to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum MonoMode {
     /// Both `full` and `half` rows (default; the curriculum picks `Mono-full` or `Mono-half`).
@@ -163,7 +165,9 @@ pub enum MonoMode {
 }
 
 /// Which sides' sentences feed a monolingual task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum MonoSides {
     /// The X (unseen language) side only (default, Sec. 2.4).
@@ -176,7 +180,7 @@ pub enum MonoSides {
 }
 
 /// Parameters of `instruct.mono`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonoParams {
     /// `both` (default), `full` or `half`.
@@ -307,7 +311,9 @@ pub fn build_mono(
 }
 
 /// Which InstructAlign denoising levels to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum DenoiseLevels {
     /// Word- and span-level rows (default).
@@ -341,7 +347,7 @@ fn default_span_template() -> String {
 
 /// Parameters of `instruct.denoise` (InstructAlign's conditional denoising; its exact wording is not in our
 /// sources, so the templates are parameters).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DenoiseParams {
     /// `both` (default), `word` or `span`.

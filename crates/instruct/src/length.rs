@@ -10,7 +10,9 @@ use crate::error::{InstructError, Result};
 use crate::row::{InstructRow, Stats};
 
 /// What to do with a row whose prompt or output exceeds its limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Overflow {
     /// Drop the row (counted as `input_too_long` / `output_too_long`). Default: a truncated MT prompt loses its
@@ -26,7 +28,7 @@ fn default_limit() -> usize {
 }
 
 /// Length limits, shared by every builder's parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LengthParams {
     /// Maximum prompt tokens (default 384, App. B). 0 disables the limit.

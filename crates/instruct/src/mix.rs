@@ -110,7 +110,7 @@ fn default_source() -> String {
 
 /// Parameters of `instruct.mix`. Give at most one of `count` and `ratio`; with neither, every external record is
 /// used (CrossAlpaca). Experience replay (InstructAlign) is `count = 1000`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MixParams {
     /// Absolute number of external records to sample (without replacement).

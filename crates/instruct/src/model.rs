@@ -161,7 +161,9 @@ pub fn paper_language_names() -> BTreeMap<String, String> {
 }
 
 /// Which side of a pair plays the paper's X (the unseen language); the other side is Y.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum XSide {
     /// X is `src`.
@@ -175,7 +177,9 @@ pub enum XSide {
 }
 
 /// Which translation directions to generate, relative to the X/Y roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Directions {
     /// Y→X then X→Y.
@@ -188,7 +192,19 @@ pub enum Directions {
 }
 
 /// A side of a parallel pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Side {
     /// The `src` side.

@@ -88,7 +88,9 @@ pub fn mono_input(prefix: &str) -> String {
 }
 
 /// Inference prompt variants of Table 8.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum PromptVariant {
     /// The MTInstruct input (used for fine-tuning).

@@ -12,10 +12,15 @@ use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::support::text::pairs::str_column;
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    ColumnDecl, DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError,
+    Stats, TableSlot, col,
+};
 
 /// How sentences are cut into alignment tokens.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Tokenize {
     /// Unicode word boundaries (UAX #29), punctuation split off. Default.
@@ -56,7 +61,7 @@ impl Tokenize {
 }
 
 /// Parameters of `align.ibm2`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Tokenization of both sides.
@@ -88,6 +93,39 @@ fn method_from_str<'de, D: Deserializer<'de>>(d: D) -> Result<Method, D::Error> 
     let s = String::deserialize(d)?;
     s.parse().map_err(serde::de::Error::custom)
 }
+
+const PAIRS: TableSlot = TableSlot::new("pairs", "a pairs table (ingest / sample)").requires(&[
+    col("pair_id", DType::U64),
+    col("lang", DType::Str),
+    col("src_lang", DType::Str),
+    col("tgt_lang", DType::Str),
+    col("src", DType::Str),
+    col("tgt", DType::Str),
+]);
+
+/// The `alignments` table.
+pub const ALIGNMENT_COLUMNS: &[ColumnDecl] = &[
+    col("pair_id", DType::U64),
+    col("lang", DType::Str),
+    col("src_lang", DType::Str),
+    col("tgt_lang", DType::Str),
+    col("src", DType::Str),
+    col("tgt", DType::Str),
+    col("src_tokens", DType::List(&DType::Str)),
+    col("src_starts", DType::List(&DType::U32)),
+    col("src_ends", DType::List(&DType::U32)),
+    col("tgt_tokens", DType::List(&DType::Str)),
+    col("tgt_starts", DType::List(&DType::U32)),
+    col("tgt_ends", DType::List(&DType::U32)),
+    col("link_src", DType::List(&DType::U32)),
+    col("link_tgt", DType::List(&DType::U32)),
+    col("link_posterior", DType::List(&DType::F64)),
+    col("link_tprob", DType::List(&DType::F64)),
+    col("forward", DType::Str),
+    col("reverse", DType::Str),
+    col("pharaoh", DType::Str),
+    col("skipped", DType::Str),
+];
 
 /// The stage kind.
 pub struct AlignIbm2;
@@ -307,75 +345,38 @@ ONE model is trained per (src_lang, tgt_lang) group (groups in sorted order), fo
 P(src|tgt), then the two Viterbi alignments are symmetrized. Parallel (rayon) and deterministic: the output is
 byte-identical for any thread count.
 
-Inputs:
-  pairs   a pairs table (ingest / sample): pair_id, lang, src_lang, tgt_lang, src, tgt
-
-Parameters (defaults):
-  tokenize = \"unicode\"      unicode: UAX #29 words, punctuation split off, whitespace dropped;
-                            whitespace: split on whitespace only (pre-tokenized text);
-                            chars: as unicode, but words of unspaced scripts (Han, kana, Thai, Lao, Khmer, Myanmar,
-                              fullwidth forms) are cut into grapheme clusters;
-                            auto: per side from its language code: chars for zh, ja, km, my, th, lo, yue, wuu,
-                              unicode otherwise.
-                            Every token keeps its byte span in the original sentence.
-  lowercase = false         lowercase the words the model sees (stored tokens keep the original text)
-  symmetrize = \"grow-diag-final-and\"   intersect | union | grow-diag | grow-diag-final | grow-diag-final-and
-                            (or gd / gdf / gdfa); atools' exact order of growth
-  full_posteriors = true    keep each direction's full posterior matrix so that every symmetrized link gets both
-                            directions' posteriors (memory: one f32 per (src+1)×tgt cell of the group, per
-                            direction, until the group is done). false: a direction whose Viterbi alignment lacks
-                            a link contributes 0 to its posterior. Implies ibm2.keep_posteriors.
-  ibm2 = { ... }            the model (fields and defaults):
-    model = \"fixed\"         fixed: fast_align's maths with its tension bugs fixed (correct dE[h]/dλ, 1-based
-                              feature, no NaN); fast_align: upstream behaviour bug for bug (its -d -o -v exactly)
-    optimize_tension        unset = the mode's default: OFF for fixed, ON for fast_align. Why off: with the
-                              gradient fixed, optimising λ converges to its maximum-likelihood value (≈ 12–14),
-                              which costs AER: on the shared AER protocol (gdfa) fixed + λ fixed at 4 scores
-                              20.70 (en-fr) / 47.60 (ro-en), fixed + optimisation 23.0 / 48.5, fast_align
-                              22.5 / 48.3. Set true to optimise λ (8 steps after E-steps 2..I-1, as upstream).
-    iterations = 5          passes: iterations-1 E+M passes, then one Viterbi pass (-I)
-    favor_diagonal = true   diagonal prior (-d); false = IBM Model 1
-    variational_bayes = true, alpha = 0.01   VB M-step with Dirichlet(α) (-v, -a); false = EM
-    diagonal_tension = 4.0  starting / fixed λ (-T)
-    p0 = 0.08               NULL probability (-q), never re-estimated
-    no_null_word = false    (-N)
-    max_sentence_len = 1000 pairs with a longer side are skipped (0 = no limit, capped at 65535)
-    keep_posteriors = false (see full_posteriors)
-    reverse                 ignored: both directions always run
-
 Bad input is never silent: a pair with an empty side (after tokenization) or a side longer than
 max_sentence_len is skipped (empty alignment, `skipped` set, counted); a group where every pair is unusable keeps
 its rows, all skipped (counter unaligned_groups/<src>-<tgt>). `|||`, `<eps>` and tabs are ordinary words here
 (counted as suspicious_tokens).
 
-Output `alignments` (main), one row per input pair, in input order:
-  pair_id u64, lang, src_lang, tgt_lang, src, tgt (str)   from the input
-  src_tokens list<str>, src_starts list<u32>, src_ends list<u32>   tokens and byte spans [start, end) in src
-  tgt_tokens, tgt_starts, tgt_ends                        same for tgt
-  link_src list<u32>, link_tgt list<u32>                  symmetrized links (0-based token indices), i-major
-  link_posterior list<f64>                                per link: (q_fwd + q_rev) / 2, final posteriors
-  link_tprob list<f64>                                    per link: sqrt(t_fwd(tgt|src) · t_rev(src|tgt)), ≤ 1
-  forward, reverse, pharaoh (str)                         Pharaoh `i-j` (0-based, left = src) of the forward
-                                                          and reverse Viterbi alignments and the symmetrized one
-  skipped (str)                                           null, or empty_source | empty_target | too_long
-Blob `alignments.pharaoh`: the symmetrized alignments as Pharaoh text, one line per row (empty for skipped).
-
 Stats: rows_in = rows_out = input rows; counters sentences/<src>-<tgt>, skipped/<reason>, suspicious_tokens,
 links/<src>-<tgt>, final_tension_milli/<src>-<tgt>/{forward,reverse} (λ × 1000), ttable_cells/....";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot {
-        name: "pairs",
-        kind: SlotKind::Table,
-        required: true,
-        doc: "a pairs table",
-    }];
+    const INPUTS: &'static [InputSlot] = &[PAIRS.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[
+        OutputSlot::table(
+            "alignments",
+            ALIGNMENT_COLUMNS,
+            "one row per input pair, in input order: tokens with byte spans [start, end), symmetrized links (0-based, i-major) with per-link posterior (q_fwd + q_rev) / 2 and tprob sqrt(t_fwd · t_rev), Pharaoh `i-j` of forward, reverse and symmetrized alignments, skipped = null | empty_source | empty_target | too_long",
+        ),
+        OutputSlot::blob(
+            "alignments.pharaoh",
+            "the symmetrized alignments as Pharaoh text, one line per row (empty for skipped)",
+        ),
+    ];
 
-    fn validate(p: &Params) -> Result<(), String> {
-        p.ibm2.validate().map_err(|e| format!("ibm2: {e}"))
+    fn validate(p: &Params) -> Result<(), ParamError> {
+        p.ibm2.validate().map_err(|e| match e {
+            alinea_align::AlignError::InvalidParam { field, reason } => {
+                ParamError::new(format!("ibm2.{field}"), reason)
+            }
+            other => ParamError::new("ibm2", other.to_string()),
+        })
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let df = ctx.table("pairs")?;
+        let df = ctx.table(PAIRS)?;
         let n = df.height();
         let pair_id = df.column("pair_id")?.u64()?.clone();
         let (lang, src_lang, tgt_lang) = (

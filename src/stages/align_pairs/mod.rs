@@ -7,10 +7,13 @@ use alinea_align::{
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats,
+    TableSlot, col,
+};
 
 /// Parameters of `align.pairs`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Maximum span length in tokens on each side (1 = word pairs, as AlignInstruct uses).
@@ -34,6 +37,14 @@ impl Default for Params {
         }
     }
 }
+
+const ALIGNMENTS: TableSlot = TableSlot::new("alignments", "an align.ibm2 table").requires(&[
+    col("pair_id", DType::U64),
+    col("src", DType::Str),
+    col("tgt", DType::Str),
+    col("link_src", DType::List(&DType::U32)),
+    col("link_tgt", DType::List(&DType::U32)),
+]);
 
 /// The stage kind.
 pub struct AlignPairs;
@@ -125,46 +136,41 @@ scores), for AlignInstruct. A span pair (src tokens [s1, s2], tgt tokens [t1, t2
 Phrases are cut from the original sentences (first token's start to last token's end), so they are exact
 substrings of `src` / `tgt`.
 
-Inputs:
-  alignments   an align.ibm2 table
-
-Parameters (defaults):
-  max_len = 1              span length limit in tokens, each side (1 = word pairs)
-  min_score = 0.1          threshold on the pair score
-  score = \"translation_prob\"   translation_prob: sqrt(t_fwd · t_rev) per link (column link_tprob); posterior:
-                           (q_fwd + q_rev) / 2 (column link_posterior); product: both multiplied. On the en-fr /
-                           ro-en gold sets the default keeps as many word pairs as posterior ≥ 0.5 with more of
-                           them gold links (82.2% / 80.5% sure vs 76.6% / 79.1%; crates/align/examples/pair_scores.rs)
-  skip_punctuation = true  drop pairs with a side without any letter or digit
-
-Output `gold`, in alignment-row then span order:
-  pair_id u64, lang, src_lang, tgt_lang (str)
-  src_start, src_end, tgt_start, tgt_end (u32)   token spans, end exclusive
-  src_phrase, tgt_phrase (str)                   from the original text
-  score (f64), links (u32)                       pair score, links inside the pair
-
 Stats: rows_in = alignment rows, rows_out = pairs kept; dropped: punctuation, below_threshold (candidate pairs);
 counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot {
-        name: "alignments",
-        kind: SlotKind::Table,
-        required: true,
-        doc: "an align.ibm2 table",
-    }];
+    const INPUTS: &'static [InputSlot] = &[ALIGNMENTS.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[OutputSlot::table(
+        "gold",
+        &[
+            col("pair_id", DType::U64),
+            col("lang", DType::Str),
+            col("src_lang", DType::Str),
+            col("tgt_lang", DType::Str),
+            col("src_start", DType::U32),
+            col("src_end", DType::U32),
+            col("tgt_start", DType::U32),
+            col("tgt_end", DType::U32),
+            col("src_phrase", DType::Str),
+            col("tgt_phrase", DType::Str),
+            col("score", DType::F64),
+            col("links", DType::U32),
+        ],
+        "gold pairs in alignment-row then span order: token spans (end exclusive), phrases cut from the original text, pair score and links inside the pair",
+    )];
 
-    fn validate(p: &Params) -> Result<(), String> {
+    fn validate(p: &Params) -> Result<(), ParamError> {
         if p.max_len == 0 {
-            return Err("max_len must be at least 1".into());
+            return Err(ParamError::new("max_len", "must be at least 1"));
         }
         if !p.min_score.is_finite() {
-            return Err("min_score must be a finite number".into());
+            return Err(ParamError::new("min_score", "must be a finite number"));
         }
         Ok(())
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let df = ctx.table("alignments")?;
+        let df = ctx.table(ALIGNMENTS)?;
         let n = df.height();
         let pair_id = df.column("pair_id")?.u64()?.clone();
         let (lang, src_lang, tgt_lang) = (

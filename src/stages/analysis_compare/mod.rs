@@ -5,15 +5,30 @@ use std::fmt::Write as _;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot,
+};
 
 /// Parameters of `analysis.compare`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Chart title.
     pub title: String,
 }
+
+const BASE: TableSlot = TableSlot::new("base", "analysis.representations of the reference model")
+    .requires(&[
+        alinea_engine::col("lang", DType::Str),
+        alinea_engine::col("layer", DType::U32),
+        alinea_engine::col("cosine", DType::F64),
+    ]);
+const OTHER: TableSlot = TableSlot::new("other", "analysis.representations of the compared model")
+    .requires(&[
+        alinea_engine::col("lang", DType::Str),
+        alinea_engine::col("layer", DType::U32),
+        alinea_engine::col("cosine", DType::F64),
+    ]);
 
 /// The stage kind.
 pub struct AnalysisCompare;
@@ -74,35 +89,34 @@ impl Stage for AnalysisCompare {
         "per-layer cosine differences between two representation analyses (Δ1, Δ2 of Sec. 4.5)";
     const DOC: &'static str = "\
 Joins two `analysis.representations` tables on (lang, layer) and reports `delta = other - base`, the paper's Δ1
-(base model -> MTInstruct) or Δ2 (MTInstruct -> MT+Align).
-
-Inputs: base, other (analysis.representations tables). Parameters: title.
-
-Outputs: table `deltas` (lang, layer, base, other, delta), and blob `deltas.svg`: the mean delta per layer over
-languages as a bar chart.";
+(base model -> MTInstruct) or Δ2 (MTInstruct -> MT+Align).";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[
-        InputSlot {
-            name: "base",
-            kind: SlotKind::Table,
-            required: true,
-            doc: "analysis.representations of the reference model",
-        },
-        InputSlot {
-            name: "other",
-            kind: SlotKind::Table,
-            required: true,
-            doc: "analysis.representations of the compared model",
-        },
+    const INPUTS: &'static [InputSlot] = &[BASE.slot(), OTHER.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[
+        OutputSlot::table(
+            "deltas",
+            &[
+                alinea_engine::col("lang", DType::Str),
+                alinea_engine::col("layer", DType::U32),
+                alinea_engine::col("base", DType::F64),
+                alinea_engine::col("other", DType::F64),
+                alinea_engine::col("delta", DType::F64),
+            ],
+            "per (lang, layer): the two cosines and delta = other - base",
+        ),
+        OutputSlot::blob(
+            "deltas.svg",
+            "the mean delta per layer over languages, as a bar chart",
+        ),
     ];
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let base = ctx.table("base")?.lazy().select([
+        let base = ctx.table(BASE)?.lazy().select([
             col("lang"),
             col("layer"),
             col("cosine").alias("base"),
         ]);
-        let other = ctx.table("other")?.lazy().select([
+        let other = ctx.table(OTHER)?.lazy().select([
             col("lang"),
             col("layer"),
             col("cosine").alias("other"),

@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::support::model::{bloom_err, load_model};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use crate::support::model::{ADAPTER, MODEL, bloom_err, load_model};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot, col,
+};
 
 /// Parameters of `analysis.representations`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Pairs used per language (the first ones of the table).
@@ -33,6 +35,8 @@ impl Default for Params {
         }
     }
 }
+
+const PAIRS: TableSlot = TableSlot::new("pairs", "a pairs table of parallel sentences");
 
 /// The stage kind.
 pub struct AnalysisRepresentations;
@@ -109,40 +113,22 @@ impl Stage for AnalysisRepresentations {
 Representation analysis of the AlignInstruct paper (Sec. 4.5): for each language, the two sides of up to
 `max_pairs` parallel sentences are encoded, every layer's hidden states (embeddings + each block, as transformers'
 `hidden_states`) are mean-pooled over tokens, and the cosine similarity of the two sides is averaged per layer.
-Compare two runs (base vs MTInstruct, MTInstruct vs MT+Align) with `analysis.compare`.
-
-Inputs:
-  model     a BLOOM model folder or a model.tiny stage
-  adapter   optional: a train.lora stage or a PEFT adapter folder
-  pairs     a pairs table (e.g. FLORES dev)
-
-Parameters (defaults): max_pairs = 200, batch_size = 8, max_len = 128, device = \"cpu\".
-
-Output `layers`: lang, layer (0 = embeddings), pairs, cosine.";
+Compare two runs (base vs MTInstruct, MTInstruct vs MT+Align) with `analysis.compare`.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[
-        InputSlot {
-            name: "model",
-            kind: SlotKind::Folder,
-            required: true,
-            doc: "BLOOM model folder or model.tiny stage",
-        },
-        InputSlot {
-            name: "adapter",
-            kind: SlotKind::Folder,
-            required: false,
-            doc: "train.lora stage or PEFT adapter folder",
-        },
-        InputSlot {
-            name: "pairs",
-            kind: SlotKind::Table,
-            required: true,
-            doc: "a pairs table of parallel sentences",
-        },
-    ];
+    const INPUTS: &'static [InputSlot] = &[MODEL.slot(), ADAPTER.slot(), PAIRS.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[OutputSlot::table(
+        "layers",
+        &[
+            col("lang", DType::Str),
+            col("layer", DType::U32),
+            col("pairs", DType::U32),
+            col("cosine", DType::F64),
+        ],
+        "per language and layer (0 = embeddings): pairs used and the mean cosine similarity of the two sides",
+    )];
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let df = ctx.table("pairs")?;
+        let df = ctx.table(PAIRS)?;
         let (lang, src, tgt) = (
             df.column("lang")?.str()?.clone(),
             df.column("src")?.str()?.clone(),
@@ -159,13 +145,12 @@ Output `layers`: lang, layer (0 = embeddings), pairs, cosine.";
             }
         }
         let (model, tokenizer, device) = load_model(ctx, &p.device)?;
-        let adapter = if ctx.has_input("adapter") {
-            Some(
-                alinea_bloom::LoraAdapter::load(&ctx.folder("adapter")?, model.config(), &device)
+        let adapter = match ctx.folder(ADAPTER)? {
+            Some(dir) => Some(
+                alinea_bloom::LoraAdapter::load(&dir, model.config(), &device)
                     .map_err(bloom_err)?,
-            )
-        } else {
-            None
+            ),
+            None => None,
         };
         let (mut langs, mut layers, mut counts, mut cosines) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -3,10 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    InputSlot, OutputKind, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot,
+};
 
 /// How to fail.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Copy the input table through (do not fail).
@@ -16,15 +20,20 @@ pub enum Mode {
     Error,
     /// Abort the whole process in the middle of the stage, as a `kill -9` would.
     Abort,
+    /// Produce outputs that differ from the declaration (an undeclared table), as a kind whose declaration
+    /// drifted from its code would: the executor must fail the stage.
+    Drift,
 }
 
 /// Parameters of `debug.fail`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// How to fail.
     pub mode: Mode,
 }
+
+const TABLE: TableSlot = TableSlot::new("table", "any table");
 
 /// The stage kind.
 pub struct DebugFail;
@@ -32,18 +41,18 @@ pub struct DebugFail;
 impl Stage for DebugFail {
     const KIND: &'static str = "debug.fail";
     const SUMMARY: &'static str = "testing aid: pass a table through, fail, or abort the process";
-    const DOC: &'static str =
-        "Testing aid. Parameters: mode = \"pass\" | \"error\" | \"abort\". Input `table`.";
+    const DOC: &'static str = "\
+Testing aid. Parameters: mode = \"pass\" | \"error\" | \"abort\". Input `table`.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot {
+    const INPUTS: &'static [InputSlot] = &[TABLE.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[OutputSlot {
         name: "table",
-        kind: SlotKind::Table,
-        required: true,
-        doc: "any table",
+        kind: OutputKind::AnyTable,
+        doc: "the input table, unchanged (mode = \"pass\")",
     }];
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let df = ctx.table("table")?;
+        let df = ctx.table(TABLE)?;
         match p.mode {
             Mode::Pass => {
                 let stats = Stats {
@@ -52,6 +61,11 @@ impl Stage for DebugFail {
                     ..Stats::default()
                 };
                 Ok(Outputs::table("table", df, stats))
+            }
+            Mode::Drift => {
+                let mut out = Outputs::table("table", df.clone(), Stats::default());
+                out.tables.push(("undeclared".into(), df));
+                Ok(out)
             }
             Mode::Error => Err(StageError::Other(
                 "debug.fail: failing on purpose (mode = \"error\")".into(),

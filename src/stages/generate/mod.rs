@@ -3,34 +3,38 @@
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::support::model::{bloom_err, load_model};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use crate::support::model::{ADAPTER, MODEL, bloom_err, load_model};
+use alinea_engine::{
+    InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot,
+};
 
-/// Parameters of `generate`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Parameters of `generate`: the decoding parameters of `alinea_bloom::GenerateConfig` (same keys, flattened)
+/// and the device.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
-    /// Most tokens generated per prompt.
-    pub max_new_tokens: usize,
-    /// Prompts decoded together.
-    pub batch_size: usize,
-    /// Longest prompt kept, in tokens (truncated from the left).
-    pub max_input_len: usize,
+    /// Decoding parameters.
+    #[serde(flatten)]
+    pub decode: alinea_bloom::GenerateConfig,
     /// `cpu`, `cuda` or `cuda:N`.
     pub device: String,
 }
 
 impl Default for Params {
     fn default() -> Self {
-        let g = alinea_bloom::GenerateConfig::default();
         Params {
-            max_new_tokens: g.max_new_tokens,
-            batch_size: g.batch_size,
-            max_input_len: g.max_input_len,
+            decode: alinea_bloom::GenerateConfig::default(),
             device: "cpu".into(),
         }
     }
 }
+
+const PROMPTS: TableSlot = TableSlot::new(
+    "prompts",
+    "an instruction table (instruct.prompts); its `instruction` column is the prompt",
+)
+.requires(INSTRUCTION_COLUMNS);
+use crate::support::tables::instruct::{GENERATION_COLUMNS, INSTRUCTION_COLUMNS};
 
 /// The stage kind.
 pub struct Generate;
@@ -41,62 +45,33 @@ impl Stage for Generate {
         "greedy batched decoding (KV cache) of a prompts table, with or without an adapter";
     const DOC: &'static str = "\
 Decodes every prompt of an instruction table greedily (beam 1, as the paper), stopping at EOS or the first newline
-or after max_new_tokens. Deterministic: the output depends on the inputs and batch size only.
-
-Inputs:
-  model     a BLOOM model folder or a model.tiny stage
-  adapter   optional: a train.lora stage (or a PEFT adapter folder)
-  prompts   an instruction table (instruct.prompts); its `instruction` column is the prompt
-
-Parameters (defaults): max_new_tokens = 256, batch_size = 8, max_input_len = 384, device = \"cpu\".
-
-Output `generations`: the prompts table's columns plus `hypothesis`.";
+or after max_new_tokens. Deterministic: the output depends on the inputs and batch size only.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[
-        InputSlot {
-            name: "model",
-            kind: SlotKind::Folder,
-            required: true,
-            doc: "BLOOM model folder or model.tiny stage",
-        },
-        InputSlot {
-            name: "adapter",
-            kind: SlotKind::Folder,
-            required: false,
-            doc: "train.lora stage or PEFT adapter folder",
-        },
-        InputSlot {
-            name: "prompts",
-            kind: SlotKind::Table,
-            required: true,
-            doc: "an instruction table of prompts",
-        },
-    ];
+    const INPUTS: &'static [InputSlot] = &[MODEL.slot(), ADAPTER.slot(), PROMPTS.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[OutputSlot::table(
+        "generations",
+        GENERATION_COLUMNS,
+        "the prompts table's columns plus `hypothesis`",
+    )];
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let df = ctx.table("prompts")?;
+        let df = ctx.table(PROMPTS)?;
         let rows = crate::support::tables::instruct::from_frame(&df)?;
         let (model, tokenizer, device) = load_model(ctx, &p.device)?;
-        let adapter = if ctx.has_input("adapter") {
-            let dir = ctx.folder("adapter")?;
-            Some(
+        let adapter = match ctx.folder(ADAPTER)? {
+            Some(dir) => Some(
                 alinea_bloom::LoraAdapter::load(&dir, model.config(), &device)
                     .map_err(bloom_err)?,
-            )
-        } else {
-            None
+            ),
+            None => None,
         };
         let prompts: Vec<String> = rows.iter().map(|r| r.prompt()).collect();
-        let cfg = alinea_bloom::GenerateConfig {
-            max_new_tokens: p.max_new_tokens,
-            batch_size: p.batch_size,
-            max_input_len: p.max_input_len,
-        };
+        let cfg = &p.decode;
         let bar = ctx.progress(prompts.len() as u64, "prompts");
         let stop = alinea_bloom::stop_token_ids(&model, &tokenizer);
         let mut hyps = Vec::with_capacity(prompts.len());
         // Chunks bound memory and drive the progress bar; decoding is batched inside each chunk.
-        for chunk in prompts.chunks(p.batch_size.max(1) * 8) {
+        for chunk in prompts.chunks(cfg.batch_size.max(1) * 8) {
             hyps.extend(
                 alinea_bloom::generate_text_with_stops(
                     &model,
@@ -104,7 +79,7 @@ Output `generations`: the prompts table's columns plus `hypothesis`.";
                     &tokenizer,
                     chunk,
                     &stop,
-                    &cfg,
+                    cfg,
                 )
                 .map_err(bloom_err)?,
             );

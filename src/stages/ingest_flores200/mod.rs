@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::support::lang::{Language, Registry};
-use crate::support::text::pairs::{Origin, PairRows};
+use crate::support::text::pairs::{Origin, PAIRS_OUTPUT, PairRows};
 use crate::support::text::{OnInvalidUtf8, split_lines};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    InputSlot, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError, Stats,
+};
 
 /// Parameters of `ingest.flores200`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Languages to pair with the pivot (ISO codes).
@@ -37,6 +39,8 @@ impl Default for Params {
     }
 }
 
+const ROOT: PathSlot = PathSlot::new("root", "the flores200_dataset directory");
+
 /// The stage kind.
 pub struct IngestFlores200;
 
@@ -59,40 +63,32 @@ impl Stage for IngestFlores200 {
     const DOC: &'static str = "\
 Reads FLORES-200 (`<root>/{dev,devtest}/<flores code>.<split>`, multi-way aligned by sentence id).
 
-Inputs:
-  root   the `flores200_dataset` directory
-
-Parameters (defaults):
-  langs = []                   ISO codes paired with the pivot (required); Flores codes come from the registry
-  splits = [\"dev\", \"devtest\"]
-  pivot = \"en\"                 the other side of every pair
-  extra_languages = []         registry additions: { code, name, flores, script, family, bloom_seen, script_seen }
-  on_invalid_utf8 = \"error\"
-
-Every file of a split must have the same number of lines (else an error names both files and counts).
-
-Output `pairs`: pair_id, corpus (= flores200), split, lang, src_lang (the language), tgt_lang (the pivot), src, tgt,
-source_file, line (= the sentence id, 1-based).";
+Every file of a split must have the same number of lines (else an error names both files and counts).";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot {
-        name: "root",
-        kind: SlotKind::Path,
-        required: true,
-        doc: "the flores200_dataset directory",
-    }];
+    const INPUTS: &'static [InputSlot] = &[ROOT.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[PAIRS_OUTPUT];
 
-    fn validate(p: &Params) -> Result<(), String> {
+    fn validate(p: &Params) -> Result<(), ParamError> {
         if p.langs.is_empty() {
-            return Err(
-                "`langs` is empty: name at least one language, e.g. langs = [\"be\"]".into(),
-            );
+            return Err(ParamError::new(
+                "langs",
+                "empty: name at least one language, e.g. langs = [\"be\"]",
+            ));
         }
         let registry = Registry::with_extra(&p.extra_languages);
-        for code in p.langs.iter().chain([&p.pivot]) {
-            registry.require(code)?;
+        for (i, code) in p.langs.iter().enumerate() {
+            registry
+                .require(code)
+                .map_err(|m| ParamError::new(format!("langs[{i}]"), m))?;
         }
+        registry
+            .require(&p.pivot)
+            .map_err(|m| ParamError::new("pivot", m))?;
         if let Some(bad) = p.splits.iter().find(|s| *s != "dev" && *s != "devtest") {
-            return Err(format!("split `{bad}`: FLORES-200 has `dev` and `devtest`"));
+            return Err(ParamError::new(
+                "splits",
+                format!("`{bad}`: FLORES-200 has `dev` and `devtest`"),
+            ));
         }
         Ok(())
     }
@@ -117,7 +113,7 @@ source_file, line (= the sentence id, 1-based).";
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let root = ctx.path("root").expect("required input").to_path_buf();
+        let root = ctx.path(ROOT)?.to_path_buf();
         let registry = Registry::with_extra(&p.extra_languages);
         let mut rows = PairRows::default();
         let mut stats = Stats::default();

@@ -4,12 +4,16 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::support::text::pairs::{Origin, PairRows};
+use crate::support::text::pairs::{Origin, PAIRS_OUTPUT, PairRows};
 use crate::support::text::{OnInvalidUtf8, split_lines};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    InputSlot, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError, Stats,
+};
 
 /// Which on-disk layout to read.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
     /// `original` when `supervised/` exists under the root, else `hf_parquet`.
@@ -22,7 +26,7 @@ pub enum Layout {
 }
 
 /// Parameters of `ingest.opus100`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Languages paired with English (ISO codes, e.g. `["be", "li"]`).
@@ -51,6 +55,8 @@ impl Default for Params {
         }
     }
 }
+
+const ROOT: PathSlot = PathSlot::new("root", "OPUS-100 root directory");
 
 /// The stage kind.
 pub struct IngestOpus100;
@@ -257,42 +263,27 @@ impl Stage for IngestOpus100 {
     const DOC: &'static str = "\
 Reads OPUS-100 v1.0 for chosen languages and splits.
 
-Inputs:
-  root   directory holding `supervised/` (and `zero-shot/`) of the original release, or the Hugging Face
-         layout `<a>-<b>/<split>-*.parquet` with a `translation` struct column keyed by language code.
-
-Parameters (defaults):
-  langs = []                          languages paired with English, ISO codes (required)
-  splits = [\"train\", \"dev\", \"test\"]  splits of the supervised pairs
-  zero_shot = []                      zero-shot pairs such as \"de-nl\" (their test split)
-  layout = \"auto\"                     auto | original | hf_parquet
-  keep_empty = false                  keep pairs with an empty side (always counted in stats)
-  on_invalid_utf8 = \"error\"           error (file:line:byte) | replace (U+FFFD, counted)
-
 Pair folders put the two codes in alphabetical order (`af-en`, `en-fr`); `src` is always the non-English side.
-A missing file is an error naming it. Sides with different line counts are an error naming both files.
-
-Output `pairs`: pair_id (row number, 0-based), corpus, split, lang, src_lang, tgt_lang, src, tgt, source_file,
-line (1-based).";
+A missing file is an error naming it. Sides with different line counts are an error naming both files.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot {
-        name: "root",
-        kind: SlotKind::Path,
-        required: true,
-        doc: "OPUS-100 root directory",
-    }];
+    const INPUTS: &'static [InputSlot] = &[ROOT.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[PAIRS_OUTPUT];
 
-    fn validate(p: &Params) -> Result<(), String> {
+    fn validate(p: &Params) -> Result<(), ParamError> {
         if p.langs.is_empty() && p.zero_shot.is_empty() {
-            return Err("`langs` is empty: name at least one language paired with English, e.g. langs = [\"be\"]".into());
+            return Err(ParamError::new(
+                "langs",
+                "empty: name at least one language paired with English, e.g. langs = [\"be\"]",
+            ));
         }
         for pair in &p.zero_shot {
             if pair
                 .split_once('-')
                 .is_none_or(|(a, b)| a.is_empty() || b.is_empty())
             {
-                return Err(format!(
-                    "zero_shot entry `{pair}`: expected two codes joined by `-`, e.g. \"de-nl\""
+                return Err(ParamError::new(
+                    "zero_shot",
+                    format!("entry `{pair}`: expected two codes joined by `-`, e.g. \"de-nl\""),
                 ));
             }
         }
@@ -327,7 +318,7 @@ line (1-based).";
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let root = ctx.path("root").expect("required input").to_path_buf();
+        let root = ctx.path(ROOT)?.to_path_buf();
         let layout = resolve_layout(p, &root);
         let mut rows = PairRows::default();
         let mut stats = Stats::default();

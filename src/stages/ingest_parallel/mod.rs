@@ -5,12 +5,17 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::support::text::pairs::{Origin, PairRows};
+use crate::support::text::pairs::{Origin, PAIRS_OUTPUT, PairRows};
 use crate::support::text::{OnInvalidUtf8, split_lines};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    InputSlot, Optional, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError,
+    Stats,
+};
 
 /// Format of the `file` input.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// From the file extension (`.tsv`, `.jsonl`, `.parquet`).
@@ -25,7 +30,7 @@ pub enum Format {
 }
 
 /// Parameters of `ingest.parallel`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// ISO code of the `src` side (required).
@@ -66,6 +71,19 @@ impl Default for Params {
         }
     }
 }
+
+const SRC: PathSlot<Optional> = PathSlot::new(
+    "src",
+    "text file of the src side (give `src` + `tgt`, or `file`)",
+)
+.optional();
+const TGT: PathSlot<Optional> =
+    PathSlot::new("tgt", "text file of the tgt side, line-aligned with src").optional();
+const FILE: PathSlot<Optional> = PathSlot::new(
+    "file",
+    "one .tsv / .jsonl / .parquet file with two text columns (instead of `src` + `tgt`)",
+)
+.optional();
 
 /// The stage kind.
 pub struct IngestParallel;
@@ -178,53 +196,26 @@ impl Stage for IngestParallel {
     const SUMMARY: &'static str =
         "read any parallel corpus (two text files, or TSV/JSONL/Parquet with two columns)";
     const DOC: &'static str = "\
-Reads a parallel corpus into a pairs table.
-
-Inputs (either `src` + `tgt`, or `file`):
-  src, tgt   two line-aligned text files
-  file       one .tsv / .jsonl / .parquet file with two text columns
-
-Parameters (defaults):
-  src_lang, tgt_lang (required)   ISO codes of the two sides
-  format = \"auto\"                 auto (from the extension) | tsv | jsonl | parquet
-  src_column = \"src\", tgt_column = \"tgt\"   column names (0-based indexes for a TSV without header)
-  tsv_header = true
-  corpus = \"parallel\", split = \"train\"   values of the corpus and split columns
-  keep_empty = false, on_invalid_utf8 = \"error\"
-
-Output `pairs`: the pairs table of the ingestion stages (see `alinea help ingest.opus100`).";
+Reads a parallel corpus into a pairs table.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[
-        InputSlot {
-            name: "src",
-            kind: SlotKind::Path,
-            required: false,
-            doc: "text file of the src side",
-        },
-        InputSlot {
-            name: "tgt",
-            kind: SlotKind::Path,
-            required: false,
-            doc: "text file of the tgt side, line-aligned with src",
-        },
-        InputSlot {
-            name: "file",
-            kind: SlotKind::Path,
-            required: false,
-            doc: "a TSV, JSONL or Parquet file with both sides",
-        },
-    ];
+    const INPUTS: &'static [InputSlot] = &[SRC.slot(), TGT.slot(), FILE.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[PAIRS_OUTPUT];
 
-    fn validate(p: &Params) -> Result<(), String> {
-        if p.src_lang.is_empty() || p.tgt_lang.is_empty() {
-            return Err("`src_lang` and `tgt_lang` are required (ISO codes)".into());
+    fn validate(p: &Params) -> Result<(), ParamError> {
+        for (field, value) in [("src_lang", &p.src_lang), ("tgt_lang", &p.tgt_lang)] {
+            if value.is_empty() {
+                return Err(ParamError::new(
+                    field,
+                    "required: the ISO code of that side (`src_lang` and `tgt_lang` both)",
+                ));
+            }
         }
         Ok(())
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let mut stats = Stats::default();
-        let (src, tgt, lines, file) = match (ctx.path("src"), ctx.path("tgt"), ctx.path("file")) {
+        let (src, tgt, lines, file) = match (ctx.path(SRC)?, ctx.path(TGT)?, ctx.path(FILE)?) {
             (Some(s), Some(t), None) => {
                 let a = split_lines(&ctx.read_file(s)?, s, p.on_invalid_utf8)?;
                 let b = split_lines(&ctx.read_file(t)?, t, p.on_invalid_utf8)?;

@@ -1,6 +1,7 @@
 //! `instruct.align`: AlignInstruct, True instructions from gold word pairs and False ones by negative swapping.
 
 use crate::support::tables::instruct::{self as table, ALIGNED_INPUTS};
+use alinea_engine::OutputSlot;
 use alinea_engine::{InputSlot, Outputs, Stage, StageCtx, StageError};
 
 /// The stage kind.
@@ -15,16 +16,14 @@ assertion is True or False.\\n{Y}: {y}\\n{X}: {x}\\nAssertion: \"{y span}\" can 
 statistically.`, output `True` or `False`. Negatives replace the source or the target side (chosen uniformly) of a
 gold pair by a span not aligned to the other side, from the same sentence (default) or another one; a negative
 never coincides with a gold pair. Each row records label, swapped side, origin and the replacement span, so
-`alinea query` can audit negatives.
-
-Inputs: alignments (align.ibm2), gold (align.pairs), tokenizer (optional).
-Parameters: `AlignParams` of alinea-instruct: pairs_per_sentence, negative_ratio, negative_origin, fallback_to_other,
-corpus_wide_check, seed, separator, length limits. Output `instructions`.";
+`alinea query` can audit negatives.";
     type Params = alinea_instruct::AlignParams;
     const INPUTS: &'static [InputSlot] = &ALIGNED_INPUTS;
+    const OUTPUTS: &'static [OutputSlot] = table::INSTRUCTIONS_OUTPUT;
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let corpus = table::aligned_corpus(&ctx.table("alignments")?, &ctx.table("gold")?)?;
+        let corpus =
+            table::aligned_corpus(&ctx.table(table::ALIGNMENTS)?, &ctx.table(table::GOLD)?)?;
         let out =
             alinea_instruct::build_align(&corpus, &table::names(), &table::token_counter(ctx)?, p)
                 .map_err(table::err)?;

@@ -1,7 +1,7 @@
 //! `instruct.denoise`: InstructAlign's word- and span-level conditional denoising.
 
-use crate::support::tables::instruct::{self as table, TOKENIZER_SLOT};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
+use crate::support::tables::instruct as table;
+use alinea_engine::{InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError};
 
 /// The stage kind.
 pub struct InstructDenoise;
@@ -13,23 +13,13 @@ impl Stage for InstructDenoise {
     const DOC: &'static str = "\
 Conditional denoising (InstructAlign, 2305.13627): the target sentence with masked words or spans and the source
 sentence as context; the output is the unmasked sentence. The exact wording of InstructAlign's prompts is not in
-our sources: the templates are parameters, with documented defaults.
-
-Inputs: pairs, tokenizer (optional). Parameters: `DenoiseParams` of alinea-instruct (levels, mask_ratio, seed,
-templates, length limits). Output `instructions`.";
+our sources: the templates are parameters, with documented defaults.";
     type Params = alinea_instruct::DenoiseParams;
-    const INPUTS: &'static [InputSlot] = &[
-        InputSlot {
-            name: "pairs",
-            kind: SlotKind::Table,
-            required: true,
-            doc: "a pairs table",
-        },
-        TOKENIZER_SLOT,
-    ];
+    const INPUTS: &'static [InputSlot] = &[table::PAIRS.slot(), table::TOKENIZER.slot()];
+    const OUTPUTS: &'static [OutputSlot] = table::INSTRUCTIONS_OUTPUT;
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let pairs = table::parallel_pairs(&ctx.table("pairs")?)?;
+        let pairs = table::parallel_pairs(&ctx.table(table::PAIRS)?)?;
         let out =
             alinea_instruct::build_denoise(&pairs, &table::names(), &table::token_counter(ctx)?, p)
                 .map_err(table::err)?;

@@ -1,8 +1,17 @@
 //! `instruct.mix`: interleaves a local Alpaca-format instruction file with generated instructions (CrossAlpaca)
 //! or replays earlier instructions (InstructAlign's experience replay).
 
-use crate::support::tables::instruct::{self as table, TOKENIZER_SLOT};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
+use crate::support::tables::instruct as table;
+use alinea_engine::{
+    InputSlot, OutputSlot, Outputs, PathSlot, Stage, StageCtx, StageError, TablesSlot,
+};
+
+const TASKS: TablesSlot = TablesSlot::new("tasks", "instruction tables (any number)")
+    .requires(table::INSTRUCTION_COLUMNS);
+const ALPACA: PathSlot = PathSlot::new(
+    "alpaca",
+    "the local instruction file: an Alpaca JSON array or JSONL with instruction, input, output",
+);
 
 /// The stage kind.
 pub struct InstructMix;
@@ -14,38 +23,17 @@ impl Stage for InstructMix {
     const DOC: &'static str = "\
 Mixes an external instruction file (Alpaca JSON array or JSONL with instruction, input, output) into generated
 instruction tables: by count (experience replay: e.g. 1000 records), by ratio, and/or with a cap of generated rows
-per (task, direction) (CrossAlpaca: 10k en->x + 10k x->en). Parse errors name file:line:column.
-
-Inputs:
-  tasks      instruction tables (any number)
-  alpaca     the local instruction file
-  tokenizer  optional tokenizer.json (length limits of the external rows)
-
-Parameters (defaults): count, ratio, per_direction_cap (none), shuffle = true, source_name = \"external\", seed = 0,
-length limits. Output `instructions`.";
+per (task, direction) (CrossAlpaca: 10k en->x + 10k x->en). Parse errors name file:line:column.";
     type Params = alinea_instruct::MixParams;
-    const INPUTS: &'static [InputSlot] = &[
-        InputSlot {
-            name: "tasks",
-            kind: SlotKind::Tables,
-            required: true,
-            doc: "instruction tables",
-        },
-        InputSlot {
-            name: "alpaca",
-            kind: SlotKind::Path,
-            required: true,
-            doc: "Alpaca-format JSON or JSONL file",
-        },
-        TOKENIZER_SLOT,
-    ];
+    const INPUTS: &'static [InputSlot] = &[TASKS.slot(), ALPACA.slot(), table::TOKENIZER.slot()];
+    const OUTPUTS: &'static [OutputSlot] = table::INSTRUCTIONS_OUTPUT;
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let mut rows = Vec::new();
-        for (_, df) in ctx.tables("tasks")? {
+        for (_, df) in ctx.tables(TASKS)? {
             rows.extend(table::from_frame(&df)?);
         }
-        let path = ctx.path("alpaca").expect("required input").to_path_buf();
+        let path = ctx.path(ALPACA)?.to_path_buf();
         let text = String::from_utf8(ctx.read_file(&path)?).map_err(|e| StageError::BadInput {
             path: path.clone(),
             line: 0,

@@ -1,7 +1,7 @@
 //! `instruct.mono`: MonoInstruct (full and half sentence completion).
 
-use crate::support::tables::instruct::{self as table, TOKENIZER_SLOT};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
+use crate::support::tables::instruct as table;
+use alinea_engine::{InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError};
 
 /// The stage kind.
 pub struct InstructMono;
@@ -12,24 +12,13 @@ impl Stage for InstructMono {
         "MonoInstruct: complete a sentence from nothing (full) or from its first half (half)";
     const DOC: &'static str = "\
 MonoInstruct (Sec. 2.4, 4.3): input `Given the context, complete the following sentence: {x_1..x_l}`, output
-` {x_l+1..x_N}`; `full` has l = 0, `half` l = N/2 words. Scripts without spaces are split by characters.
-
-Inputs: pairs (a pairs table), tokenizer (optional tokenizer.json).
-Parameters: see the `MonoParams` documentation of alinea-instruct (mode = full | half | both, sides, seed,
-length limits). Output `instructions`.";
+` {x_l+1..x_N}`; `full` has l = 0, `half` l = N/2 words. Scripts without spaces are split by characters.";
     type Params = alinea_instruct::MonoParams;
-    const INPUTS: &'static [InputSlot] = &[
-        InputSlot {
-            name: "pairs",
-            kind: SlotKind::Table,
-            required: true,
-            doc: "a pairs table",
-        },
-        TOKENIZER_SLOT,
-    ];
+    const INPUTS: &'static [InputSlot] = &[table::PAIRS.slot(), table::TOKENIZER.slot()];
+    const OUTPUTS: &'static [OutputSlot] = table::INSTRUCTIONS_OUTPUT;
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let pairs = table::parallel_pairs(&ctx.table("pairs")?)?;
+        let pairs = table::parallel_pairs(&ctx.table(table::PAIRS)?)?;
         let out = alinea_instruct::build_mono(&pairs, &table::token_counter(ctx)?, p)
             .map_err(table::err)?;
         table::outputs(out, pairs.len() as u64)

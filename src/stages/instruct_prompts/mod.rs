@@ -1,7 +1,7 @@
 //! `instruct.prompts`: inference prompts for test sets: the default (MTInstruct input) and PROMPT-1…5 of Table 8.
 
 use crate::support::tables::instruct as table;
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError};
+use alinea_engine::{InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError};
 
 /// The stage kind.
 pub struct InstructPrompts;
@@ -13,20 +13,13 @@ impl Stage for InstructPrompts {
     const DOC: &'static str = "\
 Builds the prompts a model is evaluated with (Table 8): `default` = the MTInstruct input; PROMPT-1 `{Y}: {y}\\n{X}:`;
 PROMPT-2 `{y}\\n{X}:`; PROMPT-3 `Translate to {X}.\\n{Y}: {y}\\n{X}:`; PROMPT-4 `Translate from {Y} to {X}.\\n{y}\\n{X}:`;
-PROMPT-5 `Translate to {X}.\\n{y}\\n{X}:`. The `output` column holds the reference translation.
-
-Inputs: pairs (a test set). Parameters (defaults): variant = \"default\" (or \"PROMPT-1\"…\"PROMPT-5\"),
-directions = \"both\", x_side = \"non_english\", separator = \"\\n\". Output `instructions`.";
+PROMPT-5 `Translate to {X}.\\n{y}\\n{X}:`. The `output` column holds the reference translation.";
     type Params = alinea_instruct::PromptParams;
-    const INPUTS: &'static [InputSlot] = &[InputSlot {
-        name: "pairs",
-        kind: SlotKind::Table,
-        required: true,
-        doc: "a pairs table (test set)",
-    }];
+    const INPUTS: &'static [InputSlot] = &[table::PAIRS.slot()];
+    const OUTPUTS: &'static [OutputSlot] = table::INSTRUCTIONS_OUTPUT;
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let pairs = table::parallel_pairs(&ctx.table("pairs")?)?;
+        let pairs = table::parallel_pairs(&ctx.table(table::PAIRS)?)?;
         let out = alinea_instruct::build_prompts(&pairs, &table::names(), p).map_err(table::err)?;
         table::outputs(out, pairs.len() as u64)
     }

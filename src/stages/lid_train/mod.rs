@@ -8,10 +8,13 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::support::lang::{Language, Registry};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx, StageError,
+    Stats, col,
+};
 
 /// Parameters of `lid.train`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Languages (ISO codes from the registry, or FLORES-200 codes such as `rus_Cyrl`); empty = every registry
@@ -42,6 +45,8 @@ impl Default for Params {
         }
     }
 }
+
+const ROOT: PathSlot = PathSlot::new("root", "FLORES-200 dataset folder (with dev/)");
 
 /// The stage kind.
 pub struct LidTrain;
@@ -139,47 +144,54 @@ impl Stage for LidTrain {
         "train the character n-gram language identifier on FLORES-200 dev files";
     const DOC: &'static str = "\
 Trains alinea's own language identifier (multinomial naive Bayes over character 1..max_order-grams, no external
-model) on FLORES-200 dev files, one label per file (`<flores code>.dev`). `metrics.score` uses it for off-target rates.
-
-Inputs:
-  root   the `flores200_dataset` folder (with `dev/` and optionally `devtest/`), or a folder of `*.dev` files
-
-Parameters (defaults):
-  langs = []            ISO codes of the registry or FLORES-200 codes (`rus_Cyrl`); [] = every registry language (31)
-  max_order = 4         longest character n-gram (1..5)
-  top_k = 3000          n-grams kept per language
-  alpha = 0.5           additive smoothing
-  evaluate = true       accuracy per language on `<root>/devtest/<code>.devtest` when present
-  extra_languages = []  languages beyond the registry (same fields as the registry)
-
-Outputs:
-  `langs` (main table): lang (ISO code, null for codes outside the registry), flores, train_lines, train_ngrams,
-           eval_lines (null without devtest), eval_correct, accuracy (correct / eval_lines)
-  `model` (blob): the model as JSON (alinea_metrics::LidModel), read by `metrics.score`'s `lid` input.";
+model) on FLORES-200 dev files, one label per file (`<flores code>.dev`). `metrics.score` uses it for off-target rates.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot {
-        name: "root",
-        kind: SlotKind::Path,
-        required: true,
-        doc: "FLORES-200 dataset folder (with dev/)",
-    }];
+    const INPUTS: &'static [InputSlot] = &[ROOT.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[
+        OutputSlot::table(
+            "langs",
+            &[
+                col("lang", DType::Str),
+                col("flores", DType::Str),
+                col("train_lines", DType::U64),
+                col("train_ngrams", DType::U64),
+                col("eval_lines", DType::U64),
+                col("eval_correct", DType::U64),
+                col("accuracy", DType::F64),
+            ],
+            "one row per language: training lines and n-grams, devtest evaluation (with evaluate = true)",
+        ),
+        OutputSlot::blob(
+            "model",
+            "the model as JSON (alinea_metrics::LidModel), read by metrics.score's `lid` input",
+        ),
+    ];
 
-    fn validate(p: &Params) -> Result<(), String> {
+    fn validate(p: &Params) -> Result<(), ParamError> {
         if !(1..=5).contains(&p.max_order) {
-            return Err(format!("max_order must be in 1..=5, got {}", p.max_order));
+            return Err(ParamError::new(
+                "max_order",
+                format!("must be in 1..=5, got {}", p.max_order),
+            ));
         }
         if p.top_k == 0 {
-            return Err("top_k must be at least 1".into());
+            return Err(ParamError::new("top_k", "must be at least 1"));
         }
         if p.alpha.is_nan() || p.alpha <= 0.0 {
-            return Err(format!("alpha must be > 0, got {}", p.alpha));
+            return Err(ParamError::new(
+                "alpha",
+                format!("must be > 0, got {}", p.alpha),
+            ));
         }
         if p.langs.len() == 1 {
-            return Err("langs: the identifier needs at least 2 languages".into());
+            return Err(ParamError::new(
+                "langs",
+                "the identifier needs at least 2 languages",
+            ));
         }
         let mut seen = std::collections::BTreeSet::new();
         if let Some(d) = p.langs.iter().find(|l| !seen.insert(l.as_str())) {
-            return Err(format!("langs: `{d}` is listed twice"));
+            return Err(ParamError::new("langs", format!("`{d}` is listed twice")));
         }
         Ok(())
     }
@@ -208,7 +220,7 @@ Outputs:
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let root = ctx.path("root").expect("required input").to_path_buf();
+        let root = ctx.path(ROOT)?.to_path_buf();
         let (dev, devtest) = folders(&root);
         let langs = languages(p)?;
         let mut stats = Stats::default();

@@ -13,11 +13,14 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::support::lang::{Language, Registry};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    BlobSlot, DType, InputSlot, Optional, OutputSlot, Outputs, ParamError, PathSlot, Stage,
+    StageCtx, StageError, Stats, TableSlot, col,
+};
 use input::{ReadCounts, Segment};
 
 /// Parameters of `metrics.score`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Test set name written in the `test_set` column (`flores200`, `opus100`, `ntrex128`, …).
@@ -74,6 +77,32 @@ impl Params {
         })
     }
 }
+
+const GENERATIONS: TableSlot<Optional> = TableSlot::new(
+    "generations",
+    "a generations table (instruction-table columns + `hypothesis`), or any table with columns direction (or src_lang + tgt_lang), ref (or reference, or output), hyp (or hypothesis), src; give this or `generations_file`",
+)
+.optional();
+const GENERATIONS_FILE: PathSlot<Optional> = PathSlot::new(
+    "generations_file",
+    "the same as a .parquet or .jsonl file (e.g. outputs generated elsewhere)",
+)
+.optional();
+const LID: BlobSlot<Optional> = BlobSlot::new(
+    "lid",
+    "the `model` blob of a lid.train stage (enables off_target_rate)",
+)
+.optional();
+const PAIRS: TableSlot<Optional> = TableSlot::new(
+    "pairs",
+    "a pairs table to look sources up by pair_id when the table has no `src` column",
+)
+.optional();
+const SPM_MODEL: PathSlot<Optional> = PathSlot::new(
+    "spm_model",
+    "the SentencePiece model of `tokenize = \"flores200\"` (spBLEU), e.g. flores200_sacrebleu_tokenizer_spm.model (a local copy)",
+)
+.optional();
 
 /// The stage kind.
 pub struct MetricsScore;
@@ -190,99 +219,99 @@ values), runs a local COMET command when one is given (absent otherwise: null, n
 analysis: off-target rate (with the `lid` identifier), source copies, oscillatory hallucinations, length ratio and
 over/under-translation.
 
-Inputs (give `generations` or `generations_file`):
-  generations       a generations table (instruction-table columns + `hypothesis`), or any table with columns
-                    direction (or src_lang + tgt_lang), ref (or reference, or output), hyp (or hypothesis), src
-  generations_file  the same as a .parquet or .jsonl file (e.g. outputs generated elsewhere)
-  lid               optional: the `model` blob of a `lid.train` stage (enables off_target_rate)
-  pairs             optional: a pairs table to look sources up by pair_id when the table has no `src` column
-  spm_model         optional: the SentencePiece model file of `tokenize = \"flores200\"` (spBLEU), e.g.
-                    flores200_sacrebleu_tokenizer_spm.model (sacrebleu downloads it; alinea reads a local copy)
-
 Columns read: hyp = `hyp_column` or `hypothesis`/`hyp`; ref = `ref_column` or `ref`/`reference`/`output` (an `output`
 column loses its leading space, as in the MTInstruct template); src = `src_column` or `src`, else the `pairs` input by
 (pair_id, src_lang), else parsed from an MTInstruct prompt in `instruction`; pair_id when present. Hypotheses and
 references are compared as sacrebleu compares lines read from files (trailing whitespace removed, Python rstrip).
 Directions are scored in order of first appearance; language codes map to Flores codes through the registry for
-the identifier. Without a known source for every segment of a direction, source_copy_rate and COMET are null.
-
-Parameters (defaults):
-  test_set = \"test\"          value of the test_set column (flores200, opus100, ntrex128, ...)
-  tokenize = \"13a\"           13a | intl | zh | char | none | flores200 | flores101 | spBLEU-1K (the last three are
-                              spBLEU: SentencePiece pieces of the `spm_model` input; the signature says tok:flores200)
-  lowercase = false           BLEU only (sacrebleu -lc)
-  chrf_lowercase = false      chrF/chrF++ (sacrebleu --chrf-lowercase)
-  smoothing = \"exp\"          exp | floor | add-k | none;  smooth_value = (sacrebleu default)
-  comet = (absent)            e.g. \"comet-score -s {src} -t {hyp} -r {ref} --model /models/wmt22/model.ckpt\"; the last
-                              number of its last output line is the system score; a program not found = absent
-  hyp_column = ref_column = src_column = \"\"   override the column names
-  extra_languages = []
-
-Output `scores` (main table), one row per direction: test_set, direction, src_lang, tgt_lang, lang (non-English
-side), segments, bleu, chrf, chrfpp, comet (null when absent), bleu_signature, chrf_signature, chrfpp_signature,
-empty_rate, off_target_rate (null without lid or for a target the identifier does not know), source_copy_rate,
-oscillation_rate, length_ratio, over_translation_rate, under_translation_rate.
-Output `segments`: direction, row, pair_id, bleu, chrf, chrfpp (sentence level), empty, off_target (null without lid),
-source_copy (null without source), oscillation, over_translation, under_translation, detected_lang, hyp_len, ref_len.";
+the identifier. Without a known source for every segment of a direction, source_copy_rate and COMET are null.";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[
-        InputSlot {
-            name: "generations",
-            kind: SlotKind::Table,
-            required: false,
-            doc: "a generations table (or direction/src/ref/hyp)",
-        },
-        InputSlot {
-            name: "generations_file",
-            kind: SlotKind::Path,
-            required: false,
-            doc: "the same as a .parquet or .jsonl file",
-        },
-        InputSlot {
-            name: "lid",
-            kind: SlotKind::Blob,
-            required: false,
-            doc: "the `model` blob of lid.train (off-target rates)",
-        },
-        InputSlot {
-            name: "pairs",
-            kind: SlotKind::Table,
-            required: false,
-            doc: "a pairs table: sources by pair_id",
-        },
-        InputSlot {
-            name: "spm_model",
-            kind: SlotKind::Path,
-            required: false,
-            doc: "SentencePiece model file for spBLEU (tokenize = flores200)",
-        },
+        GENERATIONS.slot(),
+        GENERATIONS_FILE.slot(),
+        LID.slot(),
+        PAIRS.slot(),
+        SPM_MODEL.slot(),
+    ];
+    const OUTPUTS: &'static [OutputSlot] = &[
+        OutputSlot::table(
+            "scores",
+            &[
+                col("test_set", DType::Str),
+                col("direction", DType::Str),
+                col("src_lang", DType::Str),
+                col("tgt_lang", DType::Str),
+                col("lang", DType::Str),
+                col("segments", DType::U64),
+                col("bleu", DType::F64),
+                col("chrf", DType::F64),
+                col("chrfpp", DType::F64),
+                col("comet", DType::F64),
+                col("bleu_signature", DType::Str),
+                col("chrf_signature", DType::Str),
+                col("chrfpp_signature", DType::Str),
+                col("empty_rate", DType::F64),
+                col("off_target_rate", DType::F64),
+                col("source_copy_rate", DType::F64),
+                col("oscillation_rate", DType::F64),
+                col("length_ratio", DType::F64),
+                col("over_translation_rate", DType::F64),
+                col("under_translation_rate", DType::F64),
+            ],
+            "one row per direction (lang = the non-English side); comet null when absent, off_target_rate null without lid or for a target the identifier does not know, source_copy_rate null without a known source",
+        ),
+        OutputSlot::table(
+            "segments",
+            &[
+                col("direction", DType::Str),
+                col("row", DType::U64),
+                col("pair_id", DType::U64),
+                col("bleu", DType::F64),
+                col("chrf", DType::F64),
+                col("chrfpp", DType::F64),
+                col("empty", DType::Bool),
+                col("off_target", DType::Bool),
+                col("source_copy", DType::Bool),
+                col("oscillation", DType::Bool),
+                col("over_translation", DType::Bool),
+                col("under_translation", DType::Bool),
+                col("detected_lang", DType::Str),
+                col("hyp_len", DType::U64),
+                col("ref_len", DType::U64),
+            ],
+            "one row per segment: sentence-level scores and failure flags (off_target null without lid, source_copy null without source)",
+        ),
     ];
 
-    fn validate(p: &Params) -> Result<(), String> {
+    fn validate(p: &Params) -> Result<(), ParamError> {
+        Smoothing::from_name(&p.smoothing, p.smooth_value)
+            .map_err(|e| ParamError::new("smoothing", e.to_string()))?;
         if !Tokenizer::needs_model(&p.tokenize) {
-            p.options(None).map_err(|e| e.to_string())?;
-        } else {
-            Smoothing::from_name(&p.smoothing, p.smooth_value).map_err(|e| e.to_string())?;
+            p.options(None)
+                .map_err(|e| ParamError::new("tokenize", e.to_string()))?;
         }
         if p.test_set.is_empty() {
-            return Err("test_set must not be empty".into());
+            return Err(ParamError::new("test_set", "must not be empty"));
         }
         if let Some(c) = &p.comet
             && CometCommand::parse(c).is_none()
         {
-            return Err("comet: empty command (leave the parameter out for no COMET)".into());
+            return Err(ParamError::new(
+                "comet",
+                "empty command (leave the parameter out for no COMET)",
+            ));
         }
         Ok(())
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let spm_model = match ctx.path("spm_model") {
+        let spm_model = match ctx.path(SPM_MODEL)? {
             Some(path) => {
                 let path = path.to_path_buf();
                 let bytes = ctx.read_file(&path)?;
                 Some(
                     SpmModel::from_bytes(&path, &bytes).map_err(|e| StageError::Input {
-                        slot: "spm_model".into(),
+                        slot: SPM_MODEL.name().into(),
                         message: e.to_string(),
                     })?,
                 )
@@ -291,49 +320,47 @@ source_copy (null without source), oscillation, over_translation, under_translat
         };
         let opts = p.options(spm_model).map_err(|e| match e {
             MetricsError::TokenizerModel(m) => StageError::Input {
-                slot: "spm_model".into(),
+                slot: SPM_MODEL.name().into(),
                 message: m,
             },
             e => metrics_err(e),
         })?;
         let registry = Registry::with_extra(&p.extra_languages);
-        let df = match (ctx.has_input("generations"), ctx.path("generations_file")) {
-            (true, None) => ctx.table("generations")?,
-            (false, Some(path)) => {
+        let df = match (ctx.table(GENERATIONS)?, ctx.path(GENERATIONS_FILE)?) {
+            (Some(df), None) => df,
+            (None, Some(path)) => {
                 let path = path.to_path_buf();
                 input::read_file(&path, ctx.read_file(&path)?)?
             }
-            (true, Some(_)) => {
+            (Some(_), Some(_)) => {
                 return Err(StageError::Input {
-                    slot: "generations".into(),
+                    slot: GENERATIONS.name().into(),
                     message: "give `generations` or `generations_file`, not both".into(),
                 });
             }
-            (false, None) => {
+            (None, None) => {
                 return Err(StageError::Input {
-                    slot: "generations".into(),
+                    slot: GENERATIONS.name().into(),
                     message: "no input: give `generations` (a table) or `generations_file`".into(),
                 });
             }
         };
-        let lid = if ctx.has_input("lid") {
-            let m: LidModel =
-                serde_json::from_slice(&ctx.blob("lid")?).map_err(|e| StageError::Input {
-                    slot: "lid".into(),
-                    message: format!("not a lid.train model: {e}"),
-                })?;
+        let lid = if let Some(bytes) = ctx.blob(LID)? {
+            let m: LidModel = serde_json::from_slice(&bytes).map_err(|e| StageError::Input {
+                slot: LID.name().into(),
+                message: format!("not a lid.train model: {e}"),
+            })?;
             m.validate().map_err(|e| StageError::Input {
-                slot: "lid".into(),
+                slot: LID.name().into(),
                 message: e.to_string(),
             })?;
             Some(m)
         } else {
             None
         };
-        let pairs = if ctx.has_input("pairs") {
-            Some(input::index_pairs(&ctx.table("pairs")?)?)
-        } else {
-            None
+        let pairs = match ctx.table(PAIRS)? {
+            Some(df) => Some(input::index_pairs(&df)?),
+            None => None,
         };
         let comet = p.comet.as_deref().and_then(CometCommand::parse);
 
@@ -345,7 +372,7 @@ source_copy (null without source), oscillation, over_translation, under_translat
         };
         if segs.is_empty() {
             return Err(StageError::Input {
-                slot: "generations".into(),
+                slot: GENERATIONS.name().into(),
                 message: "the table has no rows to score".into(),
             });
         }
@@ -618,7 +645,9 @@ mod tests {
             smoothing: "nope".into(),
             ..Params::default()
         };
-        assert!(MetricsScore::validate(&p).unwrap_err().contains("nope"));
+        let e = MetricsScore::validate(&p).unwrap_err();
+        assert_eq!(e.field, "smoothing");
+        assert!(e.message.contains("nope"), "{e}");
         assert!(MetricsScore::validate(&Params::default()).is_ok());
     }
 }

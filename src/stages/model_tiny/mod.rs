@@ -3,10 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats,
+    TableSlot, col,
+};
 
 /// Parameters of `model.tiny`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Upper bound of the tokenizer's vocabulary (bytes and 4 special tokens included).
@@ -36,6 +39,12 @@ impl Default for Params {
     }
 }
 
+const TEXTS: TableSlot = TableSlot::new(
+    "texts",
+    "a pairs table (its src and tgt train the tokenizer)",
+)
+.requires(&[col("src", DType::Str), col("tgt", DType::Str)]);
+
 /// The stage kind.
 pub struct ModelTiny;
 
@@ -46,34 +55,30 @@ impl Stage for ModelTiny {
     const DOC: &'static str = "\
 Makes a complete Hugging Face model folder for a tiny BLOOM-architecture model: a byte-level BPE tokenizer
 (BLOOM's kind) trained on the `src` and `tgt` columns of a pairs table, and random weights drawn from `seed`.
-Same inputs, same bytes. Real runs point `train.lora`/`generate` at a local BLOOMZ folder instead.
-
-Inputs:
-  texts   a pairs table whose src and tgt sentences train the tokenizer
-
-Parameters (defaults): vocab_size = 1000, hidden_size = 64, n_layer = 2, n_head = 4, seed = 0, init_std = 0.25
-
-Outputs (blobs, a model folder when used as a `model` input): config.json, model.safetensors, tokenizer.json.";
+Same inputs, same bytes. Real runs point `train.lora`/`generate` at a local BLOOMZ folder instead.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot {
-        name: "texts",
-        kind: SlotKind::Table,
-        required: true,
-        doc: "a pairs table",
-    }];
+    const INPUTS: &'static [InputSlot] = &[TEXTS.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[
+        OutputSlot::blob("config.json", "the BLOOM configuration"),
+        OutputSlot::blob("model.safetensors", "the random weights"),
+        OutputSlot::blob("tokenizer.json", "the byte-level BPE tokenizer"),
+    ];
 
-    fn validate(p: &Params) -> Result<(), String> {
+    fn validate(p: &Params) -> Result<(), ParamError> {
         if p.n_head == 0 || p.hidden_size % p.n_head != 0 {
-            return Err(format!(
-                "hidden_size ({}) must be a positive multiple of n_head ({})",
-                p.hidden_size, p.n_head
+            return Err(ParamError::new(
+                "n_head",
+                format!(
+                    "hidden_size ({}) must be a positive multiple of n_head ({})",
+                    p.hidden_size, p.n_head
+                ),
             ));
         }
         Ok(())
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let df = ctx.table("texts")?;
+        let df = ctx.table(TEXTS)?;
         let mut texts = Vec::with_capacity(df.height() * 2);
         for col in ["src", "tgt"] {
             texts.extend(

@@ -13,11 +13,14 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::support::lang::{Language, Registry};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use alinea_engine::{
+    DType, InputSlot, OutputKind, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError,
+    Stats, TablesSlot, col,
+};
 pub use paper::PaperReference;
 
 /// Parameters of `report`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Title of the documents.
@@ -26,6 +29,7 @@ pub struct Params {
     pub decimals: usize,
     /// Lay the paper's numbers beside the runs: off, `bloomz+24` (also `true`), `bloomz+3:de-nl-ru` or
     /// `bloomz+3:ar-de-fr-nl-ru-zh`.
+    #[schemars(with = "serde_json::Value")]
     pub paper_reference: PaperReference,
     /// The model size whose Table 1 averages are shown (the per-direction tables are BLOOMZ-7b1's).
     pub paper_model: String,
@@ -50,6 +54,16 @@ impl Default for Params {
         }
     }
 }
+
+const SCORES: TablesSlot = TablesSlot::new(
+    "scores",
+    "the `scores` tables of metrics.score stages (any number: [\"score_mt\", \"score_align\"] or \"score[*]\")",
+)
+.requires(&[
+    col("test_set", DType::Str),
+    col("direction", DType::Str),
+    col("lang", DType::Str),
+]);
 
 /// The stage kind.
 pub struct Report;
@@ -648,75 +662,77 @@ Lays out the scores of one or more `metrics.score` stages as the paper's tables:
 per direction group (en→xx, xx→en) with languages as columns and the average, the BLOOMZ+3 seen/unseen buckets
 (seen = `bloom_seen` in the registry), runs side by side with the best value of every column marked, grouped bar
 charts, and a per-direction appendix with the failure analysis. The run name of a scores table is the name of the
-stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*]`).
-
-Inputs:
-  scores   the `scores` tables of metrics.score stages (any number: `[\"score_mt\", \"score_align\"]` or \"score[*]\")
-
-Parameters (defaults):
-  title = \"alinea report\"
-  decimals = 2                 decimals shown (the CSV keeps full precision)
-  paper_reference = false      lay the paper's numbers beside the runs: \"bloomz+24\" (or true; Table 1 and Tables
-                               11–13), \"bloomz+3:de-nl-ru\" or \"bloomz+3:ar-de-fr-nl-ru-zh\" (Tables 14–18). A run's
-                               test set is compared with the paper's OPUS-100 numbers when its name contains `opus`,
-                               with Flores-200's when it contains `flores`. The paper's per-direction scores (BLOOMZ-7b1)
-                               join every table as runs `paper: <objective>` for the directions the runs have, and a
-                               section sets the paper's printed averages beside the runs' (marking partial coverage)
-  paper_model = \"bloomz-7b1\"   whose Table 1 averages are shown (bloomz-7b1, bloomz-3b, bloomz-1b1)
-  paper_match = {}             runs to compare direction by direction with a paper objective, e.g.
-                               { score_mt = \"MTInstruct\", score_align = \"MT+Align\" }: ours, paper and Δ per direction
-  metrics = [\"BLEU\", \"chrF++\", \"COMET\"]   among BLEU, chrF, chrF++, COMET; COMET is left out when no run has it
-  extra_languages = []
-
-Outputs:
-  `summary` (main table): source, run, test_set, metric, group (overall, en→xx, xx→en, xx→yy, or a bucket such as
-             en→unseen), directions, mean (null unless every direction of the group has the metric). source is
-             alinea (a run), paper (the paper's printed averages), paper-same-directions (the paper's numbers
-             averaged over the runs' directions only) or distance (mean Δ of a `paper_match` run)
-  `report.md`, `report.csv` (long form: run,test_set,direction,group,bucket,lang,metric,value), `report.html` (blobs;
-             `alinea report STAGE -o DIR` writes them to DIR).";
+stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*]`).";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot {
-        name: "scores",
-        kind: SlotKind::Tables,
-        required: true,
-        doc: "scores tables of metrics.score stages",
-    }];
+    const INPUTS: &'static [InputSlot] = &[SCORES.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[
+        OutputSlot::table(
+            "summary",
+            &[
+                col("source", DType::Str),
+                col("run", DType::Str),
+                col("test_set", DType::Str),
+                col("metric", DType::Str),
+                col("group", DType::Str),
+                col("directions", DType::U64),
+                col("mean", DType::F64),
+            ],
+            "means per run, metric and group (overall, en→xx, xx→en, xx→yy, buckets); source = alinea, paper, paper-same-directions or distance",
+        ),
+        OutputSlot {
+            name: "report.",
+            kind: OutputKind::Blobs,
+            doc: "the report files: report.md, report.csv (long form), report.html (`alinea report STAGE -o DIR` writes them)",
+        },
+    ];
 
-    fn validate(p: &Params) -> Result<(), String> {
+    fn validate(p: &Params) -> Result<(), ParamError> {
         if p.decimals > 6 {
-            return Err(format!("decimals must be at most 6, got {}", p.decimals));
+            return Err(ParamError::new(
+                "decimals",
+                format!("must be at most 6, got {}", p.decimals),
+            ));
         }
         if p.metrics.is_empty() {
-            return Err("metrics: name at least one of BLEU, chrF, chrF++, COMET".into());
+            return Err(ParamError::new(
+                "metrics",
+                "name at least one of BLEU, chrF, chrF++, COMET",
+            ));
         }
         for m in &p.metrics {
             if !METRICS.iter().any(|(n, _)| n == m) {
-                return Err(format!(
-                    "metrics: unknown `{m}` (allowed: BLEU, chrF, chrF++, COMET)"
+                return Err(ParamError::new(
+                    "metrics",
+                    format!("unknown `{m}` (allowed: BLEU, chrF, chrF++, COMET)"),
                 ));
             }
         }
         if !paper::MODELS.contains(&p.paper_model.as_str()) {
-            return Err(format!(
-                "paper_model: unknown `{}` (allowed: {})",
-                p.paper_model,
-                paper::MODELS.join(", ")
+            return Err(ParamError::new(
+                "paper_model",
+                format!(
+                    "unknown `{}` (allowed: {})",
+                    p.paper_model,
+                    paper::MODELS.join(", ")
+                ),
             ));
         }
         match p.paper_reference.setting() {
-            None if !p.paper_match.is_empty() => Err(
-                "paper_match needs paper_reference (which of the paper's settings to compare with)"
-                    .into(),
-            ),
+            None if !p.paper_match.is_empty() => Err(ParamError::new(
+                "paper_match",
+                "needs paper_reference (which of the paper's settings to compare with)",
+            )),
             None => Ok(()),
             Some(setting) => {
                 let allowed = paper::objectives(setting, paper::MODELS[0]);
                 for (run, objective) in &p.paper_match {
                     if !allowed.contains(&objective.as_str()) {
-                        return Err(format!(
-                            "paper_match.{run}: `{objective}` has no per-direction table in {setting} (allowed: {})",
-                            allowed.join(", ")
+                        return Err(ParamError::new(
+                            format!("paper_match.{run}"),
+                            format!(
+                                "`{objective}` has no per-direction table in {setting} (allowed: {})",
+                                allowed.join(", ")
+                            ),
                         ));
                     }
                 }
@@ -726,7 +742,7 @@ Outputs:
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let tables = ctx.tables("scores")?;
+        let tables = ctx.tables(SCORES)?;
         let mut dirs = Vec::new();
         let mut stats = Stats::default();
         for (run, df) in &tables {

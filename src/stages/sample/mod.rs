@@ -6,11 +6,13 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::support::text::pairs::str_column;
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use crate::support::text::pairs::{PAIRS_COLUMNS, PAIRS_OUTPUT, str_column};
+use alinea_engine::{
+    InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats, TableSlot,
+};
 
 /// Parameters of `sample`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Pairs kept per (split, src_lang, tgt_lang) group; the paper samples 200,000 per language.
@@ -45,6 +47,12 @@ impl Default for Params {
         }
     }
 }
+
+const PAIRS: TableSlot = TableSlot::new(
+    "pairs",
+    "a pairs table (from an ingest stage); passed through with its schema",
+)
+.requires(PAIRS_COLUMNS);
 
 /// The stage kind.
 pub struct Sample;
@@ -93,46 +101,34 @@ impl Stage for Sample {
     const DOC: &'static str = "\
 Samples up to `per_lang` pairs per (split, src_lang, tgt_lang) group of a pairs table.
 
-Inputs:
-  pairs   a pairs table (from an ingest stage)
-
-Parameters (defaults):
-  per_lang = 200000      pairs kept per group (the paper's 200k per language)
-  seed = 1
-  splits = [\"train\"]     splits to sample from; rows of other splits are dropped (counted as other_split)
-  dedup = true           drop exact duplicate (src, tgt) pairs, keeping the first
-  drop_identical = true  drop pairs whose sides are equal (untranslated copies)
-  min_words = 1, max_words = 250   whitespace words per side
-  max_len_ratio = 0.0    max ratio of character lengths between sides (0 = off)
-
 Selection: each surviving pair gets the priority blake3_keyed(seed, src \\0 tgt); the `per_lang` lowest are kept,
 in their input order. The result depends only on the seed and the data, never on thread count.
-Stats count every dropped row by reason.
-
-Output `pairs`: the input's columns, same schema.";
+Stats count every dropped row by reason.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[InputSlot {
-        name: "pairs",
-        kind: SlotKind::Table,
-        required: true,
-        doc: "a pairs table",
-    }];
+    const INPUTS: &'static [InputSlot] = &[PAIRS.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[PAIRS_OUTPUT];
 
-    fn validate(p: &Params) -> Result<(), String> {
+    fn validate(p: &Params) -> Result<(), ParamError> {
         if p.min_words > p.max_words {
-            return Err(format!(
-                "min_words ({}) is greater than max_words ({})",
-                p.min_words, p.max_words
+            return Err(ParamError::new(
+                "min_words",
+                format!(
+                    "min_words ({}) is greater than max_words ({})",
+                    p.min_words, p.max_words
+                ),
             ));
         }
         if p.max_len_ratio < 0.0 {
-            return Err("max_len_ratio must be >= 0 (0 disables it)".into());
+            return Err(ParamError::new(
+                "max_len_ratio",
+                "must be >= 0 (0 disables it)",
+            ));
         }
         Ok(())
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let df = ctx.table("pairs")?;
+        let df = ctx.table(PAIRS)?;
         let (split, src_lang, tgt_lang) = (
             str_column(&df, "split")?,
             str_column(&df, "src_lang")?,

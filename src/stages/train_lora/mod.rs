@@ -5,11 +5,13 @@ use std::ops::ControlFlow;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::support::model::{bloom_err, load_model};
-use alinea_engine::{InputSlot, Outputs, SlotKind, Stage, StageCtx, StageError, Stats};
+use crate::support::model::{MODEL, bloom_err, load_model};
+use alinea_engine::{
+    DType, InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot, col,
+};
 
 /// Parameters of `train.lora` (defaults: RECIPE.md §5 where the paper states a value).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// LoRA rank.
@@ -105,6 +107,12 @@ impl Params {
     }
 }
 
+const TRAIN: TableSlot = TableSlot::new(
+    "train",
+    "an instruction table (instruct.curriculum, instruct.mt, ...); phases train in order",
+)
+.requires(crate::support::tables::instruct::INSTRUCTION_COLUMNS);
+
 /// The stage kind.
 pub struct TrainLora;
 
@@ -140,38 +148,42 @@ impl Stage for TrainLora {
     const DOC: &'static str = "\
 Trains a LoRA adapter (PEFT format) on an instruction table: loss on output tokens only, AdamW, linear warm-up then
 linear decay per phase, length-grouped batches. A curriculum's phases (`phase` column) train one after the other.
-Checkpoints go to the stage's scratch space in the store: an interrupted run resumes from the last checkpoint.
-
-Inputs:
-  model   a BLOOM model folder (config.json, *.safetensors, tokenizer.json): a local path, or a model.tiny stage
-  train   an instruction table (instruct.curriculum, instruct.mt, ...)
-
-Parameters (defaults): lora_rank = 8, lora_alpha = 32, lora_dropout = 0.1, lora_targets = [\"query_key_value\"],
-epochs = 5, learning_rate = 2e-4, batch_size = 8, grad_accum = 1, warmup_ratio = 0.03, weight_decay = 0,
-max_grad_norm = 1.0, max_input_len = 384, max_output_len = 384, seed = 42, group_by_length = true,
-checkpoint_every = 0, device = \"cpu\", base_model = \"base\", merge = false.
-
-Outputs: blobs adapter_config.json and adapter_model.safetensors (PeftModel.from_pretrained loads the pair),
-merged.safetensors when merge = true, and the `loss` table: step, epoch, phase, loss, learning_rate. Throughput
-(tokens/s) is a timing, so it lives in the provenance (`alinea log`), not in the content-addressed table.";
+Checkpoints go to the stage's scratch space in the store: an interrupted run resumes from the last checkpoint.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[
-        InputSlot {
-            name: "model",
-            kind: SlotKind::Folder,
-            required: true,
-            doc: "BLOOM model folder or model.tiny stage",
-        },
-        InputSlot {
-            name: "train",
-            kind: SlotKind::Table,
-            required: true,
-            doc: "an instruction table",
-        },
+    const INPUTS: &'static [InputSlot] = &[MODEL.slot(), TRAIN.slot()];
+    const OUTPUTS: &'static [OutputSlot] = &[
+        OutputSlot::table(
+            "loss",
+            &[
+                col("step", DType::U64),
+                col("epoch", DType::F64),
+                col("phase", DType::U32),
+                col("loss", DType::F64),
+                col("learning_rate", DType::F64),
+            ],
+            "the training loss per optimiser step",
+        ),
+        OutputSlot::blob(
+            "adapter_config.json",
+            "PEFT adapter config (PeftModel.from_pretrained loads it with the weights)",
+        ),
+        OutputSlot::blob("adapter_model.safetensors", "PEFT adapter weights"),
+        OutputSlot::blob(
+            "merged.safetensors",
+            "the base weights with the adapter merged in (only with merge = true)",
+        ),
     ];
 
+    fn outputs(p: &Params) -> Vec<OutputSlot> {
+        Self::OUTPUTS
+            .iter()
+            .filter(|o| p.merge || o.name != "merged.safetensors")
+            .copied()
+            .collect()
+    }
+
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let rows = crate::support::tables::instruct::from_frame(&ctx.table("train")?)?;
+        let rows = crate::support::tables::instruct::from_frame(&ctx.table(TRAIN)?)?;
         let (model, tokenizer, _device) = load_model(ctx, &p.device)?;
         let cfg = p.config();
         let eos = Some(model.config().eos_token_id);

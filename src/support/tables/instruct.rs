@@ -19,7 +19,9 @@ use alinea_instruct::{BuildOutput, InstructRow, ParallelPair};
 use polars::prelude::*;
 use serde::de::DeserializeOwned;
 
-use alinea_engine::{StageError, Stats};
+use alinea_engine::{
+    ColumnDecl, DType, InputSlot, Optional, OutputSlot, PathSlot, StageError, Stats, TableSlot, col,
+};
 
 fn enum_str<T: serde::Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
@@ -201,12 +203,11 @@ pub fn err(e: alinea_instruct::InstructError) -> StageError {
 }
 
 /// The optional `tokenizer` input of instruction stages: a `tokenizer.json` for token-length accounting.
-pub const TOKENIZER_SLOT: alinea_engine::InputSlot = alinea_engine::InputSlot {
-    name: "tokenizer",
-    kind: alinea_engine::SlotKind::Path,
-    required: false,
-    doc: "a Hugging Face tokenizer.json for the 384-token limits (default: one token per byte, an upper bound for byte-level BPE)",
-};
+pub const TOKENIZER: PathSlot<Optional> = PathSlot::new(
+    "tokenizer",
+    "a Hugging Face tokenizer.json for the 384-token limits (default: one token per byte, an upper bound for byte-level BPE)",
+)
+.optional();
 
 /// The language names of the registry, for templates.
 pub fn names() -> impl alinea_instruct::LanguageNames {
@@ -218,7 +219,7 @@ pub fn names() -> impl alinea_instruct::LanguageNames {
 pub fn token_counter(
     ctx: &alinea_engine::StageCtx,
 ) -> Result<alinea_instruct::TokenCounter, StageError> {
-    alinea_instruct::TokenCounter::from_optional(ctx.path("tokenizer")).map_err(err)
+    alinea_instruct::TokenCounter::from_optional(ctx.path(TOKENIZER)?).map_err(err)
 }
 
 /// The stage outputs of a builder's result: the `instructions` table and its stats.
@@ -324,19 +325,102 @@ pub fn aligned_corpus(
     alinea_instruct::AlignedCorpus::new(&pairs, &tokens, &gold_pairs).map_err(err)
 }
 
-/// The inputs of the instruction stages built on alignments.
-pub const ALIGNED_INPUTS: [alinea_engine::InputSlot; 3] = [
-    alinea_engine::InputSlot {
-        name: "alignments",
-        kind: alinea_engine::SlotKind::Table,
-        required: true,
-        doc: "an align.ibm2 table (pairs, tokens, links)",
-    },
-    alinea_engine::InputSlot {
-        name: "gold",
-        kind: alinea_engine::SlotKind::Table,
-        required: true,
-        doc: "an align.pairs table (gold word pairs)",
-    },
-    TOKENIZER_SLOT,
+/// The `alignments` input of the instruction stages built on alignments.
+pub const ALIGNMENTS: TableSlot =
+    TableSlot::new("alignments", "an align.ibm2 table (pairs, tokens, links)")
+        .requires(ALIGNED_COLUMNS);
+/// The `gold` input of the instruction stages built on alignments.
+pub const GOLD: TableSlot = TableSlot::new("gold", "an align.pairs table (gold word pairs)")
+    .requires(&[
+        col("pair_id", DType::U64),
+        col("src_start", DType::U32),
+        col("src_end", DType::U32),
+        col("tgt_start", DType::U32),
+        col("tgt_end", DType::U32),
+        col("src_phrase", DType::Str),
+        col("tgt_phrase", DType::Str),
+        col("score", DType::F64),
+    ]);
+
+const ALIGNED_COLUMNS: &[ColumnDecl] = &[
+    col("pair_id", DType::U64),
+    col("src_lang", DType::Str),
+    col("tgt_lang", DType::Str),
+    col("src", DType::Str),
+    col("tgt", DType::Str),
+    col("src_tokens", DType::List(&DType::Str)),
+    col("src_starts", DType::List(&DType::U32)),
+    col("src_ends", DType::List(&DType::U32)),
+    col("tgt_tokens", DType::List(&DType::Str)),
+    col("tgt_starts", DType::List(&DType::U32)),
+    col("tgt_ends", DType::List(&DType::U32)),
 ];
+
+/// The inputs of the instruction stages built on alignments.
+pub const ALIGNED_INPUTS: [InputSlot; 3] = [ALIGNMENTS.slot(), GOLD.slot(), TOKENIZER.slot()];
+
+/// The `pairs` input of the instruction stages built on sentence pairs.
+pub const PAIRS: TableSlot = TableSlot::new("pairs", "a pairs table (ingest / sample)")
+    .requires(crate::support::text::pairs::PARALLEL_COLUMNS);
+
+/// The instruction table (one schema for every task).
+pub const INSTRUCTION_COLUMNS: &[ColumnDecl] = &[
+    col("task", DType::Str),
+    col("src_lang", DType::Str),
+    col("tgt_lang", DType::Str),
+    col("direction", DType::Str),
+    col("pair_id", DType::U64),
+    col("instruction", DType::Str),
+    col("input", DType::Str),
+    col("output", DType::Str),
+    col("label", DType::Bool),
+    col("src_start", DType::U32),
+    col("src_end", DType::U32),
+    col("tgt_start", DType::U32),
+    col("tgt_end", DType::U32),
+    col("swapped_side", DType::Str),
+    col("swap_origin", DType::Str),
+    col("swap_pair_id", DType::U64),
+    col("swap_start", DType::U32),
+    col("swap_end", DType::U32),
+    col("phase", DType::U32),
+    col("input_tokens", DType::U32),
+    col("output_tokens", DType::U32),
+    col("truncated", DType::Bool),
+    col("source", DType::Str),
+];
+
+/// The `generations` table of `generate`: the instruction table plus the decoded `hypothesis`.
+pub const GENERATION_COLUMNS: &[ColumnDecl] = &[
+    col("task", DType::Str),
+    col("src_lang", DType::Str),
+    col("tgt_lang", DType::Str),
+    col("direction", DType::Str),
+    col("pair_id", DType::U64),
+    col("instruction", DType::Str),
+    col("input", DType::Str),
+    col("output", DType::Str),
+    col("label", DType::Bool),
+    col("src_start", DType::U32),
+    col("src_end", DType::U32),
+    col("tgt_start", DType::U32),
+    col("tgt_end", DType::U32),
+    col("swapped_side", DType::Str),
+    col("swap_origin", DType::Str),
+    col("swap_pair_id", DType::U64),
+    col("swap_start", DType::U32),
+    col("swap_end", DType::U32),
+    col("phase", DType::U32),
+    col("input_tokens", DType::U32),
+    col("output_tokens", DType::U32),
+    col("truncated", DType::Bool),
+    col("source", DType::Str),
+    col("hypothesis", DType::Str),
+];
+
+/// The `instructions` output of every instruction stage.
+pub const INSTRUCTIONS_OUTPUT: &[OutputSlot] = &[OutputSlot::table(
+    "instructions",
+    INSTRUCTION_COLUMNS,
+    "the instruction table (one schema for every task; see the module doc of src/support/tables/instruct.rs)",
+)];

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use alinea_engine::StageError;
 
 /// What to do with bytes that are not UTF-8.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OnInvalidUtf8 {
     /// Fail with `file:line: invalid UTF-8 at byte N`.

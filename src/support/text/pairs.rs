@@ -11,6 +11,7 @@
 //! | `source_file` | str | file of the `src` side, relative to the input root |
 //! | `line` | u32 | 1-based line (or row, or Flores sentence id) in that file |
 
+use alinea_engine::{ColumnDecl, DType, OutputSlot, col};
 use polars::prelude::*;
 
 use alinea_engine::Stats;
@@ -111,6 +112,36 @@ impl PairRows {
         ])
     }
 }
+
+/// The pairs table every ingestion stage produces (and `sample` passes through).
+pub const PAIRS_COLUMNS: &[ColumnDecl] = &[
+    col("pair_id", DType::U64),
+    col("corpus", DType::Str),
+    col("split", DType::Str),
+    col("lang", DType::Str),
+    col("src_lang", DType::Str),
+    col("tgt_lang", DType::Str),
+    col("src", DType::Str),
+    col("tgt", DType::Str),
+    col("source_file", DType::Str),
+    col("line", DType::U32),
+];
+
+/// What readers of parallel sentences need of a table (a pairs table, or an align.ibm2 table).
+pub const PARALLEL_COLUMNS: &[ColumnDecl] = &[
+    col("pair_id", DType::U64),
+    col("src_lang", DType::Str),
+    col("tgt_lang", DType::Str),
+    col("src", DType::Str),
+    col("tgt", DType::Str),
+];
+
+/// The `pairs` output of the ingestion stages.
+pub const PAIRS_OUTPUT: OutputSlot = OutputSlot::table(
+    "pairs",
+    PAIRS_COLUMNS,
+    "one row per sentence pair, traceable to its file and line",
+);
 
 /// Reads a string column of a pairs table, with an error naming the column when it is absent or not text.
 pub fn str_column<'a>(df: &'a DataFrame, name: &str) -> PolarsResult<&'a StringChunked> {
