@@ -1,6 +1,6 @@
 //! `ingest.flores200`: reads FLORES-200 (multi-way aligned by sentence id) into pairs with a pivot language.
 // fingerprint-include: src/text
-// fingerprint-include: src/lang.rs
+// fingerprint-include: crates/instruct/src/lang.rs
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! `lid.train`: trains alinea's character n-gram language identifier on FLORES-200 dev files (no external model),
 //! for the off-target analysis of `metrics.score`.
 // fingerprint-include: crates/metrics/src
-// fingerprint-include: src/lang.rs
+// fingerprint-include: crates/instruct/src/lang.rs
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! `metrics.score`: sacrebleu-exact BLEU / chrF / chrF++ per direction, bring-your-own COMET, and the mFTI
 //! failure analysis (off-target, source copy, oscillation, length) of a generations table.
 // fingerprint-include: crates/metrics/src
-// fingerprint-include: src/lang.rs
+// fingerprint-include: crates/instruct/src/lang.rs
 
 pub mod input;
 

@@ -1,7 +1,7 @@
 //! `report`: the paper's score tables from one or more `metrics.score` runs, as Markdown, CSV and a self-contained
 //! HTML page with charts, plus a summary table of averages per direction group and seen/unseen bucket.
 // fingerprint-include: crates/metrics/src
-// fingerprint-include: src/lang.rs
+// fingerprint-include: crates/instruct/src/lang.rs
 
 mod paper;
 

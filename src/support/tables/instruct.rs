@@ -210,8 +210,7 @@ pub const TOKENIZER_SLOT: alinea_engine::InputSlot = alinea_engine::InputSlot {
 
 /// The language names of the registry, for templates.
 pub fn names() -> impl alinea_instruct::LanguageNames {
-    let registry = crate::support::lang::Registry::default();
-    alinea_instruct::NameFn(move |code: &str| registry.get(code).map(|l| l.name.clone()))
+    crate::support::lang::Registry::default()
 }
 
 /// The token counter of the stage's `tokenizer` input.
