@@ -105,6 +105,7 @@ enum Command {
 pub fn main() -> ExitCode {
     // Like other Unix filters, end quietly when the reader of our output goes away (`alinea show x | head`).
     #[cfg(unix)]
+    // SAFETY: restores the default disposition of SIGPIPE before any other thread exists; no handler is installed.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
@@ -145,7 +146,9 @@ fn configure_threads(threads: Option<usize>) {
                 .unwrap_or(1)
         })
         .max(1);
-    // Polars reads this once, when its pool starts; nothing has started it yet and no other thread runs.
+    // Polars reads this once, when its pool starts; nothing has started it yet.
+    // SAFETY: called first thing in `main`, before any other thread runs, so nothing reads the environment
+    // concurrently with these writes.
     unsafe {
         std::env::set_var("POLARS_MAX_THREADS", n.to_string());
         // candle's CPU pool spin-waits: it must not be larger than what the user granted.
