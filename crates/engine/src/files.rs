@@ -97,10 +97,12 @@ impl StatCache {
     pub fn digest(&mut self, path: &Path) -> std::io::Result<String> {
         let abs = std::fs::canonicalize(path)?;
         let (size, mtime_ns, inode) = stat(&abs)?;
-        if let Some(e) = self.entries.get(&abs) {
-            if e.size == size && e.mtime_ns == mtime_ns && e.inode == inode {
-                return Ok(e.digest.clone());
-            }
+        if let Some(e) = self.entries.get(&abs)
+            && e.size == size
+            && e.mtime_ns == mtime_ns
+            && e.inode == inode
+        {
+            return Ok(e.digest.clone());
         }
         let digest = hash_file(&abs)?;
         let now_ns = SystemTime::now()
