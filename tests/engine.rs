@@ -68,7 +68,7 @@ fn artifacts_are_byte_identical_for_any_thread_count() {
 }
 
 /// A pipeline over a TSV file, for tests that edit their input.
-fn tsv_pipeline(dir: &std::path::Path, extra_stage: &str) -> std::path::PathBuf {
+fn tsv_pipeline(dir: &Path, extra_stage: &str) -> PathBuf {
     write(
         dir,
         "p.toml",

@@ -686,9 +686,38 @@ test_set = "flores200"
     let scores = json(&store, &["show", "score"]);
     let scores = scores.as_array().unwrap();
     assert_eq!(scores.len(), 2, "{scores:?}");
+    let gens = json(
+        &store,
+        &["query", "SELECT direction, hypothesis, output FROM hyp"],
+    );
     for r in scores {
         assert_eq!(r["segments"], 6, "{r}");
-        assert!(r["bleu"].is_number() && r["chrfpp"].is_number(), "{r}");
+        // The stage's scores are those of the generated text as it is: corpus BLEU and chrF++ (sacrebleu-exact,
+        // checked against sacrebleu in crates/metrics/tests) of the `hyp` table's hypotheses against its references,
+        // lines compared as sacrebleu reads them (trailing whitespace removed).
+        let (hyps, refs): (Vec<String>, Vec<String>) = gens
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["direction"] == r["direction"])
+            .map(|g| {
+                let line = |k: &str| g[k].as_str().unwrap().trim_end().to_string();
+                (line("hypothesis"), line("output"))
+            })
+            .unzip();
+        assert_eq!(hyps.len(), 6, "{r}");
+        let refs = [refs];
+        let opts = alinea_metrics::ScoreOptions::default();
+        let bleu = opts.bleu().corpus_score(&hyps, &refs).unwrap().score;
+        let chrfpp = opts.chrf_pp().corpus_score(&hyps, &refs).unwrap().score;
+        assert!(
+            (r["bleu"].as_f64().unwrap() - bleu).abs() < 1e-9,
+            "{r}: want BLEU {bleu}"
+        );
+        assert!(
+            (r["chrfpp"].as_f64().unwrap() - chrfpp).abs() < 1e-9,
+            "{r}: want chrF++ {chrfpp}"
+        );
         assert!(
             r["source_copy_rate"].is_number(),
             "the source is read back from the MTInstruct prompt: {r}"

@@ -1,4 +1,5 @@
-//! A golden report from the demo: the demo's scoring and report stages (pipelines/demo.toml) run on generations the
+//! Snapshot test (golden files), not a check against an outside reference: it proves only that the report is what
+//! it was when last blessed. The demo's scoring and report stages (pipelines/demo.toml) run on generations the
 //! demo made (committed under tests/data/demo/ by `make_demo_generations.sh`), and the report files compared byte
 //! for byte with the committed ones. A deliberate change to scoring or to the report layout shows up here as a diff
 //! to review; regenerate with `ALINEA_BLESS=1 cargo test --test report_golden`.
@@ -47,7 +48,7 @@ paper_match = {{ score_mt = "MTInstruct", score_mt_align = "MT+Align" }}
 }
 
 #[test]
-fn demo_report_equals_the_golden_files() {
+fn snapshot_demo_report_equals_the_blessed_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let p = pipeline(dir.path());

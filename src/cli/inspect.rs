@@ -115,6 +115,8 @@ fn read_table(store: &Store, out: &OutputRef) -> anyhow::Result<DataFrame> {
 
 fn print_frame(df: &DataFrame, rows: usize) {
     // Polars' pretty printer reads its limits from the environment.
+    // SAFETY: the frame is fully read, so polars' pool threads are idle, and this command runs no other thread that
+    // could read the environment while it is written.
     unsafe {
         std::env::set_var("POLARS_FMT_MAX_ROWS", rows.to_string());
         std::env::set_var("POLARS_FMT_STR_LEN", "60");

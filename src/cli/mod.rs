@@ -13,6 +13,35 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// A borderless console table (comfy-table) with an optional header and no header rule; fill it, then print it
+/// with [`print_table`].
+fn console_table(header: Option<Vec<&str>>) -> comfy_table::Table {
+    use comfy_table::{ContentArrangement, Table, presets};
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    if let Some(h) = header {
+        t.set_header(h);
+    }
+    t
+}
+
+/// Prints a [`console_table`]: columns one space apart, left-aligned but for the `right` ones, no trailing spaces;
+/// nothing for an empty table.
+fn print_table(mut t: comfy_table::Table, right: &[usize]) {
+    use comfy_table::CellAlignment;
+    for (i, c) in t.column_iter_mut().enumerate() {
+        c.set_padding((0, 1));
+        if right.contains(&i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let text = t.trim_fmt();
+    if !text.is_empty() {
+        println!("{text}");
+    }
+}
+
 /// alinea: cached data pipelines for instruction-tuning LLMs on machine translation.
 #[derive(Debug, Parser)]
 #[command(name = "alinea", version, about, long_about = None, disable_help_subcommand = true)]
@@ -76,6 +105,7 @@ enum Command {
 pub fn main() -> ExitCode {
     // Like other Unix filters, end quietly when the reader of our output goes away (`alinea show x | head`).
     #[cfg(unix)]
+    // SAFETY: restores the default disposition of SIGPIPE before any other thread exists; no handler is installed.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
@@ -116,7 +146,9 @@ fn configure_threads(threads: Option<usize>) {
                 .unwrap_or(1)
         })
         .max(1);
-    // Polars reads this once, when its pool starts; nothing has started it yet and no other thread runs.
+    // Polars reads this once, when its pool starts; nothing has started it yet.
+    // SAFETY: called first thing in `main`, before any other thread runs, so nothing reads the environment
+    // concurrently with these writes.
     unsafe {
         std::env::set_var("POLARS_MAX_THREADS", n.to_string());
         // candle's CPU pool spin-waits: it must not be larger than what the user granted.

@@ -89,37 +89,22 @@ fn status_word(s: Status) -> &'static str {
 }
 
 fn print_report(report: &RunReport) {
-    let width = report
-        .stages
-        .iter()
-        .map(|s| s.name.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    let kw = report
-        .stages
-        .iter()
-        .map(|s| s.kind.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    println!(
-        "{:<8} {:<width$} {:<kw$} {:>10} {:>9}  reason",
-        "status", "stage", "kind", "rows", "time"
-    );
+    let mut table = super::console_table(Some(vec![
+        "status", "stage", "kind", "rows", "time", "reason",
+    ]));
     for s in &report.stages {
         let rows = s.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
         let time = format!("{:.2}s", s.duration_ms as f64 / 1000.0);
-        println!(
-            "{:<8} {:<width$} {:<kw$} {:>10} {:>9}  {}",
-            status_word(s.status),
-            s.name,
-            s.kind,
+        table.add_row(vec![
+            status_word(s.status).to_string(),
+            s.name.clone(),
+            s.kind.clone(),
             rows,
             time,
-            s.reason
-        );
+            s.reason.clone(),
+        ]);
     }
+    super::print_table(table, &[3, 4]);
     let count = |st: Status| report.stages.iter().filter(|s| s.status == st).count();
     println!(
         "{} stages: {} ran, {} cached, {} failed, {} skipped in {:.2}s",
@@ -244,17 +229,16 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
     if global.json {
         print_json(&lines)?;
     } else {
-        let width = lines.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
-        let kw = lines.iter().map(|s| s.kind.len()).max().unwrap_or(4).max(4);
+        let mut table = super::console_table(None);
         for l in &lines {
-            println!(
-                "{:<6} {:<width$} {:<kw$} {}",
-                l.state,
-                l.name,
-                l.kind,
-                l.reasons.join("; ")
-            );
+            table.add_row(vec![
+                l.state.to_string(),
+                l.name.clone(),
+                l.kind.clone(),
+                l.reasons.join("; "),
+            ]);
         }
+        super::print_table(table, &[]);
         let stale = lines.iter().filter(|l| l.state == "stale").count();
         println!("{} of {} stages stale", stale, lines.len());
     }
@@ -284,10 +268,11 @@ pub fn help(global: &Global, args: HelpArgs) -> anyhow::Result<ExitCode> {
                 use clap::CommandFactory;
                 super::Cli::command().print_help()?;
                 println!("\nStage kinds (alinea help KIND for parameters and output schema):");
-                let width = registry.names().iter().map(|n| n.len()).max().unwrap_or(4);
+                let mut table = super::console_table(None);
                 for k in registry.iter() {
-                    println!("  {:<width$}  {}", k.kind(), k.summary());
+                    table.add_row(vec![format!("  {}", k.kind()), format!(" {}", k.summary())]);
                 }
+                super::print_table(table, &[]);
             }
         }
         Some(kind) => {

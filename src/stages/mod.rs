@@ -2,13 +2,11 @@
 //! `build.rs` declares the module, registers the kind, and fingerprints the code it reaches. A folder named
 //! `debug_*` is a testing aid, registered only when `ALINEA_DEBUG_STAGES=1`.
 
-use alinea_engine::Registry;
-
 include!(concat!(env!("OUT_DIR"), "/stage_registry.rs"));
 
 /// Every stage kind of this build.
-pub fn registry() -> Registry {
-    let mut registry = Registry::default();
+pub fn registry() -> alinea_engine::Registry {
+    let mut registry = alinea_engine::Registry::default();
     register_all(
         &mut registry,
         std::env::var("ALINEA_DEBUG_STAGES").is_ok_and(|v| v == "1"),

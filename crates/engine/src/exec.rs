@@ -235,7 +235,7 @@ fn resolve_inputs(
     Ok(r)
 }
 
-fn file_stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+fn file_stamp(path: &Path) -> Option<(u64, SystemTime)> {
     std::fs::metadata(path)
         .ok()
         .and_then(|m| Some((m.len(), m.modified().ok()?)))

@@ -97,10 +97,12 @@ impl StatCache {
     pub fn digest(&mut self, path: &Path) -> std::io::Result<String> {
         let abs = std::fs::canonicalize(path)?;
         let (size, mtime_ns, inode) = stat(&abs)?;
-        if let Some(e) = self.entries.get(&abs) {
-            if e.size == size && e.mtime_ns == mtime_ns && e.inode == inode {
-                return Ok(e.digest.clone());
-            }
+        if let Some(e) = self.entries.get(&abs)
+            && e.size == size
+            && e.mtime_ns == mtime_ns
+            && e.inode == inode
+        {
+            return Ok(e.digest.clone());
         }
         let digest = hash_file(&abs)?;
         let now_ns = SystemTime::now()
@@ -129,16 +131,60 @@ impl StatCache {
 mod tests {
     use super::*;
 
+    use std::time::Duration;
+
+    fn blake3_hex(b: &[u8]) -> String {
+        blake3::hash(b).to_hex().to_string()
+    }
+
+    /// Writes `content` to `f` and sets its mtime to `mtime` (same inode: `fs::write` truncates in place).
+    fn write_with_mtime(f: &Path, content: &str, mtime: SystemTime) {
+        std::fs::write(f, content).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(f)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+    }
+
     #[test]
     fn stat_cache_detects_content_change_with_same_size() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("a.txt");
-        std::fs::write(&f, "hello").unwrap();
+        // Back-dated well outside the racy window, so the first digest is cached.
+        let old = SystemTime::now() - Duration::from_secs(60);
+        write_with_mtime(&f, "hello", old);
         let mut cache = StatCache::default();
-        let d1 = cache.digest(&f).unwrap();
-        assert_eq!(d1, blake3::hash(b"hello").to_hex().to_string());
-        std::fs::write(&f, "jello").unwrap();
-        let d2 = cache.digest(&f).unwrap();
-        assert_eq!(d2, blake3::hash(b"jello").to_hex().to_string());
+        assert_eq!(cache.digest(&f).unwrap(), blake3_hex(b"hello"));
+
+        // A same-size edit that keeps size, mtime and inode is, by design, not seen: the cached digest comes back.
+        // This proves the cache was hit (a re-hash would give jello's digest).
+        write_with_mtime(&f, "jello", old);
+        assert_eq!(
+            cache.digest(&f).unwrap(),
+            blake3_hex(b"hello"),
+            "the stat cache was not consulted"
+        );
+
+        // The same-size edit with a new mtime (still outside the racy window) is a miss: the file is re-hashed.
+        write_with_mtime(&f, "jello", old + Duration::from_secs(1));
+        assert_eq!(cache.digest(&f).unwrap(), blake3_hex(b"jello"));
+        // And the new digest is what is cached now.
+        write_with_mtime(&f, "mello", old + Duration::from_secs(1));
+        assert_eq!(cache.digest(&f).unwrap(), blake3_hex(b"jello"));
+    }
+
+    #[test]
+    fn stat_cache_does_not_trust_files_modified_within_the_racy_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.txt");
+        let now = SystemTime::now();
+        write_with_mtime(&f, "hello", now);
+        let mut cache = StatCache::default();
+        assert_eq!(cache.digest(&f).unwrap(), blake3_hex(b"hello"));
+        // Same size, same mtime, same inode: were the entry kept, this would return hello's digest.
+        write_with_mtime(&f, "jello", now);
+        assert_eq!(cache.digest(&f).unwrap(), blake3_hex(b"jello"));
     }
 }

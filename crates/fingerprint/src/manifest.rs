@@ -38,7 +38,11 @@ pub(crate) struct Package {
 impl Package {
     /// The package's directory relative to the workspace root, `.` for the root package: how digests name it.
     pub fn key(&self) -> &str {
-        if self.rel_dir.is_empty() { "." } else { &self.rel_dir }
+        if self.rel_dir.is_empty() {
+            "."
+        } else {
+            &self.rel_dir
+        }
     }
 
     /// The library's root file.

@@ -180,7 +180,7 @@ fn each_kind_reaches_its_folder_and_another_kinds_folder_only_through_its_code()
 fn renaming_a_language_moves_the_instruction_kinds_and_not_the_aligner() {
     let dir = workspace_copy();
     let before = kinds(dir.path());
-    let lang = dir.path().join("src/support/lang.rs");
+    let lang = dir.path().join("crates/instruct/src/lang.rs");
     let text = std::fs::read_to_string(&lang).unwrap();
     assert!(
         text.contains("\"Belarusian\""),

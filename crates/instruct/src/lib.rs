@@ -49,6 +49,7 @@ pub mod curriculum;
 pub mod error;
 pub mod export;
 pub mod generative;
+pub mod lang;
 pub mod length;
 pub mod mix;
 pub mod model;
@@ -65,11 +66,12 @@ pub use generative::{
     DenoiseLevels, DenoiseParams, MonoMode, MonoParams, MonoSides, MtParams, PromptParams,
     build_denoise, build_mono, build_mt, build_prompts,
 };
+pub use lang::{Language, Registry, paper_language_names};
 pub use length::{LengthParams, Overflow, TokenCounter, apply_lengths};
 pub use mix::{AlpacaRecord, MixParams, load_alpaca, mix, parse_alpaca};
 pub use model::{
     AlignedCorpus, AlignedSentence, Directions, GoldPair, LanguageNames, NameFn, ParallelPair,
-    SentenceTokens, Side, Token, XSide, paper_language_names, whitespace_tokens,
+    SentenceTokens, Side, Token, XSide, whitespace_tokens,
 };
 pub use row::{BuildOutput, InstructRow, Stats, SwapOrigin, Task};
 pub use template::PromptVariant;

@@ -120,46 +120,6 @@ impl<F: Fn(&str) -> Option<String> + Sync> LanguageNames for NameFn<F> {
     }
 }
 
-/// The English names of RECIPE.md §1 (Table 6 plus English and the BLOOMZ+3 languages).
-pub fn paper_language_names() -> BTreeMap<String, String> {
-    [
-        ("af", "Afrikaans"),
-        ("am", "Amharic"),
-        ("be", "Belarusian"),
-        ("cy", "Welsh"),
-        ("ga", "Irish"),
-        ("gd", "Scottish Gaelic"),
-        ("gl", "Galician"),
-        ("ha", "Hausa"),
-        ("ka", "Georgian"),
-        ("kk", "Kazakh"),
-        ("km", "Khmer"),
-        ("ky", "Kyrgyz"),
-        ("li", "Limburgish"),
-        ("my", "Burmese"),
-        ("nb", "Norwegian Bokmål"),
-        ("nn", "Norwegian Nynorsk"),
-        ("oc", "Occitan"),
-        ("si", "Sinhala"),
-        ("tg", "Tajik"),
-        ("tk", "Turkmen"),
-        ("tt", "Tatar"),
-        ("ug", "Uyghur"),
-        ("uz", "Northern Uzbek"),
-        ("yi", "Eastern Yiddish"),
-        ("en", "English"),
-        ("de", "German"),
-        ("nl", "Dutch"),
-        ("ru", "Russian"),
-        ("ar", "Arabic"),
-        ("fr", "French"),
-        ("zh", "Chinese"),
-    ]
-    .into_iter()
-    .map(|(c, n)| (c.to_string(), n.to_string()))
-    .collect()
-}
-
 /// Which side of a pair plays the paper's X (the unseen language); the other side is Y.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,

@@ -2,14 +2,17 @@
 //! `13a`/`intl`/`zh`/`char`/`none` tokenizers and all smoothings, chrF, chrF++, corpus and
 //! sentence level, signatures), a bring-your-own COMET hook, a character n-gram language
 //! identifier trained on Flores-200 and the mFTI failure analysis (off-target, source copy,
-//! oscillatory hallucination, length ratio).
+//! oscillatory hallucination, length ratio), and the report of the `report` stage ([`report`], with the
+//! shared [`html`] escaper and [`chart`] SVG charts).
 
 #![warn(missing_docs)]
 
 pub mod bleu;
+pub mod chart;
 pub mod chrf;
 pub mod comet;
 pub mod failure;
+pub mod html;
 pub mod lid;
 mod packed;
 pub mod report;
@@ -26,7 +29,10 @@ pub use chrf::{Chrf, ChrfScore};
 pub use comet::{CometCommand, CometScore, run_comet};
 pub use failure::{FailureConfig, FailureReport, SegmentFailure, analyze_failures};
 pub use lid::{LidConfig, LidModel, LidPrediction};
-pub use report::{ReportOptions, ScoreRow, bucket_of, render_csv, render_html, render_markdown};
+pub use report::{
+    DirectionScores, Report, ReportOptions, ReportSpec, ScoreRow, SummaryRow, bucket_of,
+    build_report, render_csv, render_html, render_markdown,
+};
 pub use spm::{SPM_TOKENIZERS, SpmModel, spm_signature};
 pub use text::{read_lines, split_lines_py};
 pub use tokenize::{TOKENIZER_NAMES, Tokenizer};

@@ -111,7 +111,7 @@ impl FromStr for Tokenizer {
             "char" => Tokenizer::Char,
             "none" => Tokenizer::None,
             other if Tokenizer::needs_model(other) => {
-                return Tokenizer::from_name(other, Option::None);
+                return Tokenizer::from_name(other, None);
             }
             other => {
                 return Err(MetricsError::UnknownOption {
@@ -270,7 +270,7 @@ const ZH_RANGES: [(u32, u32); 13] = [
     (0xff00, 0xffef),
 ];
 
-/// sacrebleu's (quirky) Chinese-character test, see [`ZH_RANGES`].
+/// sacrebleu's (quirky) Chinese-character test, over the ranges of `ZH_RANGES`.
 pub fn is_zh_char(c: char) -> bool {
     let u = c as u32;
     ZH_RANGES.iter().any(|&(lo, hi)| lo <= u && u <= hi)

@@ -368,7 +368,7 @@ links/<src>-<tgt>, final_tension_milli/<src>-<tgt>/{forward,reverse} (λ × 1000
 
     fn validate(p: &Params) -> Result<(), ParamError> {
         p.ibm2.validate().map_err(|e| match e {
-            alinea_align::AlignError::InvalidParam { field, reason } => {
+            AlignError::InvalidParam { field, reason } => {
                 ParamError::new(format!("ibm2.{field}"), reason)
             }
             other => ParamError::new("ibm2", other.to_string()),

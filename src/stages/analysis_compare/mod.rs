@@ -1,6 +1,6 @@
 //! `analysis.compare`: per-layer differences between two representation analyses, as a table and an SVG chart.
-
-use std::fmt::Write as _;
+// fingerprint-include: crates/metrics/src/chart.rs
+// fingerprint-include: crates/metrics/src/html.rs
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -32,56 +32,6 @@ const OTHER: TableSlot = TableSlot::new("other", "analysis.representations of th
 
 /// The stage kind.
 pub struct AnalysisCompare;
-
-fn svg(layers: &[u32], deltas: &[f64], title: &str) -> String {
-    let (w, h, pad) = (640.0, 320.0, 40.0);
-    let max = deltas.iter().fold(1e-9f64, |m, d| m.max(d.abs()));
-    let n = layers.len().max(1) as f64;
-    let bar = (w - 2.0 * pad) / n;
-    let zero = h / 2.0;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n"
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"{pad}\" y=\"16\" font-size=\"13\">{}</text>",
-        title.replace('<', "&lt;")
-    );
-    let _ = writeln!(
-        s,
-        "<line x1=\"{pad}\" y1=\"{zero}\" x2=\"{}\" y2=\"{zero}\" stroke=\"#444\"/>",
-        w - pad
-    );
-    for (i, (l, d)) in layers.iter().zip(deltas).enumerate() {
-        let len = d.abs() / max * (h / 2.0 - pad);
-        let (y, color) = if *d >= 0.0 {
-            (zero - len, "#2b7bb9")
-        } else {
-            (zero, "#d9534f")
-        };
-        let x = pad + i as f64 * bar;
-        let _ = writeln!(
-            s,
-            "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{len:.1}\" fill=\"{color}\"><title>layer {l}: {d:+.4}</title></rect>",
-            x + 1.0,
-            (bar - 2.0).max(1.0)
-        );
-        let _ = writeln!(
-            s,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{l}</text>",
-            x + bar / 2.0,
-            h - 10.0
-        );
-    }
-    let _ = writeln!(
-        s,
-        "<text x=\"4\" y=\"{}\">+{max:.3}</text><text x=\"4\" y=\"{}\">-{max:.3}</text>",
-        pad,
-        h - pad
-    );
-    s.push_str("</svg>\n");
-    s
-}
 
 impl Stage for AnalysisCompare {
     const KIND: &'static str = "analysis.compare";
@@ -162,7 +112,7 @@ Joins two `analysis.representations` tables on (lang, layer) and reports `delta 
         let mut out = Outputs::table("deltas", joined, stats);
         out.blobs.push((
             "deltas.svg".into(),
-            svg(&layers, &deltas, &title).into_bytes(),
+            alinea_metrics::chart::signed_bars(&layers, &deltas, &title).into_bytes(),
         ));
         Ok(out)
     }

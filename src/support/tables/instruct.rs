@@ -211,8 +211,7 @@ pub const TOKENIZER: PathSlot<Optional> = PathSlot::new(
 
 /// The language names of the registry, for templates.
 pub fn names() -> impl alinea_instruct::LanguageNames {
-    let registry = crate::support::lang::Registry::default();
-    alinea_instruct::NameFn(move |code: &str| registry.get(code).map(|l| l.name.clone()))
+    crate::support::lang::Registry::default()
 }
 
 /// The token counter of the stage's `tokenizer` input.

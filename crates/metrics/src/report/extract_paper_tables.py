@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Extracts the paper's result tables (AlignInstruct, arXiv 2401.05811: Table 1's averages for three model sizes and six
-objectives, and the per-direction Tables 11-18 of Appendix G) into `paper_tables.tsv`, which the `report` stage embeds
+objectives, and the per-direction Tables 11-18 of Appendix G) into `paper_tables.tsv`, which alinea-metrics embeds for the `report` stage
 as its paper reference.
 
-usage: python3 extract_paper_tables.py ../../../../shared/papers/aligninstruct-2401.05811-fulltext.txt > paper_tables.tsv
+usage: python3 extract_paper_tables.py ../../../../../shared/papers/aligninstruct-2401.05811-fulltext.txt > paper_tables.tsv
 (run from this folder; the output is committed, the full text is not).
 
 Output columns (tab-separated, one reported number a row):

@@ -1,12 +1,23 @@
 //! Pure rendering of the paper's score tables from an in-memory score table: Markdown, CSV and a
 //! self-contained HTML page with inline SVG grouped bar charts. Objectives (runs) sit side by
 //! side, the best value of every column is marked, and directions are averaged per group and per
-//! seen/unseen bucket (BLOOMZ+3 style).
+//! seen/unseen bucket (BLOOMZ+3 style). [`build_report`] adds what the `report` stage shows beyond these tables:
+//! the paper's numbers ([`paper`]), the summary of averages, the distance to the paper and a per-direction appendix.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
+
+use crate::chart::{PALETTE, grouped_bars};
+use crate::html::escape;
+
+mod full;
+pub mod paper;
+
+pub use full::{
+    DirectionScores, FAILURES, METRICS, Report, ReportSpec, SummaryRow, build_report, summarize,
+};
 
 /// One score: a run (objective) on a test set for a direction and metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,7 +76,7 @@ pub fn bucket_of(direction: &str, opts: &ReportOptions) -> String {
 }
 
 /// `en→xx` or `xx→en` (or `xx→yy`) group of a direction.
-fn group_of(direction: &str, english: &str) -> &'static str {
+pub fn group_of(direction: &str, english: &str) -> &'static str {
     match direction.split_once('-') {
         Some((s, _)) if s == english => "en→xx",
         Some((_, t)) if t == english => "xx→en",
@@ -73,18 +84,21 @@ fn group_of(direction: &str, english: &str) -> &'static str {
     }
 }
 
-/// Values appear in the order first met, so the output follows the caller's ordering.
-fn ordered<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut seen = BTreeSet::new();
-    it.filter(|x| seen.insert(*x)).collect()
+/// The distinct items in order of first appearance (the paper's and the caller's order, never sorted), so the
+/// output follows the caller's ordering.
+pub(crate) fn ordered_unique<T: PartialEq>(it: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for x in it {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
 }
 
-fn mean(v: &[f64]) -> Option<f64> {
-    if v.is_empty() {
-        None
-    } else {
-        Some(v.iter().sum::<f64>() / v.len() as f64)
-    }
+/// The arithmetic mean; `None` for no values.
+pub(crate) fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 /// One rendered table: rows = runs, columns = languages then the average.
@@ -124,10 +138,10 @@ fn column_of<'a>(r: &'a ScoreRow, group: &str) -> &'a str {
 }
 
 fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
-    let runs = ordered(rows.iter().map(|r| r.run.as_str()));
+    let runs = ordered_unique(rows.iter().map(|r| r.run.as_str()));
     let mut tables = Vec::new();
-    for ts in ordered(rows.iter().map(|r| r.test_set.as_str())) {
-        for metric in ordered(
+    for ts in ordered_unique(rows.iter().map(|r| r.test_set.as_str())) {
+        for metric in ordered_unique(
             rows.iter()
                 .filter(|r| r.test_set == ts)
                 .map(|r| r.metric.as_str()),
@@ -145,7 +159,7 @@ fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
                 if g.is_empty() {
                     continue;
                 }
-                let langs = ordered(g.iter().map(|r| column_of(r, group)));
+                let langs = ordered_unique(g.iter().map(|r| column_of(r, group)));
                 let mut columns: Vec<String> = langs.iter().map(|s| s.to_string()).collect();
                 columns.push("Avg".into());
                 let mut trows = Vec::new();
@@ -208,7 +222,8 @@ fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
     tables
 }
 
-fn fmt_val(v: Option<f64>, d: usize) -> String {
+/// A value with `d` decimals, `–` when absent.
+pub(crate) fn fmt_val(v: Option<f64>, d: usize) -> String {
     v.map_or("–".to_string(), |x| format!("{x:.d$}"))
 }
 
@@ -244,101 +259,51 @@ pub fn render_markdown(rows: &[ScoreRow], opts: &ReportOptions) -> String {
     out
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// CSV in long form, one line per score, with its group and seen/unseen bucket; values at full
 /// precision, empty when absent.
 pub fn render_csv(rows: &[ScoreRow], opts: &ReportOptions) -> String {
-    let mut out = String::from("run,test_set,direction,group,bucket,lang,metric,value\n");
-    for r in rows {
-        let cells = [
-            csv_field(&r.run),
-            csv_field(&r.test_set),
-            csv_field(&r.direction),
-            group_of(&r.direction, &opts.english).to_string(),
-            bucket_of(&r.direction, opts),
-            csv_field(&r.lang),
-            csv_field(&r.metric),
-            r.value.map_or(String::new(), |v| v.to_string()),
-        ];
-        let _ = writeln!(out, "{}", cells.join(","));
-    }
-    out
+    render_csv_rows(rows, opts, &[])
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-const PALETTE: [&str; 8] = [
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
-];
-
-/// A grouped bar chart: one group per column, one bar per run.
-fn svg_chart(t: &Table) -> String {
-    let runs = t.rows.len().max(1);
-    let (bar, gap, h, top, left) = (14.0, 18.0, 220.0, 20.0, 40.0);
-    let group_w = bar * runs as f64 + gap;
-    let width = left + group_w * t.columns.len() as f64 + 20.0;
-    let max = t
-        .rows
+/// [`render_csv`] with `extra` records (same eight columns) after the scores.
+pub(crate) fn render_csv_rows(
+    rows: &[ScoreRow],
+    opts: &ReportOptions,
+    extra: &[[String; 8]],
+) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let records = rows
         .iter()
-        .flat_map(|(_, v)| v.iter().flatten())
-        .fold(0.0f64, |a, &b| a.max(b))
-        .max(1e-9);
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{:.0}\" role=\"img\"><title>{}</title>",
-        h + top + 70.0,
-        esc(&t.caption)
-    );
-    let _ = write!(
-        s,
-        "<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{width:.0}\" y2=\"{:.1}\" stroke=\"#999\"/>",
-        top + h,
-        top + h
-    );
-    let _ = write!(
-        s,
-        "<text x=\"4\" y=\"{:.1}\" font-size=\"10\">{max:.1}</text>",
-        top + 4.0
-    );
-    for (c, col) in t.columns.iter().enumerate() {
-        let x0 = left + group_w * c as f64;
-        for (r, (run, vals)) in t.rows.iter().enumerate() {
-            if let Some(v) = vals[c] {
-                let bh = h * (v / max).max(0.0);
-                let _ = write!(
-                    s,
-                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bar}\" height=\"{bh:.1}\" fill=\"{}\"><title>{} · {}: {v:.2}</title></rect>",
-                    x0 + bar * r as f64,
-                    top + h - bh,
-                    PALETTE[r % PALETTE.len()],
-                    esc(run),
-                    esc(col)
-                );
-            }
-        }
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" transform=\"rotate(45 {:.1} {:.1})\">{}</text>",
-            x0,
-            top + h + 12.0,
-            x0,
-            top + h + 12.0,
-            esc(col)
-        );
+        .map(|r| {
+            [
+                r.run.clone(),
+                r.test_set.clone(),
+                r.direction.clone(),
+                group_of(&r.direction, &opts.english).to_string(),
+                bucket_of(&r.direction, opts),
+                r.lang.clone(),
+                r.metric.clone(),
+                r.value.map_or(String::new(), |v| v.to_string()),
+            ]
+        })
+        .chain(extra.iter().cloned());
+    // Writing to memory fails only on a record of another length, which the array type rules out.
+    w.write_record([
+        "run",
+        "test_set",
+        "direction",
+        "group",
+        "bucket",
+        "lang",
+        "metric",
+        "value",
+    ])
+    .expect("in-memory CSV");
+    for r in records {
+        w.write_record(&r).expect("in-memory CSV");
     }
-    s.push_str("</svg>");
-    s
+    let bytes = w.into_inner().expect("in-memory CSV");
+    String::from_utf8(bytes).expect("CSV of UTF-8 strings is UTF-8")
 }
 
 /// A self-contained HTML page (no external resources): for each table a grouped bar chart
@@ -355,14 +320,14 @@ body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin:
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}th:first-child,td:first-child{{text-align:left}}\
 .best{{font-weight:bold;background:#eef6ee}}.legend span{{display:inline-block;margin-right:1em}}\
 .sw{{display:inline-block;width:10px;height:10px;margin-right:4px}}</style></head><body>\n<h1>{0}</h1>\n<p class=\"legend\">",
-        esc(&opts.title)
+        escape(&opts.title)
     );
     for (i, r) in runs.iter().enumerate() {
         let _ = write!(
             out,
             "<span><i class=\"sw\" style=\"background:{}\"></i>{}</span>",
             PALETTE[i % PALETTE.len()],
-            esc(r)
+            escape(r)
         );
     }
     out.push_str("</p>\n");
@@ -371,15 +336,15 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}th:first-child,td
         let _ = write!(
             out,
             "<h2>{}</h2>\n{}\n<table><tr><th>run</th>",
-            esc(&t.caption),
-            svg_chart(t)
+            escape(&t.caption),
+            grouped_bars(&t.caption, &t.columns, &t.rows)
         );
         for c in &t.columns {
-            let _ = write!(out, "<th>{}</th>", esc(c));
+            let _ = write!(out, "<th>{}</th>", escape(c));
         }
         out.push_str("</tr>");
         for (ri, (run, vals)) in t.rows.iter().enumerate() {
-            let _ = write!(out, "<tr><td>{}</td>", esc(run));
+            let _ = write!(out, "<tr><td>{}</td>", escape(run));
             for (c, v) in vals.iter().enumerate() {
                 let class = if best[c] == Some(ri) && t.rows.len() > 1 {
                     " class=\"best\""
