@@ -103,14 +103,14 @@ fn print_report(report: &RunReport) {
         .max()
         .unwrap_or(4)
         .max(4);
-    println!(
+    outln!(
         "{:<8} {:<width$} {:<kw$} {:>10} {:>9}  reason",
         "status", "stage", "kind", "rows", "time"
     );
     for s in &report.stages {
         let rows = s.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
         let time = format!("{:.2}s", s.duration_ms as f64 / 1000.0);
-        println!(
+        outln!(
             "{:<8} {:<width$} {:<kw$} {:>10} {:>9}  {}",
             status_word(s.status),
             s.name,
@@ -121,7 +121,7 @@ fn print_report(report: &RunReport) {
         );
     }
     let count = |st: Status| report.stages.iter().filter(|s| s.status == st).count();
-    println!(
+    outln!(
         "{} stages: {} ran, {} cached, {} failed, {} skipped in {:.2}s",
         report.stages.len(),
         count(Status::Ran),
@@ -143,7 +143,7 @@ fn print_summary(plan: &Plan, report: &RunReport, store: &Store) -> anyhow::Resu
         .filter(|s| !read.contains(s.name.as_str()))
     {
         if let Some(md) = s.outputs.iter().find(|o| o.name == "report.md") {
-            println!(
+            outln!(
                 "\n{} ({}):\n\n{}",
                 s.name,
                 s.kind,
@@ -178,7 +178,7 @@ fn print_summary(plan: &Plan, report: &RunReport, store: &Store) -> anyhow::Resu
             .agg([len().alias("rows")])
             .sort_by_exprs(by, SortMultipleOptions::default())
             .collect()?;
-        println!("\n{} ({}): rows per {}", s.name, s.kind, keys.join(" and "));
+        outln!("\n{} ({}): rows per {}", s.name, s.kind, keys.join(" and "));
         for i in 0..summary.height() {
             let row = summary.get_row(i)?;
             let cells: Vec<String> = row
@@ -186,7 +186,7 @@ fn print_summary(plan: &Plan, report: &RunReport, store: &Store) -> anyhow::Resu
                 .iter()
                 .map(|v| v.to_string().trim_matches('"').to_string())
                 .collect();
-            println!("  {}", cells.join("  "));
+            outln!("  {}", cells.join("  "));
         }
     }
     Ok(())
@@ -247,7 +247,7 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
         let width = lines.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
         let kw = lines.iter().map(|s| s.kind.len()).max().unwrap_or(4).max(4);
         for l in &lines {
-            println!(
+            outln!(
                 "{:<6} {:<width$} {:<kw$} {}",
                 l.state,
                 l.name,
@@ -256,7 +256,7 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let stale = lines.iter().filter(|l| l.state == "stale").count();
-        println!("{} of {} stages stale", stale, lines.len());
+        outln!("{} of {} stages stale", stale, lines.len());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -265,7 +265,7 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
 pub fn dag(_global: &Global, args: DagArgs) -> anyhow::Result<ExitCode> {
     let registry = crate::stages::registry();
     let plan = load_plan(&args.plan, &registry)?;
-    print!("{}", exec::render_dag(&plan, &args.format));
+    out!("{}", exec::render_dag(&plan, &args.format));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -282,20 +282,20 @@ pub fn help(global: &Global, args: HelpArgs) -> anyhow::Result<ExitCode> {
                 print_json(&kinds)?;
             } else {
                 use clap::CommandFactory;
-                super::Cli::command().print_help()?;
-                println!("\nStage kinds (alinea help KIND for parameters and output schema):");
+                outln!("{}", super::Cli::command().render_help());
+                outln!("\nStage kinds (alinea help KIND for parameters and output schema):");
                 let width = registry.names().iter().map(|n| n.len()).max().unwrap_or(4);
                 for k in registry.iter() {
-                    println!("  {:<width$}  {}", k.kind(), k.summary());
+                    outln!("  {:<width$}  {}", k.kind(), k.summary());
                 }
             }
         }
         Some(kind) => {
-            let k = registry.get(&kind).with_context(|| {
-                format!(
+            let k = registry.get(&kind).ok_or_else(|| {
+                super::Usage(format!(
                     "unknown stage kind `{kind}`; known kinds: {}",
                     registry.names().join(", ")
-                )
+                ))
             })?;
             if global.json {
                 let inputs: Vec<_> = k.inputs().iter().map(|s| serde_json::json!({"name": s.name, "kind": format!("{:?}", s.kind), "required": s.required, "doc": s.doc})).collect();
@@ -303,7 +303,7 @@ pub fn help(global: &Global, args: HelpArgs) -> anyhow::Result<ExitCode> {
                     &serde_json::json!({"kind": k.kind(), "summary": k.summary(), "doc": k.doc(), "inputs": inputs, "fingerprint": k.fingerprint()}),
                 )?;
             } else {
-                println!("{} — {}\n\n{}", k.kind(), k.summary(), k.doc());
+                outln!("{} — {}\n\n{}", k.kind(), k.summary(), k.doc());
             }
         }
     }

@@ -4,7 +4,7 @@ use alinea_engine::{StageCtx, StageError};
 
 /// A BLOOM error as a stage error.
 pub fn bloom_err(e: alinea_bloom::BloomError) -> StageError {
-    StageError::Other(e.to_string())
+    StageError::domain("", e)
 }
 
 /// Loads the model of a `model` folder input on the requested device.

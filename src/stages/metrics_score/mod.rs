@@ -81,7 +81,7 @@ impl Params {
 pub struct MetricsScore;
 
 fn metrics_err(e: MetricsError) -> StageError {
-    StageError::Other(e.to_string())
+    StageError::domain("", e)
 }
 
 /// The non-English side of a direction (the language a paper table lists it under).

@@ -93,7 +93,7 @@ Outputs (blobs, a model folder when used as a `model` input): config.json, model
         let dir = ctx.work_dir()?.join("model");
         std::fs::create_dir_all(&dir).map_err(StageError::io(&dir))?;
         alinea_bloom::write_tiny_model(&dir, &texts, p.vocab_size, config, p.seed, p.init_std)
-            .map_err(|e| StageError::Other(e.to_string()))?;
+            .map_err(StageError::with(""))?;
         let mut outputs = Outputs {
             stats: Stats {
                 rows_in: texts.len() as u64,
