@@ -193,7 +193,12 @@ pub fn eval_align(global: &Global, args: EvalAlignArgs) -> anyhow::Result<ExitCo
     } else {
         outln!(
             "precision {:.4}\nrecall    {:.4}\nAER       {:.4}\n({} sentences, {} predicted links, {} sure gold links)",
-            s.precision, s.recall, s.aer, s.sentences, s.predicted, s.sure
+            s.precision,
+            s.recall,
+            s.aer,
+            s.sentences,
+            s.predicted,
+            s.sure
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -331,7 +331,8 @@ pub fn log(global: &Global, args: LogArgs) -> anyhow::Result<ExitCode> {
     let s = &record.stats;
     outln!(
         "stats        rows in {}, rows out {}",
-        s.rows_in, s.rows_out
+        s.rows_in,
+        s.rows_out
     );
     for (reason, n) in &s.dropped {
         outln!("  dropped    {reason}: {n}");

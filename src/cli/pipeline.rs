@@ -105,7 +105,11 @@ fn print_report(report: &RunReport) {
         .max(4);
     outln!(
         "{:<8} {:<width$} {:<kw$} {:>10} {:>9}  reason",
-        "status", "stage", "kind", "rows", "time"
+        "status",
+        "stage",
+        "kind",
+        "rows",
+        "time"
     );
     for s in &report.stages {
         let rows = s.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into());

@@ -206,10 +206,12 @@ impl StageError {
     pub fn corrupt_object(&self) -> Option<&str> {
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(e) = cur {
-            let store = e.downcast_ref::<StoreError>().or_else(|| match e.downcast_ref::<StageError>() {
-                Some(StageError::Store(s)) => Some(s),
-                _ => None,
-            });
+            let store =
+                e.downcast_ref::<StoreError>()
+                    .or_else(|| match e.downcast_ref::<StageError>() {
+                        Some(StageError::Store(s)) => Some(s),
+                        _ => None,
+                    });
             if let Some(StoreError::Corrupt { expected, .. }) = store {
                 return Some(expected);
             }

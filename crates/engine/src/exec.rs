@@ -589,7 +589,10 @@ pub fn run(
                     started[i] = false;
                     retry_reason.insert(
                         d,
-                        format!("output {} was corrupt (quarantined); recomputed", short(digest)),
+                        format!(
+                            "output {} was corrupt (quarantined); recomputed",
+                            short(digest)
+                        ),
                     );
                     retry_reason.insert(
                         i,
@@ -603,7 +606,12 @@ pub fn run(
                 if deps[i]
                     .iter()
                     .any(|d| recomputed.contains(d) && reports[*d].is_none())
-                    && retry_reason.insert(i, "input was corrupt (quarantined); reran after recomputing it".into()).is_none()
+                    && retry_reason
+                        .insert(
+                            i,
+                            "input was corrupt (quarantined); reran after recomputing it".into(),
+                        )
+                        .is_none()
                 {
                     started[i] = false;
                     continue;

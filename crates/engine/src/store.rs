@@ -162,12 +162,14 @@ fn digest_of(bytes: &[u8]) -> String {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, StoreError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| StoreError::BadRecord {
-                path: path.to_path_buf(),
-                source,
-            }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::BadRecord {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StoreError::Io {
             path: path.to_path_buf(),
@@ -181,7 +183,11 @@ pub fn is_digest(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn check_digest(path: &Path, field: impl FnOnce() -> String, value: &str) -> Result<(), StoreError> {
+fn check_digest(
+    path: &Path,
+    field: impl FnOnce() -> String,
+    value: &str,
+) -> Result<(), StoreError> {
     if is_digest(value) {
         Ok(())
     } else {

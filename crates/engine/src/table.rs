@@ -38,7 +38,10 @@ pub fn decode_parquet(bytes: Vec<u8>) -> PolarsResult<DataFrame> {
 }
 
 /// [`decode_parquet`] with the object or file named in the error, e.g. `object <digest> (stage `opus`)`.
-pub fn decode_table(bytes: Vec<u8>, what: impl FnOnce() -> String) -> Result<DataFrame, crate::StageError> {
+pub fn decode_table(
+    bytes: Vec<u8>,
+    what: impl FnOnce() -> String,
+) -> Result<DataFrame, crate::StageError> {
     decode_parquet(bytes).map_err(|source| crate::StageError::BadTable {
         what: what(),
         source,

@@ -221,10 +221,12 @@ fn align_group(
                 ));
             }
         };
-    let sym = symmetrize(&fwd.links(), &rev.links(), p.symmetrize)
-        .map_err(StageError::with(format!("align.ibm2, language pair {group}")))?;
-    let scores = link_scores(&src_words, &tgt_words, &sym, &fwd, &rev, false)
-        .map_err(StageError::with(format!("align.ibm2, language pair {group}")))?;
+    let sym = symmetrize(&fwd.links(), &rev.links(), p.symmetrize).map_err(StageError::with(
+        format!("align.ibm2, language pair {group}"),
+    ))?;
+    let scores = link_scores(&src_words, &tgt_words, &sym, &fwd, &rev, false).map_err(
+        StageError::with(format!("align.ibm2, language pair {group}")),
+    )?;
     for s in &fwd.stats.skipped {
         rows[s.index].skipped = Some(skip_name(s.reason));
         stats.count(&format!("skipped/{}", skip_name(s.reason)), 1);

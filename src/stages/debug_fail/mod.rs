@@ -37,8 +37,7 @@ pub struct DebugFail;
 impl Stage for DebugFail {
     const KIND: &'static str = "debug.fail";
     const SUMMARY: &'static str = "testing aid: pass a table through, fail, or abort the process";
-    const DOC: &'static str =
-        "Testing aid. Parameters: mode = \"pass\" | \"error\" | \"abort\" | \"panic\" | \"panic-inputs\". Inputs `table`, `file` (optional).";
+    const DOC: &'static str = "Testing aid. Parameters: mode = \"pass\" | \"error\" | \"abort\" | \"panic\" | \"panic-inputs\". Inputs `table`, `file` (optional).";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[
         InputSlot {

@@ -274,8 +274,8 @@ Outputs:
         ])?;
         stats.rows_out = df.height() as u64;
         stats.count("features", model.features.len() as u64);
-        let blob = serde_json::to_vec(&model)
-            .map_err(StageError::with("serializing the LID model"))?;
+        let blob =
+            serde_json::to_vec(&model).map_err(StageError::with("serializing the LID model"))?;
         let mut out = Outputs::table("langs", df, stats);
         out.blobs.push(("model".into(), blob));
         Ok(out)

@@ -29,9 +29,9 @@ fn enum_str<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn enum_from<T: DeserializeOwned>(column: &str, row: usize, s: &str) -> Result<T, StageError> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(
-        StageError::with(format!("instruction table, row {row}, column `{column}`: `{s}`")),
-    )
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(StageError::with(
+        format!("instruction table, row {row}, column `{column}`: `{s}`"),
+    ))
 }
 
 /// The instruction table of `rows`.
