@@ -78,3 +78,50 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "(no message)".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut df = df!(
+            "src" => (0..2000).map(|i| format!("сказ {i}")).collect::<Vec<_>>(),
+            "n" => (0..2000i64).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        encode_parquet(&mut df).unwrap()
+    }
+
+    #[test]
+    fn truncated_or_damaged_parquet_is_an_error_naming_the_object_never_a_panic() {
+        let bytes = sample();
+        assert_eq!(decode_parquet(bytes.clone()).unwrap().height(), 2000);
+        let n = bytes.len();
+        let footer_len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+        let mut damaged = vec![bytes[..n / 2].to_vec(), bytes[..n - 3].to_vec()];
+        let mut flipped = bytes.clone();
+        for b in &mut flipped[n - 8 - footer_len..n - footer_len] {
+            *b ^= 0xFF;
+        }
+        damaged.push(flipped);
+        // Column-chunk bytes past the first page's header: the reader trusts offsets it finds there.
+        let mut mid = bytes.clone();
+        for b in &mut mid[4..64] {
+            *b = 0xFF;
+        }
+        damaged.push(mid);
+        for (i, d) in damaged.into_iter().enumerate() {
+            let err = decode_table(d, || format!("object abc{i}"))
+                .expect_err("damaged bytes must not decode");
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!("object abc{i}: not a readable Parquet table: ")),
+                "{msg}"
+            );
+            assert!(
+                std::error::Error::source(&err).is_some(),
+                "the Parquet error is kept"
+            );
+        }
+    }
+}
