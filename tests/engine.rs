@@ -155,9 +155,20 @@ fn corrupt_object_is_detected_and_repaired() {
         err.contains("corrupt object") && err.contains(&digest),
         "{err}"
     );
+    // The read that found it moved it to quarantine/: the store now lacks it, and says so.
+    let quarantined = store.path().join("quarantine").join(&digest);
+    assert!(
+        err.contains(&format!("moved to {}", quarantined.display())),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&quarantined).unwrap(), bytes);
 
     let repaired = json(store.path(), &["verify", "--repair"]);
-    assert_eq!(repaired["corrupt"][0], digest.as_str());
+    assert!(
+        repaired["corrupt"].as_array().unwrap().is_empty(),
+        "{repaired}"
+    );
+    assert_eq!(repaired["missing"][0], digest.as_str());
     let rerun = json(store.path(), &["run", DEMO]);
     assert_eq!(status_of(&rerun, "opus"), "ran");
     assert_eq!(

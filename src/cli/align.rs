@@ -139,7 +139,7 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
         Some(p) => {
             std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?
         }
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     let st = &runs[0].stats;
     let summary = serde_json::json!({
@@ -153,7 +153,7 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
         "seconds": started.elapsed().as_secs_f64(),
     });
     if global.json && args.output.is_some() {
-        println!("{}", serde_json::to_string(&summary)?);
+        outln!("{}", serde_json::to_string(&summary)?);
     } else {
         eprintln!(
             "aligned {} of {} pairs ({} skipped{}) in {:.2} s",
@@ -186,14 +186,19 @@ pub fn eval_align(global: &Global, args: EvalAlignArgs) -> anyhow::Result<ExitCo
         .with_context(|| format!("prediction {}", args.pred.display()))?;
     let s = aer(&gold, &pred)?;
     if global.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"aer": s.aer, "precision": s.precision, "recall": s.recall, "sentences": s.sentences, "predicted": s.predicted, "sure": s.sure})
         );
     } else {
-        println!(
+        outln!(
             "precision {:.4}\nrecall    {:.4}\nAER       {:.4}\n({} sentences, {} predicted links, {} sure gold links)",
-            s.precision, s.recall, s.aer, s.sentences, s.predicted, s.sure
+            s.precision,
+            s.recall,
+            s.aer,
+            s.sentences,
+            s.predicted,
+            s.sure
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -113,16 +113,24 @@ fn read_table(store: &Store, out: &OutputRef) -> anyhow::Result<DataFrame> {
     Ok(decode_parquet(store.get_bytes(&out.digest)?)?)
 }
 
+/// Prints the first `rows` rows. Polars' pretty printer reads its limits (rows, string length, columns) from the
+/// environment, which `cli::main` sets from `--rows` before any thread starts.
 fn print_frame(df: &DataFrame, rows: usize) {
-    // Polars' pretty printer reads its limits from the environment.
-    // SAFETY: the frame is fully read, so polars' pool threads are idle, and this command runs no other thread that
-    // could read the environment while it is written.
-    unsafe {
-        std::env::set_var("POLARS_FMT_MAX_ROWS", rows.to_string());
-        std::env::set_var("POLARS_FMT_STR_LEN", "60");
-        std::env::set_var("POLARS_FMT_MAX_COLS", "20");
+    outln!("{}", df.head(Some(rows)));
+}
+
+impl ShowArgs {
+    /// Rows to print (`--rows`).
+    pub(super) fn rows(&self) -> usize {
+        self.rows
     }
-    println!("{}", df.head(Some(rows)));
+}
+
+impl QueryArgs {
+    /// Rows to print (`--rows`).
+    pub(super) fn rows(&self) -> usize {
+        self.rows
+    }
 }
 
 fn frame_to_json_rows(df: &mut DataFrame) -> anyhow::Result<serde_json::Value> {
@@ -145,14 +153,14 @@ pub fn show(global: &Global, args: ShowArgs) -> anyhow::Result<ExitCode> {
                 &serde_json::json!({"stage": record.stage, "rows": df.height(), "columns": cols}),
             )?;
         } else {
-            println!(
+            outln!(
                 "{} ({}): {} rows",
                 record.stage,
                 record.components.kind,
                 df.height()
             );
             for c in df.columns() {
-                println!("  {:<16} {}", c.name().as_str(), c.dtype());
+                outln!("  {:<16} {}", c.name().as_str(), c.dtype());
             }
         }
     } else if global.json {
@@ -212,10 +220,13 @@ pub fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
             Some("parquet") => "parquet".into(),
             Some("jsonl" | "ndjson") => "jsonl".into(),
             Some("csv") => "csv".into(),
-            _ => bail!(
-                "cannot tell the format from `{}`; give --format parquet|jsonl|csv",
-                args.output.display()
-            ),
+            _ => {
+                return Err(super::Usage(format!(
+                    "cannot tell the format from `{}`; give --format parquet|jsonl|csv",
+                    args.output.display()
+                ))
+                .into());
+            }
         },
     };
     let bytes = store.get_bytes(&out.digest)?;
@@ -271,10 +282,10 @@ pub fn log(global: &Global, args: LogArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let c = &record.components;
-    println!("stage        {}", record.stage);
-    println!("kind         {}", c.kind);
-    println!("action key   {}", record.key);
-    println!(
+    outln!("stage        {}", record.stage);
+    outln!("kind         {}", c.kind);
+    outln!("action key   {}", record.key);
+    outln!(
         "code         {}{}",
         c.fingerprint,
         c.version
@@ -282,33 +293,33 @@ pub fn log(global: &Global, args: LogArgs) -> anyhow::Result<ExitCode> {
             .map(|v| format!(" (pipeline version {v})"))
             .unwrap_or_default()
     );
-    println!(
+    outln!(
         "started      {} (unix), took {:.3}s on {} threads, alinea {}",
         record.started_at,
         record.duration_ms as f64 / 1000.0,
         record.threads,
         record.alinea_version
     );
-    println!("params       {}", serde_json::to_string(&c.params)?);
-    println!("inputs");
+    outln!("params       {}", serde_json::to_string(&c.params)?);
+    outln!("inputs");
     for (slot, digests) in &c.inputs {
         let from = record
             .input_stages
             .get(slot)
             .map(|s| format!(" from stage {}", s.join(", ")))
             .unwrap_or_default();
-        println!("  {slot:<10} {}{from}", digests.join(", "));
+        outln!("  {slot:<10} {}{from}", digests.join(", "));
         for f in record.input_files.get(slot).into_iter().flatten() {
-            println!(
+            outln!(
                 "    {}  {}",
                 alinea_engine::key::short(&f.digest),
                 f.path.display()
             );
         }
     }
-    println!("outputs");
+    outln!("outputs");
     for o in &record.outputs {
-        println!(
+        outln!(
             "  {:<10} {} {:?} {} bytes{}",
             o.name,
             o.digest,
@@ -318,15 +329,16 @@ pub fn log(global: &Global, args: LogArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let s = &record.stats;
-    println!(
+    outln!(
         "stats        rows in {}, rows out {}",
-        s.rows_in, s.rows_out
+        s.rows_in,
+        s.rows_out
     );
     for (reason, n) in &s.dropped {
-        println!("  dropped    {reason}: {n}");
+        outln!("  dropped    {reason}: {n}");
     }
     for (name, n) in &s.counters {
-        println!("  counter    {name}: {n}");
+        outln!("  counter    {name}: {n}");
     }
     Ok(ExitCode::SUCCESS)
 }

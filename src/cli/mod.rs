@@ -1,4 +1,26 @@
 //! The command line. Each command is a thin function over the engine and the stages; `anyhow` lives only here.
+//!
+//! Output goes through [`outln!`]/[`out!`] (see [`out`]): a reader that goes away (`alinea run | head -1`) stops the
+//! printing, never the work.
+
+/// `println!` that survives a closed stdout: see [`out::write`].
+macro_rules! outln {
+    () => {
+        $crate::cli::out::write(format_args!(""), true)
+    };
+    ($($t:tt)*) => {
+        $crate::cli::out::write(format_args!($($t)*), true)
+    };
+}
+
+/// `print!` that survives a closed stdout: see [`out::write`].
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::cli::out::write(format_args!($($t)*), false)
+    };
+}
+
+pub mod out;
 
 mod align;
 mod inspect;
@@ -38,13 +60,31 @@ fn print_table(mut t: comfy_table::Table, right: &[usize]) {
     }
     let text = t.trim_fmt();
     if !text.is_empty() {
-        println!("{text}");
+        outln!("{text}");
     }
 }
 
+/// Exit status of `alinea`, documented in `--help` and README.md.
+pub const EXIT_CODES: &str = "Exit status: 0 success; 1 a stage (or the command's own work) failed; \
+2 usage or pipeline error (bad arguments, bad pipeline TOML, unknown kind or stage, bad --set); \
+3 store error (locked with --no-wait, unreadable, or found damaged by `verify`).";
+
+/// Exit status: a stage or the command's work failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status: bad arguments or a pipeline file that cannot run (clap's own errors use 2 too).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status: the store is locked (`--no-wait`), unreadable or damaged.
+pub const EXIT_STORE: u8 = 3;
+
+/// A mistake in what the user asked for (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 /// alinea: cached data pipelines for instruction-tuning LLMs on machine translation.
 #[derive(Debug, Parser)]
-#[command(name = "alinea", version, about, long_about = None, disable_help_subcommand = true)]
+#[command(name = "alinea", version, about, long_about = None, disable_help_subcommand = true,
+    after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(flatten)]
     global: Global,
@@ -84,7 +124,7 @@ enum Command {
     Log(inspect::LogArgs),
     /// Delete objects and records that no pipeline references (keeps the newest interrupted attempt of each stage)
     Gc(store_cmds::GcArgs),
-    /// Re-hash every object of the store and report corrupt or missing ones
+    /// Re-hash every object of the store and report corrupt or missing ones (--repair quarantines them)
     Verify(store_cmds::VerifyArgs),
     /// Model utilities: `model info` prints total and trainable parameters
     Model(model::ModelArgs),
@@ -103,14 +143,10 @@ enum Command {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    // Like other Unix filters, end quietly when the reader of our output goes away (`alinea show x | head`).
-    #[cfg(unix)]
-    // SAFETY: restores the default disposition of SIGPIPE before any other thread exists; no handler is installed.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default for binaries): a reader that goes away makes stdout writes fail with
+    // `BrokenPipe`, which `out` turns into "stop printing"; the run itself completes and stores its records.
     let cli = Cli::parse();
-    configure_threads(cli.global.threads);
+    configure_threads(&cli);
     let result = match cli.command {
         None => pipeline::run(&cli.global, pipeline::RunArgs::demo()),
         Some(Command::Run(a)) => pipeline::run(&cli.global, a),
@@ -129,31 +165,88 @@ pub fn main() -> ExitCode {
         Some(Command::Align(a)) => align::align(&cli.global, a),
         Some(Command::EvalAlign(a)) => align::eval_align(&cli.global, a),
     };
+    out::flush();
     match result {
-        Ok(code) => code,
+        Ok(code) => match out::write_error() {
+            Some(e) => {
+                eprintln!("error: writing to stdout: {e}");
+                ExitCode::from(EXIT_FAILED)
+            }
+            None => code,
+        },
+        // The reader went away while we printed: nothing more to say, and the work is done.
+        Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", report_chain(&e));
+            ExitCode::from(exit_code_of(&e))
         }
     }
 }
 
-fn configure_threads(threads: Option<usize>) {
-    let n = threads
+/// The error and its sources, each source appended only when the message does not already include it (most
+/// variants print their source inline and also keep it as `source()` for callers).
+fn report_chain(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
+/// The exit status for an error, from the typed errors along its chain (see [`EXIT_CODES`]).
+fn exit_code_of(e: &anyhow::Error) -> u8 {
+    use alinea_engine::StoreError;
+    for cause in e.chain() {
+        if cause.is::<alinea_engine::plan::PlanError>() || cause.is::<Usage>() {
+            return EXIT_USAGE;
+        }
+        if let Some(s) = cause.downcast_ref::<StoreError>() {
+            return match s {
+                StoreError::UnknownStage { .. } => EXIT_USAGE,
+                _ => EXIT_STORE,
+            };
+        }
+        if cause.is::<alinea_engine::exec::ExecError>() {
+            return EXIT_STORE;
+        }
+    }
+    EXIT_FAILED
+}
+
+fn configure_threads(cli: &Cli) {
+    let n = cli
+        .global
+        .threads
         .unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1)
         })
         .max(1);
-    // Polars reads this once, when its pool starts; nothing has started it yet.
-    // SAFETY: called first thing in `main`, before any other thread runs, so nothing reads the environment
-    // concurrently with these writes.
+    let fmt_rows = match &cli.command {
+        Some(Command::Show(a)) => Some(a.rows()),
+        Some(Command::Query(a)) => Some(a.rows()),
+        _ => None,
+    };
+    // SAFETY (set_var is unsafe since Rust 2024 because another thread may read the environment at the same
+    // time): this runs first thing in `main`, right after clap's parsing, which starts no thread; the rayon pool is
+    // built below, polars' and candle's pools start lazily on first use, later. No other thread exists yet. Polars
+    // and candle read these settings only from the environment (polars-core's `config.rs` has no setter).
     unsafe {
         std::env::set_var("POLARS_MAX_THREADS", n.to_string());
         // candle's CPU pool spin-waits: it must not be larger than what the user granted.
         if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
             std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+        }
+        // Polars' pretty printer (`show`, `query`) reads its limits from the environment at each print.
+        if let Some(rows) = fmt_rows {
+            std::env::set_var("POLARS_FMT_MAX_ROWS", rows.to_string());
+            std::env::set_var("POLARS_FMT_STR_LEN", "60");
+            std::env::set_var("POLARS_FMT_MAX_COLS", "20");
         }
     }
     let _ = rayon::ThreadPoolBuilder::new()
@@ -179,7 +272,19 @@ impl Global {
     }
 
     fn open_store(&self) -> anyhow::Result<alinea_engine::Store> {
-        Ok(alinea_engine::Store::open(self.store_dir())?)
+        let mut store = alinea_engine::Store::open(self.store_dir())?;
+        store.set_repair_command(self.repair_command());
+        Ok(store)
+    }
+
+    /// The exact command that repairs this store: `--store` only when it is not the default one.
+    fn repair_command(&self) -> String {
+        match &self.store {
+            Some(dir) if *dir != project_root().join("cache") => {
+                format!("alinea verify --repair --store {}", dir.display())
+            }
+            _ => "alinea verify --repair".to_string(),
+        }
     }
 
     fn threads(&self) -> usize {
@@ -189,6 +294,6 @@ impl Global {
 
 /// Prints a value as pretty JSON on stdout.
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

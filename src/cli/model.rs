@@ -66,7 +66,7 @@ pub fn model(global: &Global, args: ModelArgs) -> anyhow::Result<ExitCode> {
             "trainable_percent": 100.0 * count.trainable_params as f64 / count.total_params as f64,
         }))?;
     } else {
-        println!(
+        outln!(
             "trainable params: {} || all params: {} || trainable%: {:.4}",
             count.trainable_params,
             count.total_params,

@@ -106,7 +106,7 @@ fn print_report(report: &RunReport) {
     }
     super::print_table(table, &[3, 4]);
     let count = |st: Status| report.stages.iter().filter(|s| s.status == st).count();
-    println!(
+    outln!(
         "{} stages: {} ran, {} cached, {} failed, {} skipped in {:.2}s",
         report.stages.len(),
         count(Status::Ran),
@@ -128,7 +128,7 @@ fn print_summary(plan: &Plan, report: &RunReport, store: &Store) -> anyhow::Resu
         .filter(|s| !read.contains(s.name.as_str()))
     {
         if let Some(md) = s.outputs.iter().find(|o| o.name == "report.md") {
-            println!(
+            outln!(
                 "\n{} ({}):\n\n{}",
                 s.name,
                 s.kind,
@@ -163,7 +163,7 @@ fn print_summary(plan: &Plan, report: &RunReport, store: &Store) -> anyhow::Resu
             .agg([len().alias("rows")])
             .sort_by_exprs(by, SortMultipleOptions::default())
             .collect()?;
-        println!("\n{} ({}): rows per {}", s.name, s.kind, keys.join(" and "));
+        outln!("\n{} ({}): rows per {}", s.name, s.kind, keys.join(" and "));
         for i in 0..summary.height() {
             let row = summary.get_row(i)?;
             let cells: Vec<String> = row
@@ -171,7 +171,7 @@ fn print_summary(plan: &Plan, report: &RunReport, store: &Store) -> anyhow::Resu
                 .iter()
                 .map(|v| v.to_string().trim_matches('"').to_string())
                 .collect();
-            println!("  {}", cells.join("  "));
+            outln!("  {}", cells.join("  "));
         }
     }
     Ok(())
@@ -240,7 +240,7 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
         }
         super::print_table(table, &[]);
         let stale = lines.iter().filter(|l| l.state == "stale").count();
-        println!("{} of {} stages stale", stale, lines.len());
+        outln!("{} of {} stages stale", stale, lines.len());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -249,7 +249,7 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
 pub fn dag(_global: &Global, args: DagArgs) -> anyhow::Result<ExitCode> {
     let registry = crate::stages::registry();
     let plan = load_plan(&args.plan, &registry)?;
-    print!("{}", exec::render_dag(&plan, &args.format));
+    out!("{}", exec::render_dag(&plan, &args.format));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -266,8 +266,8 @@ pub fn help(global: &Global, args: HelpArgs) -> anyhow::Result<ExitCode> {
                 print_json(&kinds)?;
             } else {
                 use clap::CommandFactory;
-                super::Cli::command().print_help()?;
-                println!("\nStage kinds (alinea help KIND for parameters and output schema):");
+                outln!("{}", super::Cli::command().render_help());
+                outln!("\nStage kinds (alinea help KIND for parameters and output schema):");
                 let mut table = super::console_table(None);
                 for k in registry.iter() {
                     table.add_row(vec![format!("  {}", k.kind()), format!(" {}", k.summary())]);
@@ -276,16 +276,16 @@ pub fn help(global: &Global, args: HelpArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Some(kind) => {
-            let k = registry.get(&kind).with_context(|| {
-                format!(
+            let k = registry.get(&kind).ok_or_else(|| {
+                super::Usage(format!(
                     "unknown stage kind `{kind}`; known kinds: {}",
                     registry.names().join(", ")
-                )
+                ))
             })?;
             if global.json {
                 print_json(&alinea_engine::help::to_json(k))?;
             } else {
-                print!("{}", alinea_engine::help::render(k));
+                out!("{}", alinea_engine::help::render(k));
             }
         }
     }

@@ -66,9 +66,9 @@ pub fn score(global: &Global, args: ScoreArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if global.json {
-        println!("{}", serde_json::to_string(&report.to_json())?);
+        outln!("{}", serde_json::to_string(&report.to_json())?);
     } else {
-        print!("{}", report.text_lines());
+        out!("{}", report.text_lines());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -29,7 +29,7 @@ pub fn gc(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
         } else {
             "removed"
         };
-        println!(
+        outln!(
             "{verb} {} objects ({:.1} MB) and {} records; kept {} objects",
             report.objects_removed.len(),
             report.bytes_freed as f64 / 1e6,
@@ -65,41 +65,42 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if global.json {
         print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "checked {} objects in {}",
             report.objects_checked,
             store.root().display()
         );
         for d in &report.corrupt {
-            println!(
-                "corrupt  {d} (content does not match its hash; `alinea gc` or a rerun replaces it)"
+            outln!(
+                "corrupt  {d} (content does not match its hash; `{}` moves it to quarantine/, a rerun recomputes it)",
+                store.repair_command()
             );
         }
         for d in &report.missing {
-            println!("missing  {d} (named by an action record; the next run recomputes it)");
+            outln!("missing  {d} (named by an action record; the next run recomputes it)");
         }
         for r in &report.bad_records {
-            println!("bad record {r}");
+            outln!("bad record {r}");
         }
         if report.stray_temp_files > 0 {
-            println!(
+            outln!(
                 "{} temp files from interrupted runs (harmless; `alinea gc` removes them)",
                 report.stray_temp_files
             );
         }
         if args.repair && !report.is_clean() {
-            println!(
-                "removed {} corrupt objects and {} unreadable records; the next run recomputes them",
+            outln!(
+                "moved {} corrupt objects to quarantine/ and removed {} unreadable records; the next run recomputes them",
                 report.corrupt.len(),
                 report.bad_records.len()
             );
         } else {
-            println!(
+            outln!(
                 "{}",
                 if report.is_clean() {
-                    "store is consistent"
+                    "store is consistent".to_string()
                 } else {
-                    "store has problems (fix with `alinea verify --repair`)"
+                    format!("store has problems (fix with `{}`)", store.repair_command())
                 }
             );
         }
@@ -107,6 +108,6 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     Ok(if report.is_clean() || args.repair {
         ExitCode::SUCCESS
     } else {
-        ExitCode::FAILURE
+        ExitCode::from(super::EXIT_STORE)
     })
 }

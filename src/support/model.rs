@@ -10,7 +10,7 @@ pub const ADAPTER: FolderSlot<Optional> =
 
 /// A BLOOM error as a stage error.
 pub fn bloom_err(e: alinea_bloom::BloomError) -> StageError {
-    StageError::Other(e.to_string())
+    StageError::domain("", e)
 }
 
 /// Loads the model of a `model` folder input on the requested device.

@@ -118,7 +118,15 @@ impl StageCtx {
         ups.iter()
             .map(|u| {
                 let bytes = self.store.get_bytes(&u.output.digest)?;
-                Ok((u.stage.clone(), super::table::decode_parquet(bytes)?))
+                let df = super::table::decode_table(bytes, || {
+                    format!(
+                        "object {} (output `{}` of stage `{}`)",
+                        self.store.object_path(&u.output.digest).display(),
+                        u.output.name,
+                        u.stage
+                    )
+                })?;
+                Ok((u.stage.clone(), df))
             })
             .collect()
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::ctx::{StageCtx, UpstreamTable};
 use super::error::{StageError, StoreError};
 use super::files::StatCache;
-use super::key::{CodeManifest, KeyComponents};
+use super::key::{CodeManifest, KeyComponents, short};
 use super::plan::{InputRef, Plan, PlannedStage};
 use super::stage::{DynStage, Registry, SlotKind};
 use super::store::{ActionRecord, InputFile, ObjectKind, OutputRef, StageRef, Store};
@@ -344,13 +344,8 @@ fn execute(
             outputs
         }
         Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            return Err(StageError::Other(format!(
-                "stage panicked (a bug in alinea, please report it): {msg}"
+            return Err(StageError::Panicked(super::table::panic_message(
+                panic.as_ref(),
             )));
         }
     };
@@ -410,8 +405,24 @@ enum Outcome {
     Failed {
         key: Option<String>,
         reason: String,
+        /// The corrupt store object that made it fail, if that was the cause (its producer is recomputed).
+        corrupt: Option<String>,
         ms: u64,
     },
+}
+
+/// What a worker hands back on failure: the action key (when known) and the error.
+type Failure = (Option<String>, StageError);
+
+/// Whether `pref` says something other than what was last written.
+fn pref_dirty(pref: &super::store::PipelineRef, written: &super::store::PipelineRef) -> bool {
+    pref.file != written.file
+        || pref.stages.len() != written.stages.len()
+        || pref
+            .stages
+            .iter()
+            .zip(&written.stages)
+            .any(|((a, x), (b, y))| a != b || x.kind != y.kind || x.key != y.key)
 }
 
 /// Runs a plan against a store. The caller holds the store's write lock.
@@ -447,6 +458,11 @@ pub fn run(
     let mut done: BTreeMap<String, Vec<OutputRef>> = BTreeMap::new();
     let mut started = vec![false; n];
     let mut stop = false;
+    // Producers recomputed in this run because a consumer found their output corrupt, and the reasons to report.
+    let mut recomputed: BTreeSet<usize> = BTreeSet::new();
+    let mut retry_reason: BTreeMap<usize, String> = BTreeMap::new();
+    // What the ref file says, so that it is rewritten only when it changes.
+    let mut written = store.get_ref(&plan.name)?.unwrap_or_default();
 
     std::thread::scope(|scope| -> Result<(), ExecError> {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Outcome)>();
@@ -497,17 +513,20 @@ pub fn run(
                 let stat_cache = &stat_cache;
                 scope.spawn(move || {
                     let t = Instant::now();
-                    let outcome = (|| {
+                    let work = || -> Result<(ActionRecord, Status, String), Failure> {
                         let inputs = resolve_inputs(stage, kind, &done_snapshot, stat_cache)
-                            .map_err(|e| (None, format!("{e}")))?;
+                            .map_err(|e| (None, e))?;
                         let comps = components(stage, kind, inputs.digests.clone());
                         let key = comps.action_key();
                         // An unreadable record counts as absent: the stage reruns and rewrites it.
                         let reason = match store.get_action(&key) {
-                            Ok(Some(record)) if store.outputs_present(&record) => {
+                            Ok(Some(record)) if store.outputs_verified(&record, stat_cache) => {
                                 return Ok((record, Status::Cached, "cached".to_string()));
                             }
-                            Ok(Some(_)) => "output objects missing from the store".to_string(),
+                            Ok(Some(_)) => {
+                                "output objects missing from the store (or corrupt: quarantined)"
+                                    .to_string()
+                            }
                             _ => explain(
                                 store,
                                 prev.as_ref(),
@@ -518,7 +537,7 @@ pub fn run(
                         // So that `gc` keeps this attempt's checkpoints if the run is interrupted.
                         store
                             .mark_attempt(&key, &plan.name, &stage.name)
-                            .map_err(|e| (Some(key.clone()), format!("{e}")))?;
+                            .map_err(|e| (Some(key.clone()), e.into()))?;
                         let record = execute(
                             store,
                             stage,
@@ -529,9 +548,18 @@ pub fn run(
                             progress,
                             opts.threads,
                         )
-                        .map_err(|e| (Some(key.clone()), format!("{e}")))?;
+                        .map_err(|e| (Some(key.clone()), e))?;
                         Ok((record, Status::Ran, reason))
-                    })();
+                    };
+                    // A panic anywhere in the worker (input listing and hashing included) fails this stage;
+                    // the worker always reports, so the scheduler never waits for a stage that died.
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                        .unwrap_or_else(|panic| {
+                            Err((
+                                None,
+                                StageError::Panicked(super::table::panic_message(panic.as_ref())),
+                            ))
+                        });
                     let ms = t.elapsed().as_millis() as u64;
                     let outcome = match outcome {
                         Ok((record, status, reason)) => Outcome::Done {
@@ -540,7 +568,12 @@ pub fn run(
                             reason,
                             ms,
                         },
-                        Err((key, reason)) => Outcome::Failed { key, reason, ms },
+                        Err((key, e)) => Outcome::Failed {
+                            key,
+                            corrupt: e.corrupt_object().map(str::to_string),
+                            reason: e.to_string(),
+                            ms,
+                        },
                     };
                     let _ = tx.send((i, outcome));
                 });
@@ -548,16 +581,71 @@ pub fn run(
             if running == 0 {
                 break;
             }
-            let (i, outcome) = rx.recv().expect("workers send before exiting");
+            // Workers always send (their work runs under catch_unwind); should one vanish anyway, stop
+            // waiting rather than hang.
+            let Ok((i, outcome)) = rx.recv() else {
+                break;
+            };
             running -= 1;
             let stage = &plan.stages[i];
+            // A stage that failed on a corrupt input object (now quarantined): recompute the stage that produced
+            // it, then this one, in the same run (once per producer, so a producer whose output is corrupt again
+            // fails the stage instead of looping).
+            if let Outcome::Failed {
+                corrupt: Some(digest),
+                ..
+            } = &outcome
+            {
+                let producer = deps[i].iter().copied().find(|&d| {
+                    done.get(&plan.stages[d].name)
+                        .is_some_and(|outs| outs.iter().any(|o| &o.digest == digest))
+                });
+                if let Some(d) = producer.filter(|d| recomputed.insert(*d)) {
+                    let up = &plan.stages[d].name;
+                    done.remove(up);
+                    reports[d] = None;
+                    started[d] = false;
+                    started[i] = false;
+                    retry_reason.insert(
+                        d,
+                        format!(
+                            "output {} was corrupt (quarantined); recomputed",
+                            short(digest)
+                        ),
+                    );
+                    retry_reason.insert(
+                        i,
+                        format!(
+                            "input from `{up}` was corrupt (quarantined); reran after recomputing it"
+                        ),
+                    );
+                    continue;
+                }
+                // Another consumer of the same producer already triggered its recompute: wait for it.
+                if deps[i]
+                    .iter()
+                    .any(|d| recomputed.contains(d) && reports[*d].is_none())
+                    && retry_reason
+                        .insert(
+                            i,
+                            "input was corrupt (quarantined); reran after recomputing it".into(),
+                        )
+                        .is_none()
+                {
+                    started[i] = false;
+                    continue;
+                }
+            }
             reports[i] = Some(match outcome {
                 Outcome::Done {
                     record,
                     status,
-                    reason,
+                    mut reason,
                     ms,
                 } => {
+                    if let Some(why) = retry_reason.remove(&i) {
+                        reason = why;
+                    }
                     let rows = record
                         .outputs
                         .iter()
@@ -571,7 +659,12 @@ pub fn run(
                             key: record.key.clone(),
                         },
                     );
-                    store.put_ref(&plan.name, &pref)?;
+                    // Only when this stage's entry changed (a cached stage with an unchanged key writes nothing):
+                    // a run killed later still finds every completed stage in the ref (gc keeps its objects).
+                    if pref_dirty(&pref, &written) {
+                        store.put_ref(&plan.name, &pref)?;
+                        written = pref.clone();
+                    }
                     StageReport {
                         name: stage.name.clone(),
                         kind: stage.kind.clone(),
@@ -583,7 +676,9 @@ pub fn run(
                         rows,
                     }
                 }
-                Outcome::Failed { key, reason, ms } => {
+                Outcome::Failed {
+                    key, reason, ms, ..
+                } => {
                     if !opts.keep_going {
                         stop = true;
                     }
@@ -679,7 +774,7 @@ pub fn status(
                     let comps = components(stage, kind, inputs.digests);
                     let key = comps.action_key();
                     match store.get_action(&key)? {
-                        Some(rec) if store.outputs_present(&rec) => {
+                        Some(rec) if store.outputs_verified(&rec, &stat_cache) => {
                             done.insert(stage.name.clone(), rec.outputs);
                             ("fresh", vec![])
                         }

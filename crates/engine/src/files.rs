@@ -93,6 +93,18 @@ impl StatCache {
         super::store::write_atomic(path, &bytes)
     }
 
+    /// Drops what is known about `path` (its content no longer matches the recorded digest).
+    pub fn forget(&mut self, path: &Path) {
+        if let Ok(abs) = std::fs::canonicalize(path) {
+            self.dirty |= self.entries.remove(&abs).is_some();
+        }
+    }
+
+    /// Whether something changed since [`StatCache::load`] (so [`StatCache::save`] would write).
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
     /// The digest of `path`, from the cache when size, mtime and inode are unchanged, else by reading the file.
     pub fn digest(&mut self, path: &Path) -> std::io::Result<String> {
         let abs = std::fs::canonicalize(path)?;
@@ -109,20 +121,21 @@ impl StatCache {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as i128)
             .unwrap_or(0);
+        // Only a change of what is recorded makes the cache dirty, so a rerun that learns nothing writes nothing.
         if now_ns - mtime_ns > RACY_WINDOW_NS {
-            self.entries.insert(
-                abs,
-                StatEntry {
-                    size,
-                    mtime_ns,
-                    inode,
-                    digest: digest.clone(),
-                },
-            );
-        } else {
-            self.entries.remove(&abs);
+            let entry = StatEntry {
+                size,
+                mtime_ns,
+                inode,
+                digest: digest.clone(),
+            };
+            if self.entries.get(&abs) != Some(&entry) {
+                self.entries.insert(abs, entry);
+                self.dirty = true;
+            }
+        } else if self.entries.remove(&abs).is_some() {
+            self.dirty = true;
         }
-        self.dirty = true;
         Ok(digest)
     }
 }

@@ -8,7 +8,8 @@
 //! <store>/work/<key>/                     scratch space of a running stage (checkpoints survive a crash;
 //!                                          attempt.json names the pipeline stage, so gc keeps the newest)
 //! <store>/tmp/                            temp files, renamed into place once complete and fsynced
-//! <store>/statcache.json                  (size, mtime, inode) -> digest of input files
+//! <store>/statcache.json                  (size, mtime, inode) -> digest of input files and of verified objects
+//! <store>/quarantine/<blake3>[.N]         corrupt objects, moved aside when found (never silently deleted)
 //! <store>/LOCK                            held by the run that writes
 //! ```
 //! Every file appears under its final name only through `rename` after `fsync`, so a run killed at any instant
@@ -115,6 +116,8 @@ pub struct StageRef {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// The command that repairs this store, named in corruption errors.
+    repair: String,
 }
 
 /// Holds the store's write lock until dropped.
@@ -140,6 +143,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// [`write_atomic`], unless `path` already holds exactly `bytes`. Returns whether it wrote.
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, StoreError> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    write_atomic(path, bytes)?;
+    Ok(true)
+}
+
 fn sync_dir(dir: &Path) {
     // Durability of the rename itself; failure is not fatal (some filesystems refuse to open directories).
     if let Ok(d) = File::open(dir) {
@@ -153,12 +165,14 @@ fn digest_of(bytes: &[u8]) -> String {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, StoreError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError::BadRecord {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::BadRecord {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StoreError::Io {
             path: path.to_path_buf(),
@@ -167,8 +181,53 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Sto
     }
 }
 
-fn is_hex_digest(name: &str) -> bool {
-    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+/// Whether `name` is a digest as the store writes them: 64 lowercase hex characters (blake3).
+pub fn is_digest(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn check_digest(
+    path: &Path,
+    field: impl FnOnce() -> String,
+    value: &str,
+) -> Result<(), StoreError> {
+    if is_digest(value) {
+        Ok(())
+    } else {
+        Err(StoreError::BadDigest {
+            path: path.to_path_buf(),
+            field: field(),
+            value: value.to_string(),
+        })
+    }
+}
+
+/// The two-character shard of a digest; a non-digest (never written by the store) maps to a shard that never
+/// exists instead of panicking on the slice.
+fn shard(digest: &str) -> &str {
+    match digest.get(..2) {
+        Some(s) if is_digest(digest) => s,
+        _ => "not-a-digest",
+    }
+}
+
+impl ActionRecord {
+    fn validate(&self, path: &Path) -> Result<(), StoreError> {
+        check_digest(path, || "key".into(), &self.key)?;
+        for (i, o) in self.outputs.iter().enumerate() {
+            check_digest(path, || format!("outputs[{i}].digest"), &o.digest)?;
+        }
+        Ok(())
+    }
+}
+
+impl PipelineRef {
+    fn validate(&self, path: &Path) -> Result<(), StoreError> {
+        for (name, s) in &self.stages {
+            check_digest(path, || format!("stages.{name}.key"), &s.key)?;
+        }
+        Ok(())
+    }
 }
 
 /// Result of [`Store::verify`].
@@ -217,7 +276,19 @@ impl Store {
             let p = root.join(sub);
             std::fs::create_dir_all(&p).map_err(StoreError::io(&p))?;
         }
-        Ok(Store { root })
+        let repair = format!("alinea verify --repair --store {}", root.display());
+        Ok(Store { root, repair })
+    }
+
+    /// Sets the command that corruption errors name to repair this store (the CLI drops `--store` when the store
+    /// is the default one).
+    pub fn set_repair_command(&mut self, command: impl Into<String>) {
+        self.repair = command.into();
+    }
+
+    /// The command that repairs this store.
+    pub fn repair_command(&self) -> &str {
+        &self.repair
     }
 
     /// The store directory.
@@ -249,14 +320,43 @@ impl Store {
 
     /// Path of the object named `digest`.
     pub fn object_path(&self, digest: &str) -> PathBuf {
-        self.root.join("objects").join(&digest[..2]).join(digest)
+        self.root.join("objects").join(shard(digest)).join(digest)
     }
 
     fn action_path(&self, key: &str) -> PathBuf {
         self.root
             .join("actions")
-            .join(&key[..2])
+            .join(shard(key))
             .join(format!("{key}.json"))
+    }
+
+    /// Moves a corrupt object out of `objects/` into `quarantine/` (keeping earlier quarantined copies), so the
+    /// next lookup finds it missing and its stage recomputes it. Returns where it went, or `None` if it could not
+    /// be moved (absent, or a read-only store).
+    pub fn quarantine(&self, digest: &str) -> Option<PathBuf> {
+        let from = self.object_path(digest);
+        let dir = self.root.join("quarantine");
+        std::fs::create_dir_all(&dir).ok()?;
+        let mut to = dir.join(digest);
+        let mut n = 1;
+        while to.exists() {
+            to = dir.join(format!("{digest}.{n}"));
+            n += 1;
+        }
+        std::fs::rename(&from, &to).ok()?;
+        sync_dir(from.parent()?);
+        Some(to)
+    }
+
+    fn corrupt(&self, digest: &str, actual: String) -> StoreError {
+        let path = self.object_path(digest);
+        StoreError::Corrupt {
+            quarantined: self.quarantine(digest),
+            path,
+            expected: digest.to_string(),
+            actual,
+            repair: self.repair.clone(),
+        }
     }
 
     /// Scratch directory for the stage run of action `key`; it survives interrupted runs, so long stages can
@@ -273,7 +373,13 @@ impl Store {
             .map(|m| m.len() == bytes.len() as u64)
             .unwrap_or(false)
         {
-            return Ok(digest);
+            // Same size is not same content: an object damaged in place would otherwise survive its recompute.
+            match super::files::hash_file(&path) {
+                Ok(actual) if actual == digest => return Ok(digest),
+                _ => {
+                    self.quarantine(&digest);
+                }
+            }
         }
         let tmp_dir = self.root.join("tmp");
         let mut tmp =
@@ -307,17 +413,13 @@ impl Store {
         };
         let actual = digest_of(&bytes);
         if actual != digest {
-            return Err(StoreError::Corrupt {
-                path,
-                expected: digest.to_string(),
-                actual,
-            });
+            return Err(self.corrupt(digest, actual));
         }
         Ok(bytes)
     }
 
-    /// Whether every output of a record is present with the recorded size (a cheap check for cache hits; content
-    /// is verified when an object is read).
+    /// Whether every output of a record is present with the recorded size (a cheap check; content is verified
+    /// when an object is read). See [`Store::outputs_verified`] for what cache hits use.
     pub fn outputs_present(&self, record: &ActionRecord) -> bool {
         record.outputs.iter().all(|o| {
             std::fs::metadata(self.object_path(&o.digest))
@@ -326,9 +428,58 @@ impl Store {
         })
     }
 
-    /// The record of action `key`, if any.
+    /// Whether every output of a record is present with its recorded content, as a cache hit requires.
+    ///
+    /// Rule: an object is trusted without reading it when its (size, mtime, inode) stamp is the one recorded in
+    /// the stat cache when its bytes were last hashed and found to match its name (racy stamps, younger than 2 s
+    /// when hashed, are never recorded). Any other object is re-hashed now: in place damage that changes the
+    /// mtime (any write) is caught before a stale result is served; damage that keeps the stamp (bit rot) is
+    /// caught when the object is read, which always re-hashes. A corrupt object is quarantined, so the
+    /// caller recomputes it.
+    pub fn outputs_verified(
+        &self,
+        record: &ActionRecord,
+        stat_cache: &std::sync::Mutex<super::files::StatCache>,
+    ) -> bool {
+        let mut ok = true;
+        for o in &record.outputs {
+            let path = self.object_path(&o.digest);
+            let size_ok = std::fs::metadata(&path)
+                .map(|m| m.len() == o.bytes)
+                .unwrap_or(false);
+            if !size_ok {
+                ok = false;
+                continue;
+            }
+            let actual = stat_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .digest(&path);
+            match actual {
+                Ok(d) if d == o.digest => {}
+                Ok(_) => {
+                    stat_cache
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .forget(&path);
+                    self.quarantine(&o.digest);
+                    ok = false;
+                }
+                Err(_) => ok = false,
+            }
+        }
+        ok
+    }
+
+    /// The record of action `key`, if any. A record whose key or output digests are not digests is an error
+    /// naming the file.
     pub fn get_action(&self, key: &str) -> Result<Option<ActionRecord>, StoreError> {
-        read_json(&self.action_path(key))
+        let path = self.action_path(key);
+        let rec: Option<ActionRecord> = read_json(&path)?;
+        if let Some(r) = &rec {
+            r.validate(&path)?;
+        }
+        Ok(rec)
     }
 
     /// Records a completed action (after all its objects are stored).
@@ -341,16 +492,24 @@ impl Store {
         self.root.join("refs").join(format!("{pipeline}.json"))
     }
 
-    /// The last recorded state of pipeline `name`.
+    /// The last recorded state of pipeline `name`. A ref naming an action by something that is not a digest is an
+    /// error naming the file.
     pub fn get_ref(&self, name: &str) -> Result<Option<PipelineRef>, StoreError> {
-        read_json(&self.ref_path(name))
+        let path = self.ref_path(name);
+        let pref: Option<PipelineRef> = read_json(&path)?;
+        if let Some(r) = &pref {
+            r.validate(&path)?;
+        }
+        Ok(pref)
     }
 
     /// Records the state of pipeline `name` and makes it the default for `show`, `log`, `query` and `export`.
-    pub fn put_ref(&self, name: &str, pref: &PipelineRef) -> Result<(), StoreError> {
+    /// Writes nothing when both files already say so (a no-op rerun writes nothing). Returns whether it wrote.
+    pub fn put_ref(&self, name: &str, pref: &PipelineRef) -> Result<bool, StoreError> {
         let bytes = serde_json::to_vec_pretty(pref).expect("refs serialize");
-        write_atomic(&self.ref_path(name), &bytes)?;
-        write_atomic(&self.root.join("refs").join("HEAD"), name.as_bytes())
+        let mut wrote = write_if_changed(&self.ref_path(name), &bytes)?;
+        wrote |= write_if_changed(&self.root.join("refs").join("HEAD"), name.as_bytes())?;
+        Ok(wrote)
     }
 
     /// Name of the pipeline run last, if any.
@@ -368,7 +527,8 @@ impl Store {
             let path = entry.map_err(StoreError::io(&dir))?.path();
             if path.extension().is_some_and(|e| e == "json") {
                 let name = path.file_stem().unwrap().to_string_lossy().to_string();
-                if let Some(r) = read_json(&path)? {
+                if let Some(r) = read_json::<PipelineRef>(&path)? {
+                    r.validate(&path)?;
                     out.insert(name, r);
                 }
             }
@@ -416,7 +576,7 @@ impl Store {
             for obj in std::fs::read_dir(&shard).map_err(StoreError::io(&shard))? {
                 let p = obj.map_err(StoreError::io(&shard))?.path();
                 let name = p.file_name().unwrap().to_string_lossy().to_string();
-                if is_hex_digest(&name) {
+                if is_digest(&name) {
                     out.push((name, p));
                 }
             }
@@ -461,7 +621,7 @@ impl Store {
         let present: BTreeSet<&String> = objects.iter().map(|(d, _)| d).collect();
         for path in self.action_files()? {
             match read_json::<ActionRecord>(&path) {
-                Ok(Some(rec)) => {
+                Ok(Some(rec)) if rec.validate(&path).is_ok() => {
                     for o in rec.outputs {
                         if !present.contains(&o.digest) && !report.missing.contains(&o.digest) {
                             report.missing.push(o.digest);
@@ -477,12 +637,17 @@ impl Store {
         Ok(report)
     }
 
-    /// Removes the corrupt objects and unreadable records a [`VerifyReport`] found, so the next run recomputes
-    /// them. Call with the write lock held.
+    /// Moves the corrupt objects a [`VerifyReport`] found to `quarantine/` and removes unreadable records, so the
+    /// next run recomputes them. Call with the write lock held.
     pub fn repair(&self, report: &VerifyReport) -> Result<(), StoreError> {
         for digest in &report.corrupt {
-            let p = self.object_path(digest);
-            std::fs::remove_file(&p).map_err(StoreError::io(&p))?;
+            if self.quarantine(digest).is_none() {
+                let p = self.object_path(digest);
+                return Err(StoreError::Io {
+                    source: std::io::Error::other("could not move the object to quarantine/"),
+                    path: p,
+                });
+            }
         }
         for record in &report.bad_records {
             std::fs::remove_file(record).map_err(StoreError::io(record))?;

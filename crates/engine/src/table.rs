@@ -26,7 +26,102 @@ pub fn encode_parquet(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
     Ok(buf)
 }
 
-/// Decodes Parquet bytes into a table.
+/// Decodes Parquet bytes into a table. Malformed bytes (truncated, damaged, not Parquet) are an error, never a
+/// panic: the reader asserts on some damage (e.g. `offset + length <= self.length`), so decoding runs under
+/// `catch_unwind` and such a panic becomes a `ComputeError` saying what the reader found.
 pub fn decode_parquet(bytes: Vec<u8>) -> PolarsResult<DataFrame> {
-    ParquetReader::new(Cursor::new(bytes)).finish()
+    quiet_panics(|| ParquetReader::new(Cursor::new(bytes)).finish()).unwrap_or_else(|msg| {
+        Err(PolarsError::ComputeError(
+            format!("malformed Parquet (the reader failed: {msg})").into(),
+        ))
+    })
+}
+
+/// [`decode_parquet`] with the object or file named in the error, e.g. `object <digest> (stage `opus`)`.
+pub fn decode_table(
+    bytes: Vec<u8>,
+    what: impl FnOnce() -> String,
+) -> Result<DataFrame, crate::StageError> {
+    decode_parquet(bytes).map_err(|source| crate::StageError::BadTable {
+        what: what(),
+        source,
+    })
+}
+
+thread_local! {
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic into `Err(message)`; the panic hook stays silent for panics of this thread
+/// meanwhile, since the panic is reported as an error instead.
+fn quiet_panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info)
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    result.map_err(|p| panic_message(p.as_ref()))
+}
+
+/// The message of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut df = df!(
+            "src" => (0..2000).map(|i| format!("сказ {i}")).collect::<Vec<_>>(),
+            "n" => (0..2000i64).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        encode_parquet(&mut df).unwrap()
+    }
+
+    #[test]
+    fn truncated_or_damaged_parquet_is_an_error_naming_the_object_never_a_panic() {
+        let bytes = sample();
+        assert_eq!(decode_parquet(bytes.clone()).unwrap().height(), 2000);
+        let n = bytes.len();
+        let footer_len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+        let mut damaged = vec![bytes[..n / 2].to_vec(), bytes[..n - 3].to_vec()];
+        let mut flipped = bytes.clone();
+        for b in &mut flipped[n - 8 - footer_len..n - footer_len] {
+            *b ^= 0xFF;
+        }
+        damaged.push(flipped);
+        // Column-chunk bytes past the first page's header: the reader trusts offsets it finds there.
+        let mut mid = bytes.clone();
+        for b in &mut mid[4..64] {
+            *b = 0xFF;
+        }
+        damaged.push(mid);
+        for (i, d) in damaged.into_iter().enumerate() {
+            let err = decode_table(d, || format!("object abc{i}"))
+                .expect_err("damaged bytes must not decode");
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!("object abc{i}: not a readable Parquet table: ")),
+                "{msg}"
+            );
+            assert!(
+                std::error::Error::source(&err).is_some(),
+                "the Parquet error is kept"
+            );
+        }
+    }
 }

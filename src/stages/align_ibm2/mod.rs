@@ -251,15 +251,18 @@ fn align_group(
                 return Ok(rows);
             }
             Err(e) => {
-                return Err(StageError::Other(format!(
-                    "align.ibm2, language pair {group}: {e}"
-                )));
+                return Err(StageError::domain(
+                    format!("align.ibm2, language pair {group}"),
+                    e,
+                ));
             }
         };
-    let sym = symmetrize(&fwd.links(), &rev.links(), p.symmetrize)
-        .map_err(|e| StageError::Other(format!("align.ibm2, language pair {group}: {e}")))?;
-    let scores = link_scores(&src_words, &tgt_words, &sym, &fwd, &rev, false)
-        .map_err(|e| StageError::Other(format!("align.ibm2, language pair {group}: {e}")))?;
+    let sym = symmetrize(&fwd.links(), &rev.links(), p.symmetrize).map_err(StageError::with(
+        format!("align.ibm2, language pair {group}"),
+    ))?;
+    let scores = link_scores(&src_words, &tgt_words, &sym, &fwd, &rev, false).map_err(
+        StageError::with(format!("align.ibm2, language pair {group}")),
+    )?;
     for s in &fwd.stats.skipped {
         rows[s.index].skipped = Some(skip_name(s.reason));
         stats.count(&format!("skipped/{}", skip_name(s.reason)), 1);

@@ -71,7 +71,7 @@ fn pooled(
         for t in chunk {
             let enc = tok
                 .encode(t.as_str(), false)
-                .map_err(|e| StageError::Other(format!("tokenizer: {e}")))?;
+                .map_err(StageError::with("tokenizer"))?;
             let mut v = enc.get_ids().to_vec();
             v.truncate(p.max_len.max(1));
             if v.is_empty() {

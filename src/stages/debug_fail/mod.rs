@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use alinea_engine::{
-    InputSlot, OutputKind, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot,
+    InputSlot, Optional, OutputKind, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot, PathSlot,
 };
 
 /// How to fail.
@@ -23,6 +23,11 @@ pub enum Mode {
     /// Produce outputs that differ from the declaration (an undeclared table), as a kind whose declaration
     /// drifted from its code would: the executor must fail the stage.
     Drift,
+    /// Panic in the middle of the stage.
+    Panic,
+    /// Panic while the engine lists the files of the `file` input, before the stage runs.
+    #[serde(rename = "panic-inputs")]
+    PanicInputs,
 }
 
 /// Parameters of `debug.fail`.
@@ -34,6 +39,7 @@ pub struct Params {
 }
 
 const TABLE: TableSlot = TableSlot::new("table", "any table");
+const FILE: PathSlot<Optional> = PathSlot::new("file", "any file (listed, hashed, not read)").optional();
 
 /// The stage kind.
 pub struct DebugFail;
@@ -42,14 +48,25 @@ impl Stage for DebugFail {
     const KIND: &'static str = "debug.fail";
     const SUMMARY: &'static str = "testing aid: pass a table through, fail, or abort the process";
     const DOC: &'static str = "\
-Testing aid. Parameters: mode = \"pass\" | \"error\" | \"abort\". Input `table`.";
+Testing aid: pass the table through, fail, abort, panic, or panic while its inputs are listed.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[TABLE.slot()];
+    const INPUTS: &'static [InputSlot] = &[TABLE.slot(), FILE.slot()];
     const OUTPUTS: &'static [OutputSlot] = &[OutputSlot {
         name: "table",
         kind: OutputKind::AnyTable,
         doc: "the input table, unchanged (mode = \"pass\")",
     }];
+
+    fn input_files(
+        p: &Params,
+        _slot: &str,
+        path: &std::path::Path,
+    ) -> Result<Vec<std::path::PathBuf>, StageError> {
+        if p.mode == Mode::PanicInputs {
+            panic!("debug.fail: panicking on purpose while listing input files");
+        }
+        alinea_engine::files::walk_files(path)
+    }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let df = ctx.table(TABLE)?;
@@ -70,6 +87,9 @@ Testing aid. Parameters: mode = \"pass\" | \"error\" | \"abort\". Input `table`.
             Mode::Error => Err(StageError::Other(
                 "debug.fail: failing on purpose (mode = \"error\")".into(),
             )),
+            Mode::Panic | Mode::PanicInputs => {
+                panic!("debug.fail: panicking on purpose (mode = \"panic\")")
+            }
             Mode::Abort => {
                 // Leave a half-written temp file behind, as a crash in the middle of writing would.
                 let tmp = ctx.work_dir()?.join("half-written.parquet");

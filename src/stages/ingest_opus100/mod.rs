@@ -210,11 +210,7 @@ fn read_parquet_unit(
 ) -> Result<(), StageError> {
     for path in parquet_files(root, u)? {
         let bytes = ctx.read_file(&path)?;
-        let df = alinea_engine::table::decode_parquet(bytes).map_err(|e| StageError::BadInput {
-            path: path.clone(),
-            line: 0,
-            message: format!("not a readable Parquet file: {e}"),
-        })?;
+        let df = alinea_engine::table::decode_table(bytes, || path.display().to_string())?;
         let bad = |message: String| StageError::BadInput {
             path: path.clone(),
             line: 0,

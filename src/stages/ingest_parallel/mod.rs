@@ -173,8 +173,7 @@ fn read_jsonl(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError
 }
 
 fn read_parquet(p: &Params, path: &Path, bytes: Vec<u8>) -> Result<Sides, StageError> {
-    let df = alinea_engine::table::decode_parquet(bytes)
-        .map_err(|e| bad(path, 0, format!("not a readable Parquet file: {e}")))?;
+    let df = alinea_engine::table::decode_table(bytes, || path.display().to_string())?;
     let col = |c: &str| -> Result<Vec<String>, StageError> {
         let s = df.column(c).map_err(|_| {
             bad(

@@ -117,7 +117,7 @@ fn devtest_file(dir: &Path, l: &Lang) -> PathBuf {
 }
 
 fn metrics_err(e: MetricsError) -> StageError {
-    StageError::Other(e.to_string())
+    StageError::domain("", e)
 }
 
 /// Lines of a verified input file, read as sacrebleu reads text (strict UTF-8, Python `rstrip`).
@@ -284,8 +284,8 @@ model) on FLORES-200 dev files, one label per file (`<flores code>.dev`). `metri
         ])?;
         stats.rows_out = df.height() as u64;
         stats.count("features", model.features.len() as u64);
-        let blob = serde_json::to_vec(&model)
-            .map_err(|e| StageError::Other(format!("serializing the LID model: {e}")))?;
+        let blob =
+            serde_json::to_vec(&model).map_err(StageError::with("serializing the LID model"))?;
         let mut out = Outputs::table("langs", df, stats);
         out.blobs.push(("model".into(), blob));
         Ok(out)

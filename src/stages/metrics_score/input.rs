@@ -272,8 +272,7 @@ pub fn read_file(path: &Path, bytes: Vec<u8>) -> Result<DataFrame, StageError> {
     };
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     match ext {
-        "parquet" => alinea_engine::table::decode_parquet(bytes)
-            .map_err(|e| bad(0, format!("not a readable Parquet file: {e}"))),
+        "parquet" => alinea_engine::table::decode_table(bytes, || path.display().to_string()),
         "jsonl" | "ndjson" => {
             let text =
                 String::from_utf8(bytes).map_err(|e| bad(0, format!("invalid UTF-8: {e}")))?;

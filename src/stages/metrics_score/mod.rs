@@ -108,7 +108,7 @@ const SPM_MODEL: PathSlot<Optional> = PathSlot::new(
 pub struct MetricsScore;
 
 fn metrics_err(e: MetricsError) -> StageError {
-    StageError::Other(e.to_string())
+    StageError::domain("", e)
 }
 
 /// The non-English side of a direction (the language a paper table lists it under).

@@ -97,7 +97,7 @@ Same inputs, same bytes. Real runs point `train.lora`/`generate` at a local BLOO
         let dir = ctx.work_dir()?.join("model");
         std::fs::create_dir_all(&dir).map_err(StageError::io(&dir))?;
         alinea_bloom::write_tiny_model(&dir, &texts, p.vocab_size, config, p.seed, p.init_std)
-            .map_err(|e| StageError::Other(e.to_string()))?;
+            .map_err(StageError::with(""))?;
         let mut outputs = Outputs {
             stats: Stats {
                 rows_in: texts.len() as u64,

@@ -31,11 +31,9 @@ fn enum_str<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn enum_from<T: DeserializeOwned>(column: &str, row: usize, s: &str) -> Result<T, StageError> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| {
-        StageError::Other(format!(
-            "instruction table, row {row}, column `{column}`: `{s}`: {e}"
-        ))
-    })
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(StageError::with(
+        format!("instruction table, row {row}, column `{column}`: `{s}`"),
+    ))
 }
 
 /// The instruction table of `rows`.
@@ -199,7 +197,7 @@ pub fn stats(out: &BuildOutput, rows_in: u64) -> Stats {
 
 /// Maps a builder error to a stage error.
 pub fn err(e: alinea_instruct::InstructError) -> StageError {
-    StageError::Other(e.to_string())
+    StageError::domain("", e)
 }
 
 /// The optional `tokenizer` input of instruction stages: a `tokenizer.json` for token-length accounting.
