@@ -214,7 +214,7 @@ fn resolve_inputs(
                         let stamp = file_stamp(&f);
                         let digest = stat_cache
                             .lock()
-                            .expect("stat cache lock")
+                            .unwrap_or_else(|p| p.into_inner())
                             .digest(&f)
                             .map_err(StageError::io(&f))?;
                         files.push(InputFile {
@@ -700,7 +700,7 @@ pub fn run(
 
     stat_cache
         .into_inner()
-        .expect("stat cache lock")
+        .unwrap_or_else(|p| p.into_inner())
         .save(&stat_path)?;
     store.put_ref(&plan.name, &pref)?;
     let stages = reports
@@ -804,7 +804,7 @@ pub fn status(
     }
     stat_cache
         .into_inner()
-        .expect("stat cache lock")
+        .unwrap_or_else(|p| p.into_inner())
         .save(&stat_path)?;
     Ok(out)
 }

@@ -444,12 +444,18 @@ impl Store {
         let mut ok = true;
         for o in &record.outputs {
             let path = self.object_path(&o.digest);
-            let size_ok = std::fs::metadata(&path)
-                .map(|m| m.len() == o.bytes)
-                .unwrap_or(false);
-            if !size_ok {
-                ok = false;
-                continue;
+            match std::fs::metadata(&path) {
+                Ok(m) if m.len() == o.bytes => {}
+                Ok(_) => {
+                    // Truncated or grown: corrupt, kept aside rather than overwritten by the recompute.
+                    self.quarantine(&o.digest);
+                    ok = false;
+                    continue;
+                }
+                Err(_) => {
+                    ok = false;
+                    continue;
+                }
             }
             let actual = stat_cache
                 .lock()
