@@ -78,6 +78,7 @@ fn children_cpu() -> f64 {
     {
         // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN is a valid selector.
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is a valid, writable rusage that outlives the call.
         unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
         let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
         t(ru.ru_utime) + t(ru.ru_stime)

@@ -232,8 +232,8 @@ fn configure_threads(cli: &Cli) {
         Some(Command::Query(a)) => Some(a.rows()),
         _ => None,
     };
-    // SAFETY (set_var is unsafe since Rust 2024 because another thread may read the environment at the same
-    // time): this runs first thing in `main`, right after clap's parsing, which starts no thread; the rayon pool is
+    // SAFETY: set_var is unsafe since Rust 2024 because another thread may read the environment at the same
+    // time; this runs first thing in `main`, right after clap's parsing, which starts no thread; the rayon pool is
     // built below, polars' and candle's pools start lazily on first use, later. No other thread exists yet. Polars
     // and candle read these settings only from the environment (polars-core's `config.rs` has no setter).
     unsafe {

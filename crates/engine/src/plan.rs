@@ -271,6 +271,13 @@ fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -
         .unwrap_or_default()
 }
 
+/// One `inputs` slot as written: its name, each reference with its span, and the span of the slot's value.
+type RawInput = (
+    String,
+    Vec<(String, Option<Range<usize>>)>,
+    Option<Range<usize>>,
+);
+
 /// A `[stages.X]` table as written, before expansion.
 struct Decl {
     name: String,
@@ -282,11 +289,7 @@ struct Decl {
     param_spans: BTreeMap<String, Option<Range<usize>>>,
     /// Parameters set by `--set`: name → the override as given.
     overridden: BTreeMap<String, String>,
-    inputs: Vec<(
-        String,
-        Vec<(String, Option<Range<usize>>)>,
-        Option<Range<usize>>,
-    )>,
+    inputs: Vec<RawInput>,
     matrix: Vec<(String, Vec<serde_json::Value>)>,
 }
 
@@ -1020,10 +1023,11 @@ mod tests {
 
     #[test]
     fn env_vars_expand_in_paths() {
-        unsafe { std::env::set_var("ALINEA_TEST_ROOT", "/data") };
+        // Cargo sets CARGO_MANIFEST_DIR for the test process: no `set_var` while other test threads run.
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
         assert_eq!(
-            expand_env("${ALINEA_TEST_ROOT}/opus").unwrap(),
-            "/data/opus"
+            expand_env("${CARGO_MANIFEST_DIR}/opus").unwrap(),
+            format!("{dir}/opus")
         );
         assert!(
             expand_env("${ALINEA_SURELY_UNSET_VAR}")

@@ -38,6 +38,9 @@ struct FileNode {
     macros_used: BTreeSet<String>,
 }
 
+/// `(package index, dependency identifier)` of the registry crates that reached code names.
+pub(crate) type Externs = BTreeSet<(usize, String)>;
+
 /// Where a path leads.
 enum Target {
     Module(usize),
@@ -157,7 +160,7 @@ impl Graph {
             .iter()
             .filter(|g| g.package == package.name && g.parent == module_path)
         {
-            let child_path = [module_path, &[g.name.clone()]].concat();
+            let child_path = [module_path, std::slice::from_ref(&g.name)].concat();
             self.load_file(
                 package,
                 &g.file,
@@ -208,7 +211,7 @@ impl Graph {
                 syn::Item::Mod(m) if is_cfg_test(&m.attrs) => {}
                 syn::Item::Mod(m) => {
                     let name = m.ident.to_string();
-                    let child_path = [module_path, &[name.clone()]].concat();
+                    let child_path = [module_path, std::slice::from_ref(&name)].concat();
                     if let Some((_, content)) = &m.content {
                         let child =
                             self.new_module(package.index, file, Some((module, name.clone())));
@@ -401,7 +404,7 @@ impl Graph {
         &self,
         seeds: &[PathBuf],
         packages: &[Package],
-    ) -> Result<(BTreeSet<PathBuf>, BTreeSet<(usize, String)>), Error> {
+    ) -> Result<(BTreeSet<PathBuf>, Externs), Error> {
         let mut files = BTreeSet::new();
         let mut externs = BTreeSet::new();
         let mut queue: Vec<PathBuf> = seeds.to_vec();
@@ -555,10 +558,8 @@ impl<'ast> Visit<'ast> for Collector<'_> {
     }
 
     fn visit_item_macro(&mut self, m: &'ast syn::ItemMacro) {
-        if m.mac.path.is_ident("macro_rules") {
-            if let Some(ident) = &m.ident {
-                self.macros_defined.push(ident.to_string());
-            }
+        if let (true, Some(ident)) = (m.mac.path.is_ident("macro_rules"), &m.ident) {
+            self.macros_defined.push(ident.to_string());
         }
         syn::visit::visit_item_macro(self, m);
     }
@@ -596,10 +597,10 @@ pub fn stage_impls(file: &Path, trait_name: &str) -> Result<Vec<String>, Error> 
                 .trait_
                 .as_ref()
                 .is_some_and(|(_, p, _)| p.segments.last().is_some_and(|s| s.ident == trait_name));
-            if let (true, syn::Type::Path(tp)) = (is_trait, &*i.self_ty) {
-                if let Some(seg) = tp.path.segments.last() {
-                    out.push(seg.ident.to_string());
-                }
+            if let (true, syn::Type::Path(tp)) = (is_trait, &*i.self_ty)
+                && let Some(seg) = tp.path.segments.last()
+            {
+                out.push(seg.ident.to_string());
             }
         }
     }

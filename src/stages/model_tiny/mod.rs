@@ -65,7 +65,7 @@ Same inputs, same bytes. Real runs point `train.lora`/`generate` at a local BLOO
     ];
 
     fn validate(p: &Params) -> Result<(), ParamError> {
-        if p.n_head == 0 || p.hidden_size % p.n_head != 0 {
+        if p.n_head == 0 || !p.hidden_size.is_multiple_of(p.n_head) {
             return Err(ParamError::new(
                 "n_head",
                 format!(
