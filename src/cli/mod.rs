@@ -1,6 +1,6 @@
 //! The command line. Each command is a thin function over the engine and the stages; `anyhow` lives only here.
 //!
-//! Output goes through [`outln!`]/[`out!`] (see [`out`]): a reader that goes away (`alinea run | head -1`) stops the
+//! Output goes through `outln!`/`out!` (see [`mod@out`]): a reader that goes away (`alinea run | head -1`) stops the
 //! printing, never the work.
 
 /// `println!` that survives a closed stdout: see [`out::write`].

@@ -29,7 +29,7 @@ pub fn write(args: std::fmt::Arguments<'_>, newline: bool) {
     }
 }
 
-/// Flushes stdout (at exit), with the same treatment of errors as [`write`].
+/// Flushes stdout (at exit), with the same treatment of errors as [`write()`].
 pub fn flush() {
     if !CLOSED.load(Ordering::Relaxed)
         && let Err(e) = std::io::stdout().lock().flush()
