@@ -3,8 +3,10 @@
 //! whose kind reaches the registry go stale, for the reason `code … changed: <the registry file>`; where their
 //! bytes come out equal, early cutoff keeps everything downstream cached.
 //!
-//! The copy's package is renamed (`alinea-mutant`) so that its binary and libraries never replace the ones other
-//! tests run, while it shares this build's target directory: only the workspace's own crates are recompiled.
+//! The copy's root package is renamed (`alinea-mutant`) and every workspace package gets another version
+//! (`0.1.0-mutant`), so that its binary and libraries never replace the ones other tests and doctests use (cargo's
+//! artifact hashes of path packages do not depend on where the workspace lies), while it shares this build's
+//! target directory: only the workspace's own crates are recompiled. Neither change is in any code fingerprint.
 
 mod common;
 
