@@ -3,10 +3,11 @@
 //! whose kind reaches the registry go stale, for the reason `code … changed: <the registry file>`; where their
 //! bytes come out equal, early cutoff keeps everything downstream cached.
 //!
-//! The copy's root package is renamed (`alinea-mutant`) and every workspace package gets another version
-//! (`0.1.0-mutant`), so that its binary and libraries never replace the ones other tests and doctests use (cargo's
-//! artifact hashes of path packages do not depend on where the workspace lies), while it shares this build's
-//! target directory: only the workspace's own crates are recompiled. Neither change is in any code fingerprint.
+//! Every package of the copy is renamed (`alinea-mutant`, `alinea-instruct-mutant`, …; each library keeps its
+//! name in code), so that its binary and libraries never replace the ones that other tests and doctests use: the
+//! names cargo gives artifacts of path packages depend on the package name, not on where the workspace lies. It
+//! shares this build's target directory, so only the workspace's own crates are recompiled. Package names are in
+//! no code fingerprint (digests name packages by their directory).
 
 mod common;
 
@@ -203,6 +204,26 @@ fn renaming_a_language_reruns_exactly_the_stages_that_reach_the_registry() {
         "alinea::cli::main()",
         "alinea_mutant::cli::main()",
     );
+    for member in std::fs::read_dir(copy.join("crates")).unwrap() {
+        let dir = member.unwrap().path();
+        let short = dir.file_name().unwrap().to_string_lossy().to_string();
+        let manifest = dir.join("Cargo.toml");
+        edit(
+            &manifest,
+            &format!("name = \"alinea-{short}\""),
+            &format!("name = \"alinea-{short}-mutant\""),
+        );
+        let mut text = std::fs::read_to_string(&manifest).unwrap();
+        text.push_str(&format!("\n[lib]\nname = \"alinea_{short}\"\n"));
+        std::fs::write(&manifest, text).unwrap();
+        edit(
+            &copy.join("Cargo.toml"),
+            &format!("alinea-{short} = {{ path = \"crates/{short}\" }}"),
+            &format!(
+                "alinea-{short} = {{ path = \"crates/{short}\", package = \"alinea-{short}-mutant\" }}"
+            ),
+        );
+    }
     let registry = registry_file(&copy);
     edit(&registry, "\"Afrikaans\"", "\"Afrikaans (renamed)\"");
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))

@@ -361,7 +361,9 @@ pub const PAIRS: TableSlot = TableSlot::new("pairs", "a pairs table (ingest / sa
     .requires(crate::support::text::pairs::PARALLEL_COLUMNS);
 
 /// The instruction table (one schema for every task).
-pub const INSTRUCTION_COLUMNS: &[ColumnDecl] = &[
+pub const INSTRUCTION_COLUMNS: &[ColumnDecl] = &INSTRUCTION_ARRAY;
+
+const INSTRUCTION_ARRAY: [ColumnDecl; 23] = [
     col("task", DType::Str),
     col("src_lang", DType::Str),
     col("tgt_lang", DType::Str),
@@ -388,32 +390,18 @@ pub const INSTRUCTION_COLUMNS: &[ColumnDecl] = &[
 ];
 
 /// The `generations` table of `generate`: the instruction table plus the decoded `hypothesis`.
-pub const GENERATION_COLUMNS: &[ColumnDecl] = &[
-    col("task", DType::Str),
-    col("src_lang", DType::Str),
-    col("tgt_lang", DType::Str),
-    col("direction", DType::Str),
-    col("pair_id", DType::U64),
-    col("instruction", DType::Str),
-    col("input", DType::Str),
-    col("output", DType::Str),
-    col("label", DType::Bool),
-    col("src_start", DType::U32),
-    col("src_end", DType::U32),
-    col("tgt_start", DType::U32),
-    col("tgt_end", DType::U32),
-    col("swapped_side", DType::Str),
-    col("swap_origin", DType::Str),
-    col("swap_pair_id", DType::U64),
-    col("swap_start", DType::U32),
-    col("swap_end", DType::U32),
-    col("phase", DType::U32),
-    col("input_tokens", DType::U32),
-    col("output_tokens", DType::U32),
-    col("truncated", DType::Bool),
-    col("source", DType::Str),
-    col("hypothesis", DType::Str),
-];
+pub const GENERATION_COLUMNS: &[ColumnDecl] = &with_hypothesis();
+
+/// [`INSTRUCTION_COLUMNS`] followed by `hypothesis`, built at compile time so the two schemas cannot drift.
+const fn with_hypothesis() -> [ColumnDecl; INSTRUCTION_ARRAY.len() + 1] {
+    let mut out = [col("hypothesis", DType::Str); INSTRUCTION_ARRAY.len() + 1];
+    let mut i = 0;
+    while i < INSTRUCTION_ARRAY.len() {
+        out[i] = INSTRUCTION_ARRAY[i];
+        i += 1;
+    }
+    out
+}
 
 /// The `instructions` output of every instruction stage.
 pub const INSTRUCTIONS_OUTPUT: &[OutputSlot] = &[OutputSlot::table(
