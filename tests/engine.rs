@@ -337,8 +337,32 @@ fn gc_drops_unreferenced_objects_only() {
     json(store.path(), &["run", DEMO]);
     let dry = json(store.path(), &["gc", "--dry-run"]);
     assert_eq!(dry["objects_removed"].as_array().unwrap().len(), 1, "{dry}");
+    // Code manifests: one per kind's code; one that no kept record names (an older build's) goes with gc.
+    let code_files = || {
+        let mut names: Vec<String> = std::fs::read_dir(store.path().join("code"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let live = code_files();
+    assert!(!live.is_empty());
+    std::fs::write(
+        store
+            .path()
+            .join("code")
+            .join(format!("{}.json", "0".repeat(32))),
+        "{}",
+    )
+    .unwrap();
     let gc = json(store.path(), &["gc"]);
     assert_eq!(gc["objects_removed"], dry["objects_removed"]);
+    assert_eq!(
+        code_files(),
+        live,
+        "gc keeps the manifests of kept records and drops the others"
+    );
     let rerun = json(store.path(), &["run", DEMO]);
     assert!(statuses(&rerun).iter().all(|(_, s, _)| s == "cached"));
     assert_eq!(

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::ctx::{StageCtx, UpstreamTable};
 use super::error::{StageError, StoreError};
 use super::files::StatCache;
-use super::key::{CodeManifest, KeyComponents, short};
+use super::key::{CodeManifest, KeyComponents, KindCode, short};
 use super::plan::{InputRef, Plan, PlannedStage};
 use super::stage::{DynStage, Registry, SlotKind};
 use super::store::{ActionRecord, InputFile, ObjectKind, OutputRef, StageRef, Store};
@@ -279,14 +279,19 @@ fn explain(
     store: &Store,
     previous: Option<&StageRef>,
     now: &KeyComponents,
-    code: &CodeManifest,
+    code: &KindCode,
 ) -> String {
     let Some(prev) = previous else {
         return "never run".into();
     };
     match store.get_action(&prev.key) {
         Ok(Some(rec)) => {
-            let why = now.explain_change(&rec.components, Some((code, &rec.code)));
+            let (now_code, then) = (
+                CodeManifest::of(code),
+                store.get_code(&rec.components.fingerprint),
+            );
+            let why =
+                now.explain_change(&rec.components, then.as_ref().map(|then| (&now_code, then)));
             if why.is_empty() {
                 "output objects missing from the store".into()
             } else {
@@ -376,7 +381,6 @@ fn execute(
         key: key.to_string(),
         stage: stage.name.clone(),
         components: comps,
-        code: CodeManifest::of(kind.code()),
         input_files: inputs
             .files
             .into_iter()
@@ -390,6 +394,10 @@ fn execute(
         threads,
         alinea_version: env!("CARGO_PKG_VERSION").to_string(),
     };
+    store.put_code(
+        &record.components.fingerprint,
+        &CodeManifest::of(kind.code()),
+    )?;
     store.put_action(&record)?;
     // The scratch space served its purpose once the result is recorded.
     let _ = std::fs::remove_dir_all(store.work_dir(key));
@@ -531,12 +539,7 @@ pub fn run(
                                 "output objects missing from the store (or corrupt: quarantined)"
                                     .to_string()
                             }
-                            _ => explain(
-                                store,
-                                prev.as_ref(),
-                                &comps,
-                                &CodeManifest::of(kind.code()),
-                            ),
+                            _ => explain(store, prev.as_ref(), &comps, kind.code()),
                         };
                         // So that `gc` keeps this attempt's checkpoints if the run is interrupted.
                         store
@@ -792,7 +795,7 @@ pub fn status(
                                 store,
                                 previous.get(&stage.name),
                                 &comps,
-                                &CodeManifest::of(kind.code()),
+                                kind.code(),
                             )],
                         ),
                     }

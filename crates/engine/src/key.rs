@@ -8,8 +8,8 @@
 //! | component | in the key? | why |
 //! |---|---|---|
 //! | stage kind name | key | two kinds never share a result |
-//! | code fingerprint: every workspace source file the kind's folder reaches through its imports, transitively (`alinea_fingerprint` documents the rule: paths, `use` aliases, globs, macro bodies, `impl` blocks, includes, workspace crates) | key (as one digest); file list and per-file hashes in the record | an edit anywhere in that closure can change the bytes; an edit outside it cannot, so it reruns nothing |
-//! | `Cargo.lock` entries (name, version, source, checksum) of every registry crate that closure names, and their dependencies transitively | key; names and versions in the record | a polars, tokenizers, candle or rand bump can change bytes; a bump of a crate the kind cannot reach (clap, indicatif, comfy-table, a test-only crate) reruns nothing |
+//! | code fingerprint: every workspace source file the kind's folder reaches through its imports, transitively (`alinea_fingerprint` documents the rule: paths, `use` aliases, globs, macro bodies, `impl` blocks, includes, workspace crates) | key (as one digest); file list and per-file hashes in the store's `code/<digest>.json`, one per build of the kind's code | an edit anywhere in that closure can change the bytes; an edit outside it cannot, so it reruns nothing |
+//! | `Cargo.lock` entries (name, version, source, checksum) of every registry crate that closure names, and their dependencies transitively | key; names and versions in `code/<digest>.json` | a polars, tokenizers, candle or rand bump can change bytes; a bump of a crate the kind cannot reach (clap, indicatif, comfy-table, a test-only crate) reruns nothing |
 //! | the dependency specification (version requirement, features) under which each reached workspace package uses those crates, and the package's edition | key | features and editions change code |
 //! | rustc version (`rustc -vV`: release, commit, LLVM), target triple, target features, enabled features of `alinea` (e.g. `cuda`) | key | the compiler and the enabled code paths are part of the code |
 //! | `Stage::VERSION` | key (`<digest>+v<N>`) | a manual bump, for what no file shows (e.g. a behaviour of data outside the workspace) |
@@ -49,8 +49,8 @@ pub struct KindCode {
     pub build: &'static [(&'static str, &'static str)],
 }
 
-/// What a kind's code fingerprint covered, kept in each action record (the key holds only the digest) so that a
-/// stale stage can be explained file by file.
+/// What a kind's code fingerprint covered, kept once per digest in the store (`code/<digest>.json`; the key and the
+/// records hold only the digest) so that a stale stage can be explained file by file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CodeManifest {
     /// Workspace-relative source file → the first 12 hex digits of its blake3.

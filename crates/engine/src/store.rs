@@ -3,6 +3,8 @@
 //! ```text
 //! <store>/objects/<2 hex>/<blake3>        tables (Parquet) and blobs, named by the hash of their bytes
 //! <store>/actions/<2 hex>/<key>.json      action key -> output digests + provenance
+//! <store>/code/<fingerprint>.json        what a code fingerprint covered (files, dependencies, toolchain): one per
+//!                                          build of a kind's code, shared by its records, read to explain staleness
 //! <store>/refs/<pipeline>.json            what each stage of a pipeline last resolved to (for show/status/gc)
 //! <store>/refs/HEAD                       name of the pipeline run last
 //! <store>/work/<key>/                     scratch space of a running stage (checkpoints survive a crash;
@@ -71,9 +73,6 @@ pub struct ActionRecord {
     pub stage: String,
     /// What the key was made of.
     pub components: KeyComponents,
-    /// What the kind's code fingerprint covered (files, dependencies, toolchain), to explain a later change.
-    #[serde(default)]
-    pub code: CodeManifest,
     /// Files read through path inputs, per slot.
     #[serde(default)]
     pub input_files: BTreeMap<String, Vec<InputFile>>,
@@ -181,9 +180,19 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Sto
     }
 }
 
+/// The digest part of a code fingerprint (`<digest>+v<N>`).
+fn code_digest(fingerprint: &str) -> &str {
+    fingerprint.split('+').next().unwrap_or(fingerprint)
+}
+
+/// Whether `name` is `len` lowercase hex characters.
+fn is_hex(name: &str, len: usize) -> bool {
+    name.len() == len && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Whether `name` is a digest as the store writes them: 64 lowercase hex characters (blake3).
 pub fn is_digest(name: &str) -> bool {
-    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    is_hex(name, 64)
 }
 
 fn check_digest(
@@ -488,6 +497,30 @@ impl Store {
         Ok(rec)
     }
 
+    fn code_path(&self, fingerprint: &str) -> Option<PathBuf> {
+        let digest = code_digest(fingerprint);
+        is_hex(digest, 32).then(|| self.root.join("code").join(format!("{digest}.json")))
+    }
+
+    /// Stores what the code fingerprint `fingerprint` covered, once: the manifest is a function of the digest.
+    pub fn put_code(&self, fingerprint: &str, manifest: &CodeManifest) -> Result<(), StoreError> {
+        let Some(path) = self.code_path(fingerprint) else {
+            return Ok(());
+        };
+        if path.is_file() {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(manifest).expect("code manifests serialize");
+        write_atomic(&path, &bytes)
+    }
+
+    /// What the code fingerprint `fingerprint` covered, if this store recorded it. Used only to explain a change,
+    /// so an absent or unreadable manifest is `None` (the explanation falls back to the two digests).
+    pub fn get_code(&self, fingerprint: &str) -> Option<CodeManifest> {
+        let bytes = std::fs::read(self.code_path(fingerprint)?).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// Records a completed action (after all its objects are stored).
     pub fn put_action(&self, record: &ActionRecord) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(record).expect("records serialize");
@@ -710,11 +743,13 @@ impl Store {
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
         let mut live_keys = BTreeSet::new();
         let mut live_objects = BTreeSet::new();
+        let mut live_code = BTreeSet::new();
         for pref in self.refs()?.values() {
             for sref in pref.stages.values() {
                 live_keys.insert(sref.key.clone());
                 if let Some(rec) = self.get_action(&sref.key)? {
                     live_objects.extend(rec.outputs.into_iter().map(|o| o.digest));
+                    live_code.insert(format!("{}.json", code_digest(&rec.components.fingerprint)));
                 }
             }
         }
@@ -740,6 +775,14 @@ impl Store {
             }
         }
         if !dry_run {
+            // Code manifests only explain changes against kept records; the others can go.
+            if let Ok(rd) = std::fs::read_dir(self.root.join("code")) {
+                for e in rd.flatten() {
+                    if !live_code.contains(&e.file_name().to_string_lossy().to_string()) {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
             let resumable = self.resumable_attempts();
             for dir in ["tmp", "work"] {
                 let p = self.root.join(dir);
