@@ -117,9 +117,78 @@ fn jsonl_and_tsv_errors_name_the_line() {
     );
     let err = fails(&dir.path().join("s"), &["run", &p]);
     assert!(
-        err.contains("c.tsv:3: 1 tab-separated fields, expected at least 2"),
+        err.contains(
+            "c.tsv:3: 1 tab-separated fields, expected 2 (at least 2 for the columns in use)"
+        ),
         "{err}"
     );
+}
+
+#[test]
+fn tsv_rows_wider_than_the_header_are_an_error_or_counted_never_cut_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    // Line 3 has a tab inside its English side: taking field 1 would keep only "one".
+    write(
+        dir.path(),
+        "c.tsv",
+        "src\ttgt\nадзін\tone\nдва\ttwo\tand a half\n",
+    );
+    let body = "[stages.c]\nkind = \"ingest.parallel\"\ninputs = { file = \"c.tsv\" }\nsrc_lang = \"be\"\ntgt_lang = \"en\"\n";
+    let err = fails(&dir.path().join("s"), &["run", &pipeline(dir.path(), body)]);
+    assert!(
+        err.contains("c.tsv:3: 3 tab-separated fields, expected 2 (as many as the header); a tab inside a text field? Set extra_columns = \"ignore\""),
+        "{err}"
+    );
+    let store = dir.path().join("s2");
+    let report = json(
+        &store,
+        &[
+            "run",
+            &pipeline(dir.path(), &format!("{body}extra_columns = \"ignore\"\n")),
+        ],
+    );
+    assert_eq!(report["stages"][0]["rows"], 2);
+    assert_eq!(
+        json(&store, &["log", "c"])["stats"]["counters"]["rows_with_extra_columns"],
+        1
+    );
+    // Without a header, "extra" means beyond the columns in use.
+    write(dir.path(), "h.tsv", "адзін\tone\nдва\ttwo\tx\n");
+    let body = "[stages.c]\nkind = \"ingest.parallel\"\ninputs = { file = \"h.tsv\" }\nsrc_lang = \"be\"\ntgt_lang = \"en\"\ntsv_header = false\nsrc_column = \"0\"\ntgt_column = \"1\"\n";
+    let err = fails(
+        &dir.path().join("s3"),
+        &["run", &pipeline(dir.path(), body)],
+    );
+    assert!(
+        err.contains("h.tsv:2: 3 tab-separated fields, expected 2 (the columns in use)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cr_only_line_ends_are_line_ends_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "be.txt", "адзін\rдва\rтры\r");
+    write(dir.path(), "en.txt", "one\ntwo\nthree\n");
+    let store = dir.path().join("s");
+    let report = json(
+        &store,
+        &[
+            "run",
+            &pipeline(
+                dir.path(),
+                "[stages.c]\nkind = \"ingest.parallel\"\ninputs = { src = \"be.txt\", tgt = \"en.txt\" }\nsrc_lang = \"be\"\ntgt_lang = \"en\"\n",
+            ),
+        ],
+    );
+    assert_eq!(report["stages"][0]["rows"], 3);
+    assert_eq!(
+        json(&store, &["log", "c"])["stats"]["counters"]["cr_only_line_ends"],
+        3
+    );
+    let rows = json(&store, &["query", "SELECT src, tgt FROM c ORDER BY line"]);
+    assert_eq!(rows[2]["src"], "тры", "{rows}");
+    assert_eq!(rows[2]["tgt"], "three", "{rows}");
 }
 
 #[test]

@@ -199,6 +199,9 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         threads: global.threads(),
     };
     let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if global.json {
         print_json(&report)?;
     } else {
@@ -225,6 +228,9 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
     let registry = crate::stages::registry();
     let plan = load_plan(&args, &registry)?;
     let store = global.open_store()?;
+    if let Err(e @ alinea_engine::StoreError::BadRef { .. }) = store.get_ref(&plan.name) {
+        eprintln!("warning: {e}");
+    }
     let lines = exec::status(&plan, &registry, &store)?;
     if global.json {
         print_json(&lines)?;

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use alinea_engine::store::{RepairReport, VerifyReport};
+
 use super::{Global, print_json};
 
 /// Arguments of `gc`.
@@ -43,7 +45,8 @@ pub fn gc(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
 /// Arguments of `verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Remove corrupt objects and unreadable records, so the next run recomputes them
+    /// Repair what verify finds (corrupt objects to quarantine/, bad records and refs set aside or removed,
+    /// dangling ref entries and wrong stat-cache entries dropped), so the next run recomputes what is gone
     #[arg(long)]
     repair: bool,
 }
@@ -59,50 +62,22 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let report = store.verify()?;
-    if args.repair {
-        store.repair(&report)?;
-    }
-    if global.json {
-        print_json(&report)?;
+    let repaired = if args.repair {
+        Some(store.repair(&report)?)
     } else {
-        outln!(
-            "checked {} objects in {}",
-            report.objects_checked,
-            store.root().display()
-        );
-        for d in &report.corrupt {
-            outln!(
-                "corrupt  {d} (content does not match its hash; `{}` moves it to quarantine/, a rerun recomputes it)",
-                store.repair_command()
-            );
+        None
+    };
+    if global.json {
+        // The verify report's fields at the top (as before `--repair` said what it did), plus `repair`.
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(done) = &repaired {
+            v["repair"] = serde_json::to_value(done)?;
         }
-        for d in &report.missing {
-            outln!("missing  {d} (named by an action record; the next run recomputes it)");
-        }
-        for r in &report.bad_records {
-            outln!("bad record {r}");
-        }
-        if report.stray_temp_files > 0 {
-            outln!(
-                "{} temp files from interrupted runs (harmless; `alinea gc` removes them)",
-                report.stray_temp_files
-            );
-        }
-        if args.repair && !report.is_clean() {
-            outln!(
-                "moved {} corrupt objects to quarantine/ and removed {} unreadable records; the next run recomputes them",
-                report.corrupt.len(),
-                report.bad_records.len()
-            );
-        } else {
-            outln!(
-                "{}",
-                if report.is_clean() {
-                    "store is consistent".to_string()
-                } else {
-                    format!("store has problems (fix with `{}`)", store.repair_command())
-                }
-            );
+        print_json(&v)?;
+    } else {
+        print_verify(&store, &report);
+        if let Some(done) = &repaired {
+            print_repair(done);
         }
     }
     Ok(if report.is_clean() || args.repair {
@@ -110,4 +85,90 @@ pub fn verify(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(super::EXIT_STORE)
     })
+}
+
+fn print_verify(store: &alinea_engine::Store, report: &VerifyReport) {
+    outln!(
+        "checked {} objects, {} records, {} refs, {} stat-cache entries in {}",
+        report.objects_checked,
+        report.records_checked,
+        report.refs_checked,
+        report.stat_entries_checked,
+        store.root().display()
+    );
+    let fix = store.repair_command();
+    for d in &report.corrupt {
+        outln!(
+            "corrupt  {d} (content does not match its hash; `{fix}` moves it to quarantine/, a rerun recomputes it)"
+        );
+    }
+    for d in &report.missing {
+        outln!(
+            "missing  {d} (named by an action record; `{fix}` drops the record, a rerun recomputes it)"
+        );
+    }
+    for r in &report.bad_records {
+        outln!("bad record {r} (unreadable; `{fix}` removes it)");
+    }
+    for r in &report.bad_refs {
+        outln!("bad ref  {r} (unreadable; `{fix}` sets it aside, the next run writes a new one)");
+    }
+    for d in &report.dangling {
+        outln!("dangling ref entry {d} (no such record; `{fix}` drops the entry)");
+    }
+    for p in &report.wrong_stat_entries {
+        outln!("wrong stat-cache digest for {p} (`{fix}` drops the entry; the file is re-hashed)");
+    }
+    if report.bad_stat_cache {
+        outln!(
+            "statcache.json is unreadable (`{fix}` removes it; it is rebuilt as files are hashed)"
+        );
+    }
+    for m in &report.bad_code_manifests {
+        outln!("bad code manifest {m} (unreadable; `{fix}` removes it)");
+    }
+    if report.stray_temp_files > 0 {
+        outln!(
+            "{} temp files from interrupted runs (harmless; `alinea gc` removes them)",
+            report.stray_temp_files
+        );
+    }
+    if report.quarantined_files > 0 {
+        outln!(
+            "{} files in quarantine/ (kept for inspection; delete them when done)",
+            report.quarantined_files
+        );
+    }
+    if report.is_clean() {
+        outln!("store is consistent");
+    } else {
+        outln!("store has problems (fix with `{fix}`)");
+    }
+}
+
+fn print_repair(done: &RepairReport) {
+    for d in &done.quarantined {
+        outln!("repaired: moved corrupt object {d} to quarantine/");
+    }
+    for r in &done.records_removed {
+        outln!("repaired: removed record {r} (its stage recomputes on the next run)");
+    }
+    for (r, to) in &done.refs_set_aside {
+        outln!("repaired: set ref {r} aside as {to}");
+    }
+    for e in &done.ref_entries_dropped {
+        outln!("repaired: dropped ref entry {e}");
+    }
+    if done.stat_entries_dropped > 0 {
+        outln!(
+            "repaired: dropped {} stat-cache entries (their files are re-hashed when next read)",
+            done.stat_entries_dropped
+        );
+    }
+    if done.code_manifests_removed > 0 {
+        outln!(
+            "repaired: removed {} unreadable code manifests",
+            done.code_manifests_removed
+        );
+    }
 }

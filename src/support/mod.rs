@@ -5,3 +5,6 @@ pub mod lang;
 pub mod model;
 pub mod tables;
 pub mod text;
+
+#[cfg(test)]
+pub mod fuzz;

@@ -170,12 +170,11 @@ impl StageCtx {
     /// Reads an input file and checks it still has the digest taken before the stage ran, so the recorded key is
     /// exactly what the stage read (a file edited mid-run fails the stage instead of poisoning the cache).
     pub fn read_file(&self, path: &Path) -> Result<Vec<u8>, StageError> {
-        let expected = self
+        let hashed = self
             .paths
             .values()
             .flat_map(|(_, files)| files.iter())
             .find(|f| f.path == path)
-            .map(|f| f.digest.clone())
             .ok_or_else(|| {
                 StageError::Other(format!(
                     "{}: not among the files hashed for this stage's inputs",
@@ -184,7 +183,13 @@ impl StageCtx {
             })?;
         let bytes = std::fs::read(path).map_err(StageError::io(path))?;
         let actual = blake3::hash(&bytes).to_hex().to_string();
-        if actual != expected {
+        if actual != hashed.digest {
+            if hashed.stamp.is_some() && super::files::file_stamp(path) == hashed.stamp {
+                // Unchanged since it was "hashed": the digest came from a wrong stat-cache entry.
+                return Err(StageError::StaleInputDigest {
+                    path: path.to_path_buf(),
+                });
+            }
             return Err(StageError::BadInput {
                 path: path.to_path_buf(),
                 line: 0,

@@ -24,6 +24,14 @@ pub enum StageError {
         /// What was found and what was expected.
         message: String,
     },
+    /// An input file hashes differently from the digest its key was made with, though its size and mtime are
+    /// those seen when that digest was taken: the stat cache held a wrong entry. The executor drops the entry and
+    /// runs the stage again with the file re-hashed (once).
+    #[error("{}: content does not match the stat cache's digest for the unchanged file (a damaged statcache.json entry); alinea re-hashes its inputs and runs it again", path.display())]
+    StaleInputDigest {
+        /// The input file.
+        path: PathBuf,
+    },
     /// A parameter is invalid.
     #[error("parameter `{field}`: {message}")]
     Param {
@@ -127,6 +135,19 @@ pub enum StoreError {
         /// The parse error.
         #[source]
         source: serde_json::Error,
+    },
+    /// A pipeline ref that cannot be read: not JSON of the expected shape, or naming actions by non-digests.
+    #[error(
+        "{path}: unreadable pipeline ref ({source}); `{repair}` sets it aside, after which the pipeline's next run writes a new one (its results stay cached)"
+    )]
+    BadRef {
+        /// The ref file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// The exact command that repairs the store.
+        repair: String,
     },
     /// Another process holds the store lock and `--no-wait` was given.
     #[error("store {path} is locked by another alinea run (drop --no-wait to wait for it)")]

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::ctx::{StageCtx, UpstreamTable};
 use super::error::{StageError, StoreError};
-use super::files::StatCache;
+use super::files::{StatCache, file_stamp};
 use super::key::{CodeManifest, KeyComponents, KindCode, short};
 use super::plan::{InputRef, Plan, PlannedStage};
 use super::stage::{DynStage, Registry, SlotKind};
@@ -72,6 +72,8 @@ pub struct RunReport {
     pub stages: Vec<StageReport>,
     /// Wall time of the whole run, milliseconds.
     pub wall_ms: u64,
+    /// What the run found and worked around (a damaged ref set aside), for the user to read.
+    pub warnings: Vec<String>,
 }
 
 impl RunReport {
@@ -131,11 +133,14 @@ fn digest_of_files(root: &Path, files: &[InputFile]) -> String {
     h.finalize().to_hex().to_string()
 }
 
+/// Resolves a stage's inputs to digests. With `rehash`, path inputs are hashed from their bytes whatever the
+/// stat cache says (after a stage found one of its cached digests wrong).
 fn resolve_inputs(
     stage: &PlannedStage,
     kind: &dyn DynStage,
     done: &BTreeMap<String, Vec<OutputRef>>,
     stat_cache: &Mutex<StatCache>,
+    rehash: bool,
 ) -> Result<ResolvedInputs, StageError> {
     let mut r = ResolvedInputs {
         digests: BTreeMap::new(),
@@ -212,11 +217,12 @@ fn resolve_inputs(
                     let mut files = Vec::with_capacity(listed.len());
                     for f in listed {
                         let stamp = file_stamp(&f);
-                        let digest = stat_cache
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .digest(&f)
-                            .map_err(StageError::io(&f))?;
+                        let mut cache = stat_cache.lock().unwrap_or_else(|p| p.into_inner());
+                        if rehash {
+                            cache.forget(&f);
+                        }
+                        let digest = cache.digest(&f).map_err(StageError::io(&f))?;
+                        drop(cache);
                         files.push(InputFile {
                             path: f,
                             digest,
@@ -233,12 +239,6 @@ fn resolve_inputs(
         }
     }
     Ok(r)
-}
-
-fn file_stamp(path: &Path) -> Option<(u64, SystemTime)> {
-    std::fs::metadata(path)
-        .ok()
-        .and_then(|m| Some((m.len(), m.modified().ok()?)))
 }
 
 /// Fails when a path input changed while the stage ran. Stages that load files themselves (model folders) are
@@ -446,7 +446,10 @@ pub fn run(
     let t0 = Instant::now();
     let stat_path = store.root().join("statcache.json");
     let stat_cache = Mutex::new(StatCache::load(&stat_path));
-    let mut pref = store.get_ref(&plan.name)?.unwrap_or_default();
+    // A damaged ref must not block the pipeline: set aside (named in the report), its stages found by key.
+    let (old_ref, ref_note) = store.get_ref_or_set_aside(&plan.name)?;
+    let warnings: Vec<String> = ref_note.into_iter().collect();
+    let mut pref = old_ref.clone().unwrap_or_default();
     let previous = pref.stages.clone();
     pref.file = plan.file.clone();
     pref.stages
@@ -472,7 +475,7 @@ pub fn run(
     let mut recomputed: BTreeSet<usize> = BTreeSet::new();
     let mut retry_reason: BTreeMap<usize, String> = BTreeMap::new();
     // What the ref file says, so that it is rewritten only when it changes.
-    let mut written = store.get_ref(&plan.name)?.unwrap_or_default();
+    let mut written = old_ref.unwrap_or_default();
 
     std::thread::scope(|scope| -> Result<(), ExecError> {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Outcome)>();
@@ -525,9 +528,10 @@ pub fn run(
                 // the error carries the stage's typed error to the report, once
                 scope.spawn(move || {
                     let t = Instant::now();
-                    let work = || -> Result<(ActionRecord, Status, String), Failure> {
-                        let inputs = resolve_inputs(stage, kind, &done_snapshot, stat_cache)
-                            .map_err(|e| (None, e))?;
+                    let work = |rehash: bool| -> Result<(ActionRecord, Status, String), Failure> {
+                        let inputs =
+                            resolve_inputs(stage, kind, &done_snapshot, stat_cache, rehash)
+                                .map_err(|e| (None, e))?;
                         let comps = components(stage, kind, inputs.digests.clone());
                         let key = comps.action_key();
                         // An unreadable record counts as absent: the stage reruns and rewrites it.
@@ -560,13 +564,22 @@ pub fn run(
                     };
                     // A panic anywhere in the worker (input listing and hashing included) fails this stage;
                     // the worker always reports, so the scheduler never waits for a stage that died.
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-                        .unwrap_or_else(|panic| {
-                            Err((
-                                None,
-                                StageError::Panicked(super::table::panic_message(panic.as_ref())),
-                            ))
-                        });
+                    // A wrong stat-cache digest seen while reading an input: go again once with every input file
+                    // re-hashed (the right key, often cached), instead of failing every run after.
+                    let work_rehashing = || match work(false) {
+                        Err((_, StageError::StaleInputDigest { .. })) => work(true),
+                        other => other,
+                    };
+                    let outcome =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work_rehashing))
+                            .unwrap_or_else(|panic| {
+                                Err((
+                                    None,
+                                    StageError::Panicked(super::table::panic_message(
+                                        panic.as_ref(),
+                                    )),
+                                ))
+                            });
                     let ms = t.elapsed().as_millis() as u64;
                     let outcome = match outcome {
                         Ok((record, status, reason)) => Outcome::Done {
@@ -732,6 +745,7 @@ pub fn run(
         pipeline: plan.name.clone(),
         stages,
         wall_ms: t0.elapsed().as_millis() as u64,
+        warnings,
     })
 }
 
@@ -756,7 +770,13 @@ pub fn status(
 ) -> Result<Vec<StageStatus>, ExecError> {
     let stat_path = store.root().join("statcache.json");
     let stat_cache = Mutex::new(StatCache::load(&stat_path));
-    let previous = store.get_ref(&plan.name)?.unwrap_or_default().stages;
+    // Read-only: a damaged ref counts as absent (the CLI warns; `verify --repair` or the next run sets it aside).
+    let previous = match store.get_ref(&plan.name) {
+        Err(StoreError::BadRef { .. }) => None,
+        other => other?,
+    }
+    .unwrap_or_default()
+    .stages;
     let mut done: BTreeMap<String, Vec<OutputRef>> = BTreeMap::new();
     let mut out = Vec::new();
     for stage in &plan.stages {
@@ -775,7 +795,7 @@ pub fn status(
                     .collect(),
             )
         } else {
-            match resolve_inputs(stage, kind, &done, &stat_cache) {
+            match resolve_inputs(stage, kind, &done, &stat_cache, false) {
                 Err(e) => ("stale", vec![format!("cannot hash inputs: {e}")]),
                 Ok(inputs) => {
                     let comps = components(stage, kind, inputs.digests);

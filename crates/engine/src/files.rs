@@ -32,6 +32,13 @@ pub fn walk_files(path: &Path) -> Result<Vec<PathBuf>, StageError> {
     Ok(out)
 }
 
+/// Size and modification time of a file, to notice that it changed between two moments of a run.
+pub(crate) fn file_stamp(path: &Path) -> Option<(u64, SystemTime)> {
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.len(), m.modified().ok()?)))
+}
+
 /// blake3 of a file's bytes. Large files are memory-mapped and hashed on all rayon threads.
 pub fn hash_file(path: &Path) -> Result<String, std::io::Error> {
     let mut hasher = blake3::Hasher::new();
@@ -46,6 +53,17 @@ struct StatEntry {
     mtime_ns: i128,
     inode: u64,
     digest: String,
+}
+
+/// What [`StatCache::audit`] found.
+#[derive(Debug, Default)]
+pub struct StatAudit {
+    /// Entries whose file was unchanged and hashed again.
+    pub checked: u64,
+    /// Of those, the ones whose recorded digest is wrong.
+    pub wrong: Vec<PathBuf>,
+    /// Entries whose file changed or vanished since.
+    pub stale: Vec<PathBuf>,
 }
 
 /// Maps absolute paths to (size, mtime, inode) → digest, persisted in the store as `statcache.json`.
@@ -103,6 +121,50 @@ impl StatCache {
     /// Whether something changed since [`StatCache::load`] (so [`StatCache::save`] would write).
     pub fn is_dirty(&self) -> bool {
         self.dirty
+    }
+
+    /// Checks every entry against its file: an entry whose file is unchanged (same size, mtime, inode) is
+    /// hashed again and must match; an entry whose file changed or vanished is stale (harmless: the next read
+    /// re-hashes it). Files are hashed in parallel.
+    pub fn audit(&self) -> StatAudit {
+        use rayon::prelude::*;
+        let verdicts: Vec<(&PathBuf, Option<bool>)> = self
+            .entries
+            .par_iter()
+            .map(|(path, e)| {
+                let unchanged = stat(path).is_ok_and(|(size, mtime_ns, inode)| {
+                    (size, mtime_ns, inode) == (e.size, e.mtime_ns, e.inode)
+                });
+                let verdict = unchanged
+                    .then(|| hash_file(path).ok().map(|d| d == e.digest))
+                    .flatten();
+                (path, verdict)
+            })
+            .collect();
+        let mut audit = StatAudit::default();
+        for (path, verdict) in verdicts {
+            match verdict {
+                Some(true) => audit.checked += 1,
+                Some(false) => {
+                    audit.checked += 1;
+                    audit.wrong.push(path.clone());
+                }
+                None => audit.stale.push(path.clone()),
+            }
+        }
+        audit
+    }
+
+    /// Drops the entries of `paths` (as canonical paths, as the cache names them). Returns how many it dropped.
+    pub fn drop_entries<'a>(&mut self, paths: impl Iterator<Item = &'a PathBuf>) -> u64 {
+        let mut n = 0;
+        for p in paths {
+            if self.entries.remove(p).is_some() {
+                n += 1;
+            }
+        }
+        self.dirty |= n > 0;
+        n
     }
 
     /// The digest of `path`, from the cache when size, mtime and inode are unchanged, else by reading the file.

@@ -296,13 +296,33 @@ struct Decl {
 /// Parses and validates a pipeline file.
 pub fn load(path: &Path, registry: &Registry, overrides: &[Override]) -> Result<Plan, PlanError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| PlanError {
+    let bytes = std::fs::read(path).map_err(|e| PlanError {
         file: file.clone(),
         line: 0,
         col: 0,
         message: format!("cannot read pipeline file: {e}"),
     })?;
-    parse(&file, &text, path, registry, overrides)
+    let text = utf8_text(&file, &bytes)?;
+    parse(&file, text, path, registry, overrides)
+}
+
+/// The file as text, or an error at the line and column of the first byte that is not UTF-8 (TOML is UTF-8).
+fn utf8_text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, PlanError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        // Columns count characters, as TOML errors do; the valid prefix of the line is UTF-8 by construction.
+        let col = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+        PlanError {
+            file: file.to_string(),
+            line: good.iter().filter(|&&b| b == b'\n').count() + 1,
+            col,
+            message: format!(
+                "invalid UTF-8 (byte 0x{:02X}): a pipeline file must be UTF-8 text",
+                bytes[e.valid_up_to()]
+            ),
+        }
+    })
 }
 
 /// Parses and validates pipeline `text` (from `path`, used for messages and relative paths).
@@ -1013,6 +1033,19 @@ mod tests {
         let o: Override = "x.mode=pass".parse().unwrap();
         assert_eq!(o.value, serde_json::json!("pass"));
         assert!("nodot=1".parse::<Override>().is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_located_by_line_and_column() {
+        let text = b"[pipeline]\nname = \"d\xC3\xA9mo\"\n[stages.a]\nkind = \"x\xFFy\"\n";
+        let err = utf8_text("p.toml", text).unwrap_err();
+        assert_eq!((err.line, err.col), (4, 10));
+        assert_eq!(
+            err.to_string(),
+            "p.toml:4:10: invalid UTF-8 (byte 0xFF): a pipeline file must be UTF-8 text"
+        );
+        let err = utf8_text("p.toml", b"\xFE").unwrap_err();
+        assert_eq!((err.line, err.col), (1, 1));
     }
 
     #[test]

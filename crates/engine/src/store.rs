@@ -239,7 +239,7 @@ impl PipelineRef {
     }
 }
 
-/// Result of [`Store::verify`].
+/// Result of [`Store::verify`]: every part of the store, checked.
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
     /// Objects checked.
@@ -248,17 +248,64 @@ pub struct VerifyReport {
     pub corrupt: Vec<String>,
     /// Objects named by an action record but absent.
     pub missing: Vec<String>,
-    /// Action records that cannot be parsed.
+    /// Action records checked.
+    pub records_checked: u64,
+    /// Action records that cannot be parsed (paths).
     pub bad_records: Vec<String>,
+    /// Pipeline refs checked.
+    pub refs_checked: u64,
+    /// Pipeline refs that cannot be read (paths).
+    pub bad_refs: Vec<String>,
+    /// Ref entries naming an action with no record: `pipeline.stage -> key`.
+    pub dangling: Vec<String>,
+    /// Stat-cache entries checked (files unchanged since they were hashed, hashed again).
+    pub stat_entries_checked: u64,
+    /// Stat-cache entries whose digest is not what their unchanged file hashes to (paths): trusted, they would
+    /// make runs use a wrong key.
+    pub wrong_stat_entries: Vec<String>,
+    /// Stat-cache entries for files that changed or vanished since (harmless: re-hashed when next read).
+    pub stale_stat_entries: u64,
+    /// Whether `statcache.json` exists but cannot be parsed (harmless for runs, which start it afresh).
+    pub bad_stat_cache: bool,
+    /// Code manifests that cannot be parsed (paths).
+    pub bad_code_manifests: Vec<String>,
+    /// Scratch directories of interrupted attempts (kept by `gc` for the newest attempt of each stage).
+    pub scratch_dirs: u64,
     /// Leftover temp files from interrupted runs (harmless; removed by `gc`).
     pub stray_temp_files: u64,
+    /// Files in `quarantine/` (kept for inspection, never deleted by alinea).
+    pub quarantined_files: u64,
 }
 
 impl VerifyReport {
     /// Whether the store is consistent.
     pub fn is_clean(&self) -> bool {
-        self.corrupt.is_empty() && self.missing.is_empty() && self.bad_records.is_empty()
+        self.corrupt.is_empty()
+            && self.missing.is_empty()
+            && self.bad_records.is_empty()
+            && self.bad_refs.is_empty()
+            && self.dangling.is_empty()
+            && self.wrong_stat_entries.is_empty()
+            && !self.bad_stat_cache
+            && self.bad_code_manifests.is_empty()
     }
+}
+
+/// What [`Store::repair`] did.
+#[derive(Debug, Default, Serialize)]
+pub struct RepairReport {
+    /// Corrupt objects moved to `quarantine/`.
+    pub quarantined: Vec<String>,
+    /// Action records removed: unreadable, or naming an object that is absent (their stages recompute).
+    pub records_removed: Vec<String>,
+    /// Unreadable refs moved aside: (ref file, where it went).
+    pub refs_set_aside: Vec<(String, String)>,
+    /// Ref entries dropped because their record is gone: `pipeline.stage`.
+    pub ref_entries_dropped: Vec<String>,
+    /// Stat-cache entries dropped (wrong or stale); their files are hashed afresh when next read.
+    pub stat_entries_dropped: u64,
+    /// Unreadable code manifests removed (they only explain changes).
+    pub code_manifests_removed: u64,
 }
 
 /// Result of [`Store::gc`].
@@ -272,6 +319,13 @@ pub struct GcReport {
     pub records_removed: u64,
     /// Bytes freed.
     pub bytes_freed: u64,
+}
+
+/// The pipeline name of a ref file (`refs/<name>.json`).
+fn ref_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 /// The file in a scratch directory naming the pipeline stage that attempts its action.
@@ -534,12 +588,61 @@ impl Store {
     /// The last recorded state of pipeline `name`. A ref naming an action by something that is not a digest is an
     /// error naming the file.
     pub fn get_ref(&self, name: &str) -> Result<Option<PipelineRef>, StoreError> {
-        let path = self.ref_path(name);
-        let pref: Option<PipelineRef> = read_json(&path)?;
+        self.read_ref(&self.ref_path(name))
+    }
+
+    /// Reads and validates one ref file; an unreadable one is [`StoreError::BadRef`], naming the repair.
+    fn read_ref(&self, path: &Path) -> Result<Option<PipelineRef>, StoreError> {
+        let bad = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::BadRef {
+            path: path.to_path_buf(),
+            source,
+            repair: self.repair.clone(),
+        };
+        let pref = match read_json::<PipelineRef>(path) {
+            Ok(p) => p,
+            Err(StoreError::BadRecord { source, .. }) => return Err(bad(Box::new(source))),
+            Err(e) => return Err(e),
+        };
         if let Some(r) = &pref {
-            r.validate(&path)?;
+            r.validate(path).map_err(|e| bad(Box::new(e)))?;
         }
         Ok(pref)
+    }
+
+    /// The ref of pipeline `name` for a run that will rewrite it: an unreadable ref is set aside into
+    /// `quarantine/refs/` (named in the returned note) and counts as absent, so one damaged file does not block the
+    /// pipeline; its stages are found again by their keys. Call with the write lock held.
+    pub fn get_ref_or_set_aside(
+        &self,
+        name: &str,
+    ) -> Result<(Option<PipelineRef>, Option<String>), StoreError> {
+        match self.get_ref(name) {
+            Err(e @ StoreError::BadRef { .. }) => {
+                let path = self.ref_path(name);
+                let note = match self.set_aside(&path, "refs") {
+                    Some(to) => format!("{e}; moved it to {}", to.display()),
+                    None => e.to_string(),
+                };
+                Ok((None, Some(note)))
+            }
+            other => other.map(|r| (r, None)),
+        }
+    }
+
+    /// Moves a damaged store file into `quarantine/<sub>/`, keeping earlier copies. Returns where it went.
+    fn set_aside(&self, path: &Path, sub: &str) -> Option<PathBuf> {
+        let dir = self.root.join("quarantine").join(sub);
+        std::fs::create_dir_all(&dir).ok()?;
+        let name = path.file_name()?.to_string_lossy().to_string();
+        let mut to = dir.join(&name);
+        let mut n = 1;
+        while to.exists() {
+            to = dir.join(format!("{name}.{n}"));
+            n += 1;
+        }
+        std::fs::rename(path, &to).ok()?;
+        sync_dir(path.parent()?);
+        Some(to)
     }
 
     /// Records the state of pipeline `name` and makes it the default for `show`, `log`, `query` and `export`.
@@ -559,19 +662,28 @@ impl Store {
     }
 
     /// Every pipeline ref, by name.
+    /// Every pipeline ref, by name. One unreadable ref is an error ([`StoreError::BadRef`]): callers such as `gc`
+    /// must not act on a partial view of what is kept.
     pub fn refs(&self) -> Result<BTreeMap<String, PipelineRef>, StoreError> {
-        let dir = self.root.join("refs");
         let mut out = BTreeMap::new();
+        for path in self.ref_files()? {
+            if let Some(r) = self.read_ref(&path)? {
+                out.insert(ref_name(&path), r);
+            }
+        }
+        Ok(out)
+    }
+
+    fn ref_files(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let dir = self.root.join("refs");
+        let mut out = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(StoreError::io(&dir))? {
             let path = entry.map_err(StoreError::io(&dir))?.path();
             if path.extension().is_some_and(|e| e == "json") {
-                let name = path.file_stem().unwrap().to_string_lossy().to_string();
-                if let Some(r) = read_json::<PipelineRef>(&path)? {
-                    r.validate(&path)?;
-                    out.insert(name, r);
-                }
+                out.push(path);
             }
         }
+        out.sort();
         Ok(out)
     }
 
@@ -643,55 +755,251 @@ impl Store {
         Ok(out)
     }
 
-    /// Re-hashes every object and checks every record's outputs exist.
+    /// Checks every part of the store: re-hashes every object, reads every action record, ref, code manifest
+    /// and stat-cache entry, and counts scratch and temp files.
+    ///
+    /// It takes no lock, so it can run beside a run or `gc` without waiting for them; it stays exact because
+    /// writers only ever add an object before the record naming it and a record before the ref naming it, and
+    /// `gc` removes in the opposite order. So a problem seen mid-scan is confirmed against the store as it is
+    /// at the end (an object hashed after `gc` removed it, or a record written after the objects were listed,
+    /// is not a problem).
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        use rayon::prelude::*;
         let mut report = VerifyReport::default();
-        let objects = self.object_files()?;
-        report.objects_checked = objects.len() as u64;
-        let corrupt: Vec<String> = objects
-            .par_iter()
-            .filter_map(|(digest, path)| match super::files::hash_file(path) {
-                Ok(actual) if &actual == digest => None,
-                _ => Some(digest.clone()),
-            })
-            .collect();
-        report.corrupt = corrupt;
-        let present: BTreeSet<&String> = objects.iter().map(|(d, _)| d).collect();
-        for path in self.action_files()? {
-            match read_json::<ActionRecord>(&path) {
-                Ok(Some(rec)) if rec.validate(&path).is_ok() => {
-                    for o in rec.outputs {
-                        if !present.contains(&o.digest) && !report.missing.contains(&o.digest) {
-                            report.missing.push(o.digest);
-                        }
-                    }
-                }
-                _ => report.bad_records.push(path.display().to_string()),
-            }
-        }
-        report.stray_temp_files = std::fs::read_dir(self.root.join("tmp"))
-            .map(|rd| rd.count() as u64)
-            .unwrap_or(0);
+        let present = self.verify_objects(&mut report)?;
+        self.verify_records(&present, &mut report)?;
+        self.verify_refs(&mut report)?;
+        self.verify_stat_cache(&mut report);
+        self.verify_code_manifests(&mut report);
+        let count = |sub: &str| {
+            std::fs::read_dir(self.root.join(sub))
+                .map(|rd| rd.count() as u64)
+                .unwrap_or(0)
+        };
+        report.stray_temp_files = count("tmp");
+        report.scratch_dirs = count("work");
+        report.quarantined_files = walk_count(&self.root.join("quarantine"));
         Ok(report)
     }
 
-    /// Moves the corrupt objects a [`VerifyReport`] found to `quarantine/` and removes unreadable records, so the
-    /// next run recomputes them. Call with the write lock held.
-    pub fn repair(&self, report: &VerifyReport) -> Result<(), StoreError> {
-        for digest in &report.corrupt {
-            if self.quarantine(digest).is_none() {
-                let p = self.object_path(digest);
-                return Err(StoreError::Io {
-                    source: std::io::Error::other("could not move the object to quarantine/"),
-                    path: p,
-                });
+    /// Hashes every object; returns the digests present. An object that vanished while being read was removed
+    /// by `gc` (it named nothing live), not damaged.
+    fn verify_objects(&self, report: &mut VerifyReport) -> Result<BTreeSet<String>, StoreError> {
+        use rayon::prelude::*;
+        let objects = self.object_files()?;
+        report.objects_checked = objects.len() as u64;
+        let results: Vec<(String, Option<bool>)> = objects
+            .into_par_iter()
+            .map(|(digest, path)| {
+                let ok = match super::files::hash_file(&path) {
+                    Ok(actual) => Some(actual == digest),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(_) => Some(false),
+                };
+                (digest, ok)
+            })
+            .collect();
+        let mut present = BTreeSet::new();
+        for (digest, ok) in results {
+            match ok {
+                Some(true) => {
+                    present.insert(digest);
+                }
+                Some(false) => report.corrupt.push(digest),
+                None => {}
             }
         }
-        for record in &report.bad_records {
-            std::fs::remove_file(record).map_err(StoreError::io(record))?;
+        Ok(present)
+    }
+
+    /// Reads every record; an output absent from `present` is missing only if it is still absent now and its
+    /// record still names it (a concurrent run stores objects before their record).
+    fn verify_records(
+        &self,
+        present: &BTreeSet<String>,
+        report: &mut VerifyReport,
+    ) -> Result<(), StoreError> {
+        let mut missing = BTreeSet::new();
+        for path in self.action_files()? {
+            match read_json::<ActionRecord>(&path) {
+                Ok(Some(rec)) if rec.validate(&path).is_ok() => {
+                    report.records_checked += 1;
+                    for o in rec.outputs {
+                        if !present.contains(&o.digest) && !report.corrupt.contains(&o.digest) {
+                            missing.insert((o.digest, path.clone()));
+                        }
+                    }
+                }
+                // Removed by `gc` since the listing.
+                Ok(None) => {}
+                _ => {
+                    report.records_checked += 1;
+                    report.bad_records.push(path.display().to_string());
+                }
+            }
+        }
+        for (digest, record) in missing {
+            if !self.object_path(&digest).is_file()
+                && record.is_file()
+                && !report.missing.contains(&digest)
+            {
+                report.missing.push(digest);
+            }
         }
         Ok(())
+    }
+
+    /// Reads every ref; an entry whose record is absent is dangling if the ref still says so at the end.
+    fn verify_refs(&self, report: &mut VerifyReport) -> Result<(), StoreError> {
+        for path in self.ref_files()? {
+            report.refs_checked += 1;
+            let pref = match self.read_ref(&path) {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                Err(_) => {
+                    report.bad_refs.push(path.display().to_string());
+                    continue;
+                }
+            };
+            let name = ref_name(&path);
+            for (stage, sref) in &pref.stages {
+                if self.action_path(&sref.key).is_file() {
+                    continue;
+                }
+                let still = self
+                    .read_ref(&path)
+                    .ok()
+                    .flatten()
+                    .and_then(|now| now.stages.get(stage).map(|s| s.key == sref.key))
+                    .unwrap_or(false);
+                if still && !self.action_path(&sref.key).is_file() {
+                    report
+                        .dangling
+                        .push(format!("{name}.{stage} -> {}", sref.key));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stat_cache_path(&self) -> PathBuf {
+        self.root.join("statcache.json")
+    }
+
+    fn verify_stat_cache(&self, report: &mut VerifyReport) {
+        let path = self.stat_cache_path();
+        let Ok(bytes) = std::fs::read(&path) else {
+            return;
+        };
+        let Ok(cache) = serde_json::from_slice::<super::files::StatCache>(&bytes) else {
+            report.bad_stat_cache = true;
+            return;
+        };
+        let audit = cache.audit();
+        report.stat_entries_checked = audit.checked;
+        report.wrong_stat_entries = audit
+            .wrong
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        report.stale_stat_entries = audit.stale.len() as u64;
+    }
+
+    fn verify_code_manifests(&self, report: &mut VerifyReport) {
+        let Ok(rd) = std::fs::read_dir(self.root.join("code")) else {
+            return;
+        };
+        let mut bad: Vec<String> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| match std::fs::read(p) {
+                Ok(b) => serde_json::from_slice::<CodeManifest>(&b).is_err(),
+                Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+            })
+            .map(|p| p.display().to_string())
+            .collect();
+        bad.sort();
+        report.bad_code_manifests = bad;
+    }
+
+    /// Repairs what a [`VerifyReport`] found, so that the next `verify` calls the store clean in one pass:
+    /// corrupt objects go to `quarantine/`; unreadable records, and records naming an object now absent, are
+    /// removed (their stages recompute); unreadable refs are set aside into `quarantine/refs/`; ref entries
+    /// whose record is gone are dropped; wrong and stale stat-cache entries are dropped (their files are hashed
+    /// afresh); unreadable code manifests are removed. Call with the write lock held.
+    pub fn repair(&self, report: &VerifyReport) -> Result<RepairReport, StoreError> {
+        let mut done = RepairReport::default();
+        for digest in &report.corrupt {
+            if self.quarantine(digest).is_none() && self.object_path(digest).exists() {
+                return Err(StoreError::Io {
+                    source: std::io::Error::other("could not move the object to quarantine/"),
+                    path: self.object_path(digest),
+                });
+            }
+            done.quarantined.push(digest.clone());
+        }
+        for record in &report.bad_records {
+            remove_if_present(Path::new(record))?;
+            done.records_removed.push(record.clone());
+        }
+        for path in self.action_files()? {
+            let Ok(Some(rec)) = read_json::<ActionRecord>(&path) else {
+                continue;
+            };
+            if rec
+                .outputs
+                .iter()
+                .any(|o| !self.object_path(&o.digest).is_file())
+            {
+                remove_if_present(&path)?;
+                done.records_removed.push(path.display().to_string());
+            }
+        }
+        for r in &report.bad_refs {
+            if let Some(to) = self.set_aside(Path::new(r), "refs") {
+                done.refs_set_aside
+                    .push((r.clone(), to.display().to_string()));
+            }
+        }
+        for path in self.ref_files()? {
+            let Ok(Some(mut pref)) = self.read_ref(&path) else {
+                continue;
+            };
+            let name = ref_name(&path);
+            let before: Vec<String> = pref.stages.keys().cloned().collect();
+            pref.stages
+                .retain(|_, s| self.action_path(&s.key).is_file());
+            if pref.stages.len() != before.len() {
+                for stage in before.iter().filter(|s| !pref.stages.contains_key(*s)) {
+                    done.ref_entries_dropped.push(format!("{name}.{stage}"));
+                }
+                let bytes = serde_json::to_vec_pretty(&pref).expect("refs serialize");
+                write_atomic(&path, &bytes)?;
+            }
+        }
+        self.repair_stat_cache(report, &mut done)?;
+        for m in &report.bad_code_manifests {
+            remove_if_present(Path::new(m))?;
+            done.code_manifests_removed += 1;
+        }
+        Ok(done)
+    }
+
+    fn repair_stat_cache(
+        &self,
+        report: &VerifyReport,
+        done: &mut RepairReport,
+    ) -> Result<(), StoreError> {
+        let path = self.stat_cache_path();
+        if report.bad_stat_cache {
+            return remove_if_present(&path);
+        }
+        if report.wrong_stat_entries.is_empty() && report.stale_stat_entries == 0 {
+            return Ok(());
+        }
+        let mut cache = super::files::StatCache::load(&path);
+        let audit = cache.audit();
+        done.stat_entries_dropped = cache.drop_entries(audit.wrong.iter().chain(&audit.stale));
+        cache.save(&path)
     }
 
     /// Records in a stage's scratch space which pipeline stage is attempting action `key`, so that [`Store::gc`]
@@ -740,68 +1048,141 @@ impl Store {
 
     /// Removes objects and action records that no pipeline ref reaches, and scratch space other than the newest
     /// interrupted attempt of each pipeline stage. Call with the write lock held.
+    ///
+    /// Order is what keeps the store consistent when `gc` is killed at any instant: unreachable records go first
+    /// (and that is made durable), objects after, so no surviving record ever names a removed object; then the
+    /// explanations (code manifests), the stat-cache entries of removed files, and scratch space.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
-        let mut live_keys = BTreeSet::new();
-        let mut live_objects = BTreeSet::new();
-        let mut live_code = BTreeSet::new();
-        for pref in self.refs()?.values() {
-            for sref in pref.stages.values() {
-                live_keys.insert(sref.key.clone());
-                if let Some(rec) = self.get_action(&sref.key)? {
-                    live_objects.extend(rec.outputs.into_iter().map(|o| o.digest));
-                    live_code.insert(format!("{}.json", code_digest(&rec.components.fingerprint)));
+        let live = self.live_set()?;
+        let mut report = GcReport::default();
+        let mut record_dirs = BTreeSet::new();
+        for path in self.action_files()? {
+            let key = path.file_stem().unwrap().to_string_lossy().to_string();
+            if !live.keys.contains(&key) {
+                report.records_removed += 1;
+                if !dry_run {
+                    remove_if_present(&path)?;
+                    record_dirs.extend(path.parent().map(Path::to_path_buf));
                 }
             }
         }
-        let mut report = GcReport::default();
+        record_dirs.iter().for_each(|d| sync_dir(d));
+        let mut removed = Vec::new();
         for (digest, path) in self.object_files()? {
-            if live_objects.contains(&digest) {
+            if live.objects.contains(&digest) {
                 report.objects_kept += 1;
                 continue;
             }
             report.bytes_freed += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             if !dry_run {
-                std::fs::remove_file(&path).map_err(StoreError::io(&path))?;
+                // The stat cache names files by canonical path; take it while the file still exists.
+                removed.push(std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone()));
+                remove_if_present(&path)?;
             }
             report.objects_removed.push(digest);
         }
-        for path in self.action_files()? {
-            let key = path.file_stem().unwrap().to_string_lossy().to_string();
-            if !live_keys.contains(&key) {
-                report.records_removed += 1;
-                if !dry_run {
-                    std::fs::remove_file(&path).map_err(StoreError::io(&path))?;
-                }
-            }
-        }
         if !dry_run {
-            // Code manifests only explain changes against kept records; the others can go.
-            if let Ok(rd) = std::fs::read_dir(self.root.join("code")) {
-                for e in rd.flatten() {
-                    if !live_code.contains(&e.file_name().to_string_lossy().to_string()) {
-                        let _ = std::fs::remove_file(e.path());
-                    }
-                }
-            }
-            let resumable = self.resumable_attempts();
-            for dir in ["tmp", "work"] {
-                let p = self.root.join(dir);
-                if let Ok(rd) = std::fs::read_dir(&p) {
-                    for e in rd.flatten() {
-                        let name = e.file_name().to_string_lossy().to_string();
-                        let keep = dir == "work"
-                            && (live_keys.contains(&name) || resumable.contains(&name));
-                        if !keep {
-                            let _ = if e.path().is_dir() {
-                                std::fs::remove_dir_all(e.path())
-                            } else {
-                                std::fs::remove_file(e.path())
-                            };
-                        }
-                    }
-                }
-            }
+            self.gc_code_manifests(&live.code);
+            self.gc_stat_cache(&removed)?;
+            self.gc_scratch(&live.keys);
         }
         Ok(report)
     }
+
+    /// What the refs reach: action keys, their output objects, and their code manifests.
+    fn live_set(&self) -> Result<LiveSet, StoreError> {
+        let mut live = LiveSet::default();
+        for pref in self.refs()?.values() {
+            for sref in pref.stages.values() {
+                live.keys.insert(sref.key.clone());
+                if let Some(rec) = self.get_action(&sref.key)? {
+                    live.objects
+                        .extend(rec.outputs.into_iter().map(|o| o.digest));
+                    live.code
+                        .insert(format!("{}.json", code_digest(&rec.components.fingerprint)));
+                }
+            }
+        }
+        Ok(live)
+    }
+
+    /// Code manifests only explain changes against kept records; the others can go.
+    fn gc_code_manifests(&self, live_code: &BTreeSet<String>) {
+        if let Ok(rd) = std::fs::read_dir(self.root.join("code")) {
+            for e in rd.flatten() {
+                if !live_code.contains(&e.file_name().to_string_lossy().to_string()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
+    /// Drops the stat-cache entries of removed objects, so the cache does not grow with every object ever made.
+    fn gc_stat_cache(&self, removed: &[PathBuf]) -> Result<(), StoreError> {
+        if removed.is_empty() {
+            return Ok(());
+        }
+        let path = self.stat_cache_path();
+        let mut cache = super::files::StatCache::load(&path);
+        cache.drop_entries(removed.iter());
+        cache.save(&path)
+    }
+
+    /// Temp files, and scratch directories other than live keys' and the newest interrupted attempts'.
+    fn gc_scratch(&self, live_keys: &BTreeSet<String>) {
+        let resumable = self.resumable_attempts();
+        for dir in ["tmp", "work"] {
+            let p = self.root.join(dir);
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    let keep =
+                        dir == "work" && (live_keys.contains(&name) || resumable.contains(&name));
+                    if !keep {
+                        let _ = if e.path().is_dir() {
+                            std::fs::remove_dir_all(e.path())
+                        } else {
+                            std::fs::remove_file(e.path())
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the pipeline refs reach, and so what `gc` keeps.
+#[derive(Default)]
+struct LiveSet {
+    keys: BTreeSet<String>,
+    objects: BTreeSet<String>,
+    code: BTreeSet<String>,
+}
+
+/// Removes a file; one already gone (removed by someone else meanwhile) is fine.
+fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Regular files at or below `dir` (0 when it does not exist).
+fn walk_count(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk_count(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }

@@ -30,11 +30,71 @@ pub fn encode_parquet(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
 /// panic: the reader asserts on some damage (e.g. `offset + length <= self.length`), so decoding runs under
 /// `catch_unwind` and such a panic becomes a `ComputeError` saying what the reader found.
 pub fn decode_parquet(bytes: Vec<u8>) -> PolarsResult<DataFrame> {
-    quiet_panics(|| ParquetReader::new(Cursor::new(bytes)).finish()).unwrap_or_else(|msg| {
-        Err(PolarsError::ComputeError(
-            format!("malformed Parquet (the reader failed: {msg})").into(),
-        ))
-    })
+    let bytes = polars_buffer::Buffer::from_vec(bytes);
+    if let Err(msg) = quiet_panics(|| check_value_counts(&bytes)).and_then(|r| r) {
+        return Err(PolarsError::ComputeError(
+            format!("malformed Parquet: {msg}").into(),
+        ));
+    }
+    quiet_panics(|| ParquetReader::new(Cursor::new(bytes.as_ref())).finish()).unwrap_or_else(
+        |msg| {
+            Err(PolarsError::ComputeError(
+                format!("malformed Parquet (the reader failed: {msg})").into(),
+            ))
+        },
+    )
+}
+
+/// Checks, from the footer and the page headers only, that every count the decoder will allocate by agrees with
+/// the others: a flat column's pages hold exactly its row group's rows, a nested column's pages exactly its chunk's
+/// values. A damaged count (a flipped bit in a header) would otherwise make the reader allocate exabytes and abort
+/// the process, which no error handling can catch.
+fn check_value_counts(bytes: &polars_buffer::Buffer<u8>) -> Result<(), String> {
+    use polars_parquet::parquet::page::CompressedPage;
+    use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
+    let meta = read_metadata(&mut Cursor::new(bytes.as_ref())).map_err(|e| e.to_string())?;
+    let mut rows_total = 0usize;
+    for (g, group) in meta.row_groups.iter().enumerate() {
+        let rows = group.num_rows();
+        rows_total = rows_total.saturating_add(rows);
+        for column in group.parquet_columns() {
+            let flat = column.descriptor().descriptor.max_rep_level == 0;
+            let expected = if flat {
+                rows as u64
+            } else {
+                u64::try_from(column.num_values()).map_err(|_| {
+                    format!(
+                        "row group {g}: negative value count {}",
+                        column.num_values()
+                    )
+                })?
+            };
+            let pages = get_page_iterator(column, Cursor::new(bytes.clone()), vec![], bytes.len())
+                .map_err(|e| e.to_string())?;
+            let mut seen = 0u64;
+            for page in pages {
+                if let CompressedPage::Data(data) = page.map_err(|e| e.to_string())? {
+                    seen = seen.saturating_add(data.num_values() as u64);
+                    if seen > expected {
+                        break;
+                    }
+                }
+            }
+            if seen != expected {
+                return Err(format!(
+                    "row group {g}, column {}: pages hold {seen} values, the metadata says {expected}",
+                    column.descriptor().path_in_schema.join(".")
+                ));
+            }
+        }
+    }
+    if rows_total != meta.num_rows {
+        return Err(format!(
+            "row groups hold {rows_total} rows, the footer says {}",
+            meta.num_rows
+        ));
+    }
+    Ok(())
 }
 
 /// [`decode_parquet`] with the object or file named in the error, e.g. `object <digest> (stage `opus`)`.

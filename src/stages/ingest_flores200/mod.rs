@@ -120,7 +120,7 @@ Every file of a split must have the same number of lines (else an error names bo
         for split in &p.splits {
             let pivot_path = file_of(&root, &registry, &p.pivot, split)?;
             let pivot = split_lines(&ctx.read_file(&pivot_path)?, &pivot_path, p.on_invalid_utf8)?;
-            stats.count("replaced_invalid_utf8_lines", pivot.replaced);
+            pivot.count_into(&mut stats);
             for code in &p.langs {
                 let path = file_of(&root, &registry, code, split)?;
                 let side = split_lines(&ctx.read_file(&path)?, &path, p.on_invalid_utf8)?;
@@ -136,7 +136,7 @@ Every file of a split must have the same number of lines (else an error names bo
                         ),
                     });
                 }
-                stats.count("replaced_invalid_utf8_lines", side.replaced);
+                side.count_into(&mut stats);
                 let file = path
                     .strip_prefix(&root)
                     .unwrap_or(&path)

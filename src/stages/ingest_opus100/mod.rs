@@ -187,7 +187,8 @@ fn read_text_unit(
             ),
         });
     }
-    stats.count("replaced_invalid_utf8_lines", src.replaced + tgt.replaced);
+    src.count_into(stats);
+    tgt.count_into(stats);
     let file = relative(root, &src_path);
     let origin = Origin {
         corpus: "opus100",

@@ -29,6 +29,20 @@ pub enum Format {
     Parquet,
 }
 
+/// What to do with TSV rows that have more fields than the columns in use.
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ExtraColumns {
+    /// Fail naming the line: a row wider than the header (or, without a header, than the columns in use)
+    /// usually means a tab inside a text field, and dropping the rest would silently cut a sentence.
+    #[default]
+    Error,
+    /// Drop the extra fields and count the rows in `rows_with_extra_columns`.
+    Ignore,
+}
+
 /// Parameters of `ingest.parallel`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -53,6 +67,8 @@ pub struct Params {
     pub keep_empty: bool,
     /// What to do with invalid UTF-8.
     pub on_invalid_utf8: OnInvalidUtf8,
+    /// What to do with TSV rows wider than the header (or, without a header, than the columns in use).
+    pub extra_columns: ExtraColumns,
 }
 
 impl Default for Params {
@@ -68,6 +84,7 @@ impl Default for Params {
             split: "train".into(),
             keep_empty: false,
             on_invalid_utf8: OnInvalidUtf8::Error,
+            extra_columns: ExtraColumns::Error,
         }
     }
 }
@@ -88,8 +105,8 @@ const FILE: PathSlot<Optional> = PathSlot::new(
 /// The stage kind.
 pub struct IngestParallel;
 
-/// Both sides, their line numbers in the file when not 1..n, and how many lines had invalid UTF-8 replaced.
-type Sides = (Vec<String>, Vec<String>, Option<Vec<u32>>, u64);
+/// Both sides, and their line numbers in the file when not 1..n.
+type Sides = (Vec<String>, Vec<String>, Option<Vec<u32>>);
 
 fn bad(path: &Path, line: usize, message: String) -> StageError {
     StageError::BadInput {
@@ -99,10 +116,16 @@ fn bad(path: &Path, line: usize, message: String) -> StageError {
     }
 }
 
-fn read_tsv(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError> {
+fn read_tsv(
+    p: &Params,
+    path: &Path,
+    bytes: &[u8],
+    stats: &mut Stats,
+) -> Result<Sides, StageError> {
     let lines = split_lines(bytes, path, p.on_invalid_utf8)?;
+    lines.count_into(stats);
     let mut iter = lines.lines.into_iter().enumerate();
-    let (si, ti) = if p.tsv_header {
+    let (si, ti, header_width) = if p.tsv_header {
         let (_, header) = iter
             .next()
             .ok_or_else(|| bad(path, 1, "empty file: expected a header line".into()))?;
@@ -119,7 +142,7 @@ fn read_tsv(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError> 
                 )
             })
         };
-        (find(&p.src_column)?, find(&p.tgt_column)?)
+        (find(&p.src_column)?, find(&p.tgt_column)?, Some(names.len()))
     } else {
         let idx = |c: &str| {
             c.parse::<usize>().map_err(|_| StageError::Param {
@@ -127,19 +150,35 @@ fn read_tsv(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError> 
                 message: format!("`{c}`: without a TSV header, columns are 0-based indexes"),
             })
         };
-        (idx(&p.src_column)?, idx(&p.tgt_column)?)
+        (idx(&p.src_column)?, idx(&p.tgt_column)?, None)
     };
+    let width = header_width.unwrap_or(si.max(ti) + 1);
     let (mut src, mut tgt, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
+    let mut wider = 0;
     for (i, line) in iter {
         numbers.push(i as u32 + 1);
         let fields: Vec<&str> = line.split('\t').collect();
-        let width = si.max(ti) + 1;
-        if fields.len() < width {
+        if fields.len() > width {
+            if p.extra_columns == ExtraColumns::Error {
+                return Err(bad(
+                    path,
+                    i + 1,
+                    format!(
+                        "{} tab-separated fields, expected {width} ({}); a tab inside a text field? Set extra_columns = \"ignore\" to drop the extra fields (counted)",
+                        fields.len(),
+                        if header_width.is_some() { "as many as the header" } else { "the columns in use" }
+                    ),
+                ));
+            }
+            wider += 1;
+        }
+        let needed = si.max(ti) + 1;
+        if fields.len() < needed {
             return Err(bad(
                 path,
                 i + 1,
                 format!(
-                    "{} tab-separated fields, expected at least {width}",
+                    "{} tab-separated fields, expected {width} (at least {needed} for the columns in use)",
                     fields.len()
                 ),
             ));
@@ -147,11 +186,18 @@ fn read_tsv(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError> 
         src.push(fields[si].to_string());
         tgt.push(fields[ti].to_string());
     }
-    Ok((src, tgt, Some(numbers), lines.replaced))
+    stats.count("rows_with_extra_columns", wider);
+    Ok((src, tgt, Some(numbers)))
 }
 
-fn read_jsonl(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError> {
+fn read_jsonl(
+    p: &Params,
+    path: &Path,
+    bytes: &[u8],
+    stats: &mut Stats,
+) -> Result<Sides, StageError> {
     let lines = split_lines(bytes, path, p.on_invalid_utf8)?;
+    lines.count_into(stats);
     let (mut src, mut tgt, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
     for (i, line) in lines.lines.iter().enumerate() {
         if line.trim().is_empty() {
@@ -169,12 +215,17 @@ fn read_jsonl(p: &Params, path: &Path, bytes: &[u8]) -> Result<Sides, StageError
         src.push(field(&p.src_column)?);
         tgt.push(field(&p.tgt_column)?);
     }
-    Ok((src, tgt, Some(numbers), lines.replaced))
+    Ok((src, tgt, Some(numbers)))
 }
 
-fn read_parquet(p: &Params, path: &Path, bytes: Vec<u8>) -> Result<Sides, StageError> {
+fn read_parquet(
+    p: &Params,
+    path: &Path,
+    bytes: Vec<u8>,
+    stats: &mut Stats,
+) -> Result<Sides, StageError> {
     let df = alinea_engine::table::decode_table(bytes, || path.display().to_string())?;
-    let col = |c: &str| -> Result<Vec<String>, StageError> {
+    let mut col = |c: &str| -> Result<Vec<String>, StageError> {
         let s = df.column(c).map_err(|_| {
             bad(
                 path,
@@ -185,9 +236,13 @@ fn read_parquet(p: &Params, path: &Path, bytes: Vec<u8>) -> Result<Sides, StageE
         let s = s
             .str()
             .map_err(|_| bad(path, 0, format!("column `{c}` is not text")))?;
+        // A null is an empty side: counted here, and then as an empty pair (kept only with keep_empty).
+        stats.count("null_cells", s.null_count() as u64);
         Ok(s.iter().map(|v| v.unwrap_or("").to_string()).collect())
     };
-    Ok((col(&p.src_column)?, col(&p.tgt_column)?, None, 0))
+    let src = col(&p.src_column)?;
+    let tgt = col(&p.tgt_column)?;
+    Ok((src, tgt, None))
 }
 
 impl Stage for IngestParallel {
@@ -230,7 +285,8 @@ Reads a parallel corpus into a pairs table.";
                         ),
                     ));
                 }
-                stats.count("replaced_invalid_utf8_lines", a.replaced + b.replaced);
+                a.count_into(&mut stats);
+                b.count_into(&mut stats);
                 (a.lines, b.lines, None, s.to_path_buf())
             }
             (None, None, Some(f)) => {
@@ -246,12 +302,11 @@ Reads a parallel corpus into a pairs table.";
                     (fmt, _) => fmt,
                 };
                 let bytes = ctx.read_file(f)?;
-                let (s, t, numbers, replaced) = match format {
-                    Format::Tsv => read_tsv(p, f, &bytes)?,
-                    Format::Jsonl => read_jsonl(p, f, &bytes)?,
-                    _ => read_parquet(p, f, bytes)?,
+                let (s, t, numbers) = match format {
+                    Format::Tsv => read_tsv(p, f, &bytes, &mut stats)?,
+                    Format::Jsonl => read_jsonl(p, f, &bytes, &mut stats)?,
+                    _ => read_parquet(p, f, bytes, &mut stats)?,
                 };
-                stats.count("replaced_invalid_utf8_lines", replaced);
                 (s, t, numbers, f.to_path_buf())
             }
             _ => {
@@ -276,5 +331,89 @@ Reads a parallel corpus into a pairs table.";
         rows.extend(&origin, src, tgt, lines, p.keep_empty, &mut stats);
         stats.rows_out = rows.len() as u64;
         Ok(Outputs::table("pairs", rows.into_frame()?, stats))
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::support::fuzz::{fuzz, names_file};
+
+    /// Runs one reader on fuzzed bytes: it may reject them, but only with an error naming the file, and what it
+    /// accepts must be whole (the two sides the same length, every line number in the file).
+    fn check(
+        read: fn(&Params, &Path, &[u8], &mut Stats) -> Result<Sides, StageError>,
+        p: &Params,
+        bytes: &[u8],
+    ) -> Result<(), String> {
+        let path = Path::new("corpus/fuzzed.in");
+        match read(p, path, bytes, &mut Stats::default()) {
+            Ok((src, tgt, numbers)) => {
+                let lines = bytes.iter().filter(|&&b| b == b'\n' || b == b'\r').count() + 1;
+                let numbered_ok = numbers
+                    .as_ref()
+                    .is_none_or(|n| n.len() == src.len() && n.iter().all(|&l| l as usize <= lines));
+                if src.len() == tgt.len() && numbered_ok {
+                    Ok(())
+                } else {
+                    Err(format!("inconsistent result: {} src, {} tgt, numbers {numbers:?}", src.len(), tgt.len()))
+                }
+            }
+            Err(e) => names_file(&e.to_string(), path),
+        }
+    }
+
+    /// Twenty real pairs of the shipped OPUS-100 sample as a TSV with header, plus edge shapes.
+    fn tsv_seeds() -> Vec<Vec<u8>> {
+        let side = |ext: &str| {
+            let path = format!("datasets/opus-100/supervised/en-li/opus.en-li-dev.{ext}");
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        let (en, li) = (side("en"), side("li"));
+        let mut real = String::from("src\ttgt\n");
+        for (a, b) in li.lines().zip(en.lines()).take(20) {
+            real.push_str(&format!("{a}\t{b}\n"));
+        }
+        vec![
+            real.into_bytes(),
+            b"src\ttgt\n\xD0\xB0\xD0\xB4\xD0\xB7\xD1\x96\xD0\xBD\tone\n\xD0\xB4\xD0\xB2\xD0\xB0\ttwo\n".to_vec(),
+            b"a\tb\r\nc\td\r\n".to_vec(),
+        ]
+    }
+
+    #[test]
+    fn tsv_reader_never_panics_or_misreads() {
+        let mut p = Params::default();
+        let seeds = tsv_seeds();
+        fuzz("tsv", &seeds, |b| check(read_tsv, &p, b));
+        p.tsv_header = false;
+        p.src_column = "0".into();
+        p.tgt_column = "1".into();
+        p.extra_columns = ExtraColumns::Ignore;
+        p.on_invalid_utf8 = OnInvalidUtf8::Replace;
+        fuzz("tsv-headerless", &seeds, |b| check(read_tsv, &p, b));
+    }
+
+    #[test]
+    fn jsonl_reader_never_panics_or_misreads() {
+        let p = Params::default();
+        let seeds = vec![
+            "{\"src\": \"адзін\", \"tgt\": \"one\"}\n{\"src\": \"два\", \"tgt\": \"two\"}\n"
+                .as_bytes()
+                .to_vec(),
+            b"{\"src\": \"a\\u00e9\", \"tgt\": \"\\\"q\\\"\", \"n\": [1, {\"x\": null}]}\r\n\n".to_vec(),
+        ];
+        fuzz("jsonl", &seeds, |b| check(read_jsonl, &p, b));
+    }
+
+    #[test]
+    fn parquet_reader_never_panics() {
+        use polars::prelude::*;
+        let p = Params::default();
+        let mut df = df!("src" => ["адзін", "два"], "tgt" => [Some("one"), None]).unwrap();
+        let seed = alinea_engine::table::encode_parquet(&mut df).unwrap();
+        fuzz("parquet", &[seed], |b| {
+            check(|p, path, b, s| read_parquet(p, path, b.to_vec(), s), &p, b)
+        });
     }
 }

@@ -22,17 +22,59 @@ pub enum OnInvalidUtf8 {
     Replace,
 }
 
-/// Lines of a text file, plus how many had invalid UTF-8 replaced.
+/// Lines of a text file, plus the oddities tolerated while splitting them.
 #[derive(Debug, Default)]
 pub struct Lines {
-    /// The lines, without `\n`, `\r\n` or a leading BOM.
+    /// The lines, without their line end or a leading BOM.
     pub lines: Vec<String>,
     /// Lines where invalid UTF-8 was replaced.
     pub replaced: u64,
+    /// Lines ended by a lone `\r` (classic Mac line ends), which count as line ends as in Python's universal
+    /// newlines instead of gluing the whole file into one line.
+    pub cr_line_ends: u64,
 }
 
-/// Splits file content into lines: `\n` ends a line, a trailing `\r` is dropped, a UTF-8 BOM at the start is
-/// dropped, and a final line without `\n` still counts.
+impl Lines {
+    /// Counts the tolerated oddities in a stage's stats.
+    pub fn count_into(&self, stats: &mut alinea_engine::Stats) {
+        stats.count("replaced_invalid_utf8_lines", self.replaced);
+        stats.count("cr_only_line_ends", self.cr_line_ends);
+    }
+}
+
+/// The raw lines of `bytes` and whether each ended by a lone `\r`: `\n`, `\r\n` and a lone `\r` end a line, and
+/// a final line without an end still counts.
+fn raw_lines(bytes: &[u8]) -> Vec<(&[u8], bool)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => {
+                out.push((&bytes[start..i], false));
+                start = i + 1;
+            }
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => {
+                out.push((&bytes[start..i], false));
+                i += 1;
+                start = i + 1;
+            }
+            b'\r' => {
+                out.push((&bytes[start..i], true));
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < bytes.len() {
+        out.push((&bytes[start..], false));
+    }
+    out
+}
+
+/// Splits file content into lines: `\n`, `\r\n` and a lone `\r` end a line (lone ones counted), a UTF-8 BOM at
+/// the start is dropped, and a final line without an end still counts.
 pub fn split_lines(
     bytes: &[u8],
     path: &Path,
@@ -40,12 +82,8 @@ pub fn split_lines(
 ) -> Result<Lines, StageError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut out = Lines::default();
-    if bytes.is_empty() {
-        return Ok(out);
-    }
-    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    for (i, (raw, lone_cr)) in raw_lines(bytes).into_iter().enumerate() {
+        out.cr_line_ends += u64::from(lone_cr);
         let line = match std::str::from_utf8(raw) {
             Ok(s) => s.to_string(),
             Err(e) => match on_invalid {
@@ -85,6 +123,29 @@ mod tests {
         assert_eq!(l.lines, vec!["a", "b", "c"]);
         let l = split_lines(b"a\n\nb\n", Path::new("f"), OnInvalidUtf8::Error).unwrap();
         assert_eq!(l.lines, vec!["a", "", "b"]);
+    }
+
+    #[test]
+    fn lone_cr_ends_lines_and_is_counted() {
+        let l = split_lines(b"a\rb\rc", Path::new("f"), OnInvalidUtf8::Error).unwrap();
+        assert_eq!(
+            (l.lines, l.cr_line_ends),
+            (vec!["a".into(), "b".into(), "c".into()], 2)
+        );
+        let l = split_lines(b"a\r\nb\r\rc\n", Path::new("f"), OnInvalidUtf8::Error).unwrap();
+        assert_eq!(l.lines, vec!["a", "b", "", "c"]);
+        assert_eq!(
+            l.cr_line_ends, 2,
+            "b\\r and the empty line's \\r; a\\r\\n is one ordinary end"
+        );
+        let l = split_lines(b"a\n\n", Path::new("f"), OnInvalidUtf8::Error).unwrap();
+        assert_eq!((l.lines, l.cr_line_ends), (vec!["a".into(), "".into()], 0));
+        assert!(
+            split_lines(b"", Path::new("f"), OnInvalidUtf8::Error)
+                .unwrap()
+                .lines
+                .is_empty()
+        );
     }
 
     #[test]
