@@ -300,6 +300,26 @@ pub fn log(global: &Global, args: LogArgs) -> anyhow::Result<ExitCode> {
         record.threads,
         record.alinea_version
     );
+    if let Some(job) = &record.job {
+        outln!(
+            "slurm job    {} on {} (log {})",
+            job.id,
+            job.node,
+            job.log.display()
+        );
+        if let Ok(text) = std::fs::read_to_string(&job.log) {
+            for line in text
+                .lines()
+                .rev()
+                .take(10)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                outln!("  | {line}");
+            }
+        }
+    }
     outln!("params       {}", serde_json::to_string(&c.params)?);
     outln!("inputs");
     for (slot, digests) in &c.inputs {

@@ -23,6 +23,7 @@ macro_rules! out {
 pub mod out;
 
 mod align;
+mod cluster;
 mod inspect;
 mod model;
 mod pipeline;
@@ -112,6 +113,8 @@ enum Command {
     Run(pipeline::RunArgs),
     /// Say which stages are stale and why, without running anything
     Status(pipeline::PlanArgs),
+    /// Run one stage from a job file written by `run --executor slurm` (what each cluster job runs)
+    Exec(cluster::ExecArgs),
     /// Print the pipeline's graph (Graphviz dot or Mermaid)
     Dag(pipeline::DagArgs),
     /// Preview a stage's table
@@ -151,6 +154,7 @@ pub fn main() -> ExitCode {
         None => pipeline::run(&cli.global, pipeline::RunArgs::demo()),
         Some(Command::Run(a)) => pipeline::run(&cli.global, a),
         Some(Command::Status(a)) => pipeline::status(&cli.global, a),
+        Some(Command::Exec(a)) => cluster::exec(&cli.global, a),
         Some(Command::Dag(a)) => pipeline::dag(&cli.global, a),
         Some(Command::Show(a)) => inspect::show(&cli.global, a),
         Some(Command::Query(a)) => inspect::query(&cli.global, a),

@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// Fail at once if another run holds the store lock, instead of waiting
     #[arg(long)]
     no_wait: bool,
+    /// Where stale stages run: `local` (this process) or `slurm` (one batch job per stage, sharing the store);
+    /// default: the pipeline's `[executor] kind`, else local
+    #[arg(long, value_enum)]
+    executor: Option<super::cluster::ExecutorArg>,
 }
 
 impl RunArgs {
@@ -50,6 +54,7 @@ impl RunArgs {
             jobs: 2,
             keep_going: false,
             no_wait: false,
+            executor: None,
         }
     }
 }
@@ -193,10 +198,15 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         MultiProgress::new()
     };
+    let slurm = super::cluster::slurm_config(&plan, args.executor)?;
+    if slurm.is_some() {
+        super::cluster::cancel_jobs_on_interrupt();
+    }
     let opts = RunOptions {
         jobs: args.jobs,
         keep_going: args.keep_going,
         threads: global.threads(),
+        slurm,
     };
     let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
     for w in &report.warnings {

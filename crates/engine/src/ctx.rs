@@ -11,7 +11,7 @@ use super::error::StageError;
 use super::store::{InputFile, OutputRef, Store};
 
 /// An upstream output filling a table slot.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct UpstreamTable {
     /// The upstream stage's name.
     pub stage: String,

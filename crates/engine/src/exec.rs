@@ -7,14 +7,15 @@ use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::MultiProgress;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ctx::{StageCtx, UpstreamTable};
 use super::error::{StageError, StoreError};
 use super::files::{StatCache, file_stamp};
 use super::key::{CodeManifest, KeyComponents, KindCode, short};
 use super::plan::{InputRef, Plan, PlannedStage};
-use super::stage::{DynStage, Registry, SlotKind};
+use super::slurm::{Resources, SlurmConfig};
+use super::stage::{DynStage, Placement, Registry, SlotKind};
 use super::store::{ActionRecord, InputFile, ObjectKind, OutputRef, StageRef, Store};
 
 /// How a run behaves.
@@ -26,6 +27,9 @@ pub struct RunOptions {
     pub keep_going: bool,
     /// Worker threads of the rayon pool (recorded in provenance).
     pub threads: usize,
+    /// Run stale stages as Slurm jobs (stages of [`Placement::Local`] kinds, and `local = true` ones, still run
+    /// here); `None` runs everything in this process.
+    pub slurm: Option<SlurmConfig>,
 }
 
 /// Outcome of one stage in a run.
@@ -94,11 +98,130 @@ pub enum ExecError {
 }
 
 /// An input's digests and the files behind path inputs.
+#[derive(Serialize, Deserialize)]
 struct ResolvedInputs {
     digests: BTreeMap<String, Vec<String>>,
     files: BTreeMap<String, (std::path::PathBuf, Vec<InputFile>)>,
     tables: BTreeMap<String, Vec<UpstreamTable>>,
     stages: BTreeMap<String, Vec<String>>,
+}
+
+/// Everything a stage run needs once its inputs are resolved, as `alinea exec --job` reads it in a cluster job:
+/// the stage's kind and canonical parameters, its key and key components, and its resolved inputs.
+#[derive(Serialize, Deserialize)]
+pub struct JobSpec {
+    stage: String,
+    kind: String,
+    params: serde_json::Value,
+    key: String,
+    components: KeyComponents,
+    inputs: ResolvedInputs,
+    threads: usize,
+}
+
+impl JobSpec {
+    /// The action key the job computes.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// Runs the job of a [`JobSpec`] (in a cluster job): checks the kind's code is the code the key was made with,
+/// then runs the stage as the local executor does, storing outputs and the record.
+pub fn execute_job(
+    store: &Store,
+    registry: &Registry,
+    spec: JobSpec,
+    progress: &MultiProgress,
+) -> Result<ActionRecord, StageError> {
+    let kind = registry.get(&spec.kind).ok_or_else(|| {
+        StageError::Other(format!(
+            "this alinea has no stage kind `{}`: the job was submitted by another build",
+            spec.kind
+        ))
+    })?;
+    if kind.fingerprint() != spec.components.fingerprint {
+        return Err(StageError::Other(format!(
+            "the code of kind `{}` here ({}) is not the code the job was keyed with ({}): the nodes run another build of alinea",
+            spec.kind,
+            kind.fingerprint(),
+            spec.components.fingerprint
+        )));
+    }
+    let stage = PlannedStage {
+        name: spec.stage,
+        base: String::new(),
+        kind: spec.kind,
+        params: spec.params,
+        version: spec.components.version.clone(),
+        inputs: BTreeMap::new(),
+        axes: BTreeMap::new(),
+        resources: Resources::default(),
+        local: None,
+    };
+    execute(
+        store,
+        &stage,
+        kind,
+        spec.components,
+        &spec.key,
+        spec.inputs,
+        progress,
+        spec.threads,
+    )
+}
+
+/// Whether a stage goes to the cluster executor: `local` in the pipeline decides, else the kind's placement.
+fn on_cluster(stage: &PlannedStage, kind: &dyn DynStage) -> bool {
+    match stage.local {
+        Some(local) => !local,
+        None => kind.placement() != Placement::Local,
+    }
+}
+
+/// Runs a stale stage where the run's executor puts it.
+#[allow(clippy::too_many_arguments)] // the pieces of one stage run, as for `execute`
+fn dispatch(
+    opts: &RunOptions,
+    store: &Store,
+    stage: &PlannedStage,
+    kind: &dyn DynStage,
+    comps: KeyComponents,
+    key: &str,
+    inputs: ResolvedInputs,
+    progress: &MultiProgress,
+) -> Result<ActionRecord, StageError> {
+    let Some(slurm) = opts.slurm.as_ref().filter(|_| on_cluster(stage, kind)) else {
+        return execute(
+            store,
+            stage,
+            kind,
+            comps,
+            key,
+            inputs,
+            progress,
+            opts.threads,
+        );
+    };
+    let spec = JobSpec {
+        stage: stage.name.clone(),
+        kind: stage.kind.clone(),
+        params: stage.params.clone(),
+        key: key.to_string(),
+        components: comps,
+        inputs,
+        threads: opts.threads,
+    };
+    let json = serde_json::to_vec_pretty(&spec).expect("job specs serialize");
+    super::slurm::run_job(
+        slurm,
+        store,
+        key,
+        &stage.name,
+        &json,
+        &stage.resources,
+        kind.placement() == Placement::Gpu,
+    )
 }
 
 fn pick_output<'a>(
@@ -393,6 +516,7 @@ fn execute(
         duration_ms: t0.elapsed().as_millis() as u64,
         threads,
         alinea_version: env!("CARGO_PKG_VERSION").to_string(),
+        job: super::slurm::this_job(store, key),
     };
     store.put_code(
         &record.components.fingerprint,
@@ -549,17 +673,9 @@ pub fn run(
                         store
                             .mark_attempt(&key, &plan.name, &stage.name)
                             .map_err(|e| (Some(key.clone()), e.into()))?;
-                        let record = execute(
-                            store,
-                            stage,
-                            kind,
-                            comps,
-                            &key,
-                            inputs,
-                            progress,
-                            opts.threads,
-                        )
-                        .map_err(|e| (Some(key.clone()), e))?;
+                        let record =
+                            dispatch(opts, store, stage, kind, comps, &key, inputs, progress)
+                                .map_err(|e| (Some(key.clone()), e))?;
                         Ok((record, Status::Ran, reason))
                     };
                     // A panic anywhere in the worker (input listing and hashing included) fails this stage;
@@ -756,7 +872,8 @@ pub struct StageStatus {
     pub name: String,
     /// Stage kind.
     pub kind: String,
-    /// `fresh` (a run would reuse it) or `stale`.
+    /// `fresh` (a run would reuse it), `stale`, or, for a Slurm job of its action in flight, `queued` or
+    /// `running`.
     pub state: &'static str,
     /// Why it is stale.
     pub reasons: Vec<String>,
@@ -809,15 +926,20 @@ pub fn status(
                             "stale",
                             vec!["output objects missing from the store".into()],
                         ),
-                        None => (
-                            "stale",
-                            vec![explain(
-                                store,
-                                previous.get(&stage.name),
-                                &comps,
-                                kind.code(),
-                            )],
-                        ),
+                        None => match super::slurm::in_flight(store, &key) {
+                            // A Slurm job of this very action is queued or running.
+                            Some(job) if job.contains("PENDING") => ("queued", vec![job]),
+                            Some(job) => ("running", vec![job]),
+                            None => (
+                                "stale",
+                                vec![explain(
+                                    store,
+                                    previous.get(&stage.name),
+                                    &comps,
+                                    kind.code(),
+                                )],
+                            ),
+                        },
                     }
                 }
             }

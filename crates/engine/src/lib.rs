@@ -9,6 +9,7 @@ pub mod files;
 pub mod help;
 pub mod key;
 pub mod plan;
+pub mod slurm;
 pub mod stage;
 pub mod store;
 pub mod table;
@@ -19,5 +20,5 @@ pub use contract::{
 };
 pub use ctx::StageCtx;
 pub use error::{StageError, StoreError};
-pub use stage::{InputSlot, Outputs, ParamError, Registry, SlotKind, Stage, Stats};
+pub use stage::{InputSlot, Outputs, ParamError, Placement, Registry, SlotKind, Stage, Stats};
 pub use store::Store;

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use toml_edit::{Item, Value};
 
 use super::contract::{OutputSlot, list_outputs};
+use super::slurm::{ExecutorSpec, Resources};
 use super::stage::{Registry, SlotKind};
 
 /// A pipeline that passed validation: stages in an order where every input comes first.
@@ -42,6 +43,8 @@ pub struct Plan {
     pub root: PathBuf,
     /// Stage instances in topological order (declaration order where free).
     pub stages: Vec<PlannedStage>,
+    /// The `[executor]` table: which executor runs stale stages, and its defaults.
+    pub executor: ExecutorSpec,
 }
 
 /// One stage instance of a plan.
@@ -61,6 +64,11 @@ pub struct PlannedStage {
     pub inputs: BTreeMap<String, Vec<InputRef>>,
     /// Matrix axis values of this instance.
     pub axes: BTreeMap<String, serde_json::Value>,
+    /// What the stage asks of a cluster executor (not in the key: where it runs cannot change its bytes).
+    pub resources: Resources,
+    /// `local = true|false`: run in this process even under a cluster executor, or never; `None` follows the
+    /// kind's [`crate::Placement`].
+    pub local: Option<bool>,
 }
 
 /// What fills an input slot.
@@ -147,7 +155,9 @@ impl std::str::FromStr for Override {
     }
 }
 
-const STAGE_KEYS: [&str; 4] = ["kind", "inputs", "matrix", "version"];
+/// Keys of a stage table that are not parameters. `resources` and `local` say where the stage runs, which cannot
+/// change its bytes, so they stay out of the key.
+const STAGE_KEYS: [&str; 6] = ["kind", "inputs", "matrix", "version", "resources", "local"];
 
 struct Source<'a> {
     file: &'a str,
@@ -291,6 +301,8 @@ struct Decl {
     overridden: BTreeMap<String, String>,
     inputs: Vec<RawInput>,
     matrix: Vec<(String, Vec<serde_json::Value>)>,
+    resources: Resources,
+    local: Option<bool>,
 }
 
 /// Parses and validates a pipeline file.
@@ -338,10 +350,12 @@ pub fn parse(
         .map_err(|e| src.err(e.span(), format!("invalid TOML: {}", e.message())))?;
     let top = doc.as_table();
     for (key, _) in top.iter() {
-        if key != "pipeline" && key != "stages" {
+        if key != "pipeline" && key != "stages" && key != "executor" {
             return Err(src.err(
                 top.key(key).and_then(|k| k.span()),
-                format!("unknown top-level key `{key}`; expected `pipeline` or `stages`"),
+                format!(
+                    "unknown top-level key `{key}`; expected `pipeline`, `executor` or `stages`"
+                ),
             ));
         }
     }
@@ -429,6 +443,10 @@ pub fn parse(
         decl.matrix.retain(|(axis, _)| axis != &ov.param);
     }
 
+    let executor = match top.get("executor") {
+        None => ExecutorSpec::default(),
+        Some(item) => typed_table(&src, "executor", item)?,
+    };
     let order = base_order(&src, &decls, registry)?;
     let stages = expand(&src, &decls, &order, registry, &root)?;
     Ok(Plan {
@@ -436,6 +454,27 @@ pub fn parse(
         file: path.to_path_buf(),
         root,
         stages,
+        executor,
+    })
+}
+
+/// Deserializes a table of the pipeline file into `T`, with an error at the offending field.
+fn typed_table<T: serde::de::DeserializeOwned>(
+    src: &Source,
+    what: &str,
+    item: &Item,
+) -> Result<T, PlanError> {
+    let Some(table) = item.as_table_like() else {
+        return Err(src.err(item.span(), format!("`{what}` must be a table")));
+    };
+    serde_path_to_error::deserialize(item_to_json(item)).map_err(|e| {
+        let field = e.path().to_string();
+        let first = field.split('.').next().unwrap_or_default();
+        let span = table
+            .key(first)
+            .and_then(|k| k.span())
+            .or_else(|| item.span());
+        src.err(span, format!("`{what}`: {}", e.into_inner()))
     })
 }
 
@@ -561,6 +600,17 @@ fn parse_decl(
             matrix.push((axis.to_string(), a.iter().map(value_to_json).collect()));
         }
     }
+    let resources = match t.get("resources") {
+        None => Resources::default(),
+        Some(item) => typed_table(src, &format!("stages.{name}.resources"), item)?,
+    };
+    let local = match t.get("local") {
+        None => None,
+        Some(item) => Some(
+            item.as_bool()
+                .ok_or_else(|| src.err(item.span(), "`local` must be true or false"))?,
+        ),
+    };
     let mut params = serde_json::Map::new();
     let mut param_spans = BTreeMap::new();
     for (key, item) in t.iter() {
@@ -581,6 +631,8 @@ fn parse_decl(
         overridden: BTreeMap::new(),
         inputs,
         matrix,
+        resources,
+        local,
     })
 }
 
@@ -1009,6 +1061,8 @@ fn expand(
                 version: d.version.clone(),
                 inputs,
                 axes: a.axes,
+                resources: d.resources.clone(),
+                local: d.local,
             });
         }
         out.extend(built.iter().cloned());

@@ -132,6 +132,8 @@ pub trait Stage: Send + Sync + 'static {
     const DOC: &'static str = "";
     /// Bump to invalidate cached results when behaviour changes outside the stage's own source folder.
     const VERSION: u32 = 1;
+    /// Where a cluster executor runs the kind by default (a pipeline's `local` and `resources` override it).
+    const PLACEMENT: Placement = Placement::Cluster;
     /// Parameters, deserialized from the pipeline file. Use `#[serde(deny_unknown_fields, default)]`; `Default`
     /// gives the defaults `alinea help` shows, and the field doc comments (through `JsonSchema`) their meaning.
     type Params: Serialize + DeserializeOwned + JsonSchema + Default + Send + Sync;
@@ -164,6 +166,19 @@ pub trait Stage: Send + Sync + 'static {
 
     /// Does the work.
     fn run(params: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError>;
+}
+
+/// Where a cluster executor (Slurm) runs a stage kind unless the pipeline says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Seconds of work on one core (ingestion, sampling, instruction tables): run in the coordinating process, so a
+    /// matrix of hundreds of them does not flood the scheduler with allocations.
+    Local,
+    /// A cluster job on CPUs.
+    Cluster,
+    /// A cluster job with one GPU (training, generation, representation analysis).
+    Gpu,
 }
 
 /// Why parameters were rejected: the path of the offending field and a message. The pipeline loader reports it
@@ -209,6 +224,8 @@ pub trait DynStage: Send + Sync {
     fn code(&self) -> &KindCode;
     /// See [`Stage::INPUTS`].
     fn inputs(&self) -> &'static [InputSlot];
+    /// See [`Stage::PLACEMENT`].
+    fn placement(&self) -> Placement;
     /// Parses parameters into their canonical JSON form (defaults filled in, fields in a fixed order).
     fn canonical_params(&self, raw: serde_json::Value) -> Result<serde_json::Value, ParamError>;
     /// See [`Stage::input_files`]; `params` is the canonical form.
@@ -267,6 +284,9 @@ impl<S: Stage> DynStage for Erased<S> {
     }
     fn inputs(&self) -> &'static [InputSlot] {
         S::INPUTS
+    }
+    fn placement(&self) -> Placement {
+        S::PLACEMENT
     }
     fn declared_outputs(&self) -> &'static [OutputSlot] {
         S::OUTPUTS

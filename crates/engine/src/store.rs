@@ -12,6 +12,7 @@
 //! <store>/tmp/                            temp files, renamed into place once complete and fsynced
 //! <store>/statcache.json                  (size, mtime, inode) -> digest of input files and of verified objects
 //! <store>/quarantine/<blake3>[.N]         corrupt objects, moved aside when found (never silently deleted)
+//! <store>/logs/<key>.slurm.log            log of the Slurm job(s) that ran an action
 //! <store>/LOCK                            held by the run that writes
 //! ```
 //! Every file appears under its final name only through `rename` after `fsync`, so a run killed at any instant
@@ -91,6 +92,20 @@ pub struct ActionRecord {
     pub threads: usize,
     /// Version of alinea that ran it.
     pub alinea_version: String,
+    /// The cluster job that ran it, when a cluster executor did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<ClusterJob>,
+}
+
+/// A Slurm job that ran a stage: its id, node, and log (kept in `<store>/logs/`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClusterJob {
+    /// `SLURM_JOB_ID`.
+    pub id: String,
+    /// `SLURMD_NODENAME`.
+    pub node: String,
+    /// The job's log (stdout and stderr).
+    pub log: PathBuf,
 }
 
 /// Where each stage of a pipeline last pointed.
@@ -1083,6 +1098,7 @@ impl Store {
         }
         if !dry_run {
             self.gc_code_manifests(&live.code);
+            self.gc_logs(&live.keys);
             self.gc_stat_cache(&removed)?;
             self.gc_scratch(&live.keys);
         }
@@ -1111,6 +1127,19 @@ impl Store {
         if let Ok(rd) = std::fs::read_dir(self.root.join("code")) {
             for e in rd.flatten() {
                 if !live_code.contains(&e.file_name().to_string_lossy().to_string()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
+    /// Job logs of actions no ref reaches.
+    fn gc_logs(&self, live_keys: &BTreeSet<String>) {
+        if let Ok(rd) = std::fs::read_dir(self.root.join("logs")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                let key = name.split('.').next().unwrap_or_default();
+                if !live_keys.contains(key) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }

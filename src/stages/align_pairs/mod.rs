@@ -124,6 +124,7 @@ fn side_tokens<'a>(
 
 impl Stage for AlignPairs {
     const KIND: &'static str = "align.pairs";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str = "gold word/phrase pairs for AlignInstruct from symmetrized alignments, scored and thresholded";
     const DOC: &'static str = "\
 Extracts aligned word/phrase pairs per sentence from an align.ibm2 table (symmetrized links and their per-link

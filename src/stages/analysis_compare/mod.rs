@@ -35,6 +35,7 @@ pub struct AnalysisCompare;
 
 impl Stage for AnalysisCompare {
     const KIND: &'static str = "analysis.compare";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "per-layer cosine differences between two representation analyses (Δ1, Δ2 of Sec. 4.5)";
     const DOC: &'static str = "\

@@ -107,6 +107,7 @@ fn pooled(
 
 impl Stage for AnalysisRepresentations {
     const KIND: &'static str = "analysis.representations";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Gpu;
     const SUMMARY: &'static str =
         "per-layer cosine similarity of mean-pooled states of parallel sentences (Sec. 4.5)";
     const DOC: &'static str = "\

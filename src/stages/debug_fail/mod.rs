@@ -28,6 +28,10 @@ pub enum Mode {
     /// Panic while the engine lists the files of the `file` input, before the stage runs.
     #[serde(rename = "panic-inputs")]
     PanicInputs,
+    /// Sleep `seconds`, then pass the table through (a long job, for cancellation and limits).
+    Sleep,
+    /// Allocate and touch `megabytes` of memory, hold it for `seconds`, then pass (a job over its memory limit).
+    Hog,
 }
 
 /// Parameters of `debug.fail`.
@@ -36,6 +40,10 @@ pub enum Mode {
 pub struct Params {
     /// How to fail.
     pub mode: Mode,
+    /// Seconds to sleep (`sleep`, `hog`).
+    pub seconds: f64,
+    /// Megabytes to allocate (`hog`).
+    pub megabytes: u64,
 }
 
 const TABLE: TableSlot = TableSlot::new("table", "any table");
@@ -71,6 +79,18 @@ Testing aid: pass the table through, fail, abort, panic, or panic while its inpu
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let df = ctx.table(TABLE)?;
         match p.mode {
+            Mode::Sleep | Mode::Hog => {
+                // Non-zero bytes, so every page is touched (resident), as a real allocation would be.
+                let held: Vec<u8> = vec![1; (p.megabytes as usize) << 20];
+                std::thread::sleep(std::time::Duration::from_secs_f64(p.seconds.max(0.0)));
+                std::hint::black_box(&held);
+                let stats = Stats {
+                    rows_in: df.height() as u64,
+                    rows_out: df.height() as u64,
+                    ..Stats::default()
+                };
+                Ok(Outputs::table("table", df, stats))
+            }
             Mode::Pass => {
                 let stats = Stats {
                     rows_in: df.height() as u64,

@@ -41,6 +41,7 @@ pub struct Generate;
 
 impl Stage for Generate {
     const KIND: &'static str = "generate";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Gpu;
     const SUMMARY: &'static str =
         "greedy batched decoding (KV cache) of a prompts table, with or without an adapter";
     const DOC: &'static str = "\

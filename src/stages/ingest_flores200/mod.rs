@@ -59,6 +59,7 @@ fn file_of(
 
 impl Stage for IngestFlores200 {
     const KIND: &'static str = "ingest.flores200";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str = "read FLORES-200 dev/devtest into pairs with a pivot language";
     const DOC: &'static str = "\
 Reads FLORES-200 (`<root>/{dev,devtest}/<flores code>.<split>`, multi-way aligned by sentence id).

@@ -255,6 +255,7 @@ fn read_parquet_unit(
 
 impl Stage for IngestOpus100 {
     const KIND: &'static str = "ingest.opus100";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "read OPUS-100 (original text layout or Hugging Face parquet) into a pairs table";
     const DOC: &'static str = "\

@@ -247,6 +247,7 @@ fn read_parquet(
 
 impl Stage for IngestParallel {
     const KIND: &'static str = "ingest.parallel";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "read any parallel corpus (two text files, or TSV/JSONL/Parquet with two columns)";
     const DOC: &'static str = "\

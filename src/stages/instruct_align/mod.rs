@@ -9,6 +9,7 @@ pub struct InstructAlign;
 
 impl Stage for InstructAlign {
     const KIND: &'static str = "instruct.align";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str = "AlignInstruct: judge whether a word pair aligns (gold pairs True, swapped negatives False)";
     const DOC: &'static str = "\
 AlignInstruct (Sec. 2.2): input `Given the following parallel sentence between {Y} and {X}, judge whether the

@@ -16,6 +16,7 @@ pub struct InstructCurriculum;
 
 impl Stage for InstructCurriculum {
     const KIND: &'static str = "instruct.curriculum";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "join task tables into an objective's training set (MT+Align, Align->MT, ...) with phases";
     const DOC: &'static str = "\

@@ -8,6 +8,7 @@ pub struct InstructDenoise;
 
 impl Stage for InstructDenoise {
     const KIND: &'static str = "instruct.denoise";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "InstructAlign conditional denoising (masked words/spans, source as context)";
     const DOC: &'static str = "\

@@ -9,6 +9,7 @@ pub struct InstructHint;
 
 impl Stage for InstructHint {
     const KIND: &'static str = "instruct.hint";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "HintInstruct: translate with alignment hints (S <= 5 gold word pairs)";
     const DOC: &'static str = "\

@@ -18,6 +18,7 @@ pub struct InstructMix;
 
 impl Stage for InstructMix {
     const KIND: &'static str = "instruct.mix";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "mix a local Alpaca JSON/JSONL file into generated instructions (CrossAlpaca, replay)";
     const DOC: &'static str = "\

@@ -8,6 +8,7 @@ pub struct InstructMono;
 
 impl Stage for InstructMono {
     const KIND: &'static str = "instruct.mono";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "MonoInstruct: complete a sentence from nothing (full) or from its first half (half)";
     const DOC: &'static str = "\

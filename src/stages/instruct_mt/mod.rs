@@ -8,6 +8,7 @@ pub struct InstructMt;
 
 impl Stage for InstructMt {
     const KIND: &'static str = "instruct.mt";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "MTInstruct: translation instructions in both directions (exact paper template)";
     const DOC: &'static str = "\

@@ -8,6 +8,7 @@ pub struct InstructPrompts;
 
 impl Stage for InstructPrompts {
     const KIND: &'static str = "instruct.prompts";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "inference prompts for a test set: default or PROMPT-1..5 of Table 8";
     const DOC: &'static str = "\

@@ -9,6 +9,7 @@ pub struct InstructRevise;
 
 impl Stage for InstructRevise {
     const KIND: &'static str = "instruct.revise";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "ReviseInstruct: find and correct one corrupted word/span of a translation";
     const DOC: &'static str = "\

@@ -50,6 +50,7 @@ pub struct ModelTiny;
 
 impl Stage for ModelTiny {
     const KIND: &'static str = "model.tiny";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "make a tiny random BLOOM model + BPE tokenizer from the pipeline's text (offline demo)";
     const DOC: &'static str = "\

@@ -141,6 +141,7 @@ fn read_rows(run: &str, df: &DataFrame) -> Result<Vec<DirectionScores>, StageErr
 
 impl Stage for Report {
     const KIND: &'static str = "report";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "the paper's score tables as Markdown, CSV and self-contained HTML with charts";
     const DOC: &'static str = "\

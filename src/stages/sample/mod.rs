@@ -96,6 +96,7 @@ fn priority(seed: u64, src: &str, tgt: &str) -> [u8; 32] {
 
 impl Stage for Sample {
     const KIND: &'static str = "sample";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str =
         "deterministic seeded sampling of N pairs per language, with dedup and filters";
     const DOC: &'static str = "\

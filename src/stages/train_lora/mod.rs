@@ -143,6 +143,7 @@ fn loss_frame(rows: &[alinea_bloom::LossRow]) -> PolarsResult<DataFrame> {
 
 impl Stage for TrainLora {
     const KIND: &'static str = "train.lora";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Gpu;
     const SUMMARY: &'static str =
         "LoRA fine-tuning of a BLOOM model on an instruction table (phases in order, resumable)";
     const DOC: &'static str = "\

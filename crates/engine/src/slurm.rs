@@ -1,0 +1,471 @@
+//! The Slurm executor: a stale stage becomes one batch job running `alinea exec --job FILE`, which reads its
+//! inputs from the shared store and writes its outputs and action record there.
+//!
+//! Completion is the record appearing in the store, nothing else: `squeue` and `scontrol`/`sacct` are asked only
+//! to tell a job that is still queued or running from one that ended without a result, and to name how it ended
+//! (OUT_OF_MEMORY, TIMEOUT, NODE_FAIL, PREEMPTED, CANCELLED). Their absence (accounting off, a job aged out of the
+//! controller) is never an error: the job is then "ended, state unknown", and its log says the rest.
+//!
+//! The action key is a job's identity: the job id is kept in the stage's scratch directory (`work/<key>/`), so a
+//! second run of the pipeline attaches to a job still in flight instead of submitting it twice.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::StageError;
+use super::store::{ActionRecord, Store};
+
+/// The `[executor]` table of a pipeline file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutorSpec {
+    /// `local` (default) or `slurm`; `alinea run --executor` overrides it.
+    pub kind: ExecutorKind,
+    /// Partition of every job (`sbatch --partition`), unless a stage's resources name another.
+    pub partition: Option<String>,
+    /// Account charged for every job (`sbatch --account`).
+    pub account: Option<String>,
+    /// Resubmissions of a job that ended NODE_FAIL or PREEMPTED (other endings are the stage's own failure).
+    pub retries: u32,
+    /// Seconds between two looks at the store and the queue while a job runs.
+    pub poll_seconds: Option<f64>,
+}
+
+/// Which executor runs stale stages.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// In this process, on this machine.
+    #[default]
+    Local,
+    /// As Slurm batch jobs.
+    Slurm,
+}
+
+/// What one stage asks of a cluster (`resources = { … }` in its table). Not part of the cache key: where a
+/// result was computed does not change its bytes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Resources {
+    /// GPUs of the job (`--gpus`); a GPU kind asks for 1 unless this says otherwise.
+    pub gpus: Option<u32>,
+    /// CPUs of the task (`--cpus-per-task`).
+    pub cpus: Option<u32>,
+    /// Memory (`--mem`, Slurm's syntax: `64G`, `500M`).
+    pub mem: Option<String>,
+    /// Wall-time limit (`--time`, e.g. `24:00:00`).
+    pub time: Option<String>,
+    /// Node features (`--constraint`, e.g. `a100`).
+    pub constraint: Option<String>,
+    /// Nodes (`--nodes`), for multi-node `command` stages.
+    pub nodes: Option<u32>,
+    /// GPUs per node (`--gpus-per-node`).
+    pub gpus_per_node: Option<u32>,
+    /// Partition, instead of the executor's.
+    pub partition: Option<String>,
+}
+
+/// How this run reaches Slurm.
+#[derive(Debug, Clone)]
+pub struct SlurmConfig {
+    /// The pipeline's executor table.
+    pub spec: ExecutorSpec,
+    /// The `alinea` binary the jobs run (this one: nodes see the same shared filesystem).
+    pub program: PathBuf,
+    /// Working directory of the jobs (where relative paths of the pipeline resolve).
+    pub workdir: PathBuf,
+}
+
+/// Job ids submitted by this process and not yet seen to end, for [`cancel_in_flight`].
+static IN_FLIGHT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Cancels every job this process submitted that is still in flight (Ctrl-C, SIGTERM). Returns their ids.
+pub fn cancel_in_flight() -> Vec<String> {
+    let ids: Vec<String> = IN_FLIGHT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    if !ids.is_empty() {
+        let _ = Command::new("scancel").args(&ids).status();
+    }
+    ids
+}
+
+fn track(id: &str, in_flight: bool) {
+    let mut set = IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner());
+    if in_flight {
+        set.insert(id.to_string());
+    } else {
+        set.remove(id);
+    }
+}
+
+/// The `sbatch` options of a job for a stage with `resources`.
+pub fn sbatch_options(
+    spec: &ExecutorSpec,
+    resources: &Resources,
+    gpu_kind: bool,
+    job_name: &str,
+    log: &Path,
+) -> Vec<String> {
+    let mut o = vec![
+        "--parsable".to_string(),
+        format!("--job-name={job_name}"),
+        format!("--output={}", log.display()),
+        "--open-mode=append".to_string(),
+    ];
+    let mut opt = |flag: &str, value: Option<String>| {
+        if let Some(v) = value {
+            o.push(format!("--{flag}={v}"));
+        }
+    };
+    opt(
+        "partition",
+        resources.partition.clone().or(spec.partition.clone()),
+    );
+    opt("account", spec.account.clone());
+    let gpus = resources.gpus.or(gpu_kind.then_some(1)).filter(|&g| g > 0);
+    if resources.gpus_per_node.is_none() {
+        opt("gpus", gpus.map(|g| g.to_string()));
+    }
+    opt(
+        "gpus-per-node",
+        resources.gpus_per_node.map(|g| g.to_string()),
+    );
+    opt("cpus-per-task", resources.cpus.map(|c| c.to_string()));
+    opt("mem", resources.mem.clone());
+    opt("time", resources.time.clone());
+    opt("constraint", resources.constraint.clone());
+    opt("nodes", resources.nodes.map(|n| n.to_string()));
+    o
+}
+
+/// Where a job of action `key` keeps its files: the spec, the job id, the log, the failure message.
+struct JobFiles {
+    spec: PathBuf,
+    id: PathBuf,
+    log: PathBuf,
+    failure: PathBuf,
+    state: PathBuf,
+}
+
+impl JobFiles {
+    fn of(store: &Store, key: &str) -> JobFiles {
+        let dir = store.work_dir(key);
+        JobFiles {
+            spec: dir.join("job.json"),
+            id: dir.join("slurm-job"),
+            log: store.root().join("logs").join(format!("{key}.slurm.log")),
+            failure: dir.join("failure.txt"),
+            state: dir.join("slurm-state"),
+        }
+    }
+}
+
+/// The job running this process, when it is a Slurm job (`SLURM_JOB_ID` is set), for the record of `key`.
+pub fn this_job(store: &Store, key: &str) -> Option<super::store::ClusterJob> {
+    let id = std::env::var("SLURM_JOB_ID").ok()?;
+    Some(super::store::ClusterJob {
+        id,
+        node: std::env::var("SLURMD_NODENAME").unwrap_or_default(),
+        log: JobFiles::of(store, key).log,
+    })
+}
+
+/// The file `alinea exec` writes when the stage fails inside the job, so the coordinator shows the stage's own
+/// error rather than only a log tail.
+pub fn failure_file(store: &Store, key: &str) -> PathBuf {
+    JobFiles::of(store, key).failure
+}
+
+/// What `squeue` says of a job: `Some((state, reason))` while it is queued or running, `None` once it left
+/// the queue (or `squeue` cannot be run).
+fn queued_state(id: &str) -> Option<(String, String)> {
+    let out = Command::new("squeue")
+        .args(["-h", "-j", id, "-o", "%T|%r"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next()?.trim();
+    let (state, reason) = line.split_once('|')?;
+    Some((state.to_string(), reason.to_string()))
+}
+
+/// How an ended job ended, from the controller (kept for `MinJobAge`) or accounting; `None` if neither knows.
+fn final_state(id: &str) -> Option<String> {
+    let from_controller = Command::new("scontrol")
+        .args(["show", "job", "-o", id])
+        .output()
+        .ok()
+        .and_then(|out| {
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            text.split_whitespace()
+                .find_map(|f| f.strip_prefix("JobState=").map(str::to_string))
+        });
+    from_controller.or_else(|| {
+        let out = Command::new("sacct")
+            .args(["-n", "-X", "-P", "-j", id, "-o", "State"])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let state = text.lines().next()?.split_whitespace().next()?.to_string();
+        (!state.is_empty()).then_some(state)
+    })
+}
+
+/// The last `n` lines of a file, or a note that it is absent.
+fn tail(path: &Path, n: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(_) => format!("(no log at {})", path.display()),
+    }
+}
+
+/// Submits the job described by `spec_json` (or attaches to the one already in flight for `key`) and waits for
+/// its action record. `resources` and `gpu_kind` shape the allocation.
+pub fn run_job(
+    cfg: &SlurmConfig,
+    store: &Store,
+    key: &str,
+    stage_name: &str,
+    spec_json: &[u8],
+    resources: &Resources,
+    gpu_kind: bool,
+) -> Result<ActionRecord, StageError> {
+    let files = JobFiles::of(store, key);
+    super::store::write_atomic(&files.spec, spec_json)?;
+    if let Some(logs) = files.log.parent() {
+        std::fs::create_dir_all(logs).map_err(StageError::io(logs))?;
+    }
+    let _ = std::fs::remove_file(&files.failure);
+    let mut attempts = 0;
+    loop {
+        let id = match attachable(&files) {
+            Some(id) => id,
+            None => submit(cfg, store, &files, stage_name, resources, gpu_kind)?,
+        };
+        track(&id, true);
+        let ended = wait(cfg, store, key, &id, &files);
+        track(&id, false);
+        let state = match ended {
+            Ok(record) => return Ok(record),
+            Err(state) => state,
+        };
+        let retryable = matches!(state.as_deref(), Some("NODE_FAIL" | "PREEMPTED"));
+        if retryable && attempts < cfg.spec.retries {
+            attempts += 1;
+            let _ = std::fs::remove_file(&files.id);
+            continue;
+        }
+        return Err(ended_without_result(&id, state, &files));
+    }
+}
+
+/// A job id recorded for this action whose job is still queued or running.
+fn attachable(files: &JobFiles) -> Option<String> {
+    let id = std::fs::read_to_string(&files.id).ok()?.trim().to_string();
+    queued_state(&id).map(|_| id)
+}
+
+fn submit(
+    cfg: &SlurmConfig,
+    store: &Store,
+    files: &JobFiles,
+    stage_name: &str,
+    resources: &Resources,
+    gpu_kind: bool,
+) -> Result<String, StageError> {
+    let command = [
+        cfg.program.display().to_string(),
+        "--store".into(),
+        store.root().display().to_string(),
+        "exec".into(),
+        "--job".into(),
+        files.spec.display().to_string(),
+    ];
+    let wrap = command
+        .iter()
+        .map(|a| shlex::try_quote(a).map(|q| q.into_owned()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StageError::Other(format!("cannot quote the job's command for sbatch: {e}")))?
+        .join(" ");
+    let options = sbatch_options(
+        &cfg.spec,
+        resources,
+        gpu_kind,
+        &format!("alinea:{stage_name}"),
+        &files.log,
+    );
+    let out = Command::new("sbatch")
+        .args(&options)
+        .arg(format!("--chdir={}", cfg.workdir.display()))
+        .arg(format!("--wrap=exec {wrap}"))
+        .output()
+        .map_err(|e| {
+            StageError::Other(format!(
+                "cannot run sbatch ({e}): is Slurm installed on this machine, and on PATH?"
+            ))
+        })?;
+    if !out.status.success() {
+        return Err(StageError::Other(format!(
+            "sbatch refused the job of stage `{stage_name}` ({}): {}",
+            options.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let id = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(StageError::Other(format!(
+            "sbatch printed no job id for stage `{stage_name}`: {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )));
+    }
+    super::store::write_atomic(&files.id, id.as_bytes())?;
+    Ok(id)
+}
+
+/// Waits until the record of `key` appears (`Ok`), or the job left the queue without one (`Err(state)`).
+fn wait(
+    cfg: &SlurmConfig,
+    store: &Store,
+    key: &str,
+    id: &str,
+    files: &JobFiles,
+) -> Result<ActionRecord, Option<String>> {
+    let poll = Duration::from_secs_f64(cfg.spec.poll_seconds.unwrap_or(1.0).max(0.05));
+    let mut left_queue: Option<Instant> = None;
+    loop {
+        if let Ok(Some(record)) = store.get_action(key) {
+            return Ok(record);
+        }
+        match queued_state(id) {
+            Some((state, reason)) => {
+                left_queue = None;
+                let _ = std::fs::write(&files.state, format!("{id} {state} {reason}"));
+            }
+            // The record is written before the job ends: give the shared filesystem a moment to show it.
+            None => match left_queue {
+                None => left_queue = Some(Instant::now()),
+                Some(t) if t.elapsed() > Duration::from_secs(3) => {
+                    let _ = std::fs::remove_file(&files.state);
+                    return Err(final_state(id));
+                }
+                Some(_) => {}
+            },
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+/// Slurm's name for how a job ended, sharpened by its log: a job killed by the memory enforcement of
+/// `JobAcctGatherParams=OverMemoryKill` ends FAILED, where cgroup enforcement says OUT_OF_MEMORY; both are named
+/// OUT_OF_MEMORY here, as users look for.
+fn named_state(state: Option<String>, log: &str) -> String {
+    let oom = log.contains("Exceeded job memory limit") || log.contains("oom-kill");
+    match state {
+        Some(s) if oom && s != "OUT_OF_MEMORY" => format!("OUT_OF_MEMORY (Slurm says {s})"),
+        Some(s) => s,
+        None if oom => "OUT_OF_MEMORY".into(),
+        None => "in an unknown state (the controller forgot it and accounting is off)".into(),
+    }
+}
+
+fn ended_without_result(id: &str, state: Option<String>, files: &JobFiles) -> StageError {
+    let state = named_state(
+        state,
+        &std::fs::read_to_string(&files.log).unwrap_or_default(),
+    );
+    let cause = std::fs::read_to_string(&files.failure)
+        .map(|f| format!("the stage failed: {}", f.trim()))
+        .unwrap_or_else(|_| {
+            format!(
+                "last lines of its log ({}):\n{}",
+                files.log.display(),
+                tail(&files.log, 12)
+            )
+        });
+    StageError::Other(format!(
+        "Slurm job {id} ended {state} without a result; {cause}"
+    ))
+}
+
+/// What `alinea status` shows for a stage whose job is in flight: `job 4242, PENDING: Resources`.
+pub fn in_flight(store: &Store, key: &str) -> Option<String> {
+    let files = JobFiles::of(store, key);
+    let id = std::fs::read_to_string(&files.id).ok()?.trim().to_string();
+    let (state, reason) = queued_state(&id)?;
+    Some(if reason.is_empty() || reason == "None" {
+        format!("job {id}, {state}")
+    } else {
+        format!("job {id}, {state}: {reason}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sbatch_options_follow_resources_then_executor_defaults() {
+        let spec = ExecutorSpec {
+            partition: Some("cpu".into()),
+            account: Some("lab".into()),
+            ..ExecutorSpec::default()
+        };
+        let log = Path::new("/s/work/k/slurm.log");
+        let gpu = sbatch_options(&spec, &Resources::default(), true, "alinea:lora", log);
+        assert!(gpu.contains(&"--gpus=1".to_string()), "{gpu:?}");
+        assert!(gpu.contains(&"--partition=cpu".to_string()));
+        let res = Resources {
+            gpus: Some(0),
+            cpus: Some(8),
+            mem: Some("64G".into()),
+            time: Some("24:00:00".into()),
+            constraint: Some("a100".into()),
+            partition: Some("gpu".into()),
+            ..Resources::default()
+        };
+        let o = sbatch_options(&spec, &res, true, "alinea:lora", log);
+        for want in [
+            "--partition=gpu",
+            "--account=lab",
+            "--cpus-per-task=8",
+            "--mem=64G",
+            "--time=24:00:00",
+            "--constraint=a100",
+        ] {
+            assert!(o.contains(&want.to_string()), "{want} missing from {o:?}");
+        }
+        assert!(
+            !o.iter().any(|x| x.starts_with("--gpus")),
+            "gpus = 0 asks for none: {o:?}"
+        );
+    }
+
+    #[test]
+    fn states_are_named_as_users_look_for_them() {
+        let killed = "slurmstepd-vm: error: Exceeded job memory limit\n";
+        assert_eq!(
+            named_state(Some("FAILED".into()), killed),
+            "OUT_OF_MEMORY (Slurm says FAILED)"
+        );
+        assert_eq!(named_state(Some("TIMEOUT".into()), ""), "TIMEOUT");
+        assert_eq!(named_state(None, killed), "OUT_OF_MEMORY");
+        assert!(named_state(None, "").contains("unknown state"));
+    }
+}

@@ -1,0 +1,95 @@
+//! Cluster execution at the CLI edge: choosing the executor, `alinea exec --job` (what a Slurm job runs), and
+//! cancelling the run's jobs on Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use alinea_engine::exec::{self, JobSpec};
+use alinea_engine::plan::Plan;
+use alinea_engine::slurm::{self, ExecutorKind, SlurmConfig};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{MultiProgress, ProgressDrawTarget};
+
+use super::Global;
+
+/// `--executor`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExecutorArg {
+    /// In this process.
+    Local,
+    /// One Slurm batch job per stale stage.
+    Slurm,
+}
+
+/// The Slurm configuration of a run, if it runs on Slurm (`--executor`, else the pipeline's `[executor]`).
+pub fn slurm_config(plan: &Plan, arg: Option<ExecutorArg>) -> anyhow::Result<Option<SlurmConfig>> {
+    let kind = match arg {
+        Some(ExecutorArg::Local) => ExecutorKind::Local,
+        Some(ExecutorArg::Slurm) => ExecutorKind::Slurm,
+        None => plan.executor.kind,
+    };
+    if kind == ExecutorKind::Local {
+        return Ok(None);
+    }
+    Ok(Some(SlurmConfig {
+        spec: plan.executor.clone(),
+        program: std::env::current_exe().context("locating the alinea binary the jobs run")?,
+        workdir: std::env::current_dir().context("reading the working directory")?,
+    }))
+}
+
+/// On Ctrl-C or SIGTERM: cancel the jobs this run submitted, say so, exit 130.
+pub fn cancel_jobs_on_interrupt() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let cancelled = slurm::cancel_in_flight();
+            eprintln!(
+                "\ninterrupted: cancelled {} Slurm job(s){}; completed stages are stored, rerun to resume",
+                cancelled.len(),
+                if cancelled.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", cancelled.join(", "))
+                }
+            );
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
+/// Arguments of `exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The job file (`<store>/work/<key>/job.json`)
+    #[arg(long)]
+    job: PathBuf,
+}
+
+/// `alinea exec --job FILE`: runs one stage as the coordinating run resolved it, storing its outputs and record.
+/// A failure is also written beside the job file, so the coordinator shows the stage's own error.
+pub fn exec(global: &Global, args: ExecArgs) -> anyhow::Result<ExitCode> {
+    let store = global.open_store()?;
+    let text = std::fs::read(&args.job)
+        .with_context(|| format!("cannot read job file {}", args.job.display()))?;
+    let spec: JobSpec = serde_json::from_slice(&text)
+        .with_context(|| format!("{}: not a job file of this alinea", args.job.display()))?;
+    let key = spec.key().to_string();
+    let registry = crate::stages::registry();
+    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+    match exec::execute_job(&store, &registry, spec, &progress) {
+        Ok(record) => {
+            outln!("stored {} ({} outputs)", record.key, record.outputs.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let _ = std::fs::write(slurm::failure_file(&store, &key), e.to_string());
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(super::EXIT_FAILED))
+        }
+    }
+}

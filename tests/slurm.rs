@@ -1,0 +1,243 @@
+//! The Slurm executor on a real one-machine Slurm (`scripts/slurm-local.sh up`, from Debian's slurm-wlm and
+//! munge; `.ci/run` installs them): artifacts byte-identical to a local run, the job recorded in provenance, the
+//! stage's own error from a failed job, Slurm's state for a job killed over its memory limit or cancelled, a rerun
+//! that resumes, and Ctrl-C leaving nothing in the queue. Accounting is off in that cluster: nothing depends on it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Brings the local cluster up once per test process (idempotent), or fails saying how to get it.
+fn cluster() {
+    static UP: Once = Once::new();
+    UP.call_once(|| {
+        let out = Command::new(repo().join("scripts/slurm-local.sh"))
+            .arg("up")
+            .output()
+            .expect("run scripts/slurm-local.sh");
+        assert!(
+            out.status.success(),
+            "no local Slurm cluster: `scripts/slurm-local.sh up` failed (install it with `scripts/slurm-local.sh install`, as .ci/run does):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// FLORES (be, dev) → sample → `extra` stages, every stage on the cluster (`local = false`), polling fast.
+fn pipeline(dir: &Path, name: &str, extra: &str) -> String {
+    write(
+        dir,
+        &format!("{name}.toml"),
+        &format!(
+            "[pipeline]\nname = \"{name}\"\nroot = \"{}\"\n[executor]\nkind = \"slurm\"\npoll_seconds = 0.2\n\
+             [stages.flores]\nkind = \"ingest.flores200\"\ninputs = {{ root = \"datasets/flores200\" }}\nlangs = [\"be\"]\nsplits = [\"dev\"]\nlocal = false\n\
+             [stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"flores\" }}\nsplits = [\"dev\"]\nper_lang = 100\nlocal = false\nresources = {{ cpus = 1, mem = \"1G\", time = \"00:10:00\" }}\n{extra}",
+            repo().display()
+        ),
+    )
+    .to_str()
+    .unwrap()
+    .to_string()
+}
+
+fn status_of(report: &serde_json::Value, stage: &str) -> (String, String) {
+    let s = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == stage)
+        .unwrap();
+    (
+        s["status"].as_str().unwrap().to_string(),
+        s["reason"].as_str().unwrap().to_string(),
+    )
+}
+
+/// `alinea --json run` that may fail: its report.
+fn run_report(store: &Path, args: &[&str]) -> serde_json::Value {
+    let out = alinea(store)
+        .arg("--json")
+        .arg("run")
+        .args(args)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Job ids in the queue whose name starts with `alinea:<stage>`.
+fn queued(stage: &str) -> Vec<String> {
+    let out = Command::new("squeue")
+        .args(["-h", "-o", "%i %j"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.ends_with(&format!("alinea:{stage}")))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !ok() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn slurm_results_are_byte_identical_to_local_ones_and_record_their_job() {
+    cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), "same", "");
+    let on_slurm = json(&dir.path().join("slurm"), &["run", &p]);
+    let local = json(
+        &dir.path().join("local"),
+        &["run", &p, "--executor", "local"],
+    );
+    assert_eq!(statuses(&on_slurm), statuses(&local));
+    let log = json(&dir.path().join("slurm"), &["log", "sample"]);
+    let job = &log["job"];
+    assert!(
+        job["id"]
+            .as_str()
+            .is_some_and(|id| id.parse::<u64>().is_ok()),
+        "the record names its job: {log}"
+    );
+    let job_log = std::fs::read_to_string(job["log"].as_str().unwrap()).unwrap();
+    assert!(job_log.contains("stored"), "{job_log}");
+    assert!(json(&dir.path().join("local"), &["log", "sample"])["job"].is_null());
+    // Everything cached: no job submitted.
+    let again = json(&dir.path().join("slurm"), &["run", &p]);
+    assert!(statuses(&again).iter().all(|(_, s, _)| s == "cached"));
+}
+
+#[test]
+fn a_failed_job_shows_the_stage_error_and_a_job_over_its_memory_names_the_state() {
+    cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let p = pipeline(
+        dir.path(),
+        "fails",
+        "[stages.broken]\nkind = \"debug.fail\"\ninputs = { table = \"sample\" }\nmode = \"error\"\n\
+         [stages.hog]\nkind = \"debug.fail\"\ninputs = { table = \"sample\" }\nmode = \"hog\"\nmegabytes = 600\nseconds = 5\nresources = { mem = \"150M\" }\n",
+    );
+    let report = run_report(&store, &[&p, "--keep-going"]);
+    let (status, reason) = status_of(&report, "broken");
+    assert_eq!(status, "failed");
+    assert!(
+        reason.contains(
+            "ended FAILED without a result; the stage failed: debug.fail: failing on purpose"
+        ),
+        "{reason}"
+    );
+    let (status, reason) = status_of(&report, "hog");
+    assert_eq!(status, "failed");
+    assert!(reason.contains("ended OUT_OF_MEMORY"), "{reason}");
+    assert!(
+        reason.contains("exceeded memory limit"),
+        "the log tail is shown: {reason}"
+    );
+    // Nothing of a failed job is cached.
+    assert_eq!(
+        status_of(&run_report(&store, &[&p, "--keep-going"]), "hog").0,
+        "failed"
+    );
+}
+
+#[test]
+fn scancel_fails_the_stage_and_a_rerun_resumes_after_the_completed_ones() {
+    cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let p = pipeline(
+        dir.path(),
+        "cancel",
+        "[stages.slow]\nkind = \"debug.fail\"\ninputs = { table = \"sample\" }\nmode = \"sleep\"\nseconds = 60\n",
+    );
+    let run = std::thread::spawn({
+        let (store, p) = (store.clone(), p.clone());
+        move || run_report(&store, &[&p])
+    });
+    wait_until("the slow job", Duration::from_secs(60), || {
+        !queued("slow").is_empty()
+    });
+    let ids = queued("slow");
+    assert!(
+        Command::new("scancel")
+            .args(&ids)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let report = run.join().unwrap();
+    let (status, reason) = status_of(&report, "slow");
+    assert_eq!(status, "failed");
+    assert!(reason.contains("ended CANCELLED"), "{reason}");
+    // The rerun keeps flores and sample, and runs only the cancelled stage (now quick).
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("seconds = 60", "seconds = 0");
+    std::fs::write(&p, text).unwrap();
+    let rerun = run_report(&store, &[&p]);
+    assert_eq!(status_of(&rerun, "flores").0, "cached");
+    assert_eq!(status_of(&rerun, "sample").0, "cached");
+    assert_eq!(status_of(&rerun, "slow").0, "ran");
+}
+
+#[test]
+fn ctrl_c_cancels_the_runs_jobs_and_status_shows_jobs_in_flight() {
+    cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let p = pipeline(
+        dir.path(),
+        "interrupt",
+        "[stages.nap]\nkind = \"debug.fail\"\ninputs = { table = \"sample\" }\nmode = \"sleep\"\nseconds = 120\n",
+    );
+    let mut run = Command::new(env!("CARGO_BIN_EXE_alinea"))
+        .arg("--store")
+        .arg(&store)
+        .args(["run", &p])
+        .current_dir(repo())
+        .env("ALINEA_DEBUG_STAGES", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the nap job", Duration::from_secs(60), || {
+        !queued("nap").is_empty()
+    });
+    // `status` from another process sees the job of the stage's action.
+    let status = json(&store, &["status", &p]);
+    let nap = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "nap")
+        .unwrap()
+        .clone();
+    assert!(
+        matches!(nap["state"].as_str(), Some("queued" | "running"))
+            && nap["reasons"][0].as_str().unwrap().starts_with("job "),
+        "{nap}"
+    );
+    // SAFETY: kill(2) with the pid of our own child, which has not been waited for, so the pid is still its own.
+    unsafe {
+        libc::kill(run.id() as i32, libc::SIGINT);
+    }
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("cancelled 1 Slurm job(s)"), "{stderr}");
+    wait_until("the queue to empty", Duration::from_secs(20), || {
+        queued("nap").is_empty()
+    });
+}
