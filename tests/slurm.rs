@@ -202,7 +202,7 @@ fn ctrl_c_cancels_the_runs_jobs_and_status_shows_jobs_in_flight() {
         "interrupt",
         "[stages.nap]\nkind = \"debug.fail\"\ninputs = { table = \"sample\" }\nmode = \"sleep\"\nseconds = 120\n",
     );
-    let mut run = Command::new(env!("CARGO_BIN_EXE_alinea"))
+    let run = Command::new(env!("CARGO_BIN_EXE_alinea"))
         .arg("--store")
         .arg(&store)
         .args(["run", &p])
