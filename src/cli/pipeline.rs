@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -193,10 +194,13 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         MultiProgress::new()
     };
+    let remote = super::remote_cmds::for_run(global, &plan.remote)?;
     let opts = RunOptions {
         jobs: args.jobs,
         keep_going: args.keep_going,
         threads: global.threads(),
+        push: matches!(remote, Some((_, alinea_engine::remote::RemoteMode::Write))),
+        remote: remote.map(|(r, _)| r as Arc<dyn exec::RemoteCache>),
     };
     let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
     if global.json {
@@ -225,7 +229,25 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
     let registry = crate::stages::registry();
     let plan = load_plan(&args, &registry)?;
     let store = global.open_store()?;
-    let lines = exec::status(&plan, &registry, &store)?;
+    // Only with `--remote`: a plain status stays local and instant.
+    let remote = match global.remote {
+        Some(_) => super::remote_cmds::configured(global, &plan.remote)?.map(|(r, _)| r),
+        None => None,
+    };
+    if global.remote.is_some() && remote.is_none() {
+        return Err(super::Usage(
+            "status --remote: no remote configured (pass --remote URL, set ALINEA_REMOTE, or add `[store] remote` \
+             to the pipeline file; remote mode must not be `off`)"
+                .into(),
+        )
+        .into());
+    }
+    let lines = exec::status(
+        &plan,
+        &registry,
+        &store,
+        remote.as_ref().map(|r| r as &dyn exec::RemoteCache),
+    )?;
     if global.json {
         print_json(&lines)?;
     } else {
@@ -239,8 +261,24 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
             ]);
         }
         super::print_table(table, &[]);
-        let stale = lines.iter().filter(|l| l.state == "stale").count();
-        outln!("{} of {} stages stale", stale, lines.len());
+        match &remote {
+            Some(r) => {
+                let n = |st: &str| lines.iter().filter(|l| l.state == st).count();
+                outln!(
+                    "{} stages: {} local, {} on {}, {} missing ({} requests)",
+                    lines.len(),
+                    n("local"),
+                    n("remote"),
+                    r.url(),
+                    n("missing"),
+                    r.requests()
+                );
+            }
+            None => {
+                let stale = lines.iter().filter(|l| l.state == "stale").count();
+                outln!("{} of {} stages stale", stale, lines.len());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
