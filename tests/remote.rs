@@ -67,73 +67,85 @@ fn moto() -> &'static Moto {
     })
 }
 
-/// One raw HTTP/1.1 request to moto (which does not check signatures), for what the tests do behind alinea's
-/// back: create a bucket, damage or delete an object, list keys. Returns (status, body).
-fn http(method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+/// A signed client on one of moto's buckets, for what the tests do behind alinea's back: damage or delete an
+/// object, list keys, read them.
+struct Bucket {
+    s3: object_store::aws::AmazonS3,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Bucket {
+    fn new(name: &str) -> Bucket {
+        let s3 = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(format!("http://127.0.0.1:{}", moto().port))
+            .with_allow_http(true)
+            .with_bucket_name(name)
+            .with_region("us-east-1")
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET_KEY)
+            .build()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Bucket { s3, rt }
+    }
+
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
+        let p = object_store::path::Path::from(prefix);
+        self.rt
+            .block_on(self.s3.list(Some(&p)).try_collect::<Vec<_>>())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.location.to_string())
+            .collect()
+    }
+
+    fn get(&self, key: &str) -> Vec<u8> {
+        use object_store::ObjectStoreExt;
+        let p = object_store::path::Path::from(key);
+        self.rt
+            .block_on(async { self.s3.get(&p).await.unwrap().bytes().await.unwrap() })
+            .to_vec()
+    }
+
+    fn put(&self, key: &str, bytes: Vec<u8>) {
+        use object_store::ObjectStoreExt;
+        let p = object_store::path::Path::from(key);
+        self.rt.block_on(self.s3.put(&p, bytes.into())).unwrap();
+    }
+
+    fn delete(&self, key: &str) {
+        use object_store::ObjectStoreExt;
+        let p = object_store::path::Path::from(key);
+        self.rt.block_on(self.s3.delete(&p)).unwrap();
+    }
+}
+
+/// A new, empty bucket on moto (bucket creation needs no signature).
+fn bucket(name: &str) -> String {
     let port = moto().port;
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+        "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    s.write_all(body).unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    let head_end = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("HTTP response head")
-        + 4;
-    let status: u16 = String::from_utf8_lossy(&resp[9..12]).parse().unwrap();
-    let head = String::from_utf8_lossy(&resp[..head_end]).to_lowercase();
-    let mut body = resp[head_end..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = unchunk(&body);
-    }
-    (status, body)
-}
-
-fn unchunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
-        b = &b[eol + 4 + n..];
-    }
-}
-
-/// A new, empty bucket on moto.
-fn bucket(name: &str) -> String {
-    let (status, body) = http("PUT", &format!("/{name}"), b"");
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     format!("s3://{name}/alinea")
 }
 
-/// Keys under `prefix` in a bucket (one page is enough for these tests).
 fn keys(bucket: &str, prefix: &str) -> Vec<String> {
-    let (status, body) = http(
-        "GET",
-        &format!("/{bucket}?list-type=2&prefix={prefix}"),
-        b"",
-    );
-    assert_eq!(status, 200);
-    let text = String::from_utf8_lossy(&body).to_string();
-    text.split("<Key>")
-        .skip(1)
-        .map(|k| k.split("</Key>").next().unwrap().to_string())
-        .collect()
+    Bucket::new(bucket).keys(prefix)
 }
 
 fn get(bucket: &str, key: &str) -> Vec<u8> {
-    let (status, body) = http("GET", &format!("/{bucket}/{key}"), b"");
-    assert_eq!(status, 200, "GET {key}");
-    body
+    Bucket::new(bucket).get(key)
 }
 
 /// `alinea` with moto's endpoint and credentials in its environment.
@@ -152,7 +164,27 @@ fn s3_alinea(store: &Path) -> assert_cmd::Command {
     cmd
 }
 
-fn run_json(mut cmd: assert_cmd::Command, args: &[&str]) -> serde_json::Value {
+/// [`s3_alinea`] as a plain `std::process::Command`, to spawn and kill.
+fn s3_command(store: &Path) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("alinea"));
+    cmd.arg("--store")
+        .arg(store)
+        .current_dir(repo())
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", moto().port),
+        )
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("ALINEA_STORE")
+        .env_remove("ALINEA_REMOTE")
+        .env_remove("ALINEA_REMOTE_MODE");
+    cmd
+}
+
+fn run_json(cmd: &mut assert_cmd::Command, args: &[&str]) -> serde_json::Value {
     let out = cmd.arg("--json").args(args).output().expect("spawn alinea");
     assert!(
         out.status.success(),
@@ -260,11 +292,11 @@ fn a_second_machine_is_served_every_stage_from_the_bucket_byte_identical() {
         dir.path().join("c"),
     );
 
-    let first = run_json(s3_alinea(&a), &["run", &p, "--remote", &url]);
+    let first = run_json(&mut s3_alinea(&a), &["run", &p, "--remote", &url]);
     assert!(all_status(&first).iter().all(|s| s == "ran"), "{first}");
     assert_remote_consistent("two-machines");
 
-    let second = run_json(s3_alinea(&b), &["run", &p, "--remote", &url]);
+    let second = run_json(&mut s3_alinea(&b), &["run", &p, "--remote", &url]);
     for s in second["stages"].as_array().unwrap() {
         assert_eq!(s["status"], "cached", "{s}");
         assert!(
@@ -281,13 +313,13 @@ fn a_second_machine_is_served_every_stage_from_the_bucket_byte_identical() {
     assert_eq!(v["corrupt"].as_array().unwrap().len(), 0, "{v}");
 
     // A third machine asks before running: every stage is on the remote; then pulls the pipeline by name.
-    let st = run_json(s3_alinea(&c), &["status", &p, "--remote", &url]);
+    let st = run_json(&mut s3_alinea(&c), &["status", &p, "--remote", &url]);
     for s in st.as_array().unwrap() {
         assert_eq!(s["state"], "remote", "{s}");
     }
-    let pulled = run_json(s3_alinea(&c), &["pull", "remote", "--remote", &url]);
+    let pulled = run_json(&mut s3_alinea(&c), &["pull", "remote", "--remote", &url]);
     assert_eq!(pulled["fetched"], 6, "{pulled}");
-    let st = run_json(s3_alinea(&c), &["status", &p, "--remote", &url]);
+    let st = run_json(&mut s3_alinea(&c), &["status", &p, "--remote", &url]);
     for s in st.as_array().unwrap() {
         assert_eq!(s["state"], "local", "{s}");
     }
@@ -313,15 +345,15 @@ fn a_flipped_byte_in_a_remote_object_is_refused_and_the_stage_recomputed() {
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path());
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let first = run_json(s3_alinea(&a), &["run", &p, "--remote", &url]);
+    let first = run_json(&mut s3_alinea(&a), &["run", &p, "--remote", &url]);
     let digest = digest_of_output(&first, "align");
     let key = format!("alinea/cas/{digest}");
     let mut body = get("flipped", &key);
     let mid = body.len() / 2;
     body[mid] ^= 0xFF;
-    assert_eq!(http("PUT", &format!("/flipped/{key}"), &body).0, 200);
+    Bucket::new("flipped").put(&key, body);
 
-    let second = run_json(s3_alinea(&b), &["run", &p, "--remote", &url]);
+    let second = run_json(&mut s3_alinea(&b), &["run", &p, "--remote", &url]);
     assert_eq!(status_of(&second, "align"), "ran");
     assert!(
         reason(&second, "align").contains("failed its hash"),
@@ -340,15 +372,12 @@ fn an_object_deleted_under_a_live_record_is_recomputed_transparently() {
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path());
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let first = run_json(s3_alinea(&a), &["run", &p, "--remote", &url]);
+    let first = run_json(&mut s3_alinea(&a), &["run", &p, "--remote", &url]);
     let digest = digest_of_output(&first, "gold");
-    assert_eq!(
-        http("DELETE", &format!("/deleted/alinea/cas/{digest}"), b"").0,
-        204
-    );
+    Bucket::new("deleted").delete(&format!("alinea/cas/{digest}"));
 
     // status sees it before anything runs: the record is there, its object is not.
-    let st = run_json(s3_alinea(&b), &["status", &p, "--remote", &url]);
+    let st = run_json(&mut s3_alinea(&b), &["status", &p, "--remote", &url]);
     let gold = st
         .as_array()
         .unwrap()
@@ -357,7 +386,7 @@ fn an_object_deleted_under_a_live_record_is_recomputed_transparently() {
         .unwrap();
     assert_eq!(gold["state"], "missing", "{st}");
 
-    let second = run_json(s3_alinea(&b), &["run", &p, "--remote", &url]);
+    let second = run_json(&mut s3_alinea(&b), &["run", &p, "--remote", &url]);
     assert_eq!(status_of(&second, "gold"), "ran");
     assert!(
         reason(&second, "gold").contains("lacks"),
@@ -374,22 +403,13 @@ fn sigkill_during_a_push_never_leaves_a_record_whose_objects_are_missing() {
     let p = pipeline(dir.path());
     let a = dir.path().join("a");
     // Computed locally, nothing pushed.
-    run_json(s3_alinea(&a), &["run", &p]);
-    let alinea_bin = assert_cmd::cargo::cargo_bin("alinea");
+    run_json(&mut s3_alinea(&a), &["run", &p]);
     let mut killed_mid_push = 0;
     for (i, delay_ms) in [5u64, 30, 80, 150, 300].into_iter().enumerate() {
         let name = format!("killed-{i}");
         let url = bucket(&name);
-        let mut child: Child = Command::new(&alinea_bin)
-            .args(["--store", a.to_str().unwrap(), "push", "--remote", &url])
-            .env(
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", moto().port),
-            )
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
+        let mut child: Child = s3_command(&a)
+            .args(["push", "--remote", &url])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -408,7 +428,7 @@ fn sigkill_during_a_push_never_leaves_a_record_whose_objects_are_missing() {
     );
     // A push after the kills completes, and the remote is whole.
     let url = "s3://killed-0/alinea";
-    run_json(s3_alinea(&a), &["push", "--remote", url]);
+    run_json(&mut s3_alinea(&a), &["push", "--remote", url]);
     assert_eq!(keys("killed-0", "alinea/ac/").len(), 6);
     assert_remote_consistent("killed-0");
 }
@@ -420,8 +440,8 @@ fn two_concurrent_runs_on_two_stores_against_one_bucket_both_end_consistent() {
     let p = pipeline(dir.path());
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let spawn = |store: &Path| {
-        let mut cmd: Command = s3_alinea(store).into();
-        cmd.args(["--json", "run", &p, "--remote", &url])
+        s3_command(store)
+            .args(["--json", "run", &p, "--remote", &url])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -449,7 +469,7 @@ fn two_concurrent_runs_on_two_stores_against_one_bucket_both_end_consistent() {
     assert_eq!(keys("concurrent", "alinea/ac/").len(), 6);
     // A third store is served all of it.
     let c = dir.path().join("c");
-    let third = run_json(s3_alinea(&c), &["run", &p, "--remote", &url]);
+    let third = run_json(&mut s3_alinea(&c), &["run", &p, "--remote", &url]);
     assert!(all_status(&third).iter().all(|s| s == "cached"), "{third}");
     assert_eq!(output_bytes(&ra, &a), output_bytes(&third, &c));
 }
@@ -463,7 +483,7 @@ fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() 
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     // Configured through the environment this time, pushed explicitly (read mode pushes nothing on its own).
     let first = run_json(
-        s3_alinea(&a)
+        &mut s3_alinea(&a)
             .env("ALINEA_REMOTE", &url)
             .env("ALINEA_REMOTE_MODE", "read"),
         &["run", &p],
@@ -471,14 +491,14 @@ fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() 
     assert!(
         !shared.join("ac").exists() || std::fs::read_dir(shared.join("ac")).unwrap().count() == 0
     );
-    let pushed = run_json(s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
+    let pushed = run_json(&mut s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
     assert_eq!(pushed["pushed"]["records_written"], 6, "{pushed}");
     // Idempotent: a second push uploads nothing.
-    let again = run_json(s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
+    let again = run_json(&mut s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
     assert_eq!(again["pushed"]["objects_uploaded"], 0, "{again}");
     assert_eq!(again["pushed"]["records_written"], 0, "{again}");
 
-    let second = run_json(s3_alinea(&b).env("ALINEA_REMOTE", &url), &["run", &p]);
+    let second = run_json(&mut s3_alinea(&b).env("ALINEA_REMOTE", &url), &["run", &p]);
     assert!(
         all_status(&second).iter().all(|s| s == "cached"),
         "{second}"
@@ -498,7 +518,7 @@ fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() 
     let young = blake3::hash(b"young").to_hex().to_string();
     std::fs::write(shared.join("cas").join(&young), b"young").unwrap();
     let dry = run_json(
-        s3_alinea(&a),
+        &mut s3_alinea(&a),
         &[
             "remote",
             "gc",
@@ -512,14 +532,14 @@ fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() 
     assert_eq!(dry["objects_removed"], 1, "{dry}");
     assert!(stray_path.exists());
     let gc = run_json(
-        s3_alinea(&a),
+        &mut s3_alinea(&a),
         &["remote", "gc", "--keep", "remote", "--remote", &url],
     );
     assert_eq!(gc["objects_removed"], 1, "{gc}");
     assert_eq!(gc["objects_too_young"], 1, "{gc}");
     assert!(!stray_path.exists());
     let c = dir.path().join("c");
-    let third = run_json(s3_alinea(&c).env("ALINEA_REMOTE", &url), &["run", &p]);
+    let third = run_json(&mut s3_alinea(&c).env("ALINEA_REMOTE", &url), &["run", &p]);
     assert!(all_status(&third).iter().all(|s| s == "cached"), "{third}");
 }
 

@@ -195,6 +195,10 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         MultiProgress::new()
     };
     let remote = super::remote_cmds::for_run(global, &plan.remote)?;
+    let pushing = remote
+        .as_ref()
+        .filter(|(_, mode)| *mode == alinea_engine::remote::RemoteMode::Write)
+        .map(|(r, _)| r.clone());
     let opts = RunOptions {
         jobs: args.jobs,
         keep_going: args.keep_going,
@@ -203,6 +207,17 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         remote: remote.map(|(r, _)| r as Arc<dyn exec::RemoteCache>),
     };
     let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
+    // The remote ref follows once something new reached the remote (records were pushed as their stages ended);
+    // pushing the pipeline checks every stage's record and objects first, so the ref never names a missing one.
+    if let Some(remote) = &pushing
+        && report.stages.iter().any(|s| s.status == Status::Ran)
+        && let Err(e) = remote.push_pipeline(&store, &plan.name, &[])
+    {
+        eprintln!(
+            "note: the pipeline ref was not pushed to {}: {e}",
+            remote.url()
+        );
+    }
     if global.json {
         print_json(&report)?;
     } else {

@@ -68,6 +68,16 @@ pub enum RemoteError {
         /// What is wrong with it.
         message: String,
     },
+    /// The remote has no ref for this pipeline.
+    #[error("remote {url}: no pipeline `{name}` (pipelines there: {known})")]
+    NoPipeline {
+        /// The remote.
+        url: String,
+        /// The pipeline asked for.
+        name: String,
+        /// The pipelines it has.
+        known: String,
+    },
     /// No credentials were found for the backend.
     #[error("remote {url}: no credentials found; set {what}")]
     Credentials {
@@ -984,12 +994,10 @@ impl Remote {
         let mut live_code = BTreeSet::new();
         for name in keep {
             let Some(pref) = self.get_ref(name)? else {
-                return Err(RemoteError::BadUrl {
+                return Err(RemoteError::NoPipeline {
                     url: self.url.clone(),
-                    message: format!(
-                        "no pipeline `{name}` on this remote (its refs: {})",
-                        self.ref_names()?.join(", ")
-                    ),
+                    name: name.to_string(),
+                    known: self.ref_names()?.join(", "),
                 });
             };
             report.kept_pipelines.push(name.clone());
@@ -1109,12 +1117,10 @@ impl Remote {
         pipeline: &str,
     ) -> Result<(usize, Vec<(String, String)>), RemoteError> {
         let Some(pref) = self.get_ref(pipeline)? else {
-            return Err(RemoteError::BadUrl {
+            return Err(RemoteError::NoPipeline {
                 url: self.url.clone(),
-                message: format!(
-                    "no pipeline `{pipeline}` on this remote (its refs: {})",
-                    self.ref_names()?.join(", ")
-                ),
+                name: pipeline.to_string(),
+                known: self.ref_names()?.join(", "),
             });
         };
         let mut fetched = 0;
