@@ -483,7 +483,7 @@ fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() 
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     // Configured through the environment this time, pushed explicitly (read mode pushes nothing on its own).
     let first = run_json(
-        &mut s3_alinea(&a)
+        s3_alinea(&a)
             .env("ALINEA_REMOTE", &url)
             .env("ALINEA_REMOTE_MODE", "read"),
         &["run", &p],
@@ -491,14 +491,14 @@ fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() 
     assert!(
         !shared.join("ac").exists() || std::fs::read_dir(shared.join("ac")).unwrap().count() == 0
     );
-    let pushed = run_json(&mut s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
+    let pushed = run_json(s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
     assert_eq!(pushed["pushed"]["records_written"], 6, "{pushed}");
     // Idempotent: a second push uploads nothing.
-    let again = run_json(&mut s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
+    let again = run_json(s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
     assert_eq!(again["pushed"]["objects_uploaded"], 0, "{again}");
     assert_eq!(again["pushed"]["records_written"], 0, "{again}");
 
-    let second = run_json(&mut s3_alinea(&b).env("ALINEA_REMOTE", &url), &["run", &p]);
+    let second = run_json(s3_alinea(&b).env("ALINEA_REMOTE", &url), &["run", &p]);
     assert!(
         all_status(&second).iter().all(|s| s == "cached"),
         "{second}"
@@ -539,7 +539,7 @@ fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() 
     assert_eq!(gc["objects_too_young"], 1, "{gc}");
     assert!(!stray_path.exists());
     let c = dir.path().join("c");
-    let third = run_json(&mut s3_alinea(&c).env("ALINEA_REMOTE", &url), &["run", &p]);
+    let third = run_json(s3_alinea(&c).env("ALINEA_REMOTE", &url), &["run", &p]);
     assert!(all_status(&third).iter().all(|s| s == "cached"), "{third}");
 }
 
@@ -662,4 +662,71 @@ fn uploads_are_idempotent_large_ones_multipart_and_existence_checks_bounded() {
     // The multipart upload left exactly one object, under its final name.
     let big_keys: Vec<String> = keys("engine-api", "alinea/cas/");
     assert_eq!(big_keys.len(), 2, "{big_keys:?}");
+}
+
+#[test]
+fn a_failed_stage_is_never_pushed_and_the_ref_names_only_pushed_records() {
+    let url = bucket("failed");
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let failing = format!(
+        "{}[stages.bad]\nkind = \"debug.fail\"\ninputs = {{ table = \"sample\" }}\nmode = \"error\"\n",
+        std::fs::read_to_string(&p).unwrap()
+    );
+    let p = write(dir.path(), "failing.toml", &failing);
+    let a = dir.path().join("a");
+    let out = s3_alinea(&a)
+        .args([
+            "--json",
+            "run",
+            p.to_str().unwrap(),
+            "--keep-going",
+            "--remote",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status_of(&report, "bad"), "failed");
+    // The six stages that completed are on the remote; the failed one left no record there.
+    assert_eq!(keys("failed", "alinea/ac/").len(), 6);
+    let remote_ref: serde_json::Value =
+        serde_json::from_slice(&get("failed", "alinea/refs/remote.json")).unwrap();
+    assert!(remote_ref["stages"].get("bad").is_none(), "{remote_ref}");
+    assert_eq!(remote_ref["stages"].as_object().unwrap().len(), 6);
+    assert_remote_consistent("failed");
+}
+
+/// Existence checks of 10k objects that are all present: listing pages of 1000 names, not 10k HEAD requests.
+#[test]
+fn checking_ten_thousand_present_objects_takes_a_bounded_number_of_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let cas = dir.path().join("r").join("cas");
+    std::fs::create_dir_all(&cas).unwrap();
+    let objects: Vec<(String, u64)> = (0..10_000u32)
+        .map(|i| {
+            let bytes = i.to_le_bytes();
+            let d = blake3::hash(&bytes).to_hex().to_string();
+            std::fs::write(cas.join(&d), bytes).unwrap();
+            (d, 4)
+        })
+        .collect();
+    let remote = Remote::open(&format!("file://{}", dir.path().join("r").display())).unwrap();
+    let missing = remote.missing(&objects).unwrap();
+    assert!(missing.is_empty(), "{} missing", missing.len());
+    eprintln!(
+        "existence check of 10000 present objects: {} requests",
+        remote.requests()
+    );
+    assert_eq!(remote.requests(), 10, "one listing page per 1000 names");
+    // A wrong size counts as missing.
+    let mut wrong = objects[..300].to_vec();
+    wrong[7].1 = 5;
+    assert_eq!(remote.missing(&wrong).unwrap(), vec![wrong[7].0.clone()]);
 }

@@ -36,7 +36,7 @@ pub struct RunOptions {
 #[derive(Debug)]
 pub enum Fetch {
     /// The record, its objects now in the local store (downloaded and hash-checked) and its local record written.
-    Hit(ActionRecord),
+    Hit(Box<ActionRecord>),
     /// No record.
     Miss,
     /// A record whose objects the remote cannot serve intact; why, for the report. The stage is recomputed.
@@ -578,7 +578,7 @@ pub fn run(
                             match remote.fetch(store, &key) {
                                 Ok(Fetch::Hit(record)) => {
                                     let why = format!("cached (pulled from {})", remote.describe());
-                                    return Ok((record, Status::Cached, why));
+                                    return Ok((*record, Status::Cached, why));
                                 }
                                 Ok(Fetch::Miss) => {}
                                 Ok(Fetch::Unusable(why)) => reason.push_str(&format!("; {why}")),

@@ -633,7 +633,8 @@ impl Remote {
         let prefix = self.path(&[dir]);
         let listed = self.block(self.store.list(Some(&prefix)).try_collect::<Vec<_>>());
         let listed = listed.map_err(self.backend(format!("listing {dir}/")))?;
-        self.count((listed.len() as u64 / 1000) + 1);
+        // S3 and Azure list 1000 names per request, GCS 1000 by default: one request per page.
+        self.count((listed.len() as u64).div_ceil(1000).max(1));
         Ok(listed
             .into_iter()
             .filter_map(|m| {
@@ -941,7 +942,7 @@ impl Remote {
             }
         }
         local.put_action(&record)?;
-        Ok(Fetch::Hit(record))
+        Ok(Fetch::Hit(Box::new(record)))
     }
 
     /// Whether the remote holds a usable record for `key` (every object present), without downloading it.
