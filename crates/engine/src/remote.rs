@@ -47,9 +47,9 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts of one upload in flight at once (bounds its memory to this many parts).
 const PARTS_IN_FLIGHT: usize = 4;
 /// Requests in flight at once in a batched existence check or transfer.
-const PARALLEL_REQUESTS: usize = 32;
+pub const PARALLEL_REQUESTS: usize = 32;
 /// Above this many objects an existence check lists `cas/` (1000 names per request) instead of one HEAD each.
-const LIST_THRESHOLD: usize = 256;
+pub const LIST_THRESHOLD: usize = 256;
 /// `remote gc` never deletes an object younger than this: a push in progress uploads its objects before its
 /// record, and those objects must not vanish before the record that names them arrives.
 pub const GC_GRACE: Duration = Duration::from_secs(3600);
