@@ -730,3 +730,42 @@ fn checking_ten_thousand_present_objects_takes_a_bounded_number_of_requests() {
     wrong[7].1 = 5;
     assert_eq!(remote.missing(&wrong).unwrap(), vec![wrong[7].0.clone()]);
 }
+
+#[test]
+fn the_pipeline_file_names_its_remote_in_a_store_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    let text = std::fs::read_to_string(pipeline(dir.path())).unwrap();
+    let with_store = format!("[store]\nremote = \"file://{}\"\n{text}", shared.display());
+    let p = write(dir.path(), "with_store.toml", &with_store);
+    let p = p.to_str().unwrap();
+    let first = run_json(&mut s3_alinea(&dir.path().join("a")), &["run", p]);
+    assert!(all_status(&first).iter().all(|s| s == "ran"), "{first}");
+    let second = run_json(&mut s3_alinea(&dir.path().join("b")), &["run", p]);
+    assert!(
+        all_status(&second).iter().all(|s| s == "cached"),
+        "{second}"
+    );
+    // `--remote-mode off` wins over the file: the third store computes everything itself.
+    let third = run_json(
+        &mut s3_alinea(&dir.path().join("c")),
+        &["run", p, "--remote-mode", "off"],
+    );
+    assert!(all_status(&third).iter().all(|s| s == "ran"), "{third}");
+
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        &format!("[store]\nremote_mode = \"sometimes\"\n{text}"),
+    );
+    let out = s3_alinea(&dir.path().join("a"))
+        .args(["run", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.toml:2:") && err.contains("store.remote_mode must be one of"),
+        "{err}"
+    );
+}
