@@ -120,7 +120,7 @@ pub enum ExecError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The remote failed where no local fallback exists (`status --remote`).
-    #[error("remote {0}")]
+    #[error("{0}")]
     Remote(String),
 }
 
@@ -840,9 +840,7 @@ pub fn status(
                         .as_ref()
                         .is_some_and(|rec| store.outputs_verified(rec, &stat_cache));
                     let remote_rec = match (local_ok, remote) {
-                        (false, Some(r)) => r
-                            .record(&key)
-                            .map_err(|e| ExecError::Remote(format!("{}: {e}", r.describe())))?,
+                        (false, Some(r)) => r.record(&key).map_err(ExecError::Remote)?,
                         _ => None,
                     };
                     match (local, local_ok, remote_rec) {
@@ -894,7 +892,7 @@ pub fn status(
     let all: Vec<(String, u64)> = from_remote.iter().flat_map(|(_, o)| o.clone()).collect();
     let absent: BTreeSet<String> = remote
         .missing(&all)
-        .map_err(|e| ExecError::Remote(format!("{}: {e}", remote.describe())))?
+        .map_err(ExecError::Remote)?
         .into_iter()
         .collect();
     for (i, objects) in &from_remote {
