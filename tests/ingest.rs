@@ -372,7 +372,7 @@ fn pipeline_errors_point_at_file_line_col_with_alternatives() {
         ),
         (
             "[stagez.a]\n",
-            "p.toml:1:2: unknown top-level key `stagez`; expected `pipeline`, `executor` or `stages`",
+            "p.toml:1:2: unknown top-level key `stagez`; expected `pipeline`, `executor`, `store` or `stages`",
         ),
         ("[stages.a\n", "p.toml:1:10: invalid TOML"),
     ];

@@ -27,6 +27,7 @@ mod cluster;
 mod inspect;
 mod model;
 mod pipeline;
+mod remote_cmds;
 mod report;
 mod score;
 mod store_cmds;
@@ -105,6 +106,14 @@ pub struct Global {
     /// Machine-readable output
     #[arg(long, global = true)]
     json: bool,
+    /// Remote cache URL: s3://BUCKET/PREFIX, gs://…, az://…, file:///PATH [default: ALINEA_REMOTE, else the
+    /// pipeline's `[store] remote`]; bare `--remote` makes `status` consult the configured one
+    #[arg(long, global = true, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    remote: Option<String>,
+    /// write: pull hits and push what ran; read: pull only; off: ignore the remote [default: ALINEA_REMOTE_MODE,
+    /// else `[store] remote_mode`, else write]
+    #[arg(long, global = true, value_name = "MODE", value_parser = ["write", "read", "off"])]
+    remote_mode: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +138,12 @@ enum Command {
     Gc(store_cmds::GcArgs),
     /// Re-hash every object of the store and report corrupt or missing ones (--repair quarantines them)
     Verify(store_cmds::VerifyArgs),
+    /// Upload stages of the last run (or of --pipeline) to the remote: objects first, records last, then the ref
+    Push(remote_cmds::PushArgs),
+    /// Download a pipeline's stages from the remote into the local store (each object hash-checked)
+    Pull(remote_cmds::PullArgs),
+    /// Remote cache maintenance: `remote gc --keep PIPELINE…`
+    Remote(remote_cmds::RemoteArgs),
     /// Model utilities: `model info` prints total and trainable parameters
     Model(model::ModelArgs),
     /// Print help and the list of stage kinds, or the documentation of one kind
@@ -162,6 +177,9 @@ pub fn main() -> ExitCode {
         Some(Command::Log(a)) => inspect::log(&cli.global, a),
         Some(Command::Gc(a)) => store_cmds::gc(&cli.global, a),
         Some(Command::Verify(a)) => store_cmds::verify(&cli.global, a),
+        Some(Command::Push(a)) => remote_cmds::push(&cli.global, a),
+        Some(Command::Pull(a)) => remote_cmds::pull(&cli.global, a),
+        Some(Command::Remote(a)) => remote_cmds::remote(&cli.global, a),
         Some(Command::Model(a)) => model::model(&cli.global, a),
         Some(Command::Help(a)) => pipeline::help(&cli.global, a),
         Some(Command::Score(a)) => score::score(&cli.global, a),
@@ -211,6 +229,12 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
         if let Some(s) = cause.downcast_ref::<StoreError>() {
             return match s {
                 StoreError::UnknownStage { .. } => EXIT_USAGE,
+                _ => EXIT_STORE,
+            };
+        }
+        if let Some(r) = cause.downcast_ref::<alinea_engine::remote::RemoteError>() {
+            return match r {
+                alinea_engine::remote::RemoteError::BadUrl { .. } => EXIT_USAGE,
                 _ => EXIT_STORE,
             };
         }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -202,15 +203,33 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     if slurm.is_some() {
         super::cluster::cancel_jobs_on_interrupt();
     }
+    let remote = super::remote_cmds::for_run(global, &plan.remote)?;
+    let pushing = remote
+        .as_ref()
+        .filter(|(_, mode)| *mode == alinea_engine::remote::RemoteMode::Write)
+        .map(|(r, _)| r.clone());
     let opts = RunOptions {
         jobs: args.jobs,
         keep_going: args.keep_going,
         threads: global.threads(),
         slurm,
+        push: matches!(remote, Some((_, alinea_engine::remote::RemoteMode::Write))),
+        remote: remote.map(|(r, _)| r as Arc<dyn exec::RemoteCache>),
     };
     let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
+    }
+    // The remote ref follows once something new reached the remote (records were pushed as their stages ended);
+    // pushing the pipeline checks every stage's record and objects first, so the ref never names a missing one.
+    if let Some(remote) = &pushing
+        && report.stages.iter().any(|s| s.status == Status::Ran)
+        && let Err(e) = remote.push_pipeline(&store, &plan.name, &[])
+    {
+        eprintln!(
+            "note: the pipeline ref was not pushed to {}: {e}",
+            remote.url()
+        );
     }
     if global.json {
         print_json(&report)?;
@@ -241,7 +260,25 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
     if let Err(e @ alinea_engine::StoreError::BadRef { .. }) = store.get_ref(&plan.name) {
         eprintln!("warning: {e}");
     }
-    let lines = exec::status(&plan, &registry, &store)?;
+    // Only with `--remote`: a plain status stays local and instant.
+    let remote = match global.remote {
+        Some(_) => super::remote_cmds::configured(global, &plan.remote)?.map(|(r, _)| r),
+        None => None,
+    };
+    if global.remote.is_some() && remote.is_none() {
+        return Err(super::Usage(
+            "status --remote: no remote configured (pass --remote URL, set ALINEA_REMOTE, or add `[store] remote` \
+             to the pipeline file; remote mode must not be `off`)"
+                .into(),
+        )
+        .into());
+    }
+    let lines = exec::status(
+        &plan,
+        &registry,
+        &store,
+        remote.as_ref().map(|r| r as &dyn exec::RemoteCache),
+    )?;
     if global.json {
         print_json(&lines)?;
     } else {
@@ -255,8 +292,24 @@ pub fn status(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {
             ]);
         }
         super::print_table(table, &[]);
-        let stale = lines.iter().filter(|l| l.state == "stale").count();
-        outln!("{} of {} stages stale", stale, lines.len());
+        match &remote {
+            Some(r) => {
+                let n = |st: &str| lines.iter().filter(|l| l.state == st).count();
+                outln!(
+                    "{} stages: {} local, {} on {}, {} missing ({} requests)",
+                    lines.len(),
+                    n("local"),
+                    n("remote"),
+                    r.url(),
+                    n("missing"),
+                    r.requests()
+                );
+            }
+            None => {
+                let stale = lines.iter().filter(|l| l.state == "stale").count();
+                outln!("{} of {} stages stale", stale, lines.len());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

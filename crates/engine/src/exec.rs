@@ -30,6 +30,36 @@ pub struct RunOptions {
     /// Run stale stages as Slurm jobs (stages of [`Placement::Local`] kinds, and `local = true` ones, still run
     /// here); `None` runs everything in this process.
     pub slurm: Option<SlurmConfig>,
+    /// A cache beyond this machine, consulted on a local miss.
+    pub remote: Option<std::sync::Arc<dyn RemoteCache>>,
+    /// Whether what the run computes is pushed to `remote`.
+    pub push: bool,
+}
+
+/// What a remote cache answered for an action key.
+#[derive(Debug)]
+pub enum Fetch {
+    /// The record, its objects now in the local store (downloaded and hash-checked) and its local record written.
+    Hit(Box<ActionRecord>),
+    /// No record.
+    Miss,
+    /// A record whose objects the remote cannot serve intact; why, for the report. The stage is recomputed.
+    Unusable(String),
+}
+
+/// A cache shared beyond this machine (see `remote`): the executor asks it on a local miss and hands it what it
+/// computed. Errors are messages for the report: a remote failure never fails a stage, which then runs locally.
+pub trait RemoteCache: Send + Sync + std::fmt::Debug {
+    /// The result of action `key`, brought into `store` when the remote holds it with every object intact.
+    fn fetch(&self, store: &Store, key: &str) -> Result<Fetch, String>;
+    /// Uploads a record's objects, then the record (never before its objects exist on the remote).
+    fn push(&self, store: &Store, record: &ActionRecord) -> Result<(), String>;
+    /// The remote record of `key`, downloading none of its objects.
+    fn record(&self, key: &str) -> Result<Option<ActionRecord>, String>;
+    /// Which of these (digest, size) objects the remote lacks, in a bounded number of requests.
+    fn missing(&self, objects: &[(String, u64)]) -> Result<Vec<String>, String>;
+    /// The remote, for messages (no credentials).
+    fn describe(&self) -> &str;
 }
 
 /// Outcome of one stage in a run.
@@ -95,6 +125,9 @@ pub enum ExecError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The remote failed where no local fallback exists (`status --remote`).
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// An input's digests and the files behind path inputs.
@@ -659,7 +692,7 @@ pub fn run(
                         let comps = components(stage, kind, inputs.digests.clone());
                         let key = comps.action_key();
                         // An unreadable record counts as absent: the stage reruns and rewrites it.
-                        let reason = match store.get_action(&key) {
+                        let mut reason = match store.get_action(&key) {
                             Ok(Some(record)) if store.outputs_verified(&record, stat_cache) => {
                                 return Ok((record, Status::Cached, "cached".to_string()));
                             }
@@ -669,6 +702,17 @@ pub fn run(
                             }
                             _ => explain(store, prev.as_ref(), &comps, kind.code()),
                         };
+                        if let Some(remote) = &opts.remote {
+                            match remote.fetch(store, &key) {
+                                Ok(Fetch::Hit(record)) => {
+                                    let why = format!("cached (pulled from {})", remote.describe());
+                                    return Ok((*record, Status::Cached, why));
+                                }
+                                Ok(Fetch::Miss) => {}
+                                Ok(Fetch::Unusable(why)) => reason.push_str(&format!("; {why}")),
+                                Err(e) => reason.push_str(&format!("; remote not used: {e}")),
+                            }
+                        }
                         // So that `gc` keeps this attempt's checkpoints if the run is interrupted.
                         store
                             .mark_attempt(&key, &plan.name, &stage.name)
@@ -676,6 +720,12 @@ pub fn run(
                         let record =
                             dispatch(opts, store, stage, kind, comps, &key, inputs, progress)
                                 .map_err(|e| (Some(key.clone()), e))?;
+                        // Only a completed stage's record is pushed (a failed one returned above).
+                        if let (Some(remote), true) = (&opts.remote, opts.push)
+                            && let Err(e) = remote.push(store, &record)
+                        {
+                            reason.push_str(&format!("; not pushed: {e}"));
+                        }
                         Ok((record, Status::Ran, reason))
                     };
                     // A panic anywhere in the worker (input listing and hashing included) fails this stage;
@@ -872,18 +922,20 @@ pub struct StageStatus {
     pub name: String,
     /// Stage kind.
     pub kind: String,
-    /// `fresh` (a run would reuse it), `stale`, or, for a Slurm job of its action in flight, `queued` or
-    /// `running`.
+    /// `fresh` (a run would reuse it) or `stale`; with a remote, `local` (fresh here), `remote` (a run would pull
+    /// it) or `missing` (a run would compute it); for a Slurm job of its action in flight, `queued` or `running`.
     pub state: &'static str,
     /// Why it is stale.
     pub reasons: Vec<String>,
 }
 
-/// Says which stages a run would recompute and why, without running anything.
+/// Says which stages a run would recompute and why, without running anything. With a remote, stages missing here
+/// are looked up there: one record read per such stage, then one batched existence check for all their objects.
 pub fn status(
     plan: &Plan,
     registry: &Registry,
     store: &Store,
+    remote: Option<&dyn RemoteCache>,
 ) -> Result<Vec<StageStatus>, ExecError> {
     let stat_path = store.root().join("statcache.json");
     let stat_cache = Mutex::new(StatCache::load(&stat_path));
@@ -896,6 +948,8 @@ pub fn status(
     .stages;
     let mut done: BTreeMap<String, Vec<OutputRef>> = BTreeMap::new();
     let mut out = Vec::new();
+    // Index in `out` -> the remote record's objects, checked together at the end.
+    let mut from_remote: Vec<(usize, Vec<(String, u64)>)> = Vec::new();
     for stage in &plan.stages {
         let kind = registry.get(&stage.kind).expect("plan validated kinds");
         let stale_ups: Vec<&str> = stage
@@ -917,16 +971,34 @@ pub fn status(
                 Ok(inputs) => {
                     let comps = components(stage, kind, inputs.digests);
                     let key = comps.action_key();
-                    match store.get_action(&key)? {
-                        Some(rec) if store.outputs_verified(&rec, &stat_cache) => {
+                    let local = store.get_action(&key)?;
+                    let local_ok = local
+                        .as_ref()
+                        .is_some_and(|rec| store.outputs_verified(rec, &stat_cache));
+                    let remote_rec = match (local_ok, remote) {
+                        (false, Some(r)) => r.record(&key).map_err(ExecError::Remote)?,
+                        _ => None,
+                    };
+                    match (local, local_ok, remote_rec) {
+                        (Some(rec), true, _) => {
                             done.insert(stage.name.clone(), rec.outputs);
                             ("fresh", vec![])
                         }
-                        Some(_) => (
+                        (_, _, Some(rec)) => {
+                            let objects = rec
+                                .outputs
+                                .iter()
+                                .map(|o| (o.digest.clone(), o.bytes))
+                                .collect();
+                            from_remote.push((out.len(), objects));
+                            done.insert(stage.name.clone(), rec.outputs);
+                            ("remote", vec![])
+                        }
+                        (Some(_), _, None) => (
                             "stale",
                             vec!["output objects missing from the store".into()],
                         ),
-                        None => match super::slurm::in_flight(store, &key) {
+                        (None, _, None) => match super::slurm::in_flight(store, &key) {
                             // A Slurm job of this very action is queued or running.
                             Some(job) if job.contains("PENDING") => ("queued", vec![job]),
                             Some(job) => ("running", vec![job]),
@@ -955,6 +1027,31 @@ pub fn status(
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
         .save(&stat_path)?;
+    let Some(remote) = remote else {
+        return Ok(out);
+    };
+    let all: Vec<(String, u64)> = from_remote.iter().flat_map(|(_, o)| o.clone()).collect();
+    let absent: BTreeSet<String> = remote
+        .missing(&all)
+        .map_err(ExecError::Remote)?
+        .into_iter()
+        .collect();
+    for (i, objects) in &from_remote {
+        let lacking = objects.iter().filter(|(d, _)| absent.contains(d)).count();
+        if lacking > 0 {
+            out[*i].state = "missing";
+            out[*i].reasons = vec![format!(
+                "the remote record names {lacking} object(s) the remote lacks"
+            )];
+        }
+    }
+    for s in &mut out {
+        s.state = match s.state {
+            "fresh" => "local",
+            "stale" => "missing",
+            other => other,
+        };
+    }
     Ok(out)
 }
 

@@ -9,6 +9,7 @@ pub mod files;
 pub mod help;
 pub mod key;
 pub mod plan;
+pub mod remote;
 pub mod slurm;
 pub mod stage;
 pub mod store;

@@ -45,6 +45,55 @@ pub struct Plan {
     pub stages: Vec<PlannedStage>,
     /// The `[executor]` table: which executor runs stale stages, and its defaults.
     pub executor: ExecutorSpec,
+    /// The `[store]` table: the remote cache this pipeline shares.
+    pub remote: RemoteConfig,
+}
+
+/// The `[store]` table of a pipeline file:
+/// ```toml
+/// [store]
+/// remote = "s3://lab-cache/alinea"   # or gs://, az://, file:///…; ${VAR} expands; --remote and ALINEA_REMOTE win
+/// remote_mode = "read"               # write (default: pull and push), read (pull only) or off
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteConfig {
+    /// The remote's URL.
+    pub url: Option<String>,
+    /// `write`, `read` or `off`.
+    pub mode: Option<String>,
+}
+
+fn parse_store_table(src: &Source<'_>, item: &Item) -> Result<RemoteConfig, PlanError> {
+    let t = item
+        .as_table_like()
+        .ok_or_else(|| src.err(item.span(), "`store` must be a table"))?;
+    let mut cfg = RemoteConfig::default();
+    for (key, value) in t.iter() {
+        let span = value.span().or_else(|| t.key(key).and_then(|k| k.span()));
+        match (key, value.as_str()) {
+            ("remote", Some(v)) => cfg.url = Some(expand_env(v).map_err(|m| src.err(span, m))?),
+            ("remote_mode", Some(v @ ("write" | "read" | "off"))) => cfg.mode = Some(v.to_string()),
+            ("remote", None) => {
+                return Err(src.err(
+                    span,
+                    "store.remote must be a string: a URL such as s3://BUCKET/PREFIX",
+                ));
+            }
+            ("remote_mode", _) => {
+                return Err(src.err(
+                    span,
+                    "store.remote_mode must be one of: \"write\", \"read\", \"off\"",
+                ));
+            }
+            (other, _) => {
+                return Err(src.err(
+                    t.key(other).and_then(|k| k.span()),
+                    format!("unknown key `store.{other}`; expected one of: remote, remote_mode"),
+                ));
+            }
+        }
+    }
+    Ok(cfg)
 }
 
 /// One stage instance of a plan.
@@ -350,11 +399,11 @@ pub fn parse(
         .map_err(|e| src.err(e.span(), format!("invalid TOML: {}", e.message())))?;
     let top = doc.as_table();
     for (key, _) in top.iter() {
-        if key != "pipeline" && key != "stages" && key != "executor" {
+        if key != "pipeline" && key != "stages" && key != "executor" && key != "store" {
             return Err(src.err(
                 top.key(key).and_then(|k| k.span()),
                 format!(
-                    "unknown top-level key `{key}`; expected `pipeline`, `executor` or `stages`"
+                    "unknown top-level key `{key}`; expected `pipeline`, `executor`, `store` or `stages`"
                 ),
             ));
         }
@@ -394,6 +443,11 @@ pub fn parse(
             }
         }
     }
+
+    let remote = match top.get("store") {
+        Some(item) => parse_store_table(&src, item)?,
+        None => RemoteConfig::default(),
+    };
 
     let stages_item = top.get("stages").ok_or_else(|| {
         src.err(
@@ -455,6 +509,7 @@ pub fn parse(
         root,
         stages,
         executor,
+        remote,
     })
 }
 

@@ -1,0 +1,771 @@
+//! The remote cache against real endpoints: moto's S3 server (PyPI `moto[server]`, started here on 127.0.0.1;
+//! `.ci/run` installs it) and a `file://` folder. Two local stores sharing one bucket play two machines. Each REAPI
+//! rule is checked on its own: byte-identical results served from the remote, a flipped byte in a remote object
+//! refused and recomputed, an object deleted under a live record recomputed, SIGKILL during a push never leaving a
+//! record whose objects are missing, two concurrent runs against one bucket, idempotent and multipart uploads,
+//! bounded existence checks, credentials, missing bucket, unreachable remote, `remote gc`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use alinea_engine::Store;
+use alinea_engine::remote::Remote;
+use common::*;
+
+const ACCESS_KEY: &str = "testing-key-id";
+const SECRET_KEY: &str = "testing-secret-never-printed";
+
+/// moto's S3 server, one per test binary. It dies with the binary: its shell wrapper kills it when our end of its
+/// stdin closes.
+struct Moto {
+    port: u16,
+    _child: Child,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("alinea-moto-{port}.log"));
+        let script = format!(
+            "if command -v moto_server >/dev/null 2>&1; then moto_server -H 127.0.0.1 -p {port} >{log} 2>&1 & \
+             else python3 -m moto.server -H 127.0.0.1 -p {port} >{log} 2>&1 & fi; pid=$!; read _; kill $pid",
+            log = log.display()
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let t0 = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "moto's S3 server did not start on 127.0.0.1:{port}: these tests need it (`pip install \
+                 'moto[server]'`, which .ci/run does). Its output:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            port,
+            _child: child,
+        }
+    })
+}
+
+/// A signed client on one of moto's buckets, for what the tests do behind alinea's back: damage or delete an
+/// object, list keys, read them.
+struct Bucket {
+    s3: object_store::aws::AmazonS3,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Bucket {
+    fn new(name: &str) -> Bucket {
+        let s3 = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(format!("http://127.0.0.1:{}", moto().port))
+            .with_allow_http(true)
+            .with_bucket_name(name)
+            .with_region("us-east-1")
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET_KEY)
+            .build()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Bucket { s3, rt }
+    }
+
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
+        let p = object_store::path::Path::from(prefix);
+        self.rt
+            .block_on(self.s3.list(Some(&p)).try_collect::<Vec<_>>())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.location.to_string())
+            .collect()
+    }
+
+    fn get(&self, key: &str) -> Vec<u8> {
+        use object_store::ObjectStoreExt;
+        let p = object_store::path::Path::from(key);
+        self.rt
+            .block_on(async { self.s3.get(&p).await.unwrap().bytes().await.unwrap() })
+            .to_vec()
+    }
+
+    fn put(&self, key: &str, bytes: Vec<u8>) {
+        use object_store::ObjectStoreExt;
+        let p = object_store::path::Path::from(key);
+        self.rt.block_on(self.s3.put(&p, bytes.into())).unwrap();
+    }
+
+    fn delete(&self, key: &str) {
+        use object_store::ObjectStoreExt;
+        let p = object_store::path::Path::from(key);
+        self.rt.block_on(self.s3.delete(&p)).unwrap();
+    }
+}
+
+/// A new, empty bucket on moto (bucket creation needs no signature).
+fn bucket(name: &str) -> String {
+    let port = moto().port;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    format!("s3://{name}/alinea")
+}
+
+fn keys(bucket: &str, prefix: &str) -> Vec<String> {
+    Bucket::new(bucket).keys(prefix)
+}
+
+fn get(bucket: &str, key: &str) -> Vec<u8> {
+    Bucket::new(bucket).get(key)
+}
+
+/// `alinea` with moto's endpoint and credentials in its environment.
+fn s3_alinea(store: &Path) -> assert_cmd::Command {
+    let mut cmd = alinea(store);
+    cmd.env(
+        "AWS_ENDPOINT_URL",
+        format!("http://127.0.0.1:{}", moto().port),
+    )
+    .env("AWS_ALLOW_HTTP", "true")
+    .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    .env("AWS_REGION", "us-east-1")
+    .env_remove("ALINEA_REMOTE")
+    .env_remove("ALINEA_REMOTE_MODE");
+    cmd
+}
+
+/// [`s3_alinea`] as a plain `std::process::Command`, to spawn and kill.
+fn s3_command(store: &Path) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("alinea"));
+    cmd.arg("--store")
+        .arg(store)
+        .current_dir(repo())
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", moto().port),
+        )
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("ALINEA_STORE")
+        .env_remove("ALINEA_REMOTE")
+        .env_remove("ALINEA_REMOTE_MODE");
+    cmd
+}
+
+fn run_json(cmd: &mut assert_cmd::Command, args: &[&str]) -> serde_json::Value {
+    let out = cmd.arg("--json").args(args).output().expect("spawn alinea");
+    assert!(
+        out.status.success(),
+        "alinea {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A small real pipeline: OPUS-100 (be, li) ingested, sampled, word-aligned both ways, gold pairs, MT
+/// instructions, and a tiny BLOOM model folder (blob outputs).
+fn pipeline(dir: &Path) -> String {
+    write(
+        dir,
+        "remote.toml",
+        &format!(
+            "[pipeline]\nname = \"remote\"\nroot = \"{}\"\n\
+             [stages.opus]\nkind = \"ingest.opus100\"\ninputs = {{ root = \"datasets/opus-100\" }}\nlangs = [\"be\", \"li\"]\nsplits = [\"train\"]\n\
+             [stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"opus\" }}\nper_lang = 150\nseed = 1\n\
+             [stages.align]\nkind = \"align.ibm2\"\ninputs = {{ pairs = \"sample\" }}\n\
+             [stages.gold]\nkind = \"align.pairs\"\ninputs = {{ alignments = \"align\" }}\n\
+             [stages.mt]\nkind = \"instruct.mt\"\ninputs = {{ pairs = \"sample\" }}\n\
+             [stages.tiny]\nkind = \"model.tiny\"\ninputs = {{ texts = \"sample\" }}\nvocab_size = 300\n",
+            repo().display()
+        ),
+    )
+    .to_str()
+    .unwrap()
+    .to_string()
+}
+
+/// Every output object (digest → bytes) of a run report, read from `store`.
+fn output_bytes(report: &serde_json::Value, store: &Path) -> Vec<(String, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for s in report["stages"].as_array().unwrap() {
+        for o in s["outputs"].as_array().unwrap() {
+            let d = o["digest"].as_str().unwrap().to_string();
+            let bytes = std::fs::read(store.join("objects").join(&d[..2]).join(&d)).unwrap();
+            out.push((s["name"].as_str().unwrap().to_string(), d, bytes));
+        }
+    }
+    out
+}
+
+fn all_status(report: &serde_json::Value) -> Vec<String> {
+    statuses(report).into_iter().map(|(_, s, _)| s).collect()
+}
+
+fn reason(report: &serde_json::Value, stage: &str) -> String {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == stage)
+        .unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn digest_of_output(report: &serde_json::Value, stage: &str) -> String {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == stage)
+        .unwrap()["outputs"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Every record on the remote names only objects the remote holds (REAPI: a record arrives last).
+fn assert_remote_consistent(bucket: &str) {
+    let objects: std::collections::BTreeSet<String> = keys(bucket, "alinea/cas/")
+        .into_iter()
+        .map(|k| k.rsplit('/').next().unwrap().to_string())
+        .collect();
+    for key in keys(bucket, "alinea/ac/") {
+        let rec: serde_json::Value = serde_json::from_slice(&get(bucket, &key)).unwrap();
+        for o in rec["outputs"].as_array().unwrap() {
+            let d = o["digest"].as_str().unwrap();
+            assert!(
+                objects.contains(d),
+                "remote record {key} names object {d}, which the remote lacks"
+            );
+            let body = get(bucket, &format!("alinea/cas/{d}"));
+            assert_eq!(
+                blake3::hash(&body).to_hex().as_str(),
+                d,
+                "remote object {d} corrupt"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_second_machine_is_served_every_stage_from_the_bucket_byte_identical() {
+    let url = bucket("two-machines");
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+
+    let first = run_json(&mut s3_alinea(&a), &["run", &p, "--remote", &url]);
+    assert!(all_status(&first).iter().all(|s| s == "ran"), "{first}");
+    assert_remote_consistent("two-machines");
+
+    let second = run_json(&mut s3_alinea(&b), &["run", &p, "--remote", &url]);
+    for s in second["stages"].as_array().unwrap() {
+        assert_eq!(s["status"], "cached", "{s}");
+        assert!(
+            s["reason"]
+                .as_str()
+                .unwrap()
+                .contains("pulled from s3://two-machines/alinea"),
+            "{s}"
+        );
+    }
+    assert_eq!(output_bytes(&first, &a), output_bytes(&second, &b));
+    // The second store is now a complete local cache: `verify` re-hashes every object it received.
+    let v = json(&b, &["verify"]);
+    assert_eq!(v["corrupt"].as_array().unwrap().len(), 0, "{v}");
+
+    // A third machine asks before running: every stage is on the remote; then pulls the pipeline by name.
+    let st = run_json(&mut s3_alinea(&c), &["status", &p, "--remote", &url]);
+    for s in st.as_array().unwrap() {
+        assert_eq!(s["state"], "remote", "{s}");
+    }
+    let pulled = run_json(&mut s3_alinea(&c), &["pull", "remote", "--remote", &url]);
+    assert_eq!(pulled["fetched"], 6, "{pulled}");
+    let st = run_json(&mut s3_alinea(&c), &["status", &p, "--remote", &url]);
+    for s in st.as_array().unwrap() {
+        assert_eq!(s["state"], "local", "{s}");
+    }
+    // Credentials never reach a record, a ref or the output.
+    let out = s3_alinea(&c)
+        .args(["status", &p, "--remote", &url])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET_KEY));
+    for key in keys("two-machines", "alinea/") {
+        let body = get("two-machines", &key);
+        assert!(
+            !String::from_utf8_lossy(&body).contains(SECRET_KEY)
+                && !String::from_utf8_lossy(&body).contains(ACCESS_KEY),
+            "{key} holds a credential"
+        );
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_a_remote_object_is_refused_and_the_stage_recomputed() {
+    let url = bucket("flipped");
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let first = run_json(&mut s3_alinea(&a), &["run", &p, "--remote", &url]);
+    let digest = digest_of_output(&first, "align");
+    let key = format!("alinea/cas/{digest}");
+    let mut body = get("flipped", &key);
+    let mid = body.len() / 2;
+    body[mid] ^= 0xFF;
+    Bucket::new("flipped").put(&key, body);
+
+    let second = run_json(&mut s3_alinea(&b), &["run", &p, "--remote", &url]);
+    assert_eq!(status_of(&second, "align"), "ran");
+    assert!(
+        reason(&second, "align").contains("failed its hash"),
+        "{}",
+        reason(&second, "align")
+    );
+    assert_eq!(status_of(&second, "sample"), "cached");
+    assert_eq!(output_bytes(&first, &a), output_bytes(&second, &b));
+    // The bad object was deleted and the recompute pushed the right bytes back.
+    assert_remote_consistent("flipped");
+}
+
+#[test]
+fn an_object_deleted_under_a_live_record_is_recomputed_transparently() {
+    let url = bucket("deleted");
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let first = run_json(&mut s3_alinea(&a), &["run", &p, "--remote", &url]);
+    let digest = digest_of_output(&first, "gold");
+    Bucket::new("deleted").delete(&format!("alinea/cas/{digest}"));
+
+    // status sees it before anything runs: the record is there, its object is not.
+    let st = run_json(&mut s3_alinea(&b), &["status", &p, "--remote", &url]);
+    let gold = st
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "gold")
+        .unwrap();
+    assert_eq!(gold["state"], "missing", "{st}");
+
+    let second = run_json(&mut s3_alinea(&b), &["run", &p, "--remote", &url]);
+    assert_eq!(status_of(&second, "gold"), "ran");
+    assert!(
+        reason(&second, "gold").contains("lacks"),
+        "{}",
+        reason(&second, "gold")
+    );
+    assert_eq!(output_bytes(&first, &a), output_bytes(&second, &b));
+    assert_remote_consistent("deleted");
+}
+
+#[test]
+fn sigkill_during_a_push_never_leaves_a_record_whose_objects_are_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let a = dir.path().join("a");
+    // Computed locally, nothing pushed.
+    run_json(&mut s3_alinea(&a), &["run", &p]);
+    let mut killed_mid_push = 0;
+    for (i, delay_ms) in [5u64, 30, 80, 150, 300].into_iter().enumerate() {
+        let name = format!("killed-{i}");
+        let url = bucket(&name);
+        let mut child: Child = s3_command(&a)
+            .args(["push", "--remote", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_push += 1;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert_remote_consistent(&name);
+    }
+    assert!(
+        killed_mid_push > 0,
+        "every push finished before its kill: the test proved nothing"
+    );
+    // A push after the kills completes, and the remote is whole.
+    let url = "s3://killed-0/alinea";
+    run_json(&mut s3_alinea(&a), &["push", "--remote", url]);
+    assert_eq!(keys("killed-0", "alinea/ac/").len(), 6);
+    assert_remote_consistent("killed-0");
+}
+
+#[test]
+fn two_concurrent_runs_on_two_stores_against_one_bucket_both_end_consistent() {
+    let url = bucket("concurrent");
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let spawn = |store: &Path| {
+        s3_command(store)
+            .args(["--json", "run", &p, "--remote", &url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (ca, cb) = (spawn(&a), spawn(&b));
+    let (oa, ob) = (
+        ca.wait_with_output().unwrap(),
+        cb.wait_with_output().unwrap(),
+    );
+    assert!(
+        oa.status.success(),
+        "{}",
+        String::from_utf8_lossy(&oa.stderr)
+    );
+    assert!(
+        ob.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ob.stderr)
+    );
+    let ra: serde_json::Value = serde_json::from_slice(&oa.stdout).unwrap();
+    let rb: serde_json::Value = serde_json::from_slice(&ob.stdout).unwrap();
+    assert_eq!(output_bytes(&ra, &a), output_bytes(&rb, &b));
+    assert_remote_consistent("concurrent");
+    assert_eq!(keys("concurrent", "alinea/ac/").len(), 6);
+    // A third store is served all of it.
+    let c = dir.path().join("c");
+    let third = run_json(&mut s3_alinea(&c), &["run", &p, "--remote", &url]);
+    assert!(all_status(&third).iter().all(|s| s == "cached"), "{third}");
+    assert_eq!(output_bytes(&ra, &a), output_bytes(&third, &c));
+}
+
+#[test]
+fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared cache");
+    let url = format!("file://{}", shared.display()).replace(' ', "%20");
+    let p = pipeline(dir.path());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    // Configured through the environment this time, pushed explicitly (read mode pushes nothing on its own).
+    let first = run_json(
+        s3_alinea(&a)
+            .env("ALINEA_REMOTE", &url)
+            .env("ALINEA_REMOTE_MODE", "read"),
+        &["run", &p],
+    );
+    assert!(
+        !shared.join("ac").exists() || std::fs::read_dir(shared.join("ac")).unwrap().count() == 0
+    );
+    let pushed = run_json(s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
+    assert_eq!(pushed["pushed"]["records_written"], 6, "{pushed}");
+    // Idempotent: a second push uploads nothing.
+    let again = run_json(s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
+    assert_eq!(again["pushed"]["objects_uploaded"], 0, "{again}");
+    assert_eq!(again["pushed"]["records_written"], 0, "{again}");
+
+    let second = run_json(s3_alinea(&b).env("ALINEA_REMOTE", &url), &["run", &p]);
+    assert!(
+        all_status(&second).iter().all(|s| s == "cached"),
+        "{second}"
+    );
+    assert_eq!(output_bytes(&first, &a), output_bytes(&second, &b));
+
+    // gc keeping the pipeline removes nothing it reaches; an unreached object older than the grace period goes.
+    let stray = blake3::hash(b"stray").to_hex().to_string();
+    let stray_path = shared.join("cas").join(&stray);
+    std::fs::write(&stray_path, b"stray").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&stray_path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
+    let young = blake3::hash(b"young").to_hex().to_string();
+    std::fs::write(shared.join("cas").join(&young), b"young").unwrap();
+    let dry = run_json(
+        &mut s3_alinea(&a),
+        &[
+            "remote",
+            "gc",
+            "--keep",
+            "remote",
+            "--dry-run",
+            "--remote",
+            &url,
+        ],
+    );
+    assert_eq!(dry["objects_removed"], 1, "{dry}");
+    assert!(stray_path.exists());
+    let gc = run_json(
+        &mut s3_alinea(&a),
+        &["remote", "gc", "--keep", "remote", "--remote", &url],
+    );
+    assert_eq!(gc["objects_removed"], 1, "{gc}");
+    assert_eq!(gc["objects_too_young"], 1, "{gc}");
+    assert!(!stray_path.exists());
+    let c = dir.path().join("c");
+    let third = run_json(s3_alinea(&c).env("ALINEA_REMOTE", &url), &["run", &p]);
+    assert!(all_status(&third).iter().all(|s| s == "cached"), "{third}");
+}
+
+#[test]
+fn missing_credentials_a_missing_bucket_and_an_unreachable_remote_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let a = dir.path().join("a");
+    let out = alinea(&a)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("ALINEA_REMOTE_INSTANCE_CREDENTIALS")
+        .args(["run", &p, "--remote", "s3://lab-cache/alinea"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("no credentials found") && err.contains("AWS_ACCESS_KEY_ID"),
+        "{err}"
+    );
+
+    let out = s3_alinea(&a)
+        .args(["run", &p, "--remote", "s3://no-such-bucket/x"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("bucket `no-such-bucket` does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains(SECRET_KEY), "{err}");
+
+    let out = s3_alinea(&a)
+        .args(["run", &p, "--remote", "ftp://host/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // Nothing listens on this port: the run works from the local cache and says so.
+    let dead = free_port();
+    let mut cmd = s3_alinea(&a);
+    cmd.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{dead}"));
+    let out = cmd
+        .args(["--json", "run", &p, "--remote", "s3://any/x"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("unreachable") && err.contains("local cache only"),
+        "{err}"
+    );
+}
+
+/// The engine's remote API directly: idempotent insert, multipart for a large object (hashed while streamed,
+/// checked again on download), and a bounded request count for existence checks of 10k objects.
+#[test]
+fn uploads_are_idempotent_large_ones_multipart_and_existence_checks_bounded() {
+    let url = bucket("engine-api");
+    let dir = tempfile::tempdir().unwrap();
+    let local = Store::open(dir.path().join("local")).unwrap();
+    let other = Store::open(dir.path().join("other")).unwrap();
+    let big: Vec<u8> = (0..(20u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let big_digest = local.put_bytes(&big).unwrap();
+    let small_digest = local.put_bytes(b"small object").unwrap();
+    for remote_url in [format!("file://{}", dir.path().join("r").display()), url] {
+        let endpoint = format!("http://127.0.0.1:{}", moto().port);
+        let options = [
+            ("aws_endpoint", endpoint.as_str()),
+            ("allow_http", "true"),
+            ("aws_access_key_id", ACCESS_KEY),
+            ("aws_secret_access_key", SECRET_KEY),
+            ("aws_region", "us-east-1"),
+        ];
+        let remote = if remote_url.starts_with("s3://") {
+            Remote::open_with(&remote_url, &options).unwrap()
+        } else {
+            Remote::open(&remote_url).unwrap()
+        };
+        assert_eq!(
+            remote.upload(&local, &big_digest).unwrap(),
+            big.len() as u64
+        );
+        assert_eq!(remote.upload(&local, &small_digest).unwrap(), 12);
+        // AlreadyExists is success, and sends nothing more.
+        assert_eq!(
+            remote.upload(&local, &small_digest).unwrap(),
+            0,
+            "{remote_url}"
+        );
+        assert_eq!(
+            remote.download(&other, &big_digest).unwrap(),
+            big.len() as u64
+        );
+        assert_eq!(std::fs::read(other.object_path(&big_digest)).unwrap(), big);
+        std::fs::remove_file(other.object_path(&big_digest)).unwrap();
+
+        // 10k objects, all absent but two: one listing instead of 10k HEAD requests.
+        let mut wanted: Vec<(String, u64)> = (0..10_000u32)
+            .map(|i| (blake3::hash(&i.to_le_bytes()).to_hex().to_string(), 1))
+            .collect();
+        wanted.push((big_digest.clone(), big.len() as u64));
+        wanted.push((small_digest.clone(), 12));
+        let before = remote.requests();
+        let missing = remote.missing(&wanted).unwrap();
+        assert_eq!(missing.len(), 10_000);
+        assert!(!missing.contains(&big_digest) && !missing.contains(&small_digest));
+        let requests = remote.requests() - before;
+        eprintln!(
+            "{remote_url}: existence check of {} objects: {requests} request(s)",
+            wanted.len()
+        );
+        assert!(requests <= 2, "{requests} requests");
+    }
+    // The multipart upload left exactly one object, under its final name.
+    let big_keys: Vec<String> = keys("engine-api", "alinea/cas/");
+    assert_eq!(big_keys.len(), 2, "{big_keys:?}");
+}
+
+#[test]
+fn a_failed_stage_is_never_pushed_and_the_ref_names_only_pushed_records() {
+    let url = bucket("failed");
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let failing = format!(
+        "{}[stages.bad]\nkind = \"debug.fail\"\ninputs = {{ table = \"sample\" }}\nmode = \"error\"\n",
+        std::fs::read_to_string(&p).unwrap()
+    );
+    let p = write(dir.path(), "failing.toml", &failing);
+    let a = dir.path().join("a");
+    let out = s3_alinea(&a)
+        .args([
+            "--json",
+            "run",
+            p.to_str().unwrap(),
+            "--keep-going",
+            "--remote",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status_of(&report, "bad"), "failed");
+    // The six stages that completed are on the remote; the failed one left no record there.
+    assert_eq!(keys("failed", "alinea/ac/").len(), 6);
+    let remote_ref: serde_json::Value =
+        serde_json::from_slice(&get("failed", "alinea/refs/remote.json")).unwrap();
+    assert!(remote_ref["stages"].get("bad").is_none(), "{remote_ref}");
+    assert_eq!(remote_ref["stages"].as_object().unwrap().len(), 6);
+    assert_remote_consistent("failed");
+}
+
+/// Existence checks of 10k objects that are all present: listing pages of 1000 names, not 10k HEAD requests.
+#[test]
+fn checking_ten_thousand_present_objects_takes_a_bounded_number_of_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let cas = dir.path().join("r").join("cas");
+    std::fs::create_dir_all(&cas).unwrap();
+    let objects: Vec<(String, u64)> = (0..10_000u32)
+        .map(|i| {
+            let bytes = i.to_le_bytes();
+            let d = blake3::hash(&bytes).to_hex().to_string();
+            std::fs::write(cas.join(&d), bytes).unwrap();
+            (d, 4)
+        })
+        .collect();
+    let remote = Remote::open(&format!("file://{}", dir.path().join("r").display())).unwrap();
+    let missing = remote.missing(&objects).unwrap();
+    assert!(missing.is_empty(), "{} missing", missing.len());
+    eprintln!(
+        "existence check of 10000 present objects: {} requests",
+        remote.requests()
+    );
+    assert_eq!(remote.requests(), 10, "one listing page per 1000 names");
+    // A wrong size counts as missing.
+    let mut wrong = objects[..300].to_vec();
+    wrong[7].1 = 5;
+    assert_eq!(remote.missing(&wrong).unwrap(), vec![wrong[7].0.clone()]);
+}
+
+#[test]
+fn the_pipeline_file_names_its_remote_in_a_store_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    let text = std::fs::read_to_string(pipeline(dir.path())).unwrap();
+    let with_store = format!("[store]\nremote = \"file://{}\"\n{text}", shared.display());
+    let p = write(dir.path(), "with_store.toml", &with_store);
+    let p = p.to_str().unwrap();
+    let first = run_json(&mut s3_alinea(&dir.path().join("a")), &["run", p]);
+    assert!(all_status(&first).iter().all(|s| s == "ran"), "{first}");
+    let second = run_json(&mut s3_alinea(&dir.path().join("b")), &["run", p]);
+    assert!(
+        all_status(&second).iter().all(|s| s == "cached"),
+        "{second}"
+    );
+    // `--remote-mode off` wins over the file: the third store computes everything itself.
+    let third = run_json(
+        &mut s3_alinea(&dir.path().join("c")),
+        &["run", p, "--remote-mode", "off"],
+    );
+    assert!(all_status(&third).iter().all(|s| s == "ran"), "{third}");
+
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        &format!("[store]\nremote_mode = \"sometimes\"\n{text}"),
+    );
+    let out = s3_alinea(&dir.path().join("a"))
+        .args(["run", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.toml:2:") && err.contains("store.remote_mode must be one of"),
+        "{err}"
+    );
+}
