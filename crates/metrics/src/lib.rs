@@ -16,6 +16,7 @@ pub mod html;
 pub mod lid;
 mod packed;
 pub mod report;
+pub mod significance;
 pub mod spm;
 pub mod text;
 pub mod tokenize;
@@ -70,6 +71,16 @@ pub enum MetricsError {
         value: String,
         /// The allowed values.
         allowed: &'static str,
+    },
+    /// An option value is out of its range.
+    #[error("bad {field} {value:?}: expected {expected}")]
+    BadValue {
+        /// The option.
+        field: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What is accepted.
+        expected: &'static str,
     },
     /// A reference stream's length differs from the hypotheses'.
     #[error(
