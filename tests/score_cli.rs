@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use common::*;
 use serde_json::Value;
@@ -144,19 +142,11 @@ fn stdin_and_sentence_level_scores_equal_sacrebleu() {
     let cases = data().join("cases");
     let hyp = cases.join("fra_Latn_flores.hyp");
     let r0 = cases.join("fra_Latn_flores.ref0").display().to_string();
-    let mut child = alinea(store.path())
+    let out = alinea(store.path())
         .args(["--json", "score", "--hyp", "-", "--ref", &r0, "--sentence-level"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+        .write_stdin(std::fs::read(&hyp).unwrap())
+        .output()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&std::fs::read(&hyp).unwrap())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let lines: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
@@ -175,19 +165,11 @@ fn stdin_and_sentence_level_scores_equal_sacrebleu() {
         store.path(),
         &["score", "--hyp", hyp.to_str().unwrap(), "--ref", &r0],
     );
-    let mut child = alinea(store.path())
+    let out = alinea(store.path())
         .args(["--json", "score", "--hyp", "-", "--ref", &r0])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+        .write_stdin(std::fs::read(&hyp).unwrap())
+        .output()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&std::fs::read(&hyp).unwrap())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
     let from_stdin: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(from_stdin, from_file);
 }

@@ -622,6 +622,37 @@ mod tests {
         );
     }
 
+    /// The demo pipeline's `score` parameters serialize exactly as before the options were
+    /// flattened in from `alinea_metrics::ScoreConfig`, so its cache keys stay where they were;
+    /// and an unknown key is still refused.
+    #[test]
+    fn flattened_params_keep_the_demo_keys_and_refuse_typos() {
+        let demo = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml"),
+        )
+        .unwrap();
+        let block: Vec<&str> = demo
+            .lines()
+            .skip_while(|l| *l != "[stages.score]")
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .collect();
+        let keys: Vec<&str> = block
+            .iter()
+            .map(|l| l.split('=').next().unwrap().trim())
+            .collect();
+        assert_eq!(keys, ["kind", "inputs", "test_set"], "{block:?}");
+        assert!(block.contains(&"test_set = \"flores200\""), "{block:?}");
+        let p: Params = serde_json::from_value(serde_json::json!({"test_set": "flores200"})).unwrap();
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"test_set":"flores200","tokenize":"13a","lowercase":false,"chrf_lowercase":false,"smoothing":"exp","smooth_value":null,"comet":null,"hyp_column":"","ref_column":"","src_column":"","extra_languages":[]}"#
+        );
+        let typo = serde_json::json!({"test_set": "x", "smooth_valu": 0.1});
+        let err = serde_json::from_value::<Params>(typo).unwrap_err().to_string();
+        assert!(err.contains("smooth_valu"), "{err}");
+    }
+
     #[test]
     fn bad_smoothing_is_a_parameter_error() {
         let with = |score: ScoreConfig| Params {
