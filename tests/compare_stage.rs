@@ -11,14 +11,18 @@ use common::*;
 use serde_json::Value;
 
 fn significance_data(name: &str) -> std::path::PathBuf {
-    repo().join("crates/metrics/tests/data/significance").join(name)
+    repo()
+        .join("crates/metrics/tests/data/significance")
+        .join(name)
 }
 
 /// The gzipped case file as a plain text file in `dir` (`ingest.parallel` reads plain text).
 fn plain(dir: &Path, name: &str) -> String {
     let lines = alinea_metrics::read_lines(significance_data(&format!("deu.{name}.gz"))).unwrap();
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    write(dir, &format!("{name}.txt"), &text).display().to_string()
+    write(dir, &format!("{name}.txt"), &text)
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -40,10 +44,9 @@ fn compare_stage_equals_sacrebleu_and_the_report_marks_significance() {
     let p = write(dir.path(), "p.toml", &stages);
     json(&store, &["run", p.to_str().unwrap()]);
 
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(significance_data("expected.json")).unwrap(),
-    )
-    .unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(significance_data("expected.json")).unwrap())
+            .unwrap();
     let case = &expected["live"][0];
     assert_eq!(case["name"], "deu");
     let rows = json(&store, &["show", "compare", "--rows", "100"]);
@@ -52,10 +55,16 @@ fn compare_stage_equals_sacrebleu_and_the_report_marks_significance() {
     let bit = |v: &Value| f64::from_bits(v.as_u64().unwrap());
     let close = |got: &Value, want: f64, what: &str| {
         let g = got.as_f64().unwrap();
-        assert!((g - want).abs() <= 1e-12 * want.abs().max(1.0), "{what}: {g} vs {want}");
+        assert!(
+            (g - want).abs() <= 1e-12 * want.abs().max(1.0),
+            "{what}: {g} vs {want}"
+        );
     };
     for r in rows {
-        assert_eq!((r["direction"].as_str(), r["baseline"].as_str()), (Some("en-de"), Some("gen_baseline")));
+        assert_eq!(
+            (r["direction"].as_str(), r["baseline"].as_str()),
+            (Some("en-de"), Some("gen_baseline"))
+        );
         let system = match r["system"].as_str().unwrap() {
             "gen_worse" => 1,
             "gen_near" => 2,
@@ -68,7 +77,11 @@ fn compare_stage_equals_sacrebleu_and_the_report_marks_significance() {
         close(&r["p_value"], bit(&want["p_value"]), &what);
         close(&r["mean"], bit(&want["mean"]), &what);
         close(&r["ci"], bit(&want["ci"]), &what);
-        assert_eq!(r["significant"].as_bool().unwrap(), bit(&want["p_value"]) <= 0.05, "{what}");
+        assert_eq!(
+            r["significant"].as_bool().unwrap(),
+            bit(&want["p_value"]) <= 0.05,
+            "{what}"
+        );
         assert_eq!(r["signature"], case["bs"]["signatures"][metric], "{what}");
     }
     let out = dir.path().join("report");

@@ -15,11 +15,7 @@ fn data() -> PathBuf {
 }
 
 fn sig_data(name: &str) -> String {
-    data()
-        .join("significance")
-        .join(name)
-        .display()
-        .to_string()
+    data().join("significance").join(name).display().to_string()
 }
 
 fn significance_expected() -> Value {
@@ -41,7 +37,10 @@ fn near(got: &Value, want: Option<f64>, what: &str) {
         None => assert!(got.is_null(), "{what}: {got} should be null"),
         Some(w) => {
             let g = got.as_f64().unwrap_or_else(|| panic!("{what}: {got}"));
-            assert!((g - w).abs() <= 1e-12 * w.abs().max(1.0), "{what}: {g} vs {w}");
+            assert!(
+                (g - w).abs() <= 1e-12 * w.abs().max(1.0),
+                "{what}: {g} vs {w}"
+            );
         }
     }
 }
@@ -61,7 +60,9 @@ fn paired_bootstrap_and_ar_equal_sacrebleu_on_gzipped_flores_files() {
     for (flag, key) in [("--paired-bs", "bs"), ("--paired-ar", "ar")] {
         let got = json(
             store.path(),
-            &["score", "--ref", &r, "--hyp", &b, "--hyp", &w, "--hyp", &n, flag],
+            &[
+                "score", "--ref", &r, "--hyp", &b, "--hyp", &w, "--hyp", &n, flag,
+            ],
         );
         let systems = got["systems"].as_array().unwrap();
         assert_eq!(systems.len(), 3);
@@ -83,7 +84,16 @@ fn paired_bootstrap_and_ar_equal_sacrebleu_on_gzipped_flores_files() {
     }
     // The text table: sacrebleu's cells (width 1), its marker and the signatures.
     let out = alinea(store.path())
-        .args(["score", "--ref", &r, "--hyp", &b, "--hyp", &w, "--paired-bs"])
+        .args([
+            "score",
+            "--ref",
+            &r,
+            "--hyp",
+            &b,
+            "--hyp",
+            &w,
+            "--paired-bs",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -97,7 +107,10 @@ fn paired_bootstrap_and_ar_equal_sacrebleu_on_gzipped_flores_files() {
         f(&want["p_value"]).unwrap()
     );
     assert!(text.contains(&cell), "{cell} not in\n{text}");
-    assert!(text.contains("BLEU (μ ± 95% CI)") && text.contains("bs:1000|seed:12345"), "{text}");
+    assert!(
+        text.contains("BLEU (μ ± 95% CI)") && text.contains("bs:1000|seed:12345"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -143,7 +156,15 @@ fn stdin_and_sentence_level_scores_equal_sacrebleu() {
     let hyp = cases.join("fra_Latn_flores.hyp");
     let r0 = cases.join("fra_Latn_flores.ref0").display().to_string();
     let out = alinea(store.path())
-        .args(["--json", "score", "--hyp", "-", "--ref", &r0, "--sentence-level"])
+        .args([
+            "--json",
+            "score",
+            "--hyp",
+            "-",
+            "--ref",
+            &r0,
+            "--sentence-level",
+        ])
         .write_stdin(std::fs::read(&hyp).unwrap())
         .output()
         .unwrap();
@@ -184,11 +205,20 @@ fn bad_values_are_refused_and_os_errors_printed_once() {
         let err = fails(
             store.path(),
             &[
-                "score", "--hyp", &hyp, "--ref", &r0, "--smooth-method", "floor",
+                "score",
+                "--hyp",
+                &hyp,
+                "--ref",
+                &r0,
+                "--smooth-method",
+                "floor",
                 &format!("--smooth-value={v}"),
             ],
         );
-        assert!(err.contains("smooth_value") && err.contains(">= 0"), "{v}: {err}");
+        assert!(
+            err.contains("smooth_value") && err.contains(">= 0"),
+            "{v}: {err}"
+        );
     }
     let err = fails(
         store.path(),
@@ -196,13 +226,30 @@ fn bad_values_are_refused_and_os_errors_printed_once() {
     );
     assert!(err.contains("/nonexistent/hyp.txt"), "{err}");
     assert_eq!(err.matches("No such file").count(), 1, "{err}");
-    let err = fails(store.path(), &["score", "--hyp", &hyp, "--ref", &r0, "--paired-bs"]);
+    let err = fails(
+        store.path(),
+        &["score", "--hyp", &hyp, "--ref", &r0, "--paired-bs"],
+    );
     assert!(err.contains("baseline"), "{err}");
     let err = fails(
         store.path(),
-        &["score", "--hyp", &hyp, "--hyp", &hyp, "--ref", &r0, "--paired-bs", "--seed", "0"],
+        &[
+            "score",
+            "--hyp",
+            &hyp,
+            "--hyp",
+            &hyp,
+            "--ref",
+            &r0,
+            "--paired-bs",
+            "--seed",
+            "0",
+        ],
     );
     assert!(err.contains("seed"), "{err}");
-    let err = fails(store.path(), &["score", "--hyp", &hyp, "--hyp", &hyp, "--ref", &r0]);
+    let err = fails(
+        store.path(),
+        &["score", "--hyp", &hyp, "--hyp", &hyp, "--ref", &r0],
+    );
     assert!(err.contains("--paired-bs"), "{err}");
 }

@@ -136,8 +136,16 @@ impl ScoreArgs {
 
 /// `alinea score`.
 pub fn score(global: &Global, args: ScoreArgs) -> anyhow::Result<ExitCode> {
-    if args.hyps.iter().filter(|h| h.as_path() == Path::new("-")).count()
-        + args.refs.iter().filter(|r| r.as_path() == Path::new("-")).count()
+    if args
+        .hyps
+        .iter()
+        .filter(|h| h.as_path() == Path::new("-"))
+        .count()
+        + args
+            .refs
+            .iter()
+            .filter(|r| r.as_path() == Path::new("-"))
+            .count()
         > 1
     {
         bail!("standard input (-) can be read only once: give it to one --hyp or --ref");
@@ -290,7 +298,13 @@ fn confidence(
             shown(&cis[0]),
             b.verbose()
         );
-        outln!("{}|{} = {:.2}{}", c.name, sig(&c.signature), c.score, shown(&cis[1]));
+        outln!(
+            "{}|{} = {:.2}{}",
+            c.name,
+            sig(&c.signature),
+            c.score,
+            shown(&cis[1])
+        );
         outln!(
             "{}|{} = {:.2}{}",
             cpp.name,
@@ -314,7 +328,14 @@ fn paired_test(
         let hyps = read_lines(path)?;
         check_lengths(path, &hyps, &args.refs, refs)?;
         let name = display_name(path);
-        systems.push((if i == 0 { format!("Baseline: {name}") } else { name }, hyps));
+        systems.push((
+            if i == 0 {
+                format!("Baseline: {name}")
+            } else {
+                name
+            },
+            hyps,
+        ));
     }
     let report = significance::paired_test(&opts.metrics(), refs, &systems, config)?;
     if global.json {

@@ -134,7 +134,10 @@ fn run_alinea(dir: &Path, names: &[String]) -> Vec<PairedReport> {
         .map(|n| {
             let read = |ext: &str| read_lines(dir.join(format!("{n}.{ext}"))).expect("bench file");
             let refs = vec![read("ref")];
-            let systems = vec![("base".to_string(), read("base")), ("sys".to_string(), read("sys"))];
+            let systems = vec![
+                ("base".to_string(), read("base")),
+                ("sys".to_string(), read("sys")),
+            ];
             paired_test(&metrics, &refs, &systems, &config).expect("paired test")
         })
         .collect()
@@ -152,7 +155,10 @@ fn flat_bits(report: &PairedReport) -> Vec<Option<u64>> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     match args.as_slice() {
         [flag, dir] if flag == "--write" => {
             write_files(Path::new(dir));
@@ -170,7 +176,8 @@ fn main() {
         }
         _ => {}
     }
-    let dir = std::env::temp_dir().join(format!("alinea-significance-bench-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("alinea-significance-bench-{}", std::process::id()));
     let names = write_files(&dir);
     let _ = run_alinea(&dir, &names[..2]);
     let t = Instant::now();
@@ -182,7 +189,11 @@ fn main() {
         rayon::current_num_threads()
     );
     let python = std::env::var("SACREBLEU_PYTHON").unwrap_or_else(|_| "python3".into());
-    match Command::new(&python).arg(dir.join("paired_bs.py")).arg(&dir).output() {
+    match Command::new(&python)
+        .arg(dir.join("paired_bs.py"))
+        .arg(&dir)
+        .output()
+    {
         Ok(out) if out.status.success() => {
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("python JSON");
             let py = v["seconds"].as_f64().expect("seconds");
@@ -192,7 +203,13 @@ fn main() {
                     .as_array()
                     .expect("rows")
                     .iter()
-                    .flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_u64()).collect::<Vec<_>>())
+                    .flat_map(|r| {
+                        r.as_array()
+                            .expect("row")
+                            .iter()
+                            .map(|x| x.as_u64())
+                            .collect::<Vec<_>>()
+                    })
                     .collect();
                 identical += usize::from(flat_bits(o) == theirs);
             }
@@ -209,7 +226,10 @@ fn main() {
         }
         Ok(out) => println!(
             "sacrebleu comparison skipped: {python} failed: {}",
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
         ),
         Err(e) => println!("sacrebleu comparison skipped: cannot run {python}: {e}"),
     }

@@ -184,7 +184,10 @@ mod tests {
                 ..ScoreConfig::default()
             };
             let err = cfg.options(None).unwrap_err().to_string();
-            assert!(err.contains("smooth_value") && err.contains(">= 0"), "{err}");
+            assert!(
+                err.contains("smooth_value") && err.contains(">= 0"),
+                "{err}"
+            );
         }
         assert!(py_float(f64::NAN, 2) == "nan" && py_float(f64::NEG_INFINITY, 2) == "-inf");
     }
@@ -195,7 +198,13 @@ mod tests {
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,
-            ["tokenize", "lowercase", "chrf_lowercase", "smoothing", "smooth_value"]
+            [
+                "tokenize",
+                "lowercase",
+                "chrf_lowercase",
+                "smoothing",
+                "smooth_value"
+            ]
         );
     }
 }

@@ -33,8 +33,12 @@ fn chrf_beta3_epsilon_smoothing() {
         (&["a b c"], &["a b c"], 50.0),
         (&["a b c"], &["abc"], 50.0),
         (
-            &[" risk assessment must be made of those who are qualified and expertise in the sector - these are the scientists ."],
-            &["risk assessment has to be undertaken by those who are qualified and expert in that area - that is the scientists ."],
+            &[
+                " risk assessment must be made of those who are qualified and expertise in the sector - these are the scientists .",
+            ],
+            &[
+                "risk assessment has to be undertaken by those who are qualified and expert in that area - that is the scientists .",
+            ],
             63.361730,
         ),
         (
@@ -165,7 +169,10 @@ fn raw_corpus_bleu_with_effective_order() {
         s(&["I am a symbol string sequence a a"]),
     );
     let with = raw_bleu(Some(0.01)).corpus_score(&h, &[r.clone()]).unwrap();
-    assert_eq!((with.counts, with.totals), (vec![4, 2, 1, 0], vec![6, 5, 4, 3]));
+    assert_eq!(
+        (with.counts, with.totals),
+        (vec![4, 2, 1, 0], vec![6, 5, 4, 3])
+    );
     let zero = raw_bleu(Some(0.0)).corpus_score(&h, &[r.clone()]).unwrap();
     assert!(zero.score.abs() < 1e-8);
     let default = raw_bleu(None).corpus_score(&h, &[r]).unwrap();
@@ -182,10 +189,16 @@ fn compute_bleu(correct: [u64; 4], total: [u64; 4], sys_len: u64, ref_len: u64, 
 
 #[test]
 fn bleu_from_given_statistics() {
-    let got = compute_bleu([9, 7, 5, 3], [10, 8, 6, 4], 11, 11, &Bleu {
-        smoothing: Smoothing::None,
-        ..Bleu::default()
-    });
+    let got = compute_bleu(
+        [9, 7, 5, 3],
+        [10, 8, 6, 4],
+        11,
+        11,
+        &Bleu {
+            smoothing: Smoothing::None,
+            ..Bleu::default()
+        },
+    );
     assert!((got / 100.0 - 0.8375922397).abs() < 1e-8, "{got}");
     // `test_degenerate_statistics`: floor smoothing, exact zeros.
     let degenerate: [([u64; 4], [u64; 4], u64, u64, f64); 6] = [
@@ -208,11 +221,30 @@ fn bleu_from_given_statistics() {
 #[test]
 fn bleu_max_ngram_orders() {
     let refs = vec![
-        s(&["The dog bit the man.", "It was not unexpected.", "The man bit him first."]),
-        s(&["The dog had bit the man.", "No one was surprised.", "The man had bitten the dog."]),
+        s(&[
+            "The dog bit the man.",
+            "It was not unexpected.",
+            "The man bit him first.",
+        ]),
+        s(&[
+            "The dog had bit the man.",
+            "No one was surprised.",
+            "The man had bitten the dog.",
+        ]),
     ];
-    let hyps = s(&["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]);
-    for (order, want) in [(1, "77.65"), (2, "60.50"), (3, "53.93"), (4, "48.53"), (5, "46.14"), (6, "43.28")] {
+    let hyps = s(&[
+        "The dog bit the man.",
+        "It wasn't surprising.",
+        "The man had just bitten him.",
+    ]);
+    for (order, want) in [
+        (1, "77.65"),
+        (2, "60.50"),
+        (3, "53.93"),
+        (4, "48.53"),
+        (5, "46.14"),
+        (6, "43.28"),
+    ] {
         let b = Bleu {
             max_ngram_order: order,
             ..Bleu::default()

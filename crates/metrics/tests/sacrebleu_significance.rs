@@ -61,7 +61,11 @@ fn check_report(results: &[Vec<TestResult>], names: &[String], want: &Value, wha
 
 fn check_signatures(report: &PairedReport, want: &Value, what: &str) {
     for (name, sig) in report.metrics.iter().zip(&report.signatures) {
-        assert_eq!(sig, want["signatures"][name].as_str().unwrap(), "{what} {name}");
+        assert_eq!(
+            sig,
+            want["signatures"][name].as_str().unwrap(),
+            "{what} {name}"
+        );
     }
 }
 
@@ -144,7 +148,11 @@ fn sacrebleu_own_significance_vectors() {
         for (s, p) in reference.iter().enumerate() {
             let ours = results[s + 1][0].p_value.unwrap();
             assert_eq!(names[s + 1], MOSES_P_VALS[s].0);
-            assert!((ours - p).abs() < 1e-2, "{key} {}: {ours} vs {p}", names[s + 1]);
+            assert!(
+                (ours - p).abs() < 1e-2,
+                "{key} {}: {ours} vs {p}",
+                names[s + 1]
+            );
         }
     }
 }

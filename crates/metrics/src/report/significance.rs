@@ -104,7 +104,11 @@ pub fn significance_html(rows: &[Comparison], decimals: usize) -> String {
             escape(&rs[0].baseline)
         ));
         for r in rs {
-            let class = if r.significant { " class=\"significant\"" } else { "" };
+            let class = if r.significant {
+                " class=\"significant\""
+            } else {
+                ""
+            };
             out.push_str(&format!(
                 "<tr><td>{}</td><td>{:.decimals$}</td><td>{}</td><td{class}>{}</td></tr>\n",
                 escape(&r.direction),
@@ -145,11 +149,25 @@ mod tests {
             p_value: p,
             significant: p <= 0.05,
         };
-        let md = significance_markdown(&[row("gen_align", 21.0, 0.001), row("gen_x", 20.1, 0.4)], 2);
-        assert!(md.contains("| en-de | 20.00 | gen_align | 21.00 (+1.00, p = 0.0010)* |"), "{md}");
-        assert!(md.contains("| en-de | 20.00 | gen_x | 20.10 (+0.10, p = 0.4000) |"), "{md}");
+        let md =
+            significance_markdown(&[row("gen_align", 21.0, 0.001), row("gen_x", 20.1, 0.4)], 2);
+        assert!(
+            md.contains("| en-de | 20.00 | gen_align | 21.00 (+1.00, p = 0.0010)* |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| en-de | 20.00 | gen_x | 20.10 (+0.10, p = 0.4000) |"),
+            "{md}"
+        );
         assert!(significance_markdown(&[], 2).is_empty());
-        let html = insert_into_html("<html><body>x</body></html>", &significance_html(&[row("a", 19.0, 0.01)], 1));
-        assert!(html.contains("class=\"significant\">19.0 (-1.0, p = 0.0100)*</td>") && html.ends_with("</body></html>"), "{html}");
+        let html = insert_into_html(
+            "<html><body>x</body></html>",
+            &significance_html(&[row("a", 19.0, 0.01)], 1),
+        );
+        assert!(
+            html.contains("class=\"significant\">19.0 (-1.0, p = 0.0100)*</td>")
+                && html.ends_with("</body></html>"),
+            "{html}"
+        );
     }
 }

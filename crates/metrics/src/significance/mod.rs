@@ -160,11 +160,7 @@ impl Scores {
 
     /// In the array's dtype.
     fn round(&self, v: f64) -> f64 {
-        if self.float32 {
-            f64::from(v as f32)
-        } else {
-            v
-        }
+        if self.float32 { f64::from(v as f32) } else { v }
     }
 
     /// `np.mean`: numpy's pairwise sum in the array's dtype, divided by the count.

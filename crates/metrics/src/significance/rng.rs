@@ -33,7 +33,9 @@ fn seed_sequence_pool(entropy: u64) -> [u32; POOL_SIZE] {
         v ^ (v >> XSHIFT)
     };
     let mix = |x: u32, y: u32| {
-        let r = MIX_MULT_L.wrapping_mul(x).wrapping_sub(MIX_MULT_R.wrapping_mul(y));
+        let r = MIX_MULT_L
+            .wrapping_mul(x)
+            .wrapping_sub(MIX_MULT_R.wrapping_mul(y));
         r ^ (r >> XSHIFT)
     };
     let mut pool = [0u32; POOL_SIZE];
@@ -201,12 +203,18 @@ mod tests {
         assert_eq!(rng.state, 33261208707367790463622745601869196757);
         assert_eq!(rng.inc, 268209174141567072605526753992732310247);
         let raw: Vec<u64> = (0..3).map(|_| rng.next_u64()).collect();
-        assert_eq!(raw, [0x3a32b18db2ffc19d, 0x51171315c9e4c4de, 0xcc2024823444efd9]);
+        assert_eq!(
+            raw,
+            [0x3a32b18db2ffc19d, 0x51171315c9e4c4de, 0xcc2024823444efd9]
+        );
     }
 
     #[test]
     fn choice_matches_numpy() {
         // np.random.default_rng(12345).choice(1000, size=(3, 1000))[0, :5]
-        assert_eq!(NumpyRng::new(12345).choice(1000, 5), [699, 227, 788, 316, 204]);
+        assert_eq!(
+            NumpyRng::new(12345).choice(1000, 5),
+            [699, 227, 788, 316, 204]
+        );
     }
 }
