@@ -275,9 +275,11 @@ fn confidence(
     let sig = |s: &str| significance::confidence_signature(s, config.samples, config.seed);
     // sacrebleu shows an interval only when its mean is positive.
     let shown = |c: &significance::Confidence| {
-        (c.mean > 0.0)
-            .then(|| format!(" (μ = {:.2} ± {:.2})", c.mean, c.ci))
-            .unwrap_or_default()
+        if c.mean > 0.0 {
+            format!(" (μ = {:.2} ± {:.2})", c.mean, c.ci)
+        } else {
+            String::new()
+        }
     };
     if global.json {
         let mut v = report.to_json();

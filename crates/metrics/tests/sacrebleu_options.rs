@@ -168,12 +168,16 @@ fn raw_corpus_bleu_with_effective_order() {
         s(&["am I am a character sequence"]),
         s(&["I am a symbol string sequence a a"]),
     );
-    let with = raw_bleu(Some(0.01)).corpus_score(&h, &[r.clone()]).unwrap();
+    let with = raw_bleu(Some(0.01))
+        .corpus_score(&h, std::slice::from_ref(&r))
+        .unwrap();
     assert_eq!(
         (with.counts, with.totals),
         (vec![4, 2, 1, 0], vec![6, 5, 4, 3])
     );
-    let zero = raw_bleu(Some(0.0)).corpus_score(&h, &[r.clone()]).unwrap();
+    let zero = raw_bleu(Some(0.0))
+        .corpus_score(&h, std::slice::from_ref(&r))
+        .unwrap();
     assert!(zero.score.abs() < 1e-8);
     let default = raw_bleu(None).corpus_score(&h, &[r]).unwrap();
     assert!((default.score / 100.0 - 0.1555722182).abs() < 1e-8);
@@ -186,6 +190,9 @@ fn compute_bleu(correct: [u64; 4], total: [u64; 4], sys_len: u64, ref_len: u64, 
     stats.extend(total);
     b.score_from_stats(&stats, 1).score
 }
+
+/// `(correct, total, sys_len, ref_len, floor offset)`.
+type Degenerate = ([u64; 4], [u64; 4], u64, u64, f64);
 
 #[test]
 fn bleu_from_given_statistics() {
@@ -201,7 +208,7 @@ fn bleu_from_given_statistics() {
     );
     assert!((got / 100.0 - 0.8375922397).abs() < 1e-8, "{got}");
     // `test_degenerate_statistics`: floor smoothing, exact zeros.
-    let degenerate: [([u64; 4], [u64; 4], u64, u64, f64); 6] = [
+    let degenerate: [Degenerate; 6] = [
         ([0, 0, 0, 0], [4, 4, 2, 1], 0, 1, 0.0),
         ([0, 0, 0, 0], [10, 11, 12, 0], 14, 10, 0.0),
         ([0, 0, 0, 0], [0, 0, 0, 0], 0, 0, 0.0),

@@ -102,8 +102,11 @@ const GENERATIONS: TablesSlot = TablesSlot::new(
 /// The stage kind.
 pub struct MetricsCompare;
 
+/// A run's segments per direction, in order of first appearance.
+type Directions = Vec<(String, Vec<Segment>)>;
+
 /// One run's segments per direction, in order of first appearance.
-fn by_direction(segs: Vec<Segment>) -> Vec<(String, Vec<Segment>)> {
+fn by_direction(segs: Vec<Segment>) -> Directions {
     let mut out: Vec<(String, Vec<Segment>)> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
     for s in segs {
@@ -264,7 +267,7 @@ same references in the same order. The `report` stage marks significant differen
         };
         let reader = p.reader();
         let mut stats = Stats::default();
-        let mut runs: Vec<(String, Vec<(String, Vec<Segment>)>)> = Vec::new();
+        let mut runs: Vec<(String, Directions)> = Vec::new();
         for (name, df) in &tables {
             stats.rows_in += df.height() as u64;
             let segs = input::segments(df, &reader, None, &mut ReadCounts::default())?;

@@ -76,7 +76,7 @@ fn bit(acc: &Big, i: u32) -> bool {
 fn any_below(acc: &Big, i: u32) -> bool {
     let full = (i / 64) as usize;
     acc[..full].iter().any(|&l| l != 0)
-        || (i % 64 != 0 && acc[full] & ((1u64 << (i % 64)) - 1) != 0)
+        || (!i.is_multiple_of(64) && acc[full] & ((1u64 << (i % 64)) - 1) != 0)
 }
 
 /// The correctly rounded mean of non-negative finite values (None for an empty slice).
