@@ -49,7 +49,7 @@ impl Smoothing {
     /// The signature fragment, e.g. `exp` or `floor[0.10]`.
     pub fn signature(self) -> String {
         match self.value() {
-            Some(v) => format!("{}[{v:.2}]", self.name()),
+            Some(v) => format!("{}[{}]", self.name(), crate::config::py_float(v, 2)),
             None => self.name().to_string(),
         }
     }
@@ -145,7 +145,8 @@ impl BleuScore {
         )
     }
 
-    fn verbose(&self) -> String {
+    /// The part after the score: precisions, brevity penalty, ratio and lengths.
+    pub fn verbose(&self) -> String {
         let prec: Vec<String> = self.precisions.iter().map(|p| format!("{p:.1}")).collect();
         format!(
             "{} (BP = {:.3} ratio = {:.3} hyp_len = {} ref_len = {})",

@@ -11,11 +11,13 @@ pub mod bleu;
 pub mod chart;
 pub mod chrf;
 pub mod comet;
+pub mod config;
 pub mod failure;
 pub mod html;
 pub mod lid;
 mod packed;
 pub mod report;
+pub mod significance;
 pub mod spm;
 pub mod text;
 pub mod tokenize;
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use bleu::{Bleu, BleuScore, Smoothing};
 pub use chrf::{Chrf, ChrfScore};
 pub use comet::{CometCommand, CometScore, run_comet};
+pub use config::ScoreConfig;
 pub use failure::{FailureConfig, FailureReport, SegmentFailure, analyze_failures};
 pub use lid::{LidConfig, LidModel, LidPrediction};
 pub use report::{
@@ -70,6 +73,16 @@ pub enum MetricsError {
         value: String,
         /// The allowed values.
         allowed: &'static str,
+    },
+    /// An option value is out of its range.
+    #[error("bad {field} {value:?}: expected {expected}")]
+    BadValue {
+        /// The option.
+        field: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What is accepted.
+        expected: &'static str,
     },
     /// A reference stream's length differs from the hypotheses'.
     #[error(
@@ -143,7 +156,8 @@ pub(crate) fn check_streams(hyps: &[String], refs: &[Vec<String>]) -> Result<(),
     Ok(())
 }
 
-/// Options of `alinea score`, with the sacrebleu CLI's defaults and semantics.
+/// Options of `alinea score`, with the sacrebleu CLI's defaults and semantics (build them from a
+/// [`ScoreConfig`], which checks the values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreOptions {
     /// BLEU tokenizer (`--tokenize`, default `13a`).
@@ -154,6 +168,18 @@ pub struct ScoreOptions {
     pub chrf_lowercase: bool,
     /// BLEU smoothing (default `exp`).
     pub smoothing: Smoothing,
+    /// BLEU's maximum n-gram order (default 4).
+    pub bleu_max_ngram_order: usize,
+    /// Corpus-level effective order for BLEU.
+    pub bleu_effective_order: bool,
+    /// chrF character order (default 6).
+    pub chrf_char_order: usize,
+    /// chrF beta (default 2).
+    pub chrf_beta: u32,
+    /// Keep whitespace in chrF character n-grams.
+    pub chrf_whitespace: bool,
+    /// chrF epsilon smoothing.
+    pub chrf_eps_smoothing: bool,
 }
 
 impl Default for ScoreOptions {
@@ -163,6 +189,12 @@ impl Default for ScoreOptions {
             lowercase: false,
             chrf_lowercase: false,
             smoothing: Smoothing::Exp,
+            bleu_max_ngram_order: 4,
+            bleu_effective_order: false,
+            chrf_char_order: 6,
+            chrf_beta: 2,
+            chrf_whitespace: false,
+            chrf_eps_smoothing: false,
         }
     }
 }
@@ -174,24 +206,38 @@ impl ScoreOptions {
             tokenizer: self.tokenize.clone(),
             lowercase: self.lowercase,
             smoothing: self.smoothing,
-            ..Bleu::default()
+            effective_order: self.bleu_effective_order,
+            max_ngram_order: self.bleu_max_ngram_order,
         }
     }
 
     /// The chrF configuration.
     pub fn chrf(&self) -> Chrf {
         Chrf {
+            char_order: self.chrf_char_order,
+            word_order: 0,
+            beta: self.chrf_beta,
             lowercase: self.chrf_lowercase,
-            ..Chrf::chrf()
+            whitespace: self.chrf_whitespace,
+            eps_smoothing: self.chrf_eps_smoothing,
         }
     }
 
-    /// The chrF++ configuration.
+    /// The chrF++ configuration (the chrF one with word bigrams).
     pub fn chrf_pp(&self) -> Chrf {
         Chrf {
-            lowercase: self.chrf_lowercase,
-            ..Chrf::chrf_pp()
+            word_order: 2,
+            ..self.chrf()
         }
+    }
+
+    /// BLEU, chrF and chrF++ as the significance tests take them.
+    pub fn metrics(&self) -> Vec<significance::Metric> {
+        vec![
+            significance::Metric::Bleu(self.bleu()),
+            significance::Metric::Chrf(self.chrf()),
+            significance::Metric::Chrf(self.chrf_pp()),
+        ]
     }
 }
 
@@ -281,7 +327,7 @@ pub fn score_files(
     let hyp = hyp.as_ref();
     let hyps = read_lines(hyp)?;
     if hyps.is_empty() {
-        return Err(MetricsError::EmptyCorpus(hyp.display().to_string()));
+        return Err(MetricsError::EmptyCorpus(text::display_name(hyp)));
     }
     let mut streams = Vec::with_capacity(refs.len());
     for (index, r) in refs.iter().enumerate() {
@@ -289,8 +335,8 @@ pub fn score_files(
         if lines.len() != hyps.len() {
             return Err(MetricsError::LengthMismatch {
                 index,
-                name: r.as_ref().display().to_string(),
-                hyp_name: hyp.display().to_string(),
+                name: text::display_name(r.as_ref()),
+                hyp_name: text::display_name(hyp),
                 expected: hyps.len(),
                 found: lines.len(),
             });

@@ -67,23 +67,51 @@ pub fn split_lines_py(text: &str) -> Vec<String> {
 }
 
 /// Reads a UTF-8 text file into lines with sacrebleu's semantics (see [`split_lines_py`]).
-/// Invalid UTF-8 is an error naming the file and line, as Python's strict decoder refuses it.
+/// `-` is standard input; a name ending in `.gz` is gunzipped first (all members, as Python's
+/// `gzip.open` reads them; sacrebleu's `smart_open` does the same). Invalid UTF-8 is an error
+/// naming the file and line, as Python's strict decoder refuses it.
 pub fn read_lines(path: impl AsRef<Path>) -> Result<Vec<String>, MetricsError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| MetricsError::Io {
-        path: path.display().to_string(),
+    let io_err = |source| MetricsError::Io {
+        path: display_name(path),
         source,
-    })?;
+    };
+    let bytes = read_bytes(path).map_err(io_err)?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         let off = e.valid_up_to();
         let line = bytes[..off].iter().filter(|&&b| b == b'\n').count() + 1;
         MetricsError::Utf8 {
-            path: path.display().to_string(),
+            path: display_name(path),
             line,
             byte_offset: off,
         }
     })?;
     Ok(split_lines_py(text))
+}
+
+/// How a path is named in messages: `<stdin>` for `-`.
+pub fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin().lock().read_to_end(&mut raw)?;
+    } else {
+        raw = std::fs::read(path)?;
+    }
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out)?;
+        return Ok(out);
+    }
+    Ok(raw)
 }
 
 #[cfg(test)]
@@ -104,6 +132,22 @@ mod tests {
         assert_eq!(split_lines_py("\n"), vec![""]);
         assert_eq!(split_lines_py("a\nb"), vec!["a", "b"]);
         assert_eq!(split_lines_py("a \r\nb\rc\n"), vec!["a", "b\rc"]);
+    }
+
+    #[test]
+    fn gz_files_read_like_plain_ones() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("alinea-text-gz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gz = dir.join("x.txt.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all("caf\u{e9} \nb\n".as_bytes()).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        assert_eq!(read_lines(&gz).unwrap(), vec!["caf\u{e9}", "b"]);
+        std::fs::write(dir.join("bad.gz"), b"not gzip").unwrap();
+        let err = read_lines(dir.join("bad.gz")).unwrap_err().to_string();
+        assert!(err.contains("bad.gz"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

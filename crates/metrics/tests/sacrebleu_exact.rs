@@ -47,6 +47,7 @@ fn options(case: &Value, cfg: &Value) -> ScoreOptions {
         lowercase: cfg["lowercase"].as_bool().unwrap(),
         chrf_lowercase: cfg["chrf_lowercase"].as_bool().unwrap(),
         smoothing: Smoothing::from_name(cfg["smooth"].as_str().unwrap(), smooth_value).unwrap(),
+        ..ScoreOptions::default()
     }
 }
 

@@ -6,8 +6,8 @@ pub mod input;
 use std::collections::BTreeMap;
 
 use alinea_metrics::{
-    CometCommand, FailureConfig, LidModel, MetricsError, ScoreOptions, Smoothing, SpmModel,
-    Tokenizer, analyze_failures, run_comet, score_corpus, sentence_scores,
+    CometCommand, FailureConfig, LidModel, MetricsError, ScoreConfig, ScoreOptions, SpmModel,
+    analyze_failures, run_comet, score_corpus, sentence_scores,
 };
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,23 +19,18 @@ use alinea_engine::{
 };
 use input::{ReadCounts, Segment};
 
-/// Parameters of `metrics.score`.
+/// Parameters of `metrics.score`: the scoring options of `alinea_metrics::ScoreConfig` (same keys,
+/// flattened) and the table's columns.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Test set name written in the `test_set` column (`flores200`, `opus100`, `ntrex128`, …).
     pub test_set: String,
-    /// BLEU tokenizer: `13a`, `intl`, `zh`, `char`, `none`, or SentencePiece `flores200`, `flores101`, `spBLEU-1K`
-    /// (spBLEU, with the `spm_model` input).
-    pub tokenize: String,
-    /// Lowercase for BLEU (sacrebleu `-lc`; chrF stays case-sensitive).
-    pub lowercase: bool,
-    /// Lowercase for chrF / chrF++ (sacrebleu `--chrf-lowercase`).
-    pub chrf_lowercase: bool,
-    /// BLEU smoothing: `exp`, `floor`, `add-k`, `none`.
-    pub smoothing: String,
-    /// Value of `floor` / `add-k` (sacrebleu's default when absent).
-    pub smooth_value: Option<f64>,
+    /// BLEU / chrF options (`tokenize`, `lowercase`, `chrf_lowercase`, `smoothing`, `smooth_value`,
+    /// `bleu_max_ngram_order`, `bleu_effective_order`, `chrf_char_order`, `chrf_beta`,
+    /// `chrf_whitespace`, `chrf_eps_smoothing`).
+    #[serde(flatten)]
+    pub score: ScoreConfig,
     /// A local COMET command with `{src}`, `{hyp}`, `{ref}` placeholders; absent = no COMET (null, never made up).
     pub comet: Option<String>,
     /// Hypothesis column (default: `hypothesis`, else `hyp`).
@@ -52,11 +47,7 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             test_set: "test".into(),
-            tokenize: "13a".into(),
-            lowercase: false,
-            chrf_lowercase: false,
-            smoothing: "exp".into(),
-            smooth_value: None,
+            score: ScoreConfig::default(),
             comet: None,
             hyp_column: String::new(),
             ref_column: String::new(),
@@ -69,12 +60,7 @@ impl Default for Params {
 impl Params {
     /// The scoring options, with the SentencePiece model when the tokenizer needs one.
     fn options(&self, spm_model: Option<SpmModel>) -> Result<ScoreOptions, MetricsError> {
-        Ok(ScoreOptions {
-            tokenize: Tokenizer::from_name(&self.tokenize, spm_model)?,
-            lowercase: self.lowercase,
-            chrf_lowercase: self.chrf_lowercase,
-            smoothing: Smoothing::from_name(&self.smoothing, self.smooth_value)?,
-        })
+        self.score.options(spm_model)
     }
 }
 
@@ -284,12 +270,9 @@ the identifier. Without a known source for every segment of a direction, source_
     ];
 
     fn validate(p: &Params) -> Result<(), ParamError> {
-        Smoothing::from_name(&p.smoothing, p.smooth_value)
-            .map_err(|e| ParamError::new("smoothing", e.to_string()))?;
-        if !Tokenizer::needs_model(&p.tokenize) {
-            p.options(None)
-                .map_err(|e| ParamError::new("tokenize", e.to_string()))?;
-        }
+        p.score
+            .validate()
+            .map_err(|(field, message)| ParamError::new(field, message))?;
         if p.test_set.is_empty() {
             return Err(ParamError::new("test_set", "must not be empty"));
         }
@@ -639,15 +622,57 @@ mod tests {
         );
     }
 
+    /// The demo pipeline's `score` parameters serialize exactly as before the options were
+    /// flattened in from `alinea_metrics::ScoreConfig`, so its cache keys stay where they were;
+    /// and an unknown key is still refused.
+    #[test]
+    fn flattened_params_keep_the_demo_keys_and_refuse_typos() {
+        let demo = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml"),
+        )
+        .unwrap();
+        let block: Vec<&str> = demo
+            .lines()
+            .skip_while(|l| *l != "[stages.score]")
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .collect();
+        let keys: Vec<&str> = block
+            .iter()
+            .map(|l| l.split('=').next().unwrap().trim())
+            .collect();
+        assert_eq!(keys, ["kind", "inputs", "test_set"], "{block:?}");
+        assert!(block.contains(&"test_set = \"flores200\""), "{block:?}");
+        let p: Params = serde_json::from_value(serde_json::json!({"test_set": "flores200"})).unwrap();
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"test_set":"flores200","tokenize":"13a","lowercase":false,"chrf_lowercase":false,"smoothing":"exp","smooth_value":null,"comet":null,"hyp_column":"","ref_column":"","src_column":"","extra_languages":[]}"#
+        );
+        let typo = serde_json::json!({"test_set": "x", "smooth_valu": 0.1});
+        let err = serde_json::from_value::<Params>(typo).unwrap_err().to_string();
+        assert!(err.contains("smooth_valu"), "{err}");
+    }
+
     #[test]
     fn bad_smoothing_is_a_parameter_error() {
-        let p = Params {
-            smoothing: "nope".into(),
+        let with = |score: ScoreConfig| Params {
+            score,
             ..Params::default()
         };
-        let e = MetricsScore::validate(&p).unwrap_err();
+        let e = MetricsScore::validate(&with(ScoreConfig {
+            smoothing: "nope".into(),
+            ..ScoreConfig::default()
+        }))
+        .unwrap_err();
         assert_eq!(e.field, "smoothing");
         assert!(e.message.contains("nope"), "{e}");
+        let e = MetricsScore::validate(&with(ScoreConfig {
+            smoothing: "floor".into(),
+            smooth_value: Some(f64::NAN),
+            ..ScoreConfig::default()
+        }))
+        .unwrap_err();
+        assert_eq!(e.field, "smooth_value");
         assert!(MetricsScore::validate(&Params::default()).is_ok());
     }
 }

@@ -6,14 +6,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use alinea_metrics::report::significance::{
+    Comparison, insert_into_html, significance_html, significance_markdown,
+};
 use alinea_metrics::report::{DirectionScores, ReportSpec, build_report, paper};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::support::lang::{Language, Registry};
 use alinea_engine::{
-    DType, InputSlot, OutputKind, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError,
-    Stats, TablesSlot, col,
+    DType, InputSlot, Optional, OutputKind, OutputSlot, Outputs, ParamError, Stage, StageCtx,
+    StageError, Stats, TablesSlot, col,
 };
 pub use paper::PaperReference;
 
@@ -63,8 +66,72 @@ const SCORES: TablesSlot = TablesSlot::new(
     col("lang", DType::Str),
 ]);
 
+const COMPARISONS: TablesSlot<Optional> = TablesSlot::new(
+    "comparisons",
+    "the `comparisons` tables of metrics.compare stages: significant differences to the baseline are marked",
+)
+.optional()
+.requires(&[
+    col("test_set", DType::Str),
+    col("direction", DType::Str),
+    col("baseline", DType::Str),
+    col("system", DType::Str),
+    col("metric", DType::Str),
+    col("test", DType::Str),
+    col("baseline_score", DType::F64),
+    col("score", DType::F64),
+    col("p_value", DType::F64),
+    col("significant", DType::Bool),
+]);
+
 /// The stage kind.
 pub struct Report;
+
+/// The rows of a `metrics.compare` table.
+fn read_comparisons(run: &str, df: &DataFrame) -> Result<Vec<Comparison>, StageError> {
+    let s = |name: &str| -> Result<Vec<String>, StageError> {
+        str_col(df, run, name).map_err(|_| StageError::Input {
+            slot: COMPARISONS.name().into(),
+            message: format!("table of `{run}` has no column `{name}`: not a metrics.compare table"),
+        })
+    };
+    let f = |name: &str| -> Result<Vec<f64>, StageError> {
+        Ok(f64_col(df, name)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    };
+    let (ts, dir, base, sys, metric, test) = (
+        s("test_set")?,
+        s("direction")?,
+        s("baseline")?,
+        s("system")?,
+        s("metric")?,
+        s("test")?,
+    );
+    let (bs, sc, p) = (f("baseline_score")?, f("score")?, f("p_value")?);
+    let sig: Vec<bool> = df
+        .column("significant")?
+        .bool()?
+        .iter()
+        .map(|v| v.unwrap_or(false))
+        .collect();
+    Ok((0..df.height())
+        .map(|i| Comparison {
+            test_set: ts[i].clone(),
+            direction: dir[i].clone(),
+            baseline: base[i].clone(),
+            system: sys[i].clone(),
+            metric: metric[i].clone(),
+            test: test[i].clone(),
+            baseline_score: bs[i],
+            score: sc[i],
+            p_value: p[i],
+            significant: sig[i],
+        })
+        .collect())
+}
 
 /// The column of each of `alinea_metrics::report::METRICS` in a scores table.
 const METRIC_COLUMNS: [&str; 4] = ["bleu", "chrf", "chrfpp", "comet"];
@@ -148,10 +215,11 @@ impl Stage for Report {
 Lays out the scores of one or more `metrics.score` stages as the paper's tables: per test set and metric, one table
 per direction group (en→xx, xx→en) with languages as columns and the average, the BLOOMZ+3 seen/unseen buckets
 (seen = `bloom_seen` in the registry), runs side by side with the best value of every column marked, grouped bar
-charts, and a per-direction appendix with the failure analysis. The run name of a scores table is the name of the
+charts, a per-direction appendix with the failure analysis, and, given the `comparisons` of metrics.compare stages,
+a significance section marking which differences to the baseline are significant (p <= 0.05, `*`). The run name of a scores table is the name of the
 stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*]`).";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[SCORES.slot()];
+    const INPUTS: &'static [InputSlot] = &[SCORES.slot(), COMPARISONS.slot()];
     const OUTPUTS: &'static [OutputSlot] = &[
         OutputSlot::table(
             "summary",
@@ -272,7 +340,21 @@ stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*
             }
         }
 
-        let report = build_report(&dirs, &spec);
+        let mut report = build_report(&dirs, &spec);
+        let mut comparisons = Vec::new();
+        for (run, df) in ctx.tables(COMPARISONS)?.unwrap_or_default() {
+            comparisons.extend(read_comparisons(&run, &df)?);
+        }
+        if !comparisons.is_empty() {
+            report
+                .markdown
+                .push_str(&significance_markdown(&comparisons, p.decimals));
+            report.html = insert_into_html(
+                &report.html,
+                &significance_html(&comparisons, p.decimals),
+            );
+            stats.count("comparisons", comparisons.len() as u64);
+        }
         let summary = &report.summary;
         let df = DataFrame::new_infer_height(vec![
             Column::new(

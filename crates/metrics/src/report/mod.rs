@@ -14,6 +14,7 @@ use crate::html::escape;
 
 mod full;
 pub mod paper;
+pub mod significance;
 
 pub use full::{
     DirectionScores, FAILURES, METRICS, Report, ReportSpec, SummaryRow, build_report, summarize,
