@@ -268,6 +268,36 @@ pub(crate) fn clone_table(t: &TranslationTable) -> TranslationTable {
 }
 
 impl TranslationTable {
+    pub(crate) fn from_parts(
+        cond: Vocab,
+        gen_: Vocab,
+        row_start: Vec<usize>,
+        cols: Vec<u32>,
+        probs: Vec<f64>,
+    ) -> Self {
+        TranslationTable {
+            cond,
+            gen_,
+            row_start,
+            cols,
+            probs,
+        }
+    }
+
+    /// Stored cells.
+    pub(crate) fn cells(&self) -> usize {
+        self.cols.len()
+    }
+
+    /// t(f | e) by interned ids (e = 0 is NULL).
+    pub(crate) fn prob_ids(&self, e: u32, f: u32) -> Option<f64> {
+        let (a, b) = (self.row_start[e as usize], self.row_start[e as usize + 1]);
+        self.cols[a..b]
+            .binary_search(&f)
+            .ok()
+            .map(|k| self.probs[a + k])
+    }
+
     /// t(generated | conditioning) for two words; `None` for an unseen word or a pair that never co-occurred.
     /// Pass `None` as `conditioning` for the NULL word.
     pub fn prob(&self, conditioning: Option<&str>, generated: &str) -> Option<f64> {

@@ -17,6 +17,7 @@
 pub mod aer;
 pub mod diag;
 pub mod error;
+pub mod gibbs;
 pub mod hmm;
 pub mod ibm2;
 pub mod pairs;
@@ -26,6 +27,7 @@ pub mod tokenize;
 
 pub use aer::{AerScore, aer};
 pub use error::{AlignError, FormatError};
+pub use gibbs::{BayesModel, BayesParams, align_bayes_bidirectional};
 pub use hmm::{HmmParams, align_hmm_bidirectional};
 pub use ibm2::{
     AlignStats, Alignment, Ibm2Params, IterationLog, Model, Posteriors, SentenceAlignment,
