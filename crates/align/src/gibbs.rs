@@ -800,6 +800,19 @@ fn run_direction(
     })
 }
 
+/// Aligns one direction with the Bayesian model: P(tgt | src), or P(src | tgt) with `reverse`; links are 0-based
+/// (src index, tgt index) either way.
+pub fn align_bayes_corpus<S: AsRef<str> + Sync>(
+    src: &[Vec<S>],
+    tgt: &[Vec<S>],
+    params: &BayesParams,
+    reverse: bool,
+) -> Result<Alignment, AlignError> {
+    params.validate()?;
+    let corpus = Corpus::new(src, tgt, params.max_sentence_len, false)?;
+    run_direction(&corpus, params, reverse)
+}
+
 /// Aligns in both directions with the Bayesian model, interning the corpus once. Returns (forward, reverse); links
 /// are 0-based (src index, tgt index) in both. Deterministic for a given seed whatever the thread count.
 pub fn align_bayes_bidirectional<S: AsRef<str> + Sync>(
@@ -808,7 +821,7 @@ pub fn align_bayes_bidirectional<S: AsRef<str> + Sync>(
     params: &BayesParams,
 ) -> Result<(Alignment, Alignment), AlignError> {
     params.validate()?;
-    let corpus = Corpus::new(src, tgt, params.max_sentence_len)?;
+    let corpus = Corpus::new(src, tgt, params.max_sentence_len, false)?;
     let fwd = run_direction(&corpus, params, false)?;
     let rev = run_direction(&corpus, params, true)?;
     Ok((fwd, rev))
@@ -908,7 +921,7 @@ mod tests {
     #[test]
     fn conditionals_match_brute_force_enumeration() {
         let (src, tgt) = tiny();
-        let corpus = Corpus::new(&src, &tgt, 0).unwrap();
+        let corpus = Corpus::new(&src, &tgt, 0, false).unwrap();
         // Small clamps so that clamped jump and fertility buckets are exercised too.
         for reverse in [false, true] {
             let sents = Sents::new(&corpus, reverse);
@@ -965,7 +978,7 @@ mod tests {
     #[test]
     fn count_tables_equal_a_recount_after_every_sweep() {
         let (src, tgt) = tiny();
-        let corpus = Corpus::new(&src, &tgt, 0).unwrap();
+        let corpus = Corpus::new(&src, &tgt, 0, false).unwrap();
         let sents = Sents::new(&corpus, false);
         let h = hyper(&sents, 1, 1);
         let mut s = Sampler::new(&sents, h, 3);
