@@ -37,8 +37,8 @@ pub use ibm2::{
     SkipReason, Skipped, TranslationTable, align_bidirectional, align_corpus,
 };
 pub use pairs::{
-    LinkScore, PairError, PairInput, PairParams, PairRow, PairStats, ScoreKind, ScoredPairInput,
-    extract_pairs, extract_pairs_scored, link_scores,
+    LinkScore, PairError, PairFilter, PairInput, PairParams, PairRow, PairStats, ScoreKind,
+    ScoredPairInput, extract_pairs, extract_pairs_scored, link_scores,
 };
 pub use pharaoh::{GoldAlignment, Link};
 pub use symmetrize::{Method, symmetrize, symmetrize_posteriors, symmetrize_sentence};

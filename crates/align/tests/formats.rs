@@ -187,7 +187,10 @@ fn gold_pairs_from_original_text() {
     let all = extract_pairs(
         input,
         &PairParams {
-            min_score: 0.0,
+            filter: PairFilter {
+                min_score: 0.0,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -215,8 +218,11 @@ fn gold_pairs_from_original_text() {
     let two = extract_pairs(
         input,
         &PairParams {
-            max_len: 2,
-            min_score: 0.0,
+            filter: PairFilter {
+                max_len: 2,
+                min_score: 0.0,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -233,8 +239,11 @@ fn gold_pairs_from_original_text() {
     let punct = extract_pairs(
         input,
         &PairParams {
-            min_score: 0.0,
-            skip_punctuation: false,
+            filter: PairFilter {
+                min_score: 0.0,
+                skip_punctuation: false,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -249,10 +258,12 @@ fn gold_pairs_from_original_text() {
         let hi = extract_pairs(
             input,
             &PairParams {
-                min_score: 0.999_999,
-                score,
+                filter: PairFilter {
+                    min_score: 0.999_999,
+                    score,
+                    ..Default::default()
+                },
                 lowercase: true,
-                ..Default::default()
             },
         )
         .unwrap();
