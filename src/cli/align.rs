@@ -162,7 +162,9 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
             args.tgt.display()
         );
     }
-    let words = |lines: &[&str]| -> Vec<Vec<String>> {
+    // Words borrow from the file text unless lowercasing changes them: an owned String per token would be most
+    // of the peak memory on a large corpus.
+    let words = |lines: &[&'_ str]| -> Vec<Vec<std::borrow::Cow<'_, str>>> {
         use rayon::prelude::*;
         lines
             .par_iter()
@@ -171,9 +173,9 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
                     .into_iter()
                     .map(|t| {
                         if args.lowercase {
-                            t.text.to_lowercase()
+                            std::borrow::Cow::Owned(t.text.to_lowercase())
                         } else {
-                            t.text.to_string()
+                            std::borrow::Cow::Borrowed(t.text)
                         }
                     })
                     .collect()

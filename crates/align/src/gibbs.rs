@@ -266,14 +266,13 @@ impl Hyper {
         }
         let d = i64::from(to) - i64::from(from);
         let (from, n) = (i64::from(from), i64::from(n));
-        let size = if d >= self.max_jump {
-            n + 1 - from - self.max_jump
+        if d >= self.max_jump {
+            1.0 / (n + 1 - from - self.max_jump) as f64
         } else if d <= -self.max_jump {
-            from - self.max_jump
+            1.0 / (from - self.max_jump) as f64
         } else {
-            1
-        };
-        1.0 / size as f64
+            1.0
+        }
     }
 
     fn fert_bucket(&self, phi: u32) -> usize {
@@ -305,7 +304,22 @@ impl TransCounts {
             }
             Err(row.len())
         } else {
-            row.binary_search_by_key(&e, |&(x, _)| x)
+            // Branch-free lower bound: rows of frequent words are long and searched n times per token, where a
+            // mispredicted branch per step was most of the sampler's time.
+            let mut base = 0usize;
+            let mut size = row.len();
+            while size > 1 {
+                let half = size / 2;
+                let mid = base + half;
+                base = if row[mid].0 < e { mid } else { base };
+                size -= half;
+            }
+            let k = base + usize::from(row[base].0 < e);
+            if k < row.len() && row[k].0 == e {
+                Ok(k)
+            } else {
+                Err(k)
+            }
         }
     }
 
@@ -592,28 +606,38 @@ impl<'s, 'a> Sampler<'s, 'a> {
 
 /// Two-slot Misra–Gries summary of the positions drawn for one token: any position drawn more than a third of the
 /// time is kept, with a count that is at most the number of draws it lost to evictions below its true count.
+/// 12 bytes (counts saturate at 65,535 draws).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Summary {
-    slots: [(u32, u32); 2],
+    pos: [u32; 2],
+    count: [u16; 2],
 }
 
 impl Summary {
     fn add(&mut self, pos: u32) {
-        for s in &mut self.slots {
-            if s.1 > 0 && s.0 == pos {
-                s.1 += 1;
+        for k in 0..2 {
+            if self.count[k] > 0 && self.pos[k] == pos {
+                self.count[k] = self.count[k].saturating_add(1);
                 return;
             }
         }
-        for s in &mut self.slots {
-            if s.1 == 0 {
-                *s = (pos, 1);
+        for k in 0..2 {
+            if self.count[k] == 0 {
+                self.pos[k] = pos;
+                self.count[k] = 1;
                 return;
             }
         }
-        for s in &mut self.slots {
-            s.1 -= 1;
+        for c in &mut self.count {
+            *c -= 1;
         }
+    }
+
+    /// (position, count) of the occupied slots.
+    fn slots(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        (0..2)
+            .filter(|&k| self.count[k] > 0)
+            .map(|k| (self.pos[k], u32::from(self.count[k])))
     }
 }
 
@@ -738,14 +762,11 @@ fn run_direction(
     let mut pooled: Vec<(u32, u32)> = Vec::new();
     for (k, &(index, e, f)) in sents.items.iter().enumerate() {
         let sa = &mut sentences[index];
-        for j in 0..f.len() {
+        for (j, &fj) in f.iter().enumerate() {
             let t = sents.tok_off[k] + j;
             pooled.clear();
             for o in &outs {
-                for &(pos, c) in &o.summaries[t].slots {
-                    if c == 0 {
-                        continue;
-                    }
+                for (pos, c) in o.summaries[t].slots() {
                     match pooled.iter_mut().find(|p| p.0 == pos) {
                         Some(p) => p.1 += c,
                         None => pooled.push((pos, c)),
@@ -771,7 +792,7 @@ fn run_direction(
             sa.posteriors.push((f64::from(count) / draws) as f32);
             let ew = e[i as usize];
             sa.ttable
-                .push(ttable.prob_ids(ew, f[j]).unwrap_or(0.0) as f32);
+                .push(ttable.prob_ids(ew, fj).unwrap_or(0.0) as f32);
         }
     }
     let stats = AlignStats {
@@ -1011,11 +1032,23 @@ mod tests {
     }
 
     #[test]
+    fn row_search_finds_and_places_in_long_and_short_rows() {
+        for len in [0usize, 1, 5, 16, 17, 40, 1000] {
+            let row: Vec<(u32, u32)> = (0..len as u32).map(|k| (3 * k + 1, 1)).collect();
+            for e in 0..3 * len as u32 + 3 {
+                let want = row.binary_search_by_key(&e, |&(x, _)| x);
+                assert_eq!(TransCounts::find(&row, e), want, "len {len} e {e}");
+            }
+        }
+    }
+
+    #[test]
     fn summary_keeps_a_position_drawn_more_than_a_third_of_the_time() {
         let mut s = Summary::default();
         for pos in [1, 2, 3, 1, 4, 1, 5, 1, 6, 1] {
             s.add(pos);
         }
-        assert!(s.slots.iter().any(|&(p, c)| p == 1 && c > 0), "{s:?}");
+        assert!(s.slots().any(|(p, c)| p == 1 && c > 0), "{s:?}");
+        assert_eq!(std::mem::size_of::<Summary>(), 12);
     }
 }

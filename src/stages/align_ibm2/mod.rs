@@ -580,6 +580,25 @@ mod tests {
         assert!(
             serde_json::from_value::<Params>(serde_json::json!({"symmetrize": "diag"})).is_err()
         );
+        // `model` picks the Bayesian aligner; old pipelines (no `model`) keep IBM2.
+        assert_eq!(Params::default().model, AlignModel::Ibm2);
+        let b: Params = serde_json::from_value(
+            serde_json::json!({"model": "fertility", "bayes": {"samplers": 2, "seed": 5}}),
+        )
+        .unwrap();
+        assert_eq!(b.model.bayes(), Some(alinea_align::BayesModel::Fertility));
+        assert_eq!(b.bayes.samplers, 2);
+        assert!(
+            serde_json::from_value::<Params>(serde_json::json!({"model": "ibm3"})).is_err()
+        );
+        assert!(AlignIbm2::validate(&Params {
+            bayes: BayesParams {
+                samplers: 0,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .is_err_and(|e| e.to_string().contains("bayes.samplers")));
         // The canonical form names the method in full.
         assert_eq!(
             serde_json::to_value(&p).unwrap()["symmetrize"],
