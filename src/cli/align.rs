@@ -128,6 +128,31 @@ fn chosen_model(args: &AlignArgs) -> anyhow::Result<Chosen> {
     Ok(Chosen::Ibm2(params))
 }
 
+/// The words of every line. They borrow from the file text unless lowercasing changes them: an owned String per
+/// token would be most of the peak memory on a large corpus.
+fn words<'a>(
+    lines: &[&'a str],
+    mode: TokenizeMode,
+    lowercase: bool,
+) -> Vec<Vec<std::borrow::Cow<'a, str>>> {
+    use rayon::prelude::*;
+    lines
+        .par_iter()
+        .map(|l| {
+            tokenize(l, mode)
+                .into_iter()
+                .map(|t| {
+                    if lowercase {
+                        std::borrow::Cow::Owned(t.text.to_lowercase())
+                    } else {
+                        std::borrow::Cow::Borrowed(t.text)
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Skipped lines printed one by one before the rest are summarised.
 const SHOWN_SKIPS: usize = 5;
 
@@ -162,27 +187,10 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
             args.tgt.display()
         );
     }
-    // Words borrow from the file text unless lowercasing changes them: an owned String per token would be most
-    // of the peak memory on a large corpus.
-    let words = |lines: &[&'_ str]| -> Vec<Vec<std::borrow::Cow<'_, str>>> {
-        use rayon::prelude::*;
-        lines
-            .par_iter()
-            .map(|l| {
-                tokenize(l, mode)
-                    .into_iter()
-                    .map(|t| {
-                        if args.lowercase {
-                            std::borrow::Cow::Owned(t.text.to_lowercase())
-                        } else {
-                            std::borrow::Cow::Borrowed(t.text)
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
-    };
-    let (sw, tw) = (words(&src_lines), words(&tgt_lines));
+    let (sw, tw) = (
+        words(&src_lines, mode, args.lowercase),
+        words(&tgt_lines, mode, args.lowercase),
+    );
     let named = |e: AlignError| {
         anyhow::Error::new(e).context(format!(
             "aligning {} with {}",

@@ -30,9 +30,6 @@ fn main() {
         let nl = |a: &Alignment| a.sentences.iter().map(|s| s.links.len()).sum::<usize>();
         let nt: usize = tgt.iter().map(Vec::len).sum();
         let ns: usize = src.iter().map(Vec::len).sum();
-        for k in [10] {
-            println!("{:?} | {:?}", f.sentences[k].links, r.sentences[k].links);
-        }
         println!(
             "links fwd {} / {nt} tgt tokens, rev {} / {ns} src tokens",
             nl(&f),

@@ -955,7 +955,7 @@ mod tests {
                 let mut checked = 0;
                 for k in 0..sents.items.len() {
                     let (_, e, f) = sents.items[k];
-                    for j in 0..f.len() {
+                    for (j, &fj) in f.iter().enumerate() {
                         let t = sents.tok_off[k] + j;
                         // Brute force: the joint of every completion of a_j, normalised.
                         let old = s.a[t];
@@ -976,9 +976,9 @@ mod tests {
                         }
                         let (prev, next) = neighbours(&s, k, j);
                         let ew = if old == 0 { 0 } else { e[old as usize - 1] };
-                        s.trans_remove(ew, f[j]);
+                        s.trans_remove(ew, fj);
                         s.structure_update(phase, e, old, prev, next, false);
-                        let sum = s.conditional(phase, e, f[j], prev, next);
+                        let sum = s.conditional(phase, e, fj, prev, next);
                         for (i, (&w, &l)) in s.weights.iter().zip(&lj).enumerate() {
                             let want = (l - mx).exp() / z;
                             assert!(
@@ -1049,6 +1049,6 @@ mod tests {
             s.add(pos);
         }
         assert!(s.slots().any(|(p, c)| p == 1 && c > 0), "{s:?}");
-        assert_eq!(std::mem::size_of::<Summary>(), 12);
+        assert_eq!(size_of::<Summary>(), 12);
     }
 }

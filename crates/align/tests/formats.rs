@@ -298,17 +298,21 @@ fn gold_pairs_from_original_text() {
     };
     for params in [
         PairParams {
-            min_score: 0.0,
+            filter: PairFilter {
+                min_score: 0.0,
+                ..Default::default()
+            },
             lowercase: true,
-            ..Default::default()
         },
         PairParams {
-            min_score: 0.999_999,
+            filter: PairFilter {
+                min_score: 0.999_999,
+                ..Default::default()
+            },
             lowercase: true,
-            ..Default::default()
         },
     ] {
-        let (rows, st) = extract_pairs_scored(scored, &params).unwrap();
+        let (rows, st) = extract_pairs_scored(scored, &params.filter).unwrap();
         assert_eq!(rows, extract_pairs(input, &params).unwrap());
         assert_eq!(st.kept, rows.len() as u64);
         assert_eq!(st.candidates, st.kept + st.punctuation + st.below_threshold);
@@ -321,7 +325,7 @@ fn gold_pairs_from_original_text() {
             scores: &short,
             ..scored
         },
-        &PairParams::default(),
+        &PairFilter::default(),
     )
     .unwrap_err();
     assert!(e.to_string().contains("4 links but 0 link scores"), "{e}");

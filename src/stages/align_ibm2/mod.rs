@@ -586,7 +586,7 @@ mod tests {
             serde_json::json!({"model": "fertility", "bayes": {"samplers": 2, "seed": 5}}),
         )
         .unwrap();
-        assert_eq!(b.model.bayes(), Some(alinea_align::BayesModel::Fertility));
+        assert_eq!(b.model.bayes(), Some(BayesModel::Fertility));
         assert_eq!(b.bayes.samplers, 2);
         assert!(
             serde_json::from_value::<Params>(serde_json::json!({"model": "ibm3"})).is_err()
