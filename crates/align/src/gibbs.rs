@@ -16,7 +16,7 @@
 //!
 //! With the parameters integrated out, the conditional of one a_j given everything else is a product of count
 //! ratios (counts taken without token j): translation (c(e_i, f_j) + α_t)/(c(e_i) + V·α_t); distortion
-//! (c(d₁) + α_j)(c(d₂) + [d₁ = d₂] + α_j) for the two events token j's choice creates (p → i, i → next) or
+//! (c(d₁) + α_j)(c(d₂) + \[d₁ = d₂\] + α_j) for the two events token j's choice creates (p → i, i → next) or
 //! (c(NULL) + α_j)(c(p → next) + α_j) for NULL; fertility (c(e_i, φ_i + 1) + α_f)/(c(e_i, φ_i) − 1 + α_f).
 //! The unit tests check these against the normalised collapsed joint by brute-force enumeration.
 //!
