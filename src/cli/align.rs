@@ -9,8 +9,9 @@ use clap::Args;
 
 use super::Global;
 use alinea_align::{
-    Alignment, Ibm2Params, Method, Model, TokenizeMode, aer, align_bidirectional, align_corpus,
-    pharaoh, symmetrize, tokenize,
+    AlignError, Alignment, BayesModel, BayesParams, Ibm2Params, Method, Model, TokenizeMode, aer,
+    align_bayes_bidirectional, align_bayes_corpus, align_bidirectional, align_corpus, pharaoh,
+    symmetrize, tokenize,
 };
 
 /// Arguments of `align`.
@@ -29,8 +30,10 @@ pub struct AlignArgs {
     /// grow-diag-final-and (gdfa). Without it (and without --reverse) only the forward alignment is written
     #[arg(long, value_name = "METHOD")]
     symmetrize: Option<String>,
-    /// fixed: fast_align's model with its bugs fixed, λ fixed at 4 [default]; fast_align: upstream -d -o -v
-    #[arg(long, value_parser = ["fixed", "fast_align"])]
+    /// ibm2 (or fixed): IBM Model 2, fast_align's model with its bugs fixed, λ fixed at 4 [default]; fast_align:
+    /// upstream -d -o -v; hmm / fertility: the Bayesian HMM / HMM + fertility aligner (collapsed Gibbs sampling,
+    /// eflomal's model class; fertility is the more accurate)
+    #[arg(long, value_parser = ["ibm2", "fixed", "fast_align", "hmm", "fertility"])]
     model: Option<String>,
     /// Tokenization: whitespace (the default, as fast_align: link indices count whitespace-separated tokens, so
     /// pre-tokenized files and their gold alignments line up), unicode (UAX #29 words, punctuation split off),
@@ -40,8 +43,9 @@ pub struct AlignArgs {
     /// Lowercase words before training
     #[arg(long)]
     lowercase: bool,
-    /// Model parameters as JSON, as the `ibm2` table of the align.ibm2 stage (e.g. '{"iterations": 6}');
-    /// --model, when given, wins over its `model` field
+    /// Model parameters as JSON: the `ibm2` table of the align.ibm2 stage for IBM2 (e.g. '{"iterations": 6}';
+    /// --model, when given, wins over its `model` field), its `bayes` table for hmm / fertility (e.g.
+    /// '{"samplers": 4, "seed": 1}')
     #[arg(long, value_name = "JSON")]
     params: Option<String>,
     /// Output file (Pharaoh `i-j`, 0-based, one line per input line; empty line for a skipped pair) [default:
@@ -69,9 +73,46 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// `alinea align`.
-pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
+/// Reads a corpus side as UTF-8; invalid bytes are reported with their line and byte offset.
+fn read_utf8(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..bad];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        anyhow::anyhow!(
+            "{}: line {line}: invalid UTF-8 at byte {} of the line (byte {bad} of the file, value 0x{:02x}); \
+             the aligner reads UTF-8 text",
+            path.display(),
+            bad - line_start + 1,
+            e.as_bytes()[bad]
+        )
+    })
+}
+
+/// The model `--model` and `--params` describe.
+enum Chosen {
+    Ibm2(Ibm2Params),
+    Bayes(BayesParams),
+}
+
+fn chosen_model(args: &AlignArgs) -> anyhow::Result<Chosen> {
+    let bayes = match args.model.as_deref() {
+        Some("hmm") => Some(BayesModel::Hmm),
+        Some("fertility") => Some(BayesModel::Fertility),
+        _ => None,
+    };
+    if let Some(model) = bayes {
+        let mut p: BayesParams = match &args.params {
+            Some(j) => serde_json::from_str(j)
+                .context("--params: not a valid parameter object of the Bayesian aligner")?,
+            None => BayesParams::default(),
+        };
+        p.model = model;
+        p.validate().context("--params")?;
+        return Ok(Chosen::Bayes(p));
+    }
     let mut params: Ibm2Params = match &args.params {
         Some(j) => {
             serde_json::from_str(j).context("--params: not a valid ibm2 parameter object")?
@@ -84,6 +125,41 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
         None => {}
     }
     params.validate().context("--params")?;
+    Ok(Chosen::Ibm2(params))
+}
+
+/// The words of every line. They borrow from the file text unless lowercasing changes them: an owned String per
+/// token would be most of the peak memory on a large corpus.
+fn words<'a>(
+    lines: &[&'a str],
+    mode: TokenizeMode,
+    lowercase: bool,
+) -> Vec<Vec<std::borrow::Cow<'a, str>>> {
+    use rayon::prelude::*;
+    lines
+        .par_iter()
+        .map(|l| {
+            tokenize(l, mode)
+                .into_iter()
+                .map(|t| {
+                    if lowercase {
+                        std::borrow::Cow::Owned(t.text.to_lowercase())
+                    } else {
+                        std::borrow::Cow::Borrowed(t.text)
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Skipped lines printed one by one before the rest are summarised.
+const SHOWN_SKIPS: usize = 5;
+
+/// `alinea align`.
+pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let chosen = chosen_model(&args)?;
     let method: Option<Method> = args
         .symmetrize
         .as_deref()
@@ -92,7 +168,7 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)
         .context("--symmetrize")?;
     let mode: TokenizeMode = args.tokenize.parse().map_err(anyhow::Error::msg)?;
-    let (src, tgt) = (read(&args.src)?, read(&args.tgt)?);
+    let (src, tgt) = (read_utf8(&args.src)?, read_utf8(&args.tgt)?);
     let (src_lines, tgt_lines): (Vec<&str>, Vec<&str>) =
         (src.lines().collect(), tgt.lines().collect());
     if src_lines.len() != tgt_lines.len() {
@@ -104,33 +180,43 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
             tgt_lines.len()
         );
     }
-    let words = |lines: &[&str]| -> Vec<Vec<String>> {
-        use rayon::prelude::*;
-        lines
-            .par_iter()
-            .map(|l| {
-                tokenize(l, mode)
-                    .into_iter()
-                    .map(|t| {
-                        if args.lowercase {
-                            t.text.to_lowercase()
-                        } else {
-                            t.text.to_string()
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
+    if src_lines.is_empty() {
+        bail!(
+            "{} and {} are empty: nothing to align",
+            args.src.display(),
+            args.tgt.display()
+        );
+    }
+    let (sw, tw) = (
+        words(&src_lines, mode, args.lowercase),
+        words(&tgt_lines, mode, args.lowercase),
+    );
+    let named = |e: AlignError| {
+        anyhow::Error::new(e).context(format!(
+            "aligning {} with {}",
+            args.src.display(),
+            args.tgt.display()
+        ))
     };
-    let (sw, tw) = (words(&src_lines), words(&tgt_lines));
-    let (links, runs): (Vec<Vec<(u32, u32)>>, Vec<Alignment>) = match method {
-        Some(m) => {
-            let (f, r) = align_bidirectional(&sw, &tw, &params)?;
+    let (links, runs): (Vec<Vec<(u32, u32)>>, Vec<Alignment>) = match (method, &chosen) {
+        (Some(m), _) => {
+            let (f, r) = match &chosen {
+                Chosen::Ibm2(p) => align_bidirectional(&sw, &tw, p),
+                Chosen::Bayes(p) => align_bayes_bidirectional(&sw, &tw, p),
+            }
+            .map_err(named)?;
             (symmetrize(&f.links(), &r.links(), m)?, vec![f, r])
         }
-        None => {
-            params.reverse = args.reverse;
-            let a = align_corpus(&sw, &tw, &params)?;
+        (None, Chosen::Ibm2(p)) => {
+            let p = Ibm2Params {
+                reverse: args.reverse,
+                ..p.clone()
+            };
+            let a = align_corpus(&sw, &tw, &p).map_err(named)?;
+            (a.links(), vec![a])
+        }
+        (None, Chosen::Bayes(p)) => {
+            let a = align_bayes_corpus(&sw, &tw, p, args.reverse).map_err(named)?;
             (a.links(), vec![a])
         }
     };
@@ -168,11 +254,28 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
             started.elapsed().as_secs_f64()
         );
     }
-    for s in st.skipped.iter().take(5) {
+    for s in st.skipped.iter().take(SHOWN_SKIPS) {
         eprintln!(
-            "warning: line {} skipped: {}",
+            "warning: {} line {} skipped: {}",
+            args.src.display(),
             s.index + 1,
             crate::stages::align_ibm2::skip_name(s.reason)
+        );
+    }
+    if st.skipped.len() > SHOWN_SKIPS {
+        let rest = &st.skipped[SHOWN_SKIPS..];
+        let mut by_reason: std::collections::BTreeMap<&str, usize> = Default::default();
+        for s in rest {
+            *by_reason
+                .entry(crate::stages::align_ibm2::skip_name(s.reason))
+                .or_default() += 1;
+        }
+        let reasons: Vec<String> = by_reason.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        eprintln!(
+            "warning: {} more skipped lines not listed ({}; first at line {})",
+            rest.len(),
+            reasons.join(", "),
+            rest[0].index + 1
         );
     }
     Ok(ExitCode::SUCCESS)

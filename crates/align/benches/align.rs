@@ -1,7 +1,8 @@
 //! Alignment benchmark: forward + reverse + grow-diag-final-and on real corpora, sentences/s, wall, peak RSS.
 //!
 //! `cargo bench -p alinea-align --bench align [-- CORPUS...] ` with CORPUS in `be-en`, `enfr-long`, `be-en-x3`
-//! (default: all). Each corpus runs in a child process so that its peak RSS (VmHWM) is its own; threads are taken
+//! (default: all); `-- --one CORPUS THREADS KIND` runs one (KIND: fixed, fast_align, hmm, fertility, bayes_hmm).
+//! Each corpus runs in a child process so that its peak RSS (VmHWM) is its own; threads are taken
 //! from `ALINEA_THREADS` (default: all cores) and the run is repeated for 1 thread with `--threads 1`.
 use std::io::Read;
 use std::time::Instant;
@@ -79,7 +80,13 @@ fn corpus(name: &str) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
     }
 }
 
-fn run_one(name: &str, threads: usize, model: Model, hmm: bool) {
+fn run_one(name: &str, threads: usize, model: Model, kind: &str) {
+    let hmm = kind == "hmm";
+    let bayes = match kind {
+        "fertility" => Some(BayesModel::Fertility),
+        "bayes_hmm" => Some(BayesModel::Hmm),
+        _ => None,
+    };
     let (src, tgt) = corpus(name);
     let cells: usize = src.iter().zip(&tgt).map(|(s, t)| s.len() * t.len()).sum();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -94,7 +101,13 @@ fn run_one(name: &str, threads: usize, model: Model, hmm: bool) {
     let cpu0 = cpu_s();
     let t0 = Instant::now();
     let (f, r, g) = pool.install(|| {
-        let (f, r) = if hmm {
+        let (f, r) = if let Some(model) = bayes {
+            let p = BayesParams {
+                model,
+                ..Default::default()
+            };
+            align_bayes_bidirectional(&src, &tgt, &p).unwrap()
+        } else if hmm {
             align_hmm_bidirectional(&src, &tgt, &p, &HmmParams::default()).unwrap()
         } else {
             align_bidirectional(&src, &tgt, &p).unwrap()
@@ -107,8 +120,8 @@ fn run_one(name: &str, threads: usize, model: Model, hmm: bool) {
     let links: usize = g.iter().map(Vec::len).sum();
     println!(
         "{name:<10} model={} threads={threads} pairs={} cells/pass={cells} wall={wall:.2}s cpu={cpu:.2}s pairs/s={:.0} peak_rss={:.0}MB (input tokens {rss0:.0}MB) ttable={}+{} λ={:.2}/{:.2} gdfa_links={links}",
-        if hmm {
-            "HMM".to_string()
+        if bayes.is_some() || hmm {
+            kind.to_string()
         } else {
             format!("{model:?}")
         },
@@ -138,7 +151,7 @@ fn main() {
             &args[1],
             args[2].parse().unwrap(),
             model,
-            kind == Some("hmm"),
+            kind.unwrap_or("fixed"),
         );
         return;
     }
@@ -157,7 +170,13 @@ fn main() {
         "peers (peer-figures.md, fwd+rev+gdfa, same machine class): be-en fast_align 6.9 s (2 thr) / 12.8 s (1 thr), eflomal 8.8 s; be-en x3 fast_align 37.3 s, eflomal 32.9 s; peak RSS fast_align 78 MB (be-en)"
     );
     for name in &names {
-        let mut runs = vec![(threads, "fixed"), (1, "fixed"), (threads, "fast_align")];
+        let mut runs = vec![
+            (threads, "fertility"),
+            (threads, "bayes_hmm"),
+            (threads, "fixed"),
+            (1, "fixed"),
+            (threads, "fast_align"),
+        ];
         if name != "be-en-x3" {
             runs.push((threads, "hmm"));
         }

@@ -271,7 +271,7 @@ pub fn align_hmm_bidirectional<S: AsRef<str> + Sync>(
             reason: "must be in (0, 1)".into(),
         });
     }
-    let corpus = Corpus::new(src, tgt, ibm2.max_sentence_len)?;
+    let corpus = Corpus::new(src, tgt, ibm2.max_sentence_len, true)?;
     let fwd = run(&corpus, ibm2, hmm, false)?;
     let rev = run(&corpus, ibm2, hmm, true)?;
     Ok((fwd, rev))

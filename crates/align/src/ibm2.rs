@@ -77,7 +77,8 @@ pub struct Ibm2Params {
     pub no_null_word: bool,
     /// Model P(src | tgt) instead of P(tgt | src) (`-r`, default false). Links stay in src-tgt orientation.
     pub reverse: bool,
-    /// Pairs with a side longer than this many tokens are skipped and counted (default 1000; 0 = no limit).
+    /// Pairs with a side longer than this many tokens are skipped and counted (default 1000; 0 = no limit other
+    /// than IBM Model 2's own cap of 65,535 tokens per side, see [`length_limit`]).
     pub max_sentence_len: usize,
     /// Keep the dense final posterior matrix of every sentence (default false; needed for posterior-scored pairs
     /// on non-Viterbi links).
@@ -268,6 +269,36 @@ pub(crate) fn clone_table(t: &TranslationTable) -> TranslationTable {
 }
 
 impl TranslationTable {
+    pub(crate) fn from_parts(
+        cond: Vocab,
+        gen_: Vocab,
+        row_start: Vec<usize>,
+        cols: Vec<u32>,
+        probs: Vec<f64>,
+    ) -> Self {
+        TranslationTable {
+            cond,
+            gen_,
+            row_start,
+            cols,
+            probs,
+        }
+    }
+
+    /// Stored cells.
+    pub(crate) fn cells(&self) -> usize {
+        self.cols.len()
+    }
+
+    /// t(f | e) by interned ids (e = 0 is NULL).
+    pub(crate) fn prob_ids(&self, e: u32, f: u32) -> Option<f64> {
+        let (a, b) = (self.row_start[e as usize], self.row_start[e as usize + 1]);
+        self.cols[a..b]
+            .binary_search(&f)
+            .ok()
+            .map(|k| self.probs[a + k])
+    }
+
     /// t(generated | conditioning) for two words; `None` for an unseen word or a pair that never co-occurred.
     /// Pass `None` as `conditioning` for the NULL word.
     pub fn prob(&self, conditioning: Option<&str>, generated: &str) -> Option<f64> {
@@ -347,11 +378,24 @@ fn intern<S: AsRef<str>>(
     Ok(out)
 }
 
+/// The longest side a model accepts for `max_sentence_len` (0 = no limit). IBM Model 2 (`shape_cap`) keeps one
+/// prior table per (m, n) sentence shape, so it caps sides at 65,535 tokens even without a limit; the Bayesian
+/// models have no cap.
+pub fn length_limit(max_len: usize, shape_cap: bool) -> usize {
+    let cap = if shape_cap {
+        u16::MAX as usize
+    } else {
+        usize::MAX
+    };
+    if max_len == 0 { cap } else { max_len.min(cap) }
+}
+
 impl Corpus {
     pub(crate) fn new<S: AsRef<str> + Sync>(
         src: &[Vec<S>],
         tgt: &[Vec<S>],
         max_len: usize,
+        shape_cap: bool,
     ) -> Result<Self, AlignError> {
         if src.len() != tgt.len() {
             return Err(AlignError::LengthMismatch {
@@ -366,12 +410,7 @@ impl Corpus {
             skipped: Vec::new(),
             suspicious: 0,
         };
-        // Lengths are capped at u16::MAX as well so that (m, n) shape keys and products stay small.
-        let limit = if max_len == 0 {
-            u16::MAX as usize
-        } else {
-            max_len.min(u16::MAX as usize)
-        };
+        let limit = length_limit(max_len, shape_cap);
         let mut keep = Vec::with_capacity(src.len());
         for (index, (s, t)) in src.iter().zip(tgt).enumerate() {
             let reason = if s.is_empty() {
@@ -1133,7 +1172,7 @@ pub fn align_corpus<S: AsRef<str> + Sync>(
     params: &Ibm2Params,
 ) -> Result<Alignment, AlignError> {
     params.validate()?;
-    let corpus = Corpus::new(src, tgt, params.max_sentence_len)?;
+    let corpus = Corpus::new(src, tgt, params.max_sentence_len, true)?;
     run_direction(&corpus, params, params.reverse)
 }
 
@@ -1144,7 +1183,7 @@ pub fn align_bidirectional<S: AsRef<str> + Sync>(
     params: &Ibm2Params,
 ) -> Result<(Alignment, Alignment), AlignError> {
     params.validate()?;
-    let corpus = Corpus::new(src, tgt, params.max_sentence_len)?;
+    let corpus = Corpus::new(src, tgt, params.max_sentence_len, true)?;
     let fwd = run_direction(&corpus, params, false)?;
     let rev = run_direction(&corpus, params, true)?;
     Ok((fwd, rev))

@@ -7,6 +7,9 @@
 //!   (λ fixed at fast_align's 4.0): AER 20.7 (en-fr) / 47.6 (ro-en) on the shared protocol against fast_align's
 //!   22.5 / 48.3, while optimising λ (`optimize_tension = true`) converges to the maximum-likelihood λ and scores
 //!   23.0 / 48.5; `fast_align` mode keeps upstream's `-d -o -v` exactly;
+//! - [`gibbs`]: the Bayesian aligner (Östling & Tiedemann 2016's model class): IBM1 → HMM → HMM + fertility by
+//!   collapsed Gibbs sampling, several samplers pooled into per-link marginals, seeded and deterministic for any
+//!   thread count, memory linear in the tokens;
 //! - [`hmm`]: optional stronger model, a first-order HMM (jump widths, NULL states) trained after IBM Model 2;
 //! - [`symmetrize`](mod@symmetrize): atools' intersect / union / grow-diag / grow-diag-final / grow-diag-final-and;
 //! - [`pairs`]: gold word/phrase pairs for AlignInstruct, with model scores ([`link_scores`] once per link, then
@@ -17,6 +20,7 @@
 pub mod aer;
 pub mod diag;
 pub mod error;
+pub mod gibbs;
 pub mod hmm;
 pub mod ibm2;
 pub mod pairs;
@@ -26,14 +30,15 @@ pub mod tokenize;
 
 pub use aer::{AerScore, aer};
 pub use error::{AlignError, FormatError};
+pub use gibbs::{BayesModel, BayesParams, align_bayes_bidirectional, align_bayes_corpus};
 pub use hmm::{HmmParams, align_hmm_bidirectional};
 pub use ibm2::{
     AlignStats, Alignment, Ibm2Params, IterationLog, Model, Posteriors, SentenceAlignment,
     SkipReason, Skipped, TranslationTable, align_bidirectional, align_corpus,
 };
 pub use pairs::{
-    LinkScore, PairError, PairInput, PairParams, PairRow, PairStats, ScoreKind, ScoredPairInput,
-    extract_pairs, extract_pairs_scored, link_scores,
+    LinkScore, PairError, PairFilter, PairInput, PairParams, PairRow, PairStats, ScoreKind,
+    ScoredPairInput, extract_pairs, extract_pairs_scored, link_scores,
 };
 pub use pharaoh::{GoldAlignment, Link};
 pub use symmetrize::{Method, symmetrize, symmetrize_posteriors, symmetrize_sentence};

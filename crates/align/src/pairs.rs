@@ -29,33 +29,55 @@ pub enum ScoreKind {
     Product,
 }
 
-/// Parameters of pair extraction.
+/// Which span pairs are kept and how they are scored: the parameters of extraction from stored scores (the
+/// `align.pairs` stage flattens this struct, so its keys are the stage's keys).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct PairParams {
-    /// Maximum span length in tokens on each side (default 1: word pairs, as AlignInstruct uses).
+pub struct PairFilter {
+    /// Maximum span length in tokens on each side (default 1: word pairs, as AlignInstruct uses), at least 1.
     pub max_len: usize,
     /// Keep pairs whose score is at least this (default 0.1).
     pub min_score: f64,
-    /// Score to use (default `translation_prob`).
+    /// Per-link score averaged over the pair's links (default `translation_prob`).
     pub score: ScoreKind,
     /// Drop pairs where either side has no alphanumeric character (default true).
     pub skip_punctuation: bool,
-    /// Lowercase token text before translation-table look-ups; must match how the aligned words were made
-    /// (default false).
-    pub lowercase: bool,
 }
 
-impl Default for PairParams {
+impl Default for PairFilter {
     fn default() -> Self {
         Self {
             max_len: 1,
             min_score: 0.1,
             score: ScoreKind::TranslationProb,
             skip_punctuation: true,
-            lowercase: false,
         }
     }
+}
+
+impl PairFilter {
+    /// Checks `max_len` and `min_score`; the error names the field.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.max_len == 0 {
+            return Err(("max_len", "must be at least 1"));
+        }
+        if !self.min_score.is_finite() {
+            return Err(("min_score", "must be a finite number"));
+        }
+        Ok(())
+    }
+}
+
+/// Parameters of pair extraction from alignment runs: the filter, and how words are looked up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[serde(default)]
+pub struct PairParams {
+    /// Span and score filter.
+    #[serde(flatten)]
+    pub filter: PairFilter,
+    /// Lowercase token text before translation-table look-ups; must match how the aligned words were made
+    /// (default false).
+    pub lowercase: bool,
 }
 
 /// One extracted pair.
@@ -314,7 +336,7 @@ fn check_links(
 pub fn extract_pairs(input: PairInput<'_>, params: &PairParams) -> Result<Vec<PairRow>, PairError> {
     // Scores are computed before `extract_pairs_scored` repeats these checks: they must hold for `link_scores`.
     check_inputs(
-        params,
+        &params.filter,
         input.links.len(),
         input.src_text,
         input.tgt_text,
@@ -342,13 +364,13 @@ pub fn extract_pairs(input: PairInput<'_>, params: &PairParams) -> Result<Vec<Pa
         links: input.links,
         scores: &scores,
     };
-    Ok(extract_pairs_scored(scored, params)?.0)
+    Ok(extract_pairs_scored(scored, &params.filter)?.0)
 }
 
 /// Checks `max_len`, that every per-sentence input has one entry per sentence of `links`, and that token spans
 /// fit their sentences.
 fn check_inputs(
-    params: &PairParams,
+    params: &PairFilter,
     n: usize,
     src_text: &[&str],
     tgt_text: &[&str],
@@ -397,7 +419,7 @@ fn check_spans(
 /// was considered and dropped. Parallel; output in sentence then span order.
 pub fn extract_pairs_scored(
     input: ScoredPairInput<'_>,
-    params: &PairParams,
+    params: &PairFilter,
 ) -> Result<(Vec<PairRow>, PairStats), PairError> {
     let n = input.links.len();
     check_inputs(
@@ -442,7 +464,7 @@ pub fn extract_pairs_scored(
 
 fn sentence_pairs(
     input: &ScoredPairInput<'_>,
-    params: &PairParams,
+    params: &PairFilter,
     k: usize,
 ) -> (Vec<PairRow>, PairStats) {
     let (st, tt) = (&input.src_tokens[k], &input.tgt_tokens[k]);

@@ -187,7 +187,10 @@ fn gold_pairs_from_original_text() {
     let all = extract_pairs(
         input,
         &PairParams {
-            min_score: 0.0,
+            filter: PairFilter {
+                min_score: 0.0,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -215,8 +218,11 @@ fn gold_pairs_from_original_text() {
     let two = extract_pairs(
         input,
         &PairParams {
-            max_len: 2,
-            min_score: 0.0,
+            filter: PairFilter {
+                max_len: 2,
+                min_score: 0.0,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -233,8 +239,11 @@ fn gold_pairs_from_original_text() {
     let punct = extract_pairs(
         input,
         &PairParams {
-            min_score: 0.0,
-            skip_punctuation: false,
+            filter: PairFilter {
+                min_score: 0.0,
+                skip_punctuation: false,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -249,10 +258,12 @@ fn gold_pairs_from_original_text() {
         let hi = extract_pairs(
             input,
             &PairParams {
-                min_score: 0.999_999,
-                score,
+                filter: PairFilter {
+                    min_score: 0.999_999,
+                    score,
+                    ..Default::default()
+                },
                 lowercase: true,
-                ..Default::default()
             },
         )
         .unwrap();
@@ -287,17 +298,21 @@ fn gold_pairs_from_original_text() {
     };
     for params in [
         PairParams {
-            min_score: 0.0,
+            filter: PairFilter {
+                min_score: 0.0,
+                ..Default::default()
+            },
             lowercase: true,
-            ..Default::default()
         },
         PairParams {
-            min_score: 0.999_999,
+            filter: PairFilter {
+                min_score: 0.999_999,
+                ..Default::default()
+            },
             lowercase: true,
-            ..Default::default()
         },
     ] {
-        let (rows, st) = extract_pairs_scored(scored, &params).unwrap();
+        let (rows, st) = extract_pairs_scored(scored, &params.filter).unwrap();
         assert_eq!(rows, extract_pairs(input, &params).unwrap());
         assert_eq!(st.kept, rows.len() as u64);
         assert_eq!(st.candidates, st.kept + st.punctuation + st.below_threshold);
@@ -310,7 +325,7 @@ fn gold_pairs_from_original_text() {
             scores: &short,
             ..scored
         },
-        &PairParams::default(),
+        &PairFilter::default(),
     )
     .unwrap_err();
     assert!(e.to_string().contains("4 links but 0 link scores"), "{e}");

@@ -1,11 +1,14 @@
-//! `align.ibm2`: word alignment of a pairs table with IBM Model 2 (fast_align's model), one model per language
-//! pair, both directions, symmetrized; per-link posteriors and translation probabilities for `align.pairs`.
+//! `align.ibm2`: word alignment of a pairs table, one model per language pair, both directions, symmetrized; per-link
+//! posteriors and translation probabilities for `align.pairs`. `model` picks IBM Model 2 (fast_align's model, the
+//! default, so existing pipelines keep their behaviour) or the Bayesian HMM / HMM + fertility aligner
+//! ([`alinea_align::gibbs`]).
 
 use std::collections::BTreeMap;
 
 use alinea_align::{
-    AlignError, Alignment, Ibm2Params, LinkScore, Method, SkipReason, TokenizeMode,
-    align_bidirectional, link_scores, pharaoh, symmetrize, tokenize,
+    AlignError, Alignment, BayesModel, BayesParams, Ibm2Params, LinkScore, Method, SkipReason,
+    TokenizeMode, align_bayes_bidirectional, align_bidirectional, link_scores, pharaoh, symmetrize,
+    tokenize,
 };
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -60,6 +63,32 @@ impl Tokenize {
     }
 }
 
+/// Which alignment model the stage trains.
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AlignModel {
+    /// IBM Model 2 with fast_align's diagonal prior, configured by the `ibm2` table. Default.
+    #[default]
+    Ibm2,
+    /// Bayesian HMM (IBM1 → HMM, collapsed Gibbs), configured by the `bayes` table.
+    Hmm,
+    /// Bayesian HMM + fertility (IBM1 → HMM → fertility, eflomal's model class), configured by `bayes`.
+    Fertility,
+}
+
+impl AlignModel {
+    /// The model of the `--model` / `model` names (`ibm2`, `hmm`, `fertility`).
+    pub fn bayes(self) -> Option<BayesModel> {
+        match self {
+            AlignModel::Ibm2 => None,
+            AlignModel::Hmm => Some(BayesModel::Hmm),
+            AlignModel::Fertility => Some(BayesModel::Fertility),
+        }
+    }
+}
+
 /// Parameters of `align.ibm2`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -71,10 +100,26 @@ pub struct Params {
     /// Symmetrization heuristic (atools names or gd / gdf / gdfa).
     #[serde(deserialize_with = "method_from_str")]
     pub symmetrize: Method,
-    /// Keep the full posterior matrices so every symmetrized link gets both directions' posteriors.
+    /// Keep the full posterior matrices so every symmetrized link gets both directions' posteriors (IBM2 only:
+    /// the Bayesian models keep each token's pooled marginal, never a matrix).
     pub full_posteriors: bool,
-    /// The IBM Model 2 parameters.
+    /// Alignment model: `ibm2` (default), `hmm` or `fertility`.
+    pub model: AlignModel,
+    /// The IBM Model 2 parameters (`model = "ibm2"`).
     pub ibm2: Ibm2Params,
+    /// The Bayesian aligner's parameters (`model = "hmm"` or `"fertility"`; its `model` field is set from the
+    /// stage's `model`).
+    pub bayes: BayesParams,
+}
+
+impl Params {
+    /// The length limit of the model in use (0 = none).
+    fn max_sentence_len(&self) -> usize {
+        match self.model {
+            AlignModel::Ibm2 => self.ibm2.max_sentence_len,
+            _ => self.bayes.max_sentence_len,
+        }
+    }
 }
 
 impl Default for Params {
@@ -84,7 +129,9 @@ impl Default for Params {
             lowercase: false,
             symmetrize: Method::GrowDiagFinalAnd,
             full_posteriors: true,
+            model: AlignModel::Ibm2,
             ibm2: Ibm2Params::default(),
+            bayes: BayesParams::default(),
         }
     }
 }
@@ -177,12 +224,8 @@ fn tokens_of(
 }
 
 /// Why a pair is skipped, computed the way the crate does (used when a whole group is unusable).
-fn local_skip(s: usize, t: usize, max_len: usize) -> Option<SkipReason> {
-    let limit = if max_len == 0 {
-        u16::MAX as usize
-    } else {
-        max_len.min(u16::MAX as usize)
-    };
+fn local_skip(s: usize, t: usize, max_len: usize, model: AlignModel) -> Option<SkipReason> {
+    let limit = alinea_align::ibm2::length_limit(max_len, model == AlignModel::Ibm2);
     if s == 0 {
         Some(SkipReason::EmptySource)
     } else if t == 0 {
@@ -223,6 +266,16 @@ fn align_group(
     let mut params = p.ibm2.clone();
     params.reverse = false;
     params.keep_posteriors = params.keep_posteriors || p.full_posteriors;
+    let run = || match p.model.bayes() {
+        None => align_bidirectional(&src_words, &tgt_words, &params),
+        Some(model) => {
+            let bayes = BayesParams {
+                model,
+                ..p.bayes.clone()
+            };
+            align_bayes_bidirectional(&src_words, &tgt_words, &bayes)
+        }
+    };
     let mut rows: Vec<RowOut> = src_toks
         .into_iter()
         .zip(tgt_toks)
@@ -233,7 +286,7 @@ fn align_group(
         })
         .collect();
     let (fwd, rev): (Alignment, Alignment) =
-        match align_bidirectional(&src_words, &tgt_words, &params) {
+        match run() {
             Ok(x) => x,
             Err(AlignError::NothingToAlign { .. }) => {
                 // Every pair of the group is unusable: keep the rows, each with its reason, and say so.
@@ -242,7 +295,8 @@ fn align_group(
                     let reason = local_skip(
                         src_words[k].len(),
                         tgt_words[k].len(),
-                        params.max_sentence_len,
+                        p.max_sentence_len(),
+                        p.model,
                     )
                     .unwrap_or(SkipReason::TooLong);
                     r.skipped = Some(skip_name(reason));
@@ -341,12 +395,16 @@ fn str_list<'a>(
 
 impl Stage for AlignIbm2 {
     const KIND: &'static str = "align.ibm2";
-    const SUMMARY: &'static str = "word alignment: IBM Model 2 (fast_align's model) per language pair, both directions, symmetrized";
+    const SUMMARY: &'static str = "word alignment per language pair (IBM Model 2, or the Bayesian HMM / HMM + fertility), both directions, symmetrized";
     const DOC: &'static str = "\
-Word-aligns every pair of a pairs table with IBM Model 2 and fast_align's diagonal prior (crate alinea-align).
+Word-aligns every pair of a pairs table (crate alinea-align). `model = \"ibm2\"` (default): IBM Model 2 with
+fast_align's diagonal prior, configured by the `ibm2` table. `model = \"hmm\"` / `\"fertility\"`: the Bayesian
+IBM1 → HMM (→ fertility) aligner of Östling & Tiedemann (2016), collapsed Gibbs sampling with several samplers
+pooled into per-link marginals, configured by the `bayes` table (seeded; `fertility` is the more accurate).
 ONE model is trained per (src_lang, tgt_lang) group (groups in sorted order), forward P(tgt|src) and reverse
-P(src|tgt), then the two Viterbi alignments are symmetrized. Parallel (rayon) and deterministic: the output is
-byte-identical for any thread count.
+P(src|tgt), then the two alignments are symmetrized. Parallel (rayon) and deterministic: the output is
+byte-identical for any thread count. link_posterior is the mean of the two directions' posteriors (IBM2) or pooled
+sample marginals (Bayesian models) of the link.
 
 Bad input is never silent: a pair with an empty side (after tokenization) or a side longer than
 max_sentence_len is skipped (empty alignment, `skipped` set, counted); a group where every pair is unusable keeps
@@ -370,12 +428,16 @@ links/<src>-<tgt>, final_tension_milli/<src>-<tgt>/{forward,reverse} (λ × 1000
     ];
 
     fn validate(p: &Params) -> Result<(), ParamError> {
-        p.ibm2.validate().map_err(|e| match e {
-            AlignError::InvalidParam { field, reason } => {
-                ParamError::new(format!("ibm2.{field}"), reason)
+        let named = |table: &'static str| {
+            move |e| match e {
+                AlignError::InvalidParam { field, reason } => {
+                    ParamError::new(format!("{table}.{field}"), reason)
+                }
+                other => ParamError::new(table, other.to_string()),
             }
-            other => ParamError::new("ibm2", other.to_string()),
-        })
+        };
+        p.ibm2.validate().map_err(named("ibm2"))?;
+        p.bayes.validate().map_err(named("bayes"))
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
@@ -518,6 +580,25 @@ mod tests {
         assert!(
             serde_json::from_value::<Params>(serde_json::json!({"symmetrize": "diag"})).is_err()
         );
+        // `model` picks the Bayesian aligner; old pipelines (no `model`) keep IBM2.
+        assert_eq!(Params::default().model, AlignModel::Ibm2);
+        let b: Params = serde_json::from_value(
+            serde_json::json!({"model": "fertility", "bayes": {"samplers": 2, "seed": 5}}),
+        )
+        .unwrap();
+        assert_eq!(b.model.bayes(), Some(BayesModel::Fertility));
+        assert_eq!(b.bayes.samplers, 2);
+        assert!(
+            serde_json::from_value::<Params>(serde_json::json!({"model": "ibm3"})).is_err()
+        );
+        assert!(AlignIbm2::validate(&Params {
+            bayes: BayesParams {
+                samplers: 0,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .is_err_and(|e| e.to_string().contains("bayes.samplers")));
         // The canonical form names the method in full.
         assert_eq!(
             serde_json::to_value(&p).unwrap()["symmetrize"],

@@ -2,7 +2,7 @@
 //! and per-link scores.
 
 use alinea_align::{
-    LinkScore, PairParams, ScoreKind, ScoredPairInput, Token, extract_pairs_scored,
+    LinkScore, PairFilter, ScoredPairInput, Token, extract_pairs_scored,
 };
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,30 +12,14 @@ use alinea_engine::{
     TableSlot, col,
 };
 
-/// Parameters of `align.pairs`.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+/// Parameters of `align.pairs`: the crate's [`PairFilter`] (same keys, flattened: `max_len`, `min_score`, `score`,
+/// `skip_punctuation`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
-    /// Maximum span length in tokens on each side (1 = word pairs, as AlignInstruct uses).
-    pub max_len: usize,
-    /// Keep pairs whose score is at least this.
-    pub min_score: f64,
-    /// Per-link score averaged over the pair's links.
-    pub score: ScoreKind,
-    /// Drop pairs where either side has no alphanumeric character.
-    pub skip_punctuation: bool,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        let d = PairParams::default();
-        Params {
-            max_len: d.max_len,
-            min_score: d.min_score,
-            score: d.score,
-            skip_punctuation: d.skip_punctuation,
-        }
-    }
+    /// Span and score filter.
+    #[serde(flatten)]
+    pub filter: PairFilter,
 }
 
 const ALIGNMENTS: TableSlot = TableSlot::new("alignments", "an align.ibm2 table").requires(&[
@@ -161,13 +145,9 @@ counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
     )];
 
     fn validate(p: &Params) -> Result<(), ParamError> {
-        if p.max_len == 0 {
-            return Err(ParamError::new("max_len", "must be at least 1"));
-        }
-        if !p.min_score.is_finite() {
-            return Err(ParamError::new("min_score", "must be a finite number"));
-        }
-        Ok(())
+        p.filter
+            .validate()
+            .map_err(|(field, reason)| ParamError::new(field, reason))
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
@@ -223,13 +203,6 @@ counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
                     .collect::<Vec<_>>(),
             );
         }
-        let params = PairParams {
-            max_len: p.max_len,
-            min_score: p.min_score,
-            score: p.score,
-            skip_punctuation: p.skip_punctuation,
-            lowercase: false,
-        };
         let input = ScoredPairInput {
             src_text: &src_text,
             tgt_text: &tgt_text,
@@ -238,7 +211,7 @@ counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
             links: &links,
             scores: &scores,
         };
-        let (pairs, pst) = extract_pairs_scored(input, &params).map_err(|e| StageError::Input {
+        let (pairs, pst) = extract_pairs_scored(input, &p.filter).map_err(|e| StageError::Input {
             slot: "alignments".into(),
             message: format!("{e} (sentence = 0-based table row)"),
         })?;
@@ -334,5 +307,27 @@ counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
             ),
         ])?;
         Ok(Outputs::table("gold", out, stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_keep_the_flat_keys_and_reject_unknown_ones() {
+        let p: Params = serde_json::from_value(
+            serde_json::json!({"max_len": 2, "min_score": 0.3, "score": "posterior", "skip_punctuation": false}),
+        )
+        .unwrap();
+        assert_eq!(p.filter.max_len, 2);
+        assert_eq!(p.filter.score, alinea_align::ScoreKind::Posterior);
+        // The canonical form (what enters the cache key) is the same four flat keys as before the crate type.
+        let canon = serde_json::to_value(Params::default()).unwrap();
+        let mut keys: Vec<&str> = canon.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["max_len", "min_score", "score", "skip_punctuation"]);
+        assert!(serde_json::from_value::<Params>(serde_json::json!({"max_lenn": 2})).is_err());
+        assert!(serde_json::from_value::<Params>(serde_json::json!({"lowercase": true})).is_err());
     }
 }

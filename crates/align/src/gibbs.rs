@@ -1,0 +1,1054 @@
+//! Bayesian word alignment by collapsed Gibbs sampling, the model class of Östling & Tiedemann (2016), "Efficient
+//! word alignment with Markov Chain Monte Carlo" (PBML 106): IBM Model 1 → HMM → HMM + fertility, every
+//! distribution a categorical with a symmetric Dirichlet prior that is integrated out, several independent samplers
+//! whose samples are pooled into per-link marginals. Written from the paper's description, not from eflomal's code.
+//!
+//! # Model (one direction: a generated sentence f of length m given a conditioning sentence e of length n)
+//! Each generated token j is aligned to a_j ∈ {0 (NULL), 1..n}.
+//! - Translation: f_j ~ Cat(θ_{e_{a_j}}), θ_e ~ Dir(α_t) over the generated vocabulary (NULL has its own θ).
+//! - Distortion (HMM phases): walking j = 1..m, each token draws one event from one shared categorical
+//!   κ ~ Dir(α_j): either "NULL" or a jump d = a_j − p from the previous non-NULL position p (p = 0 before the
+//!   first word), clamped to ±`max_jump`. After the last token one more jump goes to the virtual end position n + 1,
+//!   so a sentence has exactly m + 1 events and reordering at the end is paid for like anywhere else.
+//! - Fertility (last phase): the number of tokens aligned to each conditioning position, φ_i, is drawn from
+//!   ψ_{e_i} ~ Dir(α_f) over 0..=`max_fertility` (larger counts share the last bucket).
+//! - IBM Model 1 phase: a uniform alignment prior, translation only.
+//!
+//! With the parameters integrated out, the conditional of one a_j given everything else is a product of count
+//! ratios (counts taken without token j): translation (c(e_i, f_j) + α_t)/(c(e_i) + V·α_t); distortion
+//! (c(d₁) + α_j)(c(d₂) + \[d₁ = d₂\] + α_j) for the two events token j's choice creates (p → i, i → next) or
+//! (c(NULL) + α_j)(c(p → next) + α_j) for NULL; fertility (c(e_i, φ_i + 1) + α_f)/(c(e_i, φ_i) − 1 + α_f).
+//! The unit tests check these against the normalised collapsed joint by brute-force enumeration.
+//!
+//! # Output
+//! Each sampler records the position it drew for every token during the last half of the final phase (a two-slot
+//! Misra–Gries summary per token, so memory is a fixed 16 bytes per token and sampler however long a sentence is);
+//! the samplers' counts are pooled, and each token links to its most frequent position (NULL: no link). The link's
+//! marginal (share of pooled samples) is its `posteriors` entry, and the final translation table is the samplers'
+//! mean counts under the Dirichlet prior.
+//!
+//! # Memory and determinism
+//! The corpus is the shared interned one; a sampler holds one position per token, sparse translation counts keyed
+//! by (conditioning word, generated word) (at most one entry per token), per-word fertility counts and its summary:
+//! nothing is indexed per (i, j) cell, so memory is linear in the number of tokens. Samplers are sequential inside
+//! and seeded from (`seed`, direction, sampler index); they run in parallel, and the pooling is in sampler order,
+//! so the output is identical for any thread count.
+
+use std::sync::Arc;
+
+use rand_core::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AlignError;
+use crate::ibm2::{AlignStats, Alignment, Corpus, SentenceAlignment, TranslationTable, Vocab};
+
+/// The richest model of the IBM1 → HMM → fertility sequence to train.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BayesModel {
+    /// IBM Model 1 only.
+    Ibm1,
+    /// IBM Model 1, then the HMM.
+    Hmm,
+    /// IBM Model 1, the HMM, then the HMM with fertility (default).
+    #[default]
+    Fertility,
+}
+
+/// Parameters of the Bayesian aligner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct BayesParams {
+    /// Richest model to train (default `fertility`).
+    pub model: BayesModel,
+    /// Independent samplers pooled into the marginals (default 3), at least 1.
+    pub samplers: u32,
+    /// Sweeps of the final phase; the earlier phases get a quarter of it each (at least 2). Unset (default): scaled
+    /// with the corpus, max(4, min(200, round(`iteration_scale` · 2000 / √pairs))): a small corpus carries less
+    /// evidence per sweep, so it needs more sweeps, and they are cheap.
+    pub iterations: Option<u32>,
+    /// Multiplier of the scaled schedule (default 1.0), > 0.
+    pub iteration_scale: f64,
+    /// Seed of the samplers (default 0).
+    pub seed: u64,
+    /// Dirichlet α of the translation distributions (default 0.001: sparse, most words translate few ways).
+    pub alpha_translation: f64,
+    /// Dirichlet α of the distortion distribution (default 0.5).
+    pub alpha_jump: f64,
+    /// Dirichlet α of the fertility distributions (default 0.5).
+    pub alpha_fertility: f64,
+    /// Jumps are clamped to ±max_jump (default 10), at least 1.
+    pub max_jump: u32,
+    /// Fertilities above this share one bucket (default 8), at least 1.
+    pub max_fertility: u32,
+    /// Pairs with a side longer than this many tokens are skipped and counted (default 1000; 0 = no limit).
+    pub max_sentence_len: usize,
+}
+
+impl Default for BayesParams {
+    fn default() -> Self {
+        Self {
+            model: BayesModel::Fertility,
+            samplers: 3,
+            iterations: None,
+            iteration_scale: 1.0,
+            seed: 0,
+            alpha_translation: 0.001,
+            alpha_jump: 0.5,
+            alpha_fertility: 0.5,
+            max_jump: 10,
+            max_fertility: 8,
+            max_sentence_len: 1000,
+        }
+    }
+}
+
+impl BayesParams {
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<(), AlignError> {
+        let bad = |field, reason: &str| {
+            Err(AlignError::InvalidParam {
+                field,
+                reason: reason.to_string(),
+            })
+        };
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        if self.samplers == 0 {
+            return bad("samplers", "must be at least 1");
+        }
+        if self.iterations == Some(0) {
+            return bad("iterations", "must be at least 1");
+        }
+        if !positive(self.iteration_scale) {
+            return bad("iteration_scale", "must be a finite number > 0");
+        }
+        for (field, v) in [
+            ("alpha_translation", self.alpha_translation),
+            ("alpha_jump", self.alpha_jump),
+            ("alpha_fertility", self.alpha_fertility),
+        ] {
+            if !positive(v) {
+                return bad(field, "must be a finite number > 0");
+            }
+        }
+        if self.max_jump == 0 {
+            return bad("max_jump", "must be at least 1");
+        }
+        if self.max_fertility == 0 {
+            return bad("max_fertility", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Sweeps per phase (IBM1, HMM, fertility) for a corpus of `pairs` usable pairs; a phase above `model` gets 0.
+    pub fn schedule(&self, pairs: usize) -> [u32; 3] {
+        let main = self.iterations.unwrap_or_else(|| {
+            let scaled = self.iteration_scale * 2000.0 / (pairs.max(1) as f64).sqrt();
+            scaled.round().clamp(4.0, 200.0) as u32
+        });
+        let early = (main / 4).max(2);
+        match self.model {
+            BayesModel::Ibm1 => [main, 0, 0],
+            BayesModel::Hmm => [early, main, 0],
+            BayesModel::Fertility => [early, early, main],
+        }
+    }
+}
+
+/// Which factors the conditional has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Ibm1,
+    Hmm,
+    Fertility,
+}
+
+/// The usable pairs of one direction, as slices into the shared corpus.
+struct Sents<'a> {
+    /// (input index, conditioning ids, generated ids).
+    items: Vec<(usize, &'a [u32], &'a [u32])>,
+    /// Offset of each sentence's generated tokens in the per-token arrays (len = items + 1).
+    tok_off: Vec<usize>,
+    /// Conditioning vocabulary size (NULL excluded), generated vocabulary size.
+    n_cond: usize,
+    n_gen: usize,
+}
+
+impl<'a> Sents<'a> {
+    fn new(corpus: &'a Corpus, reverse: bool) -> Self {
+        let items: Vec<(usize, &[u32], &[u32])> = corpus
+            .pairs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, p)| {
+                p.as_ref().map(|(s, t)| {
+                    if reverse {
+                        (k, t.as_slice(), s.as_slice())
+                    } else {
+                        (k, s.as_slice(), t.as_slice())
+                    }
+                })
+            })
+            .collect();
+        let mut tok_off = Vec::with_capacity(items.len() + 1);
+        tok_off.push(0);
+        for (_, _, f) in &items {
+            tok_off.push(tok_off.last().unwrap() + f.len());
+        }
+        let (n_cond, n_gen) = if reverse {
+            (corpus.tgt_vocab.index.len(), corpus.src_vocab.index.len())
+        } else {
+            (corpus.src_vocab.index.len(), corpus.tgt_vocab.index.len())
+        };
+        Sents {
+            items,
+            tok_off,
+            n_cond,
+            n_gen,
+        }
+    }
+
+    fn tokens(&self) -> usize {
+        *self.tok_off.last().unwrap_or(&0)
+    }
+}
+
+/// Model constants of a run.
+#[derive(Debug, Clone, Copy)]
+struct Hyper {
+    alpha_t: f64,
+    alpha_j: f64,
+    alpha_f: f64,
+    /// Jump buckets are d + max_jump for d ∈ [−max_jump, max_jump]; bucket 2·max_jump + 1 is NULL.
+    max_jump: i64,
+    max_fert: u32,
+    /// V·α_t with V the generated vocabulary size.
+    v_alpha_t: f64,
+}
+
+impl Hyper {
+    fn new(p: &BayesParams, n_gen: usize) -> Self {
+        Hyper {
+            alpha_t: p.alpha_translation,
+            alpha_j: p.alpha_jump,
+            alpha_f: p.alpha_fertility,
+            max_jump: i64::from(p.max_jump),
+            max_fert: p.max_fertility,
+            v_alpha_t: p.alpha_translation * n_gen as f64,
+        }
+    }
+
+    fn jump_buckets(&self) -> usize {
+        2 * self.max_jump as usize + 2
+    }
+
+    fn null_bucket(&self) -> usize {
+        2 * self.max_jump as usize + 1
+    }
+
+    /// Bucket of a jump from position `from` to position `to` (1-based word positions, 0 = start, n + 1 = end).
+    fn jump(&self, from: u32, to: u32) -> usize {
+        let d = i64::from(to) - i64::from(from);
+        (d.clamp(-self.max_jump, self.max_jump) + self.max_jump) as usize
+    }
+
+    /// Share of its bucket's probability that a jump from `from` to word position `to` gets in a sentence of n
+    /// words: a clamped bucket covers every position beyond ±max_jump and spreads its mass uniformly over them,
+    /// so that long sentences do not make far jumps cheap. The end event (to = n + 1) is not a choice: 1.
+    fn spread(&self, from: u32, to: u32, n: u32) -> f64 {
+        if to == n + 1 {
+            return 1.0;
+        }
+        let d = i64::from(to) - i64::from(from);
+        let (from, n) = (i64::from(from), i64::from(n));
+        if d >= self.max_jump {
+            1.0 / (n + 1 - from - self.max_jump) as f64
+        } else if d <= -self.max_jump {
+            1.0 / (from - self.max_jump) as f64
+        } else {
+            1.0
+        }
+    }
+
+    fn fert_bucket(&self, phi: u32) -> usize {
+        phi.min(self.max_fert) as usize
+    }
+}
+
+/// Sparse translation counts, one sorted row of (e, count) per generated word f.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct TransCounts {
+    rows: Vec<Vec<(u32, u32)>>,
+}
+
+impl TransCounts {
+    fn new(n_gen: usize) -> Self {
+        TransCounts {
+            rows: vec![Vec::new(); n_gen + 1],
+        }
+    }
+
+    /// Position of e in row f (Ok) or where it would go (Err).
+    #[inline]
+    fn find(row: &[(u32, u32)], e: u32) -> Result<usize, usize> {
+        if row.len() <= 16 {
+            for (k, &(x, _)) in row.iter().enumerate() {
+                if x >= e {
+                    return if x == e { Ok(k) } else { Err(k) };
+                }
+            }
+            Err(row.len())
+        } else {
+            // Branch-free lower bound: rows of frequent words are long and searched n times per token, where a
+            // mispredicted branch per step was most of the sampler's time.
+            let mut base = 0usize;
+            let mut size = row.len();
+            while size > 1 {
+                let half = size / 2;
+                let mid = base + half;
+                base = if row[mid].0 < e { mid } else { base };
+                size -= half;
+            }
+            let k = base + usize::from(row[base].0 < e);
+            if k < row.len() && row[k].0 == e {
+                Ok(k)
+            } else {
+                Err(k)
+            }
+        }
+    }
+
+    fn add(&mut self, e: u32, f: u32) {
+        let row = &mut self.rows[f as usize];
+        match Self::find(row, e) {
+            Ok(k) => row[k].1 += 1,
+            Err(k) => row.insert(k, (e, 1)),
+        }
+    }
+
+    fn remove(&mut self, e: u32, f: u32) {
+        let row = &mut self.rows[f as usize];
+        let k = Self::find(row, e).expect("removed link is counted");
+        row[k].1 -= 1;
+        if row[k].1 == 0 {
+            row.remove(k);
+        }
+    }
+}
+
+/// Count tables of one sampler (every count is of the current state, token j excluded while it is resampled).
+#[derive(Debug, Clone, PartialEq)]
+struct Counts {
+    /// c(e, f) for links to conditioning word e (0 = NULL) of generated word f: one row per f, sorted by e, zero
+    /// entries removed. Rows are per generated word because the sparse prior keeps them short, so the n look-ups
+    /// of one token's conditional scan one small row that stays in cache.
+    trans: TransCounts,
+    /// c(e) = Σ_f c(e, f), indexed by conditioning word (0 = NULL).
+    cond: Vec<u32>,
+    /// Distortion events per bucket (empty outside the HMM phases).
+    jump: Vec<u32>,
+    /// Fertility buckets per conditioning word: fert[e · (max_fert + 1) + bucket] (empty outside the last phase).
+    fert: Vec<u32>,
+}
+
+/// One sampler's state.
+struct Sampler<'s, 'a> {
+    sents: &'s Sents<'a>,
+    h: Hyper,
+    /// a_j per generated token (0 = NULL, else a 1-based conditioning position).
+    a: Vec<u32>,
+    counts: Counts,
+    rng: Pcg64Mcg,
+    /// Per-sentence scratch: fertility of each position (index 0 unused) and the conditional's weights.
+    phi: Vec<u32>,
+    weights: Vec<f64>,
+}
+
+impl<'s, 'a> Sampler<'s, 'a> {
+    fn new(sents: &'s Sents<'a>, h: Hyper, seed: u64) -> Self {
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let mut a = Vec::with_capacity(sents.tokens());
+        for (_, e, f) in &sents.items {
+            for _ in 0..f.len() {
+                a.push((rng.next_u64() % (e.len() as u64 + 1)) as u32);
+            }
+        }
+        let mut s = Sampler {
+            sents,
+            h,
+            a,
+            counts: Counts {
+                trans: TransCounts::default(),
+                cond: vec![0; sents.n_cond + 1],
+                jump: Vec::new(),
+                fert: Vec::new(),
+            },
+            rng,
+            phi: Vec::new(),
+            weights: Vec::new(),
+        };
+        s.counts = s.recount(Phase::Ibm1);
+        s
+    }
+
+    /// Count tables of the current alignment, from scratch (used at phase starts and by the invariant tests).
+    fn recount(&self, phase: Phase) -> Counts {
+        let h = &self.h;
+        let mut c = Counts {
+            trans: TransCounts::new(self.sents.n_gen),
+            cond: vec![0; self.sents.n_cond + 1],
+            jump: if phase == Phase::Ibm1 {
+                Vec::new()
+            } else {
+                vec![0; h.jump_buckets()]
+            },
+            fert: if phase == Phase::Fertility {
+                vec![0; (self.sents.n_cond + 1) * (h.max_fert as usize + 1)]
+            } else {
+                Vec::new()
+            },
+        };
+        let mut phi = Vec::new();
+        for (k, (_, e, f)) in self.sents.items.iter().enumerate() {
+            let a = &self.a[self.sents.tok_off[k]..self.sents.tok_off[k + 1]];
+            phi.clear();
+            phi.resize(e.len() + 1, 0u32);
+            let mut prev = 0u32;
+            for (&aj, &fj) in a.iter().zip(*f) {
+                let ew = if aj == 0 { 0 } else { e[aj as usize - 1] };
+                c.trans.add(ew, fj);
+                c.cond[ew as usize] += 1;
+                phi[aj as usize] += 1;
+                if phase != Phase::Ibm1 {
+                    if aj == 0 {
+                        c.jump[h.null_bucket()] += 1;
+                    } else {
+                        c.jump[h.jump(prev, aj)] += 1;
+                        prev = aj;
+                    }
+                }
+            }
+            if phase != Phase::Ibm1 {
+                c.jump[h.jump(prev, e.len() as u32 + 1)] += 1;
+            }
+            if phase == Phase::Fertility {
+                let stride = h.max_fert as usize + 1;
+                for (i, &ei) in e.iter().enumerate() {
+                    c.fert[ei as usize * stride + h.fert_bucket(phi[i + 1])] += 1;
+                }
+            }
+        }
+        c
+    }
+
+    fn trans_add(&mut self, e: u32, f: u32) {
+        self.counts.trans.add(e, f);
+        self.counts.cond[e as usize] += 1;
+    }
+
+    fn trans_remove(&mut self, e: u32, f: u32) {
+        self.counts.trans.remove(e, f);
+        self.counts.cond[e as usize] -= 1;
+    }
+
+    /// Adds (`delta` = 1) or removes (−1) the events and fertility that token j contributes with a_j = `i`,
+    /// between non-NULL neighbours `prev` and `next`.
+    fn structure_update(
+        &mut self,
+        phase: Phase,
+        e: &[u32],
+        i: u32,
+        prev: u32,
+        next: u32,
+        add: bool,
+    ) {
+        let h = self.h;
+        let bump = |v: &mut Vec<u32>, idx: usize| {
+            if add {
+                v[idx] += 1;
+            } else {
+                v[idx] -= 1;
+            }
+        };
+        if phase != Phase::Ibm1 {
+            if i == 0 {
+                bump(&mut self.counts.jump, h.null_bucket());
+                bump(&mut self.counts.jump, h.jump(prev, next));
+            } else {
+                bump(&mut self.counts.jump, h.jump(prev, i));
+                bump(&mut self.counts.jump, h.jump(i, next));
+            }
+        }
+        if phase == Phase::Fertility && i != 0 {
+            let stride = h.max_fert as usize + 1;
+            let row = e[i as usize - 1] as usize * stride;
+            let old = self.phi[i as usize];
+            let new = if add { old + 1 } else { old - 1 };
+            self.counts.fert[row + h.fert_bucket(old)] -= 1;
+            self.counts.fert[row + h.fert_bucket(new)] += 1;
+            self.phi[i as usize] = new;
+        }
+    }
+
+    /// Weights ∝ P(a_j = i | everything else) for i = 0..=n into `self.weights`, with token j already removed
+    /// from the counts (see the module docs for the factors). Returns their sum.
+    fn conditional(&mut self, phase: Phase, e: &[u32], fj: u32, prev: u32, next: u32) -> f64 {
+        let h = self.h;
+        let c = &self.counts;
+        let n = e.len();
+        self.weights.clear();
+        self.weights.resize(n + 1, 0.0);
+        let row = &c.trans.rows[fj as usize];
+        let trans = |ew: u32| -> f64 {
+            let cef = TransCounts::find(row, ew).map_or(0, |k| row[k].1);
+            (f64::from(cef) + h.alpha_t) / (f64::from(c.cond[ew as usize]) + h.v_alpha_t)
+        };
+        let jc = |b: usize| f64::from(c.jump[b]) + h.alpha_j;
+        let stride = h.max_fert as usize + 1;
+        let nn = n as u32;
+        let mut sum = 0.0;
+        for i in 0..=nn {
+            let ew = if i == 0 { 0 } else { e[i as usize - 1] };
+            let mut w = trans(ew);
+            if phase != Phase::Ibm1 {
+                w *= if i == 0 {
+                    jc(h.null_bucket()) * jc(h.jump(prev, next)) * h.spread(prev, next, nn)
+                } else {
+                    let d1 = h.jump(prev, i);
+                    let d2 = h.jump(i, next);
+                    jc(d1)
+                        * h.spread(prev, i, nn)
+                        * (jc(d2) + if d1 == d2 { 1.0 } else { 0.0 })
+                        * h.spread(i, next, nn)
+                };
+            }
+            if phase == Phase::Fertility && i != 0 {
+                let row = ew as usize * stride;
+                let phi = self.phi[i as usize];
+                let (b0, b1) = (h.fert_bucket(phi), h.fert_bucket(phi + 1));
+                if b0 != b1 {
+                    w *= (f64::from(c.fert[row + b1]) + h.alpha_f)
+                        / (f64::from(c.fert[row + b0]) - 1.0 + h.alpha_f);
+                }
+            }
+            self.weights[i as usize] = w;
+            sum += w;
+        }
+        sum
+    }
+
+    /// Draws an index from `self.weights` (sum `sum`).
+    fn draw(&mut self, sum: f64) -> u32 {
+        let u = (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64) * sum;
+        let mut acc = 0.0;
+        for (i, &w) in self.weights.iter().enumerate() {
+            acc += w;
+            if u < acc {
+                return i as u32;
+            }
+        }
+        // Rounding left u at or above the last partial sum: take the last candidate with weight.
+        self.weights.iter().rposition(|&w| w > 0.0).unwrap_or(0) as u32
+    }
+
+    /// Sets up the phase's count tables from the current alignment.
+    fn start_phase(&mut self, phase: Phase) {
+        self.counts = self.recount(phase);
+    }
+
+    /// One sweep over the corpus in order; `record` receives (token index, drawn position).
+    fn sweep(&mut self, phase: Phase, mut record: impl FnMut(usize, u32)) {
+        let sents = self.sents;
+        for (k, &(_, e, f)) in sents.items.iter().enumerate() {
+            let off = sents.tok_off[k];
+            if phase == Phase::Fertility {
+                self.phi.clear();
+                self.phi.resize(e.len() + 1, 0);
+                for &aj in &self.a[off..off + f.len()] {
+                    self.phi[aj as usize] += 1;
+                }
+            }
+            let end = e.len() as u32 + 1;
+            let mut prev = 0u32;
+            for (j, &fj) in f.iter().enumerate() {
+                let old = self.a[off + j];
+                let next = if phase == Phase::Ibm1 {
+                    end
+                } else {
+                    self.a[off + j + 1..off + f.len()]
+                        .iter()
+                        .copied()
+                        .find(|&x| x != 0)
+                        .unwrap_or(end)
+                };
+                let ew_old = if old == 0 { 0 } else { e[old as usize - 1] };
+                self.trans_remove(ew_old, fj);
+                self.structure_update(phase, e, old, prev, next, false);
+                let sum = self.conditional(phase, e, fj, prev, next);
+                let new = self.draw(sum);
+                let ew_new = if new == 0 { 0 } else { e[new as usize - 1] };
+                self.trans_add(ew_new, fj);
+                self.structure_update(phase, e, new, prev, next, true);
+                self.a[off + j] = new;
+                record(off + j, new);
+                if new != 0 {
+                    prev = new;
+                }
+            }
+        }
+    }
+}
+
+/// Two-slot Misra–Gries summary of the positions drawn for one token: any position drawn more than a third of the
+/// time is kept, with a count that is at most the number of draws it lost to evictions below its true count.
+/// 12 bytes (counts saturate at 65,535 draws).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Summary {
+    pos: [u32; 2],
+    count: [u16; 2],
+}
+
+impl Summary {
+    fn add(&mut self, pos: u32) {
+        for k in 0..2 {
+            if self.count[k] > 0 && self.pos[k] == pos {
+                self.count[k] = self.count[k].saturating_add(1);
+                return;
+            }
+        }
+        for k in 0..2 {
+            if self.count[k] == 0 {
+                self.pos[k] = pos;
+                self.count[k] = 1;
+                return;
+            }
+        }
+        for c in &mut self.count {
+            *c -= 1;
+        }
+    }
+
+    /// (position, count) of the occupied slots.
+    fn slots(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        (0..2)
+            .filter(|&k| self.count[k] > 0)
+            .map(|k| (self.pos[k], u32::from(self.count[k])))
+    }
+}
+
+/// What one sampler hands back.
+struct SamplerOut {
+    summaries: Vec<Summary>,
+    trans: TransCounts,
+    cond: Vec<u32>,
+}
+
+fn run_sampler(sents: &Sents<'_>, h: Hyper, schedule: [u32; 3], seed: u64) -> SamplerOut {
+    let mut s = Sampler::new(sents, h, seed);
+    let phases = [Phase::Ibm1, Phase::Hmm, Phase::Fertility];
+    let last = schedule.iter().rposition(|&n| n > 0).unwrap_or(0);
+    let mut summaries = vec![Summary::default(); sents.tokens()];
+    for (p, (&phase, &n)) in phases.iter().zip(&schedule).enumerate() {
+        if n == 0 {
+            continue;
+        }
+        s.start_phase(phase);
+        for it in 0..n {
+            // Samples are pooled over the second half of the final phase (the first half is burn-in).
+            if p == last && it >= n / 2 {
+                s.sweep(phase, |t, pos| summaries[t].add(pos));
+            } else {
+                s.sweep(phase, |_, _| {});
+            }
+        }
+    }
+    SamplerOut {
+        summaries,
+        trans: s.counts.trans,
+        cond: s.counts.cond,
+    }
+}
+
+/// Seed of one sampler: the user seed mixed with the direction and the sampler index (SplitMix64's finaliser).
+fn sampler_seed(seed: u64, reverse: bool, index: u32) -> u64 {
+    let mut z = seed
+        .wrapping_add(u64::from(reverse) << 32 | u64::from(index))
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Translation table from the samplers' summed counts: t(f | e) = (c̄(e, f) + α_t)/(c̄(e) + V·α_t), c̄ the mean over
+/// samplers; only pairs some sampler linked are stored.
+fn translation_table(
+    corpus: &Corpus,
+    reverse: bool,
+    outs: &[SamplerOut],
+    h: Hyper,
+) -> TranslationTable {
+    let mut sum: FxHashMap<u64, u32> = FxHashMap::default();
+    for o in outs {
+        for (f, row) in o.trans.rows.iter().enumerate() {
+            for &(e, c) in row {
+                *sum.entry(u64::from(e) << 32 | f as u64).or_insert(0) += c;
+            }
+        }
+    }
+    let mut keys: Vec<(u64, u32)> = sum.into_iter().collect();
+    keys.sort_unstable();
+    let n_cond = outs[0].cond.len();
+    let mut cond_sum = vec![0u64; n_cond];
+    for o in outs {
+        for (s, &c) in cond_sum.iter_mut().zip(&o.cond) {
+            *s += u64::from(c);
+        }
+    }
+    let s = outs.len() as f64;
+    let mut row_start = vec![0usize; n_cond + 1];
+    for &(k, _) in &keys {
+        row_start[(k >> 32) as usize + 1] += 1;
+    }
+    for r in 1..row_start.len() {
+        row_start[r] += row_start[r - 1];
+    }
+    let cols = keys.iter().map(|&(k, _)| k as u32).collect();
+    let probs = keys
+        .iter()
+        .map(|&(k, c)| {
+            (f64::from(c) / s + h.alpha_t) / (cond_sum[(k >> 32) as usize] as f64 / s + h.v_alpha_t)
+        })
+        .collect();
+    let (cond, gen_) = if reverse {
+        (&corpus.tgt_vocab, &corpus.src_vocab)
+    } else {
+        (&corpus.src_vocab, &corpus.tgt_vocab)
+    };
+    TranslationTable::from_parts(
+        Vocab {
+            index: cond.index.clone(),
+        },
+        Vocab {
+            index: gen_.index.clone(),
+        },
+        row_start,
+        cols,
+        probs,
+    )
+}
+
+/// Trains one direction and returns links (src-tgt orientation) with their pooled marginals.
+fn run_direction(
+    corpus: &Corpus,
+    params: &BayesParams,
+    reverse: bool,
+) -> Result<Alignment, AlignError> {
+    let sents = Sents::new(corpus, reverse);
+    let h = Hyper::new(params, sents.n_gen);
+    let schedule = params.schedule(sents.items.len());
+    let outs: Vec<SamplerOut> = (0..params.samplers)
+        .into_par_iter()
+        .map(|s| run_sampler(&sents, h, schedule, sampler_seed(params.seed, reverse, s)))
+        .collect();
+    let ttable = translation_table(corpus, reverse, &outs, h);
+    let final_sweeps = schedule.iter().rev().copied().find(|&n| n > 0).unwrap_or(0);
+    let draws = outs.len() as f64 * f64::from(final_sweeps - final_sweeps / 2);
+    let mut sentences = vec![SentenceAlignment::default(); corpus.pairs.len()];
+    let mut pooled: Vec<(u32, u32)> = Vec::new();
+    for (k, &(index, e, f)) in sents.items.iter().enumerate() {
+        let sa = &mut sentences[index];
+        for (j, &fj) in f.iter().enumerate() {
+            let t = sents.tok_off[k] + j;
+            pooled.clear();
+            for o in &outs {
+                for (pos, c) in o.summaries[t].slots() {
+                    match pooled.iter_mut().find(|p| p.0 == pos) {
+                        Some(p) => p.1 += c,
+                        None => pooled.push((pos, c)),
+                    }
+                }
+            }
+            // Most frequent position; ties go to the lower position (NULL first), so the result is well defined.
+            let Some(&(best, count)) = pooled
+                .iter()
+                .max_by(|x, y| x.1.cmp(&y.1).then(y.0.cmp(&x.0)))
+            else {
+                continue;
+            };
+            if best == 0 {
+                continue;
+            }
+            let i = best - 1;
+            sa.links.push(if reverse {
+                (j as u32, i)
+            } else {
+                (i, j as u32)
+            });
+            sa.posteriors.push((f64::from(count) / draws) as f32);
+            let ew = e[i as usize];
+            sa.ttable
+                .push(ttable.prob_ids(ew, fj).unwrap_or(0.0) as f32);
+        }
+    }
+    let stats = AlignStats {
+        sentences: corpus.pairs.len(),
+        aligned: sents.items.len(),
+        skipped: corpus.skipped.clone(),
+        suspicious_tokens: corpus.suspicious,
+        vocab_conditioning: sents.n_cond,
+        vocab_generated: sents.n_gen,
+        ttable_cells: ttable.cells(),
+        final_tension: 0.0,
+        mean_length_ratio: sents
+            .items
+            .iter()
+            .map(|(_, e, f)| f.len() as f64 / e.len() as f64)
+            .sum::<f64>()
+            / sents.items.len() as f64,
+        iterations: Vec::new(),
+    };
+    Ok(Alignment {
+        reverse,
+        sentences,
+        posteriors: None,
+        stats,
+        ttable: Arc::new(ttable),
+    })
+}
+
+/// Aligns one direction with the Bayesian model: P(tgt | src), or P(src | tgt) with `reverse`; links are 0-based
+/// (src index, tgt index) either way.
+pub fn align_bayes_corpus<S: AsRef<str> + Sync>(
+    src: &[Vec<S>],
+    tgt: &[Vec<S>],
+    params: &BayesParams,
+    reverse: bool,
+) -> Result<Alignment, AlignError> {
+    params.validate()?;
+    let corpus = Corpus::new(src, tgt, params.max_sentence_len, false)?;
+    run_direction(&corpus, params, reverse)
+}
+
+/// Aligns in both directions with the Bayesian model, interning the corpus once. Returns (forward, reverse); links
+/// are 0-based (src index, tgt index) in both. Deterministic for a given seed whatever the thread count.
+pub fn align_bayes_bidirectional<S: AsRef<str> + Sync>(
+    src: &[Vec<S>],
+    tgt: &[Vec<S>],
+    params: &BayesParams,
+) -> Result<(Alignment, Alignment), AlignError> {
+    params.validate()?;
+    let corpus = Corpus::new(src, tgt, params.max_sentence_len, false)?;
+    let fwd = run_direction(&corpus, params, false)?;
+    let rev = run_direction(&corpus, params, true)?;
+    Ok((fwd, rev))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ln Γ(c + a)/Γ(a) for an integer count c.
+    fn ln_rising(c: u32, a: f64) -> f64 {
+        (0..c).map(|t| (a + f64::from(t)).ln()).sum()
+    }
+
+    /// The collapsed joint ln P(f, a) of the whole corpus (up to a constant that does not depend on a).
+    fn log_joint(s: &Sampler<'_, '_>, phase: Phase) -> f64 {
+        let h = s.h;
+        let c = s.recount(phase);
+        let mut lp = 0.0;
+        for row in &c.trans.rows {
+            lp += row
+                .iter()
+                .map(|&(_, n)| ln_rising(n, h.alpha_t))
+                .sum::<f64>();
+        }
+        lp -= c
+            .cond
+            .iter()
+            .map(|&n| ln_rising(n, h.v_alpha_t))
+            .sum::<f64>();
+        if phase != Phase::Ibm1 {
+            let k = c.jump.len() as f64;
+            lp += c.jump.iter().map(|&n| ln_rising(n, h.alpha_j)).sum::<f64>();
+            lp -= ln_rising(c.jump.iter().sum(), k * h.alpha_j);
+            for (k, &(_, e, f)) in s.sents.items.iter().enumerate() {
+                let n = e.len() as u32;
+                let mut prev = 0;
+                for &aj in &s.a[s.sents.tok_off[k]..s.sents.tok_off[k] + f.len()] {
+                    if aj != 0 {
+                        lp += h.spread(prev, aj, n).ln();
+                        prev = aj;
+                    }
+                }
+            }
+        }
+        if phase == Phase::Fertility {
+            let stride = h.max_fert as usize + 1;
+            for row in c.fert.chunks(stride) {
+                lp += row.iter().map(|&n| ln_rising(n, h.alpha_f)).sum::<f64>();
+                lp -= ln_rising(row.iter().sum(), stride as f64 * h.alpha_f);
+            }
+        }
+        lp
+    }
+
+    fn tiny() -> (Vec<Vec<&'static str>>, Vec<Vec<&'static str>>) {
+        let src = vec![
+            vec!["la", "maison", "bleue"],
+            vec!["la", "fleur"],
+            vec!["maison", "la", "la"],
+            vec!["bleue"],
+        ];
+        let tgt = vec![
+            vec!["the", "blue", "house"],
+            vec!["the", "flower", "the"],
+            vec!["the", "house"],
+            vec!["blue", "blue", "house"],
+        ];
+        (src, tgt)
+    }
+
+    fn hyper(sents: &Sents<'_>, max_jump: u32, max_fert: u32) -> Hyper {
+        let p = BayesParams {
+            alpha_translation: 0.3,
+            alpha_jump: 0.7,
+            alpha_fertility: 0.4,
+            max_jump,
+            max_fertility: max_fert,
+            ..Default::default()
+        };
+        Hyper::new(&p, sents.n_gen)
+    }
+
+    /// Non-NULL neighbours of token j of sentence k, as a sweep sees them.
+    fn neighbours(s: &Sampler<'_, '_>, k: usize, j: usize) -> (u32, u32) {
+        let (_, e, f) = s.sents.items[k];
+        let a = &s.a[s.sents.tok_off[k]..s.sents.tok_off[k] + f.len()];
+        let prev = a[..j].iter().rev().copied().find(|&x| x != 0).unwrap_or(0);
+        let next = a[j + 1..]
+            .iter()
+            .copied()
+            .find(|&x| x != 0)
+            .unwrap_or(e.len() as u32 + 1);
+        (prev, next)
+    }
+
+    #[test]
+    fn conditionals_match_brute_force_enumeration() {
+        let (src, tgt) = tiny();
+        let corpus = Corpus::new(&src, &tgt, 0, false).unwrap();
+        // Small clamps so that clamped jump and fertility buckets are exercised too.
+        for reverse in [false, true] {
+            let sents = Sents::new(&corpus, reverse);
+            for phase in [Phase::Ibm1, Phase::Hmm, Phase::Fertility] {
+                let mut s = Sampler::new(&sents, hyper(&sents, 2, 2), 7);
+                s.start_phase(phase);
+                for _ in 0..3 {
+                    s.sweep(phase, |_, _| {});
+                }
+                let mut checked = 0;
+                for k in 0..sents.items.len() {
+                    let (_, e, f) = sents.items[k];
+                    for (j, &fj) in f.iter().enumerate() {
+                        let t = sents.tok_off[k] + j;
+                        // Brute force: the joint of every completion of a_j, normalised.
+                        let old = s.a[t];
+                        let lj: Vec<f64> = (0..=e.len() as u32)
+                            .map(|i| {
+                                s.a[t] = i;
+                                log_joint(&s, phase)
+                            })
+                            .collect();
+                        s.a[t] = old;
+                        let mx = lj.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                        let z: f64 = lj.iter().map(|x| (x - mx).exp()).sum();
+                        // The sampler's conditional, with token j removed exactly as a sweep removes it.
+                        s.counts = s.recount(phase);
+                        s.phi = vec![0; e.len() + 1];
+                        for &aj in &s.a[sents.tok_off[k]..sents.tok_off[k + 1]] {
+                            s.phi[aj as usize] += 1;
+                        }
+                        let (prev, next) = neighbours(&s, k, j);
+                        let ew = if old == 0 { 0 } else { e[old as usize - 1] };
+                        s.trans_remove(ew, fj);
+                        s.structure_update(phase, e, old, prev, next, false);
+                        let sum = s.conditional(phase, e, fj, prev, next);
+                        for (i, (&w, &l)) in s.weights.iter().zip(&lj).enumerate() {
+                            let want = (l - mx).exp() / z;
+                            assert!(
+                                (w / sum - want).abs() < 1e-12,
+                                "{phase:?} rev {reverse} sentence {k} token {j} a={i}: {} vs {want}",
+                                w / sum
+                            );
+                        }
+                        s.counts = s.recount(phase);
+                        checked += 1;
+                    }
+                }
+                assert_eq!(checked, sents.tokens());
+            }
+        }
+    }
+
+    #[test]
+    fn count_tables_equal_a_recount_after_every_sweep() {
+        let (src, tgt) = tiny();
+        let corpus = Corpus::new(&src, &tgt, 0, false).unwrap();
+        let sents = Sents::new(&corpus, false);
+        let h = hyper(&sents, 1, 1);
+        let mut s = Sampler::new(&sents, h, 3);
+        let positions: u32 = sents.items.iter().map(|(_, e, _)| e.len() as u32).sum();
+        for phase in [Phase::Ibm1, Phase::Hmm, Phase::Fertility] {
+            s.start_phase(phase);
+            for _ in 0..20 {
+                s.sweep(phase, |_, _| {});
+                assert_eq!(s.counts, s.recount(phase), "{phase:?}");
+                let c = &s.counts;
+                assert_eq!(c.cond.iter().sum::<u32>() as usize, sents.tokens());
+                for (f, row) in c.trans.rows.iter().enumerate() {
+                    assert!(row.windows(2).all(|w| w[0].0 < w[1].0), "row {f} unsorted");
+                    assert!(row.iter().all(|&(_, n)| n > 0), "row {f} keeps a zero");
+                }
+                if phase != Phase::Ibm1 {
+                    // One event per token plus the end jump of every sentence.
+                    let events = sents.tokens() + sents.items.len();
+                    assert_eq!(c.jump.iter().sum::<u32>() as usize, events);
+                }
+                if phase == Phase::Fertility {
+                    assert_eq!(c.fert.iter().sum::<u32>(), positions);
+                }
+                assert!(s.a.iter().zip(0..).all(|(&a, t)| {
+                    let k = sents.tok_off.partition_point(|&o| o <= t) - 1;
+                    a as usize <= sents.items[k].1.len()
+                }));
+            }
+        }
+    }
+
+    #[test]
+    fn row_search_finds_and_places_in_long_and_short_rows() {
+        for len in [0usize, 1, 5, 16, 17, 40, 1000] {
+            let row: Vec<(u32, u32)> = (0..len as u32).map(|k| (3 * k + 1, 1)).collect();
+            for e in 0..3 * len as u32 + 3 {
+                let want = row.binary_search_by_key(&e, |&(x, _)| x);
+                assert_eq!(TransCounts::find(&row, e), want, "len {len} e {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn summary_keeps_a_position_drawn_more_than_a_third_of_the_time() {
+        let mut s = Summary::default();
+        for pos in [1, 2, 3, 1, 4, 1, 5, 1, 6, 1] {
+            s.add(pos);
+        }
+        assert!(s.slots().any(|(p, c)| p == 1 && c > 0), "{s:?}");
+        assert_eq!(size_of::<Summary>(), 12);
+    }
+}
