@@ -181,6 +181,7 @@ fn rows_of(direction: &str, report: &PairedReport) -> Vec<Row> {
 
 impl Stage for MetricsCompare {
     const KIND: &'static str = "metrics.compare";
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
     const SUMMARY: &'static str = "paired bootstrap / approximate randomization significance tests of runs against a baseline, per direction (sacrebleu-exact)";
     const DOC: &'static str = "\
 Compares the generations of two or more runs direction by direction with sacrebleu 2.6.0's paired tests, bit-exact:
