@@ -126,7 +126,7 @@ def cmd_curve(a):
         opt.step()
         sched.step()
         opt.zero_grad()
-        losses.append(float(loss))
+        losses.append(loss.detach().item())
     json.dump({"loss": losses, "seconds": time.time() - t0}, open(os.path.join(a.dir, "peft_curve.json"), "w"))
     print(f"peft curve: {losses[0]:.4f} -> {losses[-1]:.4f}")
 
@@ -157,7 +157,7 @@ def cmd_train_speed(a):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad()
-        losses.append(float(loss))  # a host sync, as alinea's loss read-back
+        losses.append(loss.detach().item())  # a host sync, as alinea's loss read-back
         sync(dev)
         rates.append(a.batch * a.seq / (time.time() - t0))
     out = {"impl": "peft", "torch": torch.__version__, "device": str(dev), "dtype": a.dtype, "batch": a.batch,
@@ -214,10 +214,11 @@ def cmd_report(a):
     all_ok = True
     for shape in a.parity:
         d = os.path.join(w, shape)
-        ref32 = load_file(os.path.join(d, "ref_f32.safetensors"))["logits"]
-        ref16 = load_file(os.path.join(d, "ref_bf16.safetensors"))["logits"]
-        our32 = load_file(os.path.join(d, "alinea_f32.safetensors"))["logits"]
-        our16 = load_file(os.path.join(d, "alinea_bf16.safetensors"))["logits"]
+        files = {k: os.path.join(d, f"{k}.safetensors") for k in ("ref_f32", "ref_bf16", "alinea_f32", "alinea_bf16")}
+        if not all(os.path.exists(p) for p in files.values()):
+            all_ok &= row(f"logits {shape}", "missing (a step failed: see log.txt)", "", False)
+            continue
+        ref32, ref16, our32, our16 = (load_file(files[k])["logits"] for k in files)
         e32 = logit_errors(our32, ref32)
         e16 = logit_errors(our16, ref32)
         h16 = logit_errors(ref16, ref32)
@@ -227,11 +228,14 @@ def cmd_report(a):
         # bf16 rounds weights and activations: both frameworks' bf16 logits are set against the fp32 reference,
         # and alinea's error must stay within twice transformers' own bf16 error.
         all_ok &= row(f"logits {shape} bf16 vs transformers f32",
-                      f"alinea max {e16['max_abs']:.2e} mean {e16['mean_abs']:.2e}; transformers bf16 max "
-                      f"{h16['max_abs']:.2e} mean {h16['mean_abs']:.2e}",
-                      "alinea max <= 2 x transformers bf16 max", e16["max_abs"] <= 2 * h16["max_abs"])
+                      f"alinea max {e16['max_abs']:.2e} mean {e16['mean_abs']:.2e} top-1 {e16['argmax_agree']:.3f}; "
+                      f"transformers bf16 max {h16['max_abs']:.2e} mean {h16['mean_abs']:.2e} top-1 "
+                      f"{h16['argmax_agree']:.3f}", "alinea max <= 2 x transformers bf16 max",
+                      e16["max_abs"] <= 2 * h16["max_abs"])
     cd = os.path.join(w, "curve")
-    if os.path.exists(os.path.join(cd, "peft_curve.json")):
+    if not all(os.path.exists(os.path.join(cd, f)) for f in ("alinea_curve.json", "peft_curve.json")):
+        all_ok &= row("LoRA curve vs PEFT; gradients", "missing (a step failed: see log.txt)", "", False)
+    else:
         ours = json.load(open(os.path.join(cd, "alinea_curve.json")))
         peft = json.load(open(os.path.join(cd, "peft_curve.json")))
         diffs = [abs(x - y) for x, y in zip(ours["loss"], peft["loss"])]
@@ -252,6 +256,8 @@ def cmd_report(a):
         for shape in a.speed:
             f = {i: os.path.join(w, f"{kind}_{shape}_{i}.json") for i in ("alinea", "ref")}
             if not all(os.path.exists(p) for p in f.values()):
+                lines.append(f"| {kind} speed {shape} | missing (a step failed: see log.txt) | | FAIL |")
+                all_ok = False
                 continue
             ours, ref = (json.load(open(f[i])) for i in ("alinea", "ref"))
             mem = {}
