@@ -102,6 +102,8 @@ export CUDA_HOME="$ROOT"
 export NVCC="$ROOT/bin/nvcc"
 export PATH="$ROOT/bin:\$PATH"
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
+# candle-kernels compiles its .cu files through cudaforge, which uses half the cores unless told.
+export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-$(nproc)}"
 export LIBRARY_PATH="$ROOT/lib:$ROOT/lib/stubs\${LIBRARY_PATH:+:\$LIBRARY_PATH}"
 export LD_LIBRARY_PATH="$ROOT/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 EOF
