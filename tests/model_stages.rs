@@ -284,3 +284,45 @@ fn killed_training_resumes_from_its_checkpoint_and_ends_with_the_same_adapter() 
         "resumed training gives the uninterrupted result"
     );
 }
+
+/// A CUDA device in a build without the `cuda` feature, or an unknown dtype, stops the stage with an error that
+/// names the stage, the value and the way out; the stage never runs on the CPU instead.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_without_the_feature_and_bad_dtypes_are_errors_not_cpu_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = format!(
+        "[pipeline]\nroot = \"{}\"\n[stages.flores]\nkind = \"ingest.flores200\"\ninputs = {{ root = \"{}\" }}\nlangs = [\"be\"]\n\
+         [stages.pairs]\nkind = \"sample\"\ninputs = {{ pairs = \"flores\" }}\nsplits = [\"dev\"]\nper_lang = 8\n\
+         [stages.tiny]\nkind = \"model.tiny\"\ninputs = {{ texts = \"pairs\" }}\nvocab_size = 300\n\
+         [stages.mt]\nkind = \"instruct.mt\"\ninputs = {{ pairs = \"pairs\" }}\n",
+        dir.path().display(),
+        repo().join("datasets/flores200").display()
+    );
+    for (stage, want) in [
+        (
+            "[stages.lora]\nkind = \"train.lora\"\ninputs = { model = \"tiny\", train = \"mt\" }\ndevice = \"cuda:1\"\n",
+            "device `cuda:1`: this alinea was built without CUDA support",
+        ),
+        (
+            "[stages.hyp]\nkind = \"generate\"\ninputs = { model = \"tiny\", prompts = \"mt\" }\ndevice = \"cuda\"\n",
+            "device `cuda`: this alinea was built without CUDA support",
+        ),
+        (
+            "[stages.hyp]\nkind = \"generate\"\ninputs = { model = \"tiny\", prompts = \"mt\" }\ndtype = \"fp64\"\n",
+            "parameter `dtype`: `fp64`: expected auto, f32, bf16 or f16",
+        ),
+    ] {
+        let p = write(dir.path(), "p.toml", &format!("{head}{stage}"));
+        let err = fails(&dir.path().join("s"), &["run", p.to_str().unwrap()]);
+        let name = if stage.contains("lora") {
+            "lora"
+        } else {
+            "hyp"
+        };
+        assert!(err.contains(want) && err.contains(name), "{err}");
+        if want.starts_with("device") {
+            assert!(err.contains("--features cuda"), "{err}");
+        }
+    }
+}

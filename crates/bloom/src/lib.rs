@@ -2,7 +2,8 @@
 //! LoRA fine-tuning with PEFT-compatible adapters, and batched greedy generation.
 //!
 //! Everything runs on CPU by default; the `cuda` feature adds GPU devices (`cuda`, `cuda:N`), where
-//! [`default_dtype`] picks bf16 weights (LoRA factors, LayerNorms, softmax and loss stay f32).
+//! [`default_dtype`] (dtype `auto`) picks bf16 weights from Ampere on (LoRA factors, LayerNorms, softmax and loss
+//! stay f32). A CUDA device name never falls back to the CPU: see [`parse_device`].
 //!
 //! ```no_run
 //! use std::ops::ControlFlow;
@@ -29,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod device;
 pub mod error;
 pub mod generate;
 pub mod lora;
@@ -38,12 +40,13 @@ pub mod tiny;
 pub mod train;
 
 pub use config::{BloomConfig, ParamCount, count_params, count_params_for};
+pub use device::{compute_capability, default_dtype, parse_device, parse_dtype};
 pub use error::{BloomError, Result};
 pub use generate::{
     GenerateConfig, generate_ids, generate_text, generate_text_with_stops, newline_token_ids,
     stop_token_ids,
 };
 pub use lora::{LoraAdapter, LoraConfig, LoraModule, LoraTarget};
-pub use model::{Bloom, KvCache, default_dtype, parse_device};
+pub use model::{Bloom, KvCache};
 pub use tiny::{load_tokenizer, tiny_config, train_tokenizer, write_tiny_model};
-pub use train::{Example, LossRow, TrainConfig, TrainOutcome, lr_factor, train};
+pub use train::{Example, LossRow, TrainConfig, TrainOutcome, lr_factor, step_batches, train};

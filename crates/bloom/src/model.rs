@@ -97,39 +97,6 @@ pub struct Bloom {
     slopes: Vec<f32>,
 }
 
-/// Parses a device name: `cpu`, `cuda` or `cuda:N` (the latter only with the `cuda` feature).
-pub fn parse_device(name: &str) -> Result<Device> {
-    let err = |msg: &str| BloomError::Device {
-        name: name.to_string(),
-        msg: msg.to_string(),
-    };
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        n if n == "cuda" || n.starts_with("cuda:") => {
-            let ordinal = match n.strip_prefix("cuda:") {
-                Some(i) => i.parse::<usize>().map_err(|_| err("expected cuda:N"))?,
-                None => 0,
-            };
-            if !cfg!(feature = "cuda") {
-                return Err(err(
-                    "this build has no CUDA support (enable the `cuda` cargo feature)",
-                ));
-            }
-            Device::new_cuda(ordinal).map_err(|e| err(&e.to_string()))
-        }
-        _ => Err(err("expected cpu, cuda or cuda:N")),
-    }
-}
-
-/// Default compute dtype for a device: f32 on CPU, bf16 on GPU.
-pub fn default_dtype(device: &Device) -> DType {
-    if device.is_cpu() {
-        DType::F32
-    } else {
-        DType::BF16
-    }
-}
-
 /// ALiBi slopes as in transformers' `build_alibi_tensor`.
 fn alibi_slopes(n_head: usize) -> Vec<f32> {
     let closest = 1usize << (usize::BITS - 1 - n_head.leading_zeros());

@@ -468,6 +468,31 @@ fn micro_batch(examples: &[Example], idx: &[usize], pad: u32) -> MicroBatch {
     mb
 }
 
+/// An example cut to the configured input and output lengths, as [`train`] sees it.
+fn truncated(e: &Example, cfg: &TrainConfig) -> Example {
+    let (inp, out) = e.ids.split_at(e.n_input.min(e.ids.len()));
+    let mut t = Example::from_ids(inp, out, cfg.max_input_len, cfg.max_output_len, None);
+    if t.n_input == 0 && t.ids.len() > 1 {
+        // Without a prompt token the first output token has no predecessor to learn from.
+        t.n_input = 1;
+    }
+    t
+}
+
+/// The micro-batches of every optimiser step [`train`] runs on `phases` with `cfg`, as (phase, micro-batches of
+/// example indices into that phase): the order a reference implementation (PEFT) must replay to train on the same
+/// batches.
+pub fn step_batches(phases: &[Vec<Example>], cfg: &TrainConfig) -> Vec<(usize, Vec<Vec<usize>>)> {
+    let phases: Vec<Vec<Example>> = phases
+        .iter()
+        .map(|ex| ex.iter().map(|e| truncated(e, cfg)).collect())
+        .collect();
+    plan(&phases, cfg)
+        .into_iter()
+        .map(|s| (s.phase, s.micro))
+        .collect()
+}
+
 /// Trains a fresh LoRA adapter on `phases` one after the other (a curriculum; each phase gets its
 /// own warm-up/decay schedule and fresh AdamW moments, as consecutive fine-tuning runs would).
 ///
@@ -521,14 +546,7 @@ pub fn train(
                             msg: format!("token id {x} >= vocab_size"),
                         });
                     }
-                    let (inp, out) = e.ids.split_at(e.n_input);
-                    let mut t =
-                        Example::from_ids(inp, out, cfg.max_input_len, cfg.max_output_len, None);
-                    if t.n_input == 0 && t.ids.len() > 1 {
-                        // Without a prompt token the first output token has no predecessor to learn from.
-                        t.n_input = 1;
-                    }
-                    Ok(t)
+                    Ok(truncated(e, cfg))
                 })
                 .collect::<Result<Vec<_>>>()
         })

@@ -3,7 +3,7 @@
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::support::model::{ADAPTER, MODEL, bloom_err, load_model};
+use crate::support::model::{ADAPTER, MODEL, bloom_err, load_model_as};
 use alinea_engine::{
     InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot,
 };
@@ -16,8 +16,10 @@ pub struct Params {
     /// Decoding parameters.
     #[serde(flatten)]
     pub decode: alinea_bloom::GenerateConfig,
-    /// `cpu`, `cuda` or `cuda:N`.
+    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`; never falls back to the CPU).
     pub device: String,
+    /// Weight dtype: `auto` (f32 on CPU, bf16 on Ampere and newer GPUs), `f32`, `bf16` or `f16`.
+    pub dtype: String,
 }
 
 impl Default for Params {
@@ -25,6 +27,7 @@ impl Default for Params {
         Params {
             decode: alinea_bloom::GenerateConfig::default(),
             device: "cpu".into(),
+            dtype: "auto".into(),
         }
     }
 }
@@ -58,7 +61,7 @@ or after max_new_tokens. Deterministic: the output depends on the inputs and bat
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let df = ctx.table(PROMPTS)?;
         let rows = crate::support::tables::instruct::from_frame(&df)?;
-        let (model, tokenizer, device) = load_model(ctx, &p.device)?;
+        let (model, tokenizer, device) = load_model_as(ctx, &p.device, &p.dtype)?;
         let adapter = match ctx.folder(ADAPTER)? {
             Some(dir) => Some(
                 alinea_bloom::LoraAdapter::load(&dir, model.config(), &device)

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::support::model::{MODEL, bloom_err, load_model};
+use crate::support::model::{MODEL, bloom_err, load_model_as};
 use alinea_engine::{
     DType, InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot, col,
 };
@@ -46,8 +46,10 @@ pub struct Params {
     pub group_by_length: bool,
     /// Checkpoint every N optimiser steps (0 = at the end and on interruption only).
     pub checkpoint_every: usize,
-    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`; never falls back to the CPU).
     pub device: String,
+    /// Weight dtype: `auto` (f32 on CPU, bf16 on Ampere and newer GPUs), `f32`, `bf16` or `f16`.
+    pub dtype: String,
     /// Name written as `base_model_name_or_path` in adapter_config.json.
     pub base_model: String,
     /// Also output the base weights with the adapter merged in (`merged.safetensors`).
@@ -75,6 +77,7 @@ impl Default for Params {
             group_by_length: t.group_by_length,
             checkpoint_every: t.checkpoint_every,
             device: "cpu".into(),
+            dtype: "auto".into(),
             base_model: "base".into(),
             merge: false,
         }
@@ -185,7 +188,7 @@ Checkpoints go to the stage's scratch space in the store: an interrupted run res
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let rows = crate::support::tables::instruct::from_frame(&ctx.table(TRAIN)?)?;
-        let (model, tokenizer, _device) = load_model(ctx, &p.device)?;
+        let (model, tokenizer, _device) = load_model_as(ctx, &p.device, &p.dtype)?;
         let cfg = p.config();
         let eos = Some(model.config().eos_token_id);
         let mut phases: std::collections::BTreeMap<u32, Vec<alinea_bloom::Example>> =
