@@ -37,6 +37,9 @@ pub struct RunArgs {
     /// Fail at once if another run holds the store lock, instead of waiting
     #[arg(long)]
     no_wait: bool,
+    /// Run every stage twice (a cached one: once more) and report outputs whose digests differ; exit 1 if any
+    #[arg(long)]
+    check_determinism: bool,
 }
 
 impl RunArgs {
@@ -50,6 +53,7 @@ impl RunArgs {
             jobs: 2,
             keep_going: false,
             no_wait: false,
+            check_determinism: false,
         }
     }
 }
@@ -197,6 +201,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         jobs: args.jobs,
         keep_going: args.keep_going,
         threads: global.threads(),
+        check_determinism: args.check_determinism,
     };
     let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
     if global.json {
@@ -209,11 +214,23 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
                 s.name, s.kind, s.reason
             );
         }
+        for s in report
+            .stages
+            .iter()
+            .filter(|s| !s.nondeterministic.is_empty())
+        {
+            eprintln!(
+                "\nwarning: stage `{}` ({}) is not deterministic: a second run gave other bytes for {}",
+                s.name,
+                s.kind,
+                s.nondeterministic.join(", ")
+            );
+        }
         if report.succeeded() {
             print_summary(&plan, &report, &store).context("printing the run summary")?;
         }
     }
-    Ok(if report.succeeded() {
+    Ok(if report.succeeded() && report.deterministic() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

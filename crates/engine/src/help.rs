@@ -215,6 +215,7 @@ fn slot_word(kind: SlotKind) -> &'static str {
         SlotKind::Path => "path",
         SlotKind::Blob => "blob",
         SlotKind::Folder => "folder",
+        SlotKind::Any => "any",
     }
 }
 
@@ -337,7 +338,7 @@ pub fn render(kind: &dyn DynStage) -> String {
                 s.push_str(&format!("      columns: {}\n", columns_line(columns)));
             }
             OutputKind::AnyTable => s.push_str("      columns: those of its input\n"),
-            OutputKind::Blob | OutputKind::Blobs => {}
+            OutputKind::Blob | OutputKind::Blobs | OutputKind::Folder => {}
         }
     }
     s
