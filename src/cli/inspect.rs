@@ -340,5 +340,31 @@ pub fn log(global: &Global, args: LogArgs) -> anyhow::Result<ExitCode> {
     for (name, n) in &s.counters {
         outln!("  counter    {name}: {n}");
     }
+    for l in &record.logs {
+        outln!(
+            "log          {} ({} bytes, {})",
+            l.name,
+            l.bytes,
+            store.object_path(&l.digest).display()
+        );
+        print_log_tail(&store, l);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lines of a log that `alinea log` shows (the whole log is the object file it names).
+const LOG_TAIL_LINES: usize = 10;
+
+/// Prints the last lines of a stored log, or why it cannot.
+fn print_log_tail(store: &Store, log: &OutputRef) {
+    match store.get_bytes(&log.digest) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            for line in &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..] {
+                outln!("  | {line}");
+            }
+        }
+        Err(e) => outln!("  (cannot read the log: {e})"),
+    }
 }

@@ -493,20 +493,28 @@ fn execute(
             rows: Some(df.height() as u64),
         });
     }
-    for (name, blob) in &outputs.blobs {
+    let put_blob = |name: &str, blob: &BlobData| -> Result<OutputRef, StageError> {
         let (digest, bytes) = match blob {
             BlobData::Bytes(bytes) => (store.put_bytes(bytes)?, bytes.len() as u64),
             // A file of the stage's own scratch space is moved into the store; any other is copied.
             BlobData::File(path) => store.put_file(path, path.starts_with(&work_dir))?,
         };
-        refs.push(OutputRef {
-            name: name.clone(),
+        Ok(OutputRef {
+            name: name.to_string(),
             digest,
             kind: ObjectKind::Blob,
             bytes,
             rows: None,
-        });
+        })
+    };
+    for (name, blob) in &outputs.blobs {
+        refs.push(put_blob(name, blob)?);
     }
+    let logs = outputs
+        .logs
+        .iter()
+        .map(|(name, blob)| put_blob(name, blob))
+        .collect::<Result<Vec<_>, _>>()?;
     let record = ActionRecord {
         key: key.to_string(),
         stage: stage.name.clone(),
@@ -518,6 +526,7 @@ fn execute(
             .collect(),
         input_stages: inputs.stages,
         outputs: refs,
+        logs,
         stats: outputs.stats,
         started_at,
         duration_ms: t0.elapsed().as_millis() as u64,

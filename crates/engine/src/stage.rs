@@ -139,6 +139,9 @@ pub struct Outputs {
     pub blobs: Vec<(String, BlobData)>,
     /// Counters for the provenance record.
     pub stats: Stats,
+    /// Logs of the run (e.g. an external tool's stdout and stderr), stored with the record rather than as outputs:
+    /// downstream stages never read them, and a log that prints timings does not make a result non-deterministic.
+    pub logs: Vec<(String, BlobData)>,
 }
 
 impl Outputs {
@@ -148,7 +151,13 @@ impl Outputs {
             tables: vec![(name.to_string(), df)],
             blobs: Vec::new(),
             stats,
+            logs: Vec::new(),
         }
+    }
+
+    /// Adds a log file, handed over by path (see [`Outputs::logs`]).
+    pub fn log_file(&mut self, name: impl Into<String>, path: impl Into<PathBuf>) {
+        self.logs.push((name.into(), BlobData::File(path.into())));
     }
 
     /// Adds a blob held in memory.

@@ -81,6 +81,9 @@ pub struct ActionRecord {
     pub input_stages: BTreeMap<String, Vec<String>>,
     /// The outputs.
     pub outputs: Vec<OutputRef>,
+    /// Logs of the run, stored as objects (kept by `gc` with the record; not outputs, so never read downstream).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<OutputRef>,
     /// Counters reported by the stage.
     pub stats: super::stage::Stats,
     /// Seconds since the Unix epoch when the stage started.
@@ -225,6 +228,9 @@ impl ActionRecord {
         check_digest(path, || "key".into(), &self.key)?;
         for (i, o) in self.outputs.iter().enumerate() {
             check_digest(path, || format!("outputs[{i}].digest"), &o.digest)?;
+        }
+        for (i, o) in self.logs.iter().enumerate() {
+            check_digest(path, || format!("logs[{i}].digest"), &o.digest)?;
         }
         Ok(())
     }
@@ -798,7 +804,7 @@ impl Store {
         for path in self.action_files()? {
             match read_json::<ActionRecord>(&path) {
                 Ok(Some(rec)) if rec.validate(&path).is_ok() => {
-                    for o in rec.outputs {
+                    for o in rec.outputs.into_iter().chain(rec.logs) {
                         if !present.contains(&o.digest) && !report.missing.contains(&o.digest) {
                             report.missing.push(o.digest);
                         }
@@ -885,7 +891,7 @@ impl Store {
             for sref in pref.stages.values() {
                 live_keys.insert(sref.key.clone());
                 if let Some(rec) = self.get_action(&sref.key)? {
-                    live_objects.extend(rec.outputs.into_iter().map(|o| o.digest));
+                    live_objects.extend(rec.outputs.into_iter().chain(rec.logs).map(|o| o.digest));
                     live_code.insert(format!("{}.json", code_digest(&rec.components.fingerprint)));
                 }
             }
