@@ -587,9 +587,11 @@ pub fn run(
     let t0 = Instant::now();
     let stat_path = store.root().join("statcache.json");
     let stat_cache = Mutex::new(StatCache::load(&stat_path));
+    // Absolute, because commands run in a scratch directory and are handed paths below the root.
+    let root = std::path::absolute(&plan.root).unwrap_or_else(|_| plan.root.clone());
     let env = RunEnv {
         store,
-        root: &plan.root,
+        root: &root,
         progress,
         threads: opts.threads,
     };
