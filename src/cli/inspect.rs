@@ -106,6 +106,29 @@ fn selected(store: &Store, sel: &StageSel) -> anyhow::Result<(ActionRecord, Outp
     Ok((record, out))
 }
 
+/// A lazy scan of table `out` of `record`, after checking the object against its digest.
+fn scan_table(
+    store: &Store,
+    record: &ActionRecord,
+    out: &OutputRef,
+    stat_cache: &std::sync::Mutex<alinea_engine::files::StatCache>,
+) -> anyhow::Result<LazyFrame> {
+    let one = ActionRecord {
+        outputs: vec![out.clone()],
+        logs: Vec::new(),
+        ..record.clone()
+    };
+    if !store.outputs_verified(&one, stat_cache) {
+        // Missing, or corrupt (now quarantined): the error names the object and the repair.
+        store.verified_path(&out.digest)?;
+    }
+    let path = store.object_path(&out.digest);
+    Ok(LazyFrame::scan_parquet(
+        PlRefPath::try_from_path(&path)?,
+        ScanArgsParquet::default(),
+    )?)
+}
+
 fn read_table(store: &Store, out: &OutputRef) -> anyhow::Result<DataFrame> {
     if out.kind != ObjectKind::Table {
         bail!("output `{}` is a blob, not a table", out.name);
@@ -183,13 +206,22 @@ pub fn query(global: &Global, args: QueryArgs) -> anyhow::Result<ExitCode> {
         .get_ref(&pipeline)?
         .with_context(|| format!("no run of pipeline `{pipeline}` in this store"))?;
     let mut ctx = SQLContext::new();
+    // Each table is a lazy Parquet scan of its object: the query reads only the tables, columns and row groups it
+    // needs, instead of every table of the pipeline decoded up front. Objects are checked first by the rule cache
+    // hits use (the stat cache's record of a verified stamp, else a streaming re-hash), so a damaged object is
+    // refused rather than scanned.
+    let stat_cache = std::sync::Mutex::new(alinea_engine::files::StatCache::load(
+        &store.root().join("statcache.json"),
+    ));
     for (name, sref) in &pref.stages {
         let Some(record) = store.get_action(&sref.key)? else {
             continue;
         };
         if let Some(out) = record.outputs.iter().find(|o| o.kind == ObjectKind::Table) {
-            let df = read_table(&store, out)?;
-            ctx.register(&name.replace('-', "_"), df.lazy());
+            ctx.register(
+                &name.replace('-', "_"),
+                scan_table(&store, &record, out, &stat_cache)?,
+            );
         }
     }
     let df = ctx
