@@ -119,8 +119,12 @@ fn scan_table(
         ..record.clone()
     };
     if !store.outputs_verified(&one, stat_cache) {
-        // Missing, or corrupt (now quarantined): the error names the object and the repair.
-        store.verified_path(&out.digest)?;
+        bail!(
+            "table `{}` of stage `{}` is missing or damaged (object {}; a damaged one is now in quarantine/): rerun the pipeline to recompute it",
+            out.name,
+            record.stage,
+            store.object_path(&out.digest).display()
+        );
     }
     let path = store.object_path(&out.digest);
     Ok(LazyFrame::scan_parquet(
