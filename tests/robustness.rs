@@ -464,7 +464,7 @@ fn query_scans_tables_lazily_but_refuses_a_damaged_one() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("table `sample` of stage `sample` is missing or damaged"),
+        err.contains("table `pairs` of stage `sample` is missing or damaged"),
         "{err}"
     );
     assert!(
