@@ -157,14 +157,14 @@ impl StageCtx {
     /// Decodes the table `up` (an output of an upstream stage), verified against its digest.
     pub fn decode_table(&self, up: &UpstreamTable) -> Result<DataFrame, StageError> {
         let bytes = self.store.get_bytes(&up.output.digest)?;
-        Ok(super::table::decode_table(bytes, || {
+        super::table::decode_table(bytes, || {
             format!(
                 "object {} (output `{}` of stage `{}`)",
                 self.store.object_path(&up.output.digest).display(),
                 up.output.name,
                 up.stage
             )
-        })?)
+        })
     }
 
     /// Puts a verified copy of the object of `up` at `dest` (a hard link where possible; see

@@ -326,6 +326,9 @@ pub fn render(kind: &dyn DynStage) -> String {
     s.push_str(
         "\nOutputs (the first table is the main one, what `inputs = { x = \"stage\" }` reads):\n",
     );
+    if kind.declared_outputs().is_empty() {
+        s.push_str("  (named by the pipeline: see the parameters)\n");
+    }
     for o in kind.declared_outputs() {
         s.push_str(&format!(
             "  {} ({}): {}\n",
