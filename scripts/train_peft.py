@@ -51,6 +51,11 @@ def parse_args():
     p.add_argument("--warmup-ratio", type=float, default=0.03)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=1, help="CPU threads (fixed, so results do not depend on the machine)")
+    p.add_argument(
+        "--base-model",
+        help="name written as base_model_name_or_path in adapter_config.json (default: the model folder's name; "
+        "never its full path, which is a scratch directory that differs between runs and machines)",
+    )
     return p.parse_args()
 
 
@@ -175,6 +180,11 @@ def main():
                 )
         step_base += trainer.state.global_step
         print(f"phase {phase}: {len(examples)} examples, {trainer.state.global_step} steps", flush=True)
+    # PEFT records the path the base was loaded from; inside a command stage that is a scratch directory, so the
+    # adapter's bytes would depend on where the run happened (`--check-determinism` finds exactly this).
+    base_name = args.base_model or os.path.basename(os.path.normpath(args.model))
+    for config in model.peft_config.values():
+        config.base_model_name_or_path = base_name
     model.save_pretrained(args.out)
     with open(args.loss, "w", encoding="utf-8") as f:
         for row in loss_rows:
