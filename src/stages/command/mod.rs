@@ -55,7 +55,7 @@ pub struct Params {
     /// Files (relative to the pipeline root) whose contents enter the cache key: the scripts the command runs.
     pub tools: Vec<String>,
     /// Environment variables passed to the command; their values (as digests) enter the cache key. The command
-    /// sees only these, `PATH`, and `ALINEA_ROOT` / `ALINEA_SCRATCH`.
+    /// sees only these, `PATH`, `ALINEA_ROOT`, `ALINEA_SCRATCH` (its working directory) and `TMPDIR` (in its scratch).
     pub env: Vec<String>,
     /// The outputs, by name: `{ folder = true }`, `{ file = true }` or `{ table = "jsonl" | "csv" | "tsv" | "parquet" }`.
     /// The first table in name order is the stage's main output.
