@@ -185,8 +185,9 @@ def main():
     base_name = args.base_model or os.path.basename(os.path.normpath(args.model))
     for config in model.peft_config.values():
         config.base_model_name_or_path = base_name
-    # The model card (README.md) takes the base's name from the base model's own config.
+    # The model card (README.md) takes the base's name from the base model's config and its `name_or_path` (tags).
     model.get_base_model().config._name_or_path = base_name
+    model.get_base_model().name_or_path = base_name
     model.save_pretrained(args.out)
     with open(args.loss, "w", encoding="utf-8") as f:
         for row in loss_rows:
