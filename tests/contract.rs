@@ -184,21 +184,30 @@ fn override_errors_point_at_the_override() {
 fn param_dependent_outputs_follow_the_parameters() {
     let r = registry();
     let lora = r.get("train.lora").unwrap();
-    let names = |params: serde_json::Value| -> Vec<&'static str> {
+    let names = |params: serde_json::Value| -> Vec<String> {
         let canonical = lora.canonical_params(params).unwrap();
         lora.outputs(&canonical)
             .unwrap()
             .iter()
-            .map(|o| o.name)
+            .map(|o| o.name.to_string())
             .collect()
     };
-    assert!(!names(serde_json::json!({})).contains(&"merged.safetensors"));
-    assert!(names(serde_json::json!({"merge": true})).contains(&"merged.safetensors"));
+    let merged = "merged.safetensors".to_string();
+    assert!(!names(serde_json::json!({})).contains(&merged));
+    assert!(names(serde_json::json!({"merge": true})).contains(&merged));
 }
 
 #[test]
 fn every_kind_declares_outputs_that_its_defaults_produce_a_subset_of() {
     for kind in registry().iter() {
+        if kind
+            .inputs()
+            .iter()
+            .any(|s| s.name == alinea_engine::ANY_SLOT)
+        {
+            // A kind the pipeline describes (`command`): its outputs are the pipeline's, tested in command_stage.rs.
+            continue;
+        }
         let declared = kind.declared_outputs();
         assert!(!declared.is_empty(), "{} declares no output", kind.kind());
         let with_defaults = kind.outputs(&kind.default_params()).unwrap();

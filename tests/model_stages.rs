@@ -326,3 +326,80 @@ fn cuda_without_the_feature_and_bad_dtypes_are_errors_not_cpu_runs() {
         }
     }
 }
+
+/// The bytes of output `name` of stage `stage` in a run report.
+fn output_bytes(
+    store: &std::path::Path,
+    report: &serde_json::Value,
+    stage: &str,
+    name: &str,
+) -> Vec<u8> {
+    let s = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == stage)
+        .unwrap();
+    let o = s["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no output {name}: {s}"));
+    let digest = o["digest"].as_str().unwrap();
+    std::fs::read(store.join("objects").join(&digest[..2]).join(digest)).unwrap()
+}
+
+#[test]
+fn merge_hands_the_merged_model_to_the_store_by_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let p = pipeline(dir.path());
+    let report = json(&store, &["run", &p, "--set", "lora.merge=true"]);
+    let merged = output_bytes(&store, &report, "lora", "merged.safetensors");
+    let base = output_bytes(&store, &report, "tiny", "model.safetensors");
+    // Same tensors, same shapes and dtype (the header lists them), other attention weights.
+    let header = |b: &[u8]| {
+        let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+        serde_json::from_slice::<serde_json::Value>(&b[8..8 + n]).unwrap()
+    };
+    let (hm, hb) = (header(&merged), header(&base));
+    let names = |h: &serde_json::Value| {
+        let mut k: Vec<String> = h
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "__metadata__")
+            .cloned()
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(names(&hm), names(&hb));
+    for name in names(&hb) {
+        assert_eq!(hm[&name]["shape"], hb[&name]["shape"], "{name}");
+        assert_eq!(hm[&name]["dtype"], hb[&name]["dtype"], "{name}");
+    }
+    assert_ne!(merged, base, "the adapter was merged in");
+    // Moved, not copied: no second copy of the merged model stays in the stage's scratch space.
+    let leftovers: Vec<_> = walk(&store.join("work"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    assert!(leftovers.is_empty(), "scratch copies left: {leftovers:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -71,3 +71,36 @@ fn paper_pipelines_validate_against_a_real_data_layout() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("environment variable `ALINEA_DATA`"));
 }
+
+#[test]
+fn example_pipelines_of_external_tools_validate() {
+    let store = tempfile::tempdir().unwrap();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(repo().join("pipelines/examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = alinea(store.path()).arg("dag").arg(&path).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            found.push(path.file_stem().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    found.sort();
+    assert_eq!(found, ["comet", "fast-align", "peft-lora"]);
+    // Every script an example runs is listed in its `tools`, so its bytes are in the cache key.
+    for name in &found {
+        let text = std::fs::read_to_string(repo().join(format!("pipelines/examples/{name}.toml")))
+            .unwrap();
+        for script in text.split('"').filter(|s| s.starts_with("scripts/")) {
+            assert!(repo().join(script).is_file(), "{name}: {script} missing");
+            assert!(
+                text.contains(&format!("tools = [\"{script}\"]")),
+                "{name}: {script} not in tools"
+            );
+        }
+    }
+}

@@ -465,3 +465,32 @@ fn a_no_op_rerun_writes_nothing() {
     assert_ne!(mtime(&watched[0]), before[0]);
     assert_eq!(mtime(&watched[2]), before[2]);
 }
+
+#[test]
+fn query_scans_tables_lazily_but_refuses_a_damaged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = flores_pipeline(dir.path(), "");
+    let first = json(&store, &["run", &p]);
+    let rows = json(&store, &["query", "SELECT count(*) AS n FROM sample"]);
+    assert_eq!(rows[0]["n"], 100, "{rows}");
+    // Every table is checked before the scan (by its verified stamp: no read when unchanged), so a damaged one is
+    // refused, named, and quarantined, whichever table the query reads.
+    let obj = object(&store, &digest_of(&first, "sample"));
+    flip_byte(&obj);
+    let out = alinea(&store)
+        .args(["query", "SELECT count(*) AS n FROM flores"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("table `pairs` of stage `sample` is missing or damaged"),
+        "{err}"
+    );
+    assert!(
+        store
+            .join("quarantine")
+            .join(digest_of(&first, "sample"))
+            .exists()
+    );
+}

@@ -106,6 +106,33 @@ fn selected(store: &Store, sel: &StageSel) -> anyhow::Result<(ActionRecord, Outp
     Ok((record, out))
 }
 
+/// A lazy scan of table `out` of `record`, after checking the object against its digest.
+fn scan_table(
+    store: &Store,
+    record: &ActionRecord,
+    out: &OutputRef,
+    stat_cache: &std::sync::Mutex<alinea_engine::files::StatCache>,
+) -> anyhow::Result<LazyFrame> {
+    let one = ActionRecord {
+        outputs: vec![out.clone()],
+        logs: Vec::new(),
+        ..record.clone()
+    };
+    if !store.outputs_verified(&one, stat_cache) {
+        bail!(
+            "table `{}` of stage `{}` is missing or damaged (object {}; a damaged one is now in quarantine/): rerun the pipeline to recompute it",
+            out.name,
+            record.stage,
+            store.object_path(&out.digest).display()
+        );
+    }
+    let path = store.object_path(&out.digest);
+    Ok(LazyFrame::scan_parquet(
+        PlRefPath::try_from_path(&path)?,
+        ScanArgsParquet::default(),
+    )?)
+}
+
 fn read_table(store: &Store, out: &OutputRef) -> anyhow::Result<DataFrame> {
     if out.kind != ObjectKind::Table {
         bail!("output `{}` is a blob, not a table", out.name);
@@ -183,13 +210,22 @@ pub fn query(global: &Global, args: QueryArgs) -> anyhow::Result<ExitCode> {
         .get_ref(&pipeline)?
         .with_context(|| format!("no run of pipeline `{pipeline}` in this store"))?;
     let mut ctx = SQLContext::new();
+    // Each table is a lazy Parquet scan of its object: the query reads only the tables, columns and row groups it
+    // needs, instead of every table of the pipeline decoded up front. Objects are checked first by the rule cache
+    // hits use (the stat cache's record of a verified stamp, else a streaming re-hash), so a damaged object is
+    // refused rather than scanned.
+    let stat_cache = std::sync::Mutex::new(alinea_engine::files::StatCache::load(
+        &store.root().join("statcache.json"),
+    ));
     for (name, sref) in &pref.stages {
         let Some(record) = store.get_action(&sref.key)? else {
             continue;
         };
         if let Some(out) = record.outputs.iter().find(|o| o.kind == ObjectKind::Table) {
-            let df = read_table(&store, out)?;
-            ctx.register(&name.replace('-', "_"), df.lazy());
+            ctx.register(
+                &name.replace('-', "_"),
+                scan_table(&store, &record, out, &stat_cache)?,
+            );
         }
     }
     let df = ctx
@@ -360,5 +396,31 @@ pub fn log(global: &Global, args: LogArgs) -> anyhow::Result<ExitCode> {
     for (name, n) in &s.counters {
         outln!("  counter    {name}: {n}");
     }
+    for l in &record.logs {
+        outln!(
+            "log          {} ({} bytes, {})",
+            l.name,
+            l.bytes,
+            store.object_path(&l.digest).display()
+        );
+        print_log_tail(&store, l);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lines of a log that `alinea log` shows (the whole log is the object file it names).
+const LOG_TAIL_LINES: usize = 10;
+
+/// Prints the last lines of a stored log, or why it cannot.
+fn print_log_tail(store: &Store, log: &OutputRef) {
+    match store.get_bytes(&log.digest) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            for line in &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..] {
+                outln!("  | {line}");
+            }
+        }
+        Err(e) => outln!("  (cannot read the log: {e})"),
+    }
 }

@@ -42,6 +42,9 @@ pub struct RunArgs {
     /// default: the pipeline's `[executor] kind`, else local
     #[arg(long, value_enum)]
     executor: Option<super::cluster::ExecutorArg>,
+    /// Run every stage twice (a cached one: once more) and report outputs whose digests differ; exit 1 if any
+    #[arg(long)]
+    check_determinism: bool,
 }
 
 impl RunArgs {
@@ -56,6 +59,7 @@ impl RunArgs {
             keep_going: false,
             no_wait: false,
             executor: None,
+            check_determinism: false,
         }
     }
 }
@@ -215,6 +219,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         slurm,
         push: matches!(remote, Some((_, alinea_engine::remote::RemoteMode::Write))),
         remote: remote.map(|(r, _)| r as Arc<dyn exec::RemoteCache>),
+        check_determinism: args.check_determinism,
     };
     let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
     for w in &report.warnings {
@@ -241,11 +246,23 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
                 s.name, s.kind, s.reason
             );
         }
+        for s in report
+            .stages
+            .iter()
+            .filter(|s| !s.nondeterministic.is_empty())
+        {
+            eprintln!(
+                "\nwarning: stage `{}` ({}) is not deterministic: a second run gave other bytes for {}",
+                s.name,
+                s.kind,
+                s.nondeterministic.join(", ")
+            );
+        }
         if report.succeeded() {
             print_summary(&plan, &report, &store).context("printing the run summary")?;
         }
     }
-    Ok(if report.succeeded() {
+    Ok(if report.succeeded() && report.deterministic() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

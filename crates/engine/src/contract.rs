@@ -8,6 +8,7 @@
 //! either [`Required`] or [`Optional`]: the same constant goes into [`crate::Stage::INPUTS`] and into the accessor
 //! (`ctx.table(PAIRS)`), so a misspelt slot is a compile error and an optional slot reads as an `Option`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -110,6 +111,9 @@ pub enum OutputKind {
     /// Any number of blobs whose names start with the slot's name (outputs that depend on parameters, e.g. one
     /// file per requested format). Read together through a folder input.
     Blobs,
+    /// A directory tree: one blob per file, named `<slot>/<relative path>`. `stage.slot` names the whole tree, and
+    /// a folder input materializes it with the slot's prefix removed.
+    Folder,
 }
 
 impl OutputKind {
@@ -119,10 +123,12 @@ impl OutputKind {
 }
 
 /// One declared output of a stage kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputSlot {
     /// The output's name (`stage.NAME` in pipeline files); for [`OutputKind::Blobs`], the prefix of the names.
-    pub name: &'static str,
+    /// Borrowed for the constant declarations of built-in kinds, owned where a pipeline names the outputs (the
+    /// `command` kind).
+    pub name: Cow<'static, str>,
     /// What it is.
     pub kind: OutputKind,
     /// One line shown by `alinea help <kind>`.
@@ -137,7 +143,7 @@ impl OutputSlot {
         doc: &'static str,
     ) -> Self {
         OutputSlot {
-            name,
+            name: Cow::Borrowed(name),
             kind: OutputKind::Table(columns),
             doc,
         }
@@ -146,8 +152,26 @@ impl OutputSlot {
     /// A blob output.
     pub const fn blob(name: &'static str, doc: &'static str) -> Self {
         OutputSlot {
-            name,
+            name: Cow::Borrowed(name),
             kind: OutputKind::Blob,
+            doc,
+        }
+    }
+
+    /// A set of blobs whose names start with `prefix` (see [`OutputKind::Blobs`]).
+    pub const fn blobs(prefix: &'static str, doc: &'static str) -> Self {
+        OutputSlot {
+            name: Cow::Borrowed(prefix),
+            kind: OutputKind::Blobs,
+            doc,
+        }
+    }
+
+    /// An output whose name is chosen by the pipeline.
+    pub fn named(name: impl Into<String>, kind: OutputKind, doc: &'static str) -> Self {
+        OutputSlot {
+            name: Cow::Owned(name.into()),
+            kind,
             doc,
         }
     }
@@ -155,7 +179,13 @@ impl OutputSlot {
     /// Whether an output named `name` is this slot.
     pub fn covers(&self, name: &str) -> bool {
         match self.kind {
-            OutputKind::Blobs => name.starts_with(self.name),
+            OutputKind::Blobs => name.starts_with(&*self.name),
+            OutputKind::Folder => {
+                name == self.name
+                    || name
+                        .strip_prefix(&*self.name)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
             _ => name == self.name,
         }
     }
@@ -164,6 +194,7 @@ impl OutputSlot {
     pub fn display_name(&self) -> String {
         match self.kind {
             OutputKind::Blobs => format!("{}*", self.name),
+            OutputKind::Folder => format!("{}/", self.name),
             _ => self.name.to_string(),
         }
     }
@@ -174,6 +205,7 @@ impl OutputSlot {
             OutputKind::Table(_) | OutputKind::AnyTable => "table",
             OutputKind::Blob => "blob",
             OutputKind::Blobs => "blobs",
+            OutputKind::Folder => "folder",
         }
     }
 
@@ -192,7 +224,10 @@ impl OutputSlot {
 
     /// Whether this is a blob output (one or a set).
     pub fn is_blob(&self) -> bool {
-        matches!(self.kind, OutputKind::Blob | OutputKind::Blobs)
+        matches!(
+            self.kind,
+            OutputKind::Blob | OutputKind::Blobs | OutputKind::Folder
+        )
     }
 }
 
@@ -235,11 +270,12 @@ pub fn check_columns(df: &DataFrame, declared: &[ColumnDecl]) -> Result<(), Stri
 /// Checks the outputs a stage produced against what its kind declared for these parameters: every produced
 /// output is declared with its kind and schema, every declared single output is produced, and the main (first)
 /// table is the first declared table.
-pub fn check_outputs(
+pub fn check_outputs<'a>(
     declared: &[OutputSlot],
     tables: &[(String, DataFrame)],
-    blobs: &[(String, Vec<u8>)],
+    blobs: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), String> {
+    let blobs: Vec<&str> = blobs.into_iter().collect();
     for (name, df) in tables {
         let slot = declared.iter().find(|s| s.covers(name)).ok_or_else(|| {
             format!(
@@ -257,7 +293,7 @@ pub fn check_outputs(
             check_columns(df, columns).map_err(|m| format!("table `{name}`: {m}"))?;
         }
     }
-    for (name, _) in blobs {
+    for name in &blobs {
         let slot = declared.iter().find(|s| s.covers(name)).ok_or_else(|| {
             format!(
                 "produced blob `{name}`, which the kind does not declare; declared outputs: {}",
@@ -273,9 +309,9 @@ pub fn check_outputs(
     }
     for slot in declared {
         let produced = match slot.kind {
-            OutputKind::Blobs => true,
-            OutputKind::Blob => blobs.iter().any(|(n, _)| n == slot.name),
-            _ => tables.iter().any(|(n, _)| n == slot.name),
+            OutputKind::Blobs | OutputKind::Folder => true,
+            OutputKind::Blob => blobs.iter().any(|n| *n == slot.name),
+            _ => tables.iter().any(|(n, _)| *n == slot.name),
         };
         if !produced {
             return Err(format!(
@@ -286,7 +322,7 @@ pub fn check_outputs(
         }
     }
     if let (Some((first, _)), Some(main)) = (tables.first(), declared.iter().find(|s| s.is_table()))
-        && first != main.name
+        && *first != main.name
     {
         return Err(format!(
             "the main (first) table is `{first}`, but the first declared table is `{}`",
@@ -479,30 +515,33 @@ mod tests {
         let declared = [
             OutputSlot::table("main", COLS, ""),
             OutputSlot::blob("model", ""),
-            OutputSlot {
-                name: "report.",
-                kind: OutputKind::Blobs,
-                doc: "",
-            },
+            OutputSlot::named("report.", OutputKind::Blobs, ""),
+            OutputSlot::named("adapter", OutputKind::Folder, ""),
         ];
         let tables = vec![("main".to_string(), frame())];
-        let blobs = vec![
-            ("model".to_string(), vec![1]),
-            ("report.md".to_string(), vec![2]),
+        let blobs = [
+            "model",
+            "report.md",
+            "adapter/config.json",
+            "adapter/sub/w.bin",
         ];
-        assert!(check_outputs(&declared, &tables, &blobs).is_ok());
-        let err = check_outputs(&declared, &tables, &blobs[1..]).unwrap_err();
+        assert!(check_outputs(&declared, &tables, blobs).is_ok());
+        let err = check_outputs(&declared, &tables, blobs[1..].iter().copied()).unwrap_err();
         assert!(
             err.contains("declared blob output `model` was not produced"),
             "{err}"
         );
-        let stray = vec![("extra".to_string(), vec![0])];
-        let err = check_outputs(&declared, &tables, &[blobs.clone(), stray].concat()).unwrap_err();
+        let err =
+            check_outputs(&declared, &tables, blobs.into_iter().chain(["extra"])).unwrap_err();
         assert!(
             err.contains("produced blob `extra`, which the kind does not declare"),
             "{err}"
         );
-        let err = check_outputs(&declared, &[("model".to_string(), frame())], &blobs).unwrap_err();
+        // A folder covers the files below it, not a sibling that merely shares the prefix.
+        let err =
+            check_outputs(&declared, &tables, blobs.into_iter().chain(["adapterx"])).unwrap_err();
+        assert!(err.contains("produced blob `adapterx`"), "{err}");
+        let err = check_outputs(&declared, &[("model".to_string(), frame())], blobs).unwrap_err();
         assert!(err.contains("declared as a blob"), "{err}");
     }
 

@@ -17,6 +17,22 @@ pub struct UpstreamTable {
     pub stage: String,
     /// The output used.
     pub output: OutputRef,
+    /// Where the output lands when a folder input materializes it, relative to the folder: its name, less the
+    /// `<folder>/` prefix when the input names a folder output (`stage.adapter` → `adapter_config.json`).
+    pub file: String,
+}
+
+/// What fills one input slot, as [`StageCtx::input`] shows it to a kind whose slots are named by the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// One upstream table.
+    Table(&'a UpstreamTable),
+    /// One upstream blob.
+    Blob(&'a UpstreamTable),
+    /// Upstream blobs read as a folder (a folder output, or every blob of a stage), or several tables.
+    Many(&'a [UpstreamTable]),
+    /// A file or directory given in the pipeline.
+    Path(&'a Path),
 }
 
 /// The context handed to [`super::Stage::run`].
@@ -25,7 +41,10 @@ pub struct StageCtx {
     pub(crate) name: String,
     pub(crate) tables: BTreeMap<String, Vec<UpstreamTable>>,
     pub(crate) paths: BTreeMap<String, (PathBuf, Vec<InputFile>)>,
+    /// Slots filled by an upstream stage's blobs as a folder.
+    pub(crate) folders: std::collections::BTreeSet<String>,
     pub(crate) work_dir: PathBuf,
+    pub(crate) root: PathBuf,
     pub(crate) progress: MultiProgress,
     pub(crate) threads: usize,
 }
@@ -90,6 +109,81 @@ impl StageCtx {
         P::lift(value, name)
     }
 
+    /// The verified object of the blob filling `slot`, by path: for blobs too large to read into memory.
+    pub fn blob_path<P: Presence>(&self, slot: BlobSlot<P>) -> Result<P::Out<PathBuf>, StageError> {
+        let name = slot.name();
+        let value = match self.tables.get(name).map(Vec::as_slice) {
+            None => None,
+            Some([up]) => Some(self.store.verified_path(&up.output.digest)?),
+            Some(ups) => {
+                return Err(StageError::Input {
+                    slot: name.into(),
+                    message: format!("expected one blob, got {}", ups.len()),
+                });
+            }
+        };
+        P::lift(value, name)
+    }
+
+    /// The names of the filled input slots, sorted.
+    pub fn input_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .tables
+            .keys()
+            .chain(self.paths.keys())
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// What fills the slot named `slot`, for kinds whose slots the pipeline names (a wildcard
+    /// [`crate::InputSlot`]); typed kinds use the typed accessors.
+    pub fn input(&self, slot: &str) -> Option<Input<'_>> {
+        if let Some((path, _)) = self.paths.get(slot) {
+            return Some(Input::Path(path));
+        }
+        let ups = self.tables.get(slot)?;
+        Some(match ups.as_slice() {
+            [one] if !self.folders.contains(slot) => match one.output.kind {
+                super::store::ObjectKind::Table => Input::Table(one),
+                super::store::ObjectKind::Blob => Input::Blob(one),
+            },
+            many => Input::Many(many),
+        })
+    }
+
+    /// Decodes the table `up` (an output of an upstream stage), verified against its digest.
+    pub fn decode_table(&self, up: &UpstreamTable) -> Result<DataFrame, StageError> {
+        let bytes = self.store.get_bytes(&up.output.digest)?;
+        super::table::decode_table(bytes, || {
+            format!(
+                "object {} (output `{}` of stage `{}`)",
+                self.store.object_path(&up.output.digest).display(),
+                up.output.name,
+                up.stage
+            )
+        })
+    }
+
+    /// Puts a verified copy of the object of `up` at `dest` (a hard link where possible; see
+    /// [`Store::materialize`]).
+    pub fn materialize(&self, up: &UpstreamTable, dest: &Path) -> Result<(), StageError> {
+        self.store.materialize(&up.output.digest, dest)?;
+        Ok(())
+    }
+
+    /// The folder filling the slot named `slot` (see [`StageCtx::folder`]).
+    pub fn folder_by_name(&self, slot: &str) -> Result<PathBuf, StageError> {
+        self.folder_named(slot)
+    }
+
+    /// The directory relative paths of the pipeline resolve against.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The path filling `slot`.
     pub fn path<P: Presence>(&self, slot: PathSlot<P>) -> Result<P::Out<&Path>, StageError> {
         P::lift(self.path_named(slot.name()), slot.name())
@@ -116,18 +210,7 @@ impl StageCtx {
             message: "no table input given".into(),
         })?;
         ups.iter()
-            .map(|u| {
-                let bytes = self.store.get_bytes(&u.output.digest)?;
-                let df = super::table::decode_table(bytes, || {
-                    format!(
-                        "object {} (output `{}` of stage `{}`)",
-                        self.store.object_path(&u.output.digest).display(),
-                        u.output.name,
-                        u.stage
-                    )
-                })?;
-                Ok((u.stage.clone(), df))
-            })
+            .map(|u| Ok((u.stage.clone(), self.decode_table(u)?)))
             .collect()
     }
 
@@ -156,9 +239,22 @@ impl StageCtx {
         let dir = self.work_dir()?.join("inputs").join(slot);
         std::fs::create_dir_all(&dir).map_err(StageError::io(&dir))?;
         for up in ups {
-            let file = dir.join(&up.output.name);
-            let bytes = self.store.get_bytes(&up.output.digest)?;
-            std::fs::write(&file, bytes).map_err(StageError::io(&file))?;
+            // Names are `/`-separated relative paths (folder outputs); anything that would leave the folder is
+            // refused rather than written outside it.
+            let rel = Path::new(&up.file);
+            if rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(StageError::Input {
+                    slot: slot.into(),
+                    message: format!(
+                        "output `{}` of stage `{}` is not a relative file name",
+                        up.output.name, up.stage
+                    ),
+                });
+            }
+            self.store.materialize(&up.output.digest, &dir.join(rel))?;
         }
         Ok(dir)
     }

@@ -15,7 +15,7 @@ use super::files::{StatCache, file_stamp};
 use super::key::{CodeManifest, KeyComponents, KindCode, short};
 use super::plan::{InputRef, Plan, PlannedStage};
 use super::slurm::{Resources, SlurmConfig};
-use super::stage::{DynStage, Placement, Registry, SlotKind};
+use super::stage::{BlobData, DynStage, Placement, Registry, SlotKind};
 use super::store::{ActionRecord, InputFile, ObjectKind, OutputRef, StageRef, Store};
 
 /// How a run behaves.
@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub remote: Option<std::sync::Arc<dyn RemoteCache>>,
     /// Whether what the run computes is pushed to `remote`.
     pub push: bool,
+    /// Run every stage once more (a cached one: once) without storing, and report outputs whose digests differ.
+    pub check_determinism: bool,
 }
 
 /// What a remote cache answered for an action key.
@@ -95,6 +97,9 @@ pub struct StageReport {
     pub outputs: Vec<OutputRef>,
     /// Rows of the main table.
     pub rows: Option<u64>,
+    /// With `--check-determinism`: the outputs whose digests differed between two runs (`name: a -> b`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nondeterministic: Vec<String>,
 }
 
 /// The result of [`run`].
@@ -117,6 +122,11 @@ impl RunReport {
             .iter()
             .all(|s| matches!(s.status, Status::Ran | Status::Cached))
     }
+
+    /// Whether no stage was found to produce different bytes from the same inputs.
+    pub fn deterministic(&self) -> bool {
+        self.stages.iter().all(|s| s.nondeterministic.is_empty())
+    }
 }
 
 /// Failures of the executor itself (as opposed to a stage's).
@@ -131,12 +141,14 @@ pub enum ExecError {
 }
 
 /// An input's digests and the files behind path inputs.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct ResolvedInputs {
     digests: BTreeMap<String, Vec<String>>,
     files: BTreeMap<String, (std::path::PathBuf, Vec<InputFile>)>,
     tables: BTreeMap<String, Vec<UpstreamTable>>,
     stages: BTreeMap<String, Vec<String>>,
+    /// Slots filled by a set of blobs as a folder (rather than by one table or blob).
+    folders: BTreeSet<String>,
 }
 
 /// Everything a stage run needs once its inputs are resolved, as `alinea exec --job` reads it in a cluster job:
@@ -150,6 +162,8 @@ pub struct JobSpec {
     components: KeyComponents,
     inputs: ResolvedInputs,
     threads: usize,
+    /// The pipeline's root (absolute), against which relative paths of parameters resolve.
+    root: std::path::PathBuf,
 }
 
 impl JobSpec {
@@ -192,16 +206,13 @@ pub fn execute_job(
         resources: Resources::default(),
         local: None,
     };
-    execute(
+    let env = RunEnv {
         store,
-        &stage,
-        kind,
-        spec.components,
-        &spec.key,
-        spec.inputs,
+        root: &spec.root,
         progress,
-        spec.threads,
-    )
+        threads: spec.threads,
+    };
+    execute(env, &stage, kind, spec.components, &spec.key, spec.inputs)
 }
 
 /// Whether a stage goes to the cluster executor: `local` in the pipeline decides, else the kind's placement.
@@ -213,28 +224,17 @@ fn on_cluster(stage: &PlannedStage, kind: &dyn DynStage) -> bool {
 }
 
 /// Runs a stale stage where the run's executor puts it.
-#[allow(clippy::too_many_arguments)] // the pieces of one stage run, as for `execute`
 fn dispatch(
     opts: &RunOptions,
-    store: &Store,
+    env: RunEnv,
     stage: &PlannedStage,
     kind: &dyn DynStage,
     comps: KeyComponents,
     key: &str,
     inputs: ResolvedInputs,
-    progress: &MultiProgress,
 ) -> Result<ActionRecord, StageError> {
     let Some(slurm) = opts.slurm.as_ref().filter(|_| on_cluster(stage, kind)) else {
-        return execute(
-            store,
-            stage,
-            kind,
-            comps,
-            key,
-            inputs,
-            progress,
-            opts.threads,
-        );
+        return execute(env, stage, kind, comps, key, inputs);
     };
     let spec = JobSpec {
         stage: stage.name.clone(),
@@ -243,12 +243,13 @@ fn dispatch(
         key: key.to_string(),
         components: comps,
         inputs,
-        threads: opts.threads,
+        threads: env.threads,
+        root: env.root.to_path_buf(),
     };
     let json = serde_json::to_vec_pretty(&spec).expect("job specs serialize");
     super::slurm::run_job(
         slurm,
-        store,
+        env.store,
         key,
         &stage.name,
         &json,
@@ -257,22 +258,57 @@ fn dispatch(
     )
 }
 
-fn pick_output<'a>(
-    outputs: &'a [OutputRef],
+/// The outputs of an upstream stage that fill a slot, each with the file name a folder input gives it, and
+/// whether they fill it as a folder.
+fn pick_outputs(
+    outputs: &[OutputRef],
     wanted: Option<&str>,
     slot_kind: SlotKind,
-) -> Option<&'a OutputRef> {
-    let default_kind = if slot_kind == SlotKind::Blob {
-        ObjectKind::Blob
-    } else {
-        ObjectKind::Table
+) -> (Vec<(OutputRef, String)>, bool) {
+    let one = |o: &OutputRef| (vec![(o.clone(), o.name.clone())], false);
+    let all_blobs = || {
+        let blobs: Vec<(OutputRef, String)> = outputs
+            .iter()
+            .filter(|o| o.kind == ObjectKind::Blob)
+            .map(|o| (o.clone(), o.name.clone()))
+            .collect();
+        (blobs, true)
     };
     match wanted {
-        Some(name) => outputs.iter().find(|o| o.name == name),
-        None => outputs
-            .iter()
-            .find(|o| o.kind == default_kind)
-            .or(outputs.first()),
+        Some(name) => {
+            if let Some(o) = outputs.iter().find(|o| o.name == name) {
+                return one(o);
+            }
+            // A folder output: every file below `name/`, named relative to it.
+            let prefix = format!("{name}/");
+            let files: Vec<(OutputRef, String)> = outputs
+                .iter()
+                .filter_map(|o| Some((o.clone(), o.name.strip_prefix(&prefix)?.to_string())))
+                .collect();
+            (files, true)
+        }
+        None => match slot_kind {
+            SlotKind::Folder => all_blobs(),
+            SlotKind::Any => match outputs.iter().find(|o| o.kind == ObjectKind::Table) {
+                Some(t) => one(t),
+                None => all_blobs(),
+            },
+            _ => {
+                let default_kind = if slot_kind == SlotKind::Blob {
+                    ObjectKind::Blob
+                } else {
+                    ObjectKind::Table
+                };
+                match outputs
+                    .iter()
+                    .find(|o| o.kind == default_kind)
+                    .or(outputs.first())
+                {
+                    Some(o) => one(o),
+                    None => (Vec::new(), false),
+                }
+            }
+        },
     }
 }
 
@@ -303,46 +339,22 @@ fn resolve_inputs(
         files: BTreeMap::new(),
         tables: BTreeMap::new(),
         stages: BTreeMap::new(),
+        folders: BTreeSet::new(),
     };
     for (slot, refs) in &stage.inputs {
-        let slot_kind = kind
-            .inputs()
-            .iter()
-            .find(|s| s.name == slot)
+        let slot_kind = super::stage::find_slot(kind.inputs(), slot)
             .map(|s| s.kind)
             .unwrap_or(SlotKind::Table);
         for input in refs {
             match input {
-                InputRef::Stage {
-                    stage: up,
-                    output: None,
-                } if slot_kind == SlotKind::Folder => {
-                    let outs = done.get(up).ok_or_else(|| StageError::Input {
-                        slot: slot.clone(),
-                        message: format!("upstream `{up}` has no result"),
-                    })?;
-                    for out in outs.iter().filter(|o| o.kind == ObjectKind::Blob) {
-                        r.digests
-                            .entry(slot.clone())
-                            .or_default()
-                            .push(format!("{}:{}", out.name, out.digest));
-                        r.tables
-                            .entry(slot.clone())
-                            .or_default()
-                            .push(UpstreamTable {
-                                stage: up.clone(),
-                                output: out.clone(),
-                            });
-                    }
-                    r.stages.entry(slot.clone()).or_default().push(up.clone());
-                }
                 InputRef::Stage { stage: up, output } => {
                     let outs = done.get(up).ok_or_else(|| StageError::Input {
                         slot: slot.clone(),
                         message: format!("upstream `{up}` has no result"),
                     })?;
-                    let out = pick_output(outs, output.as_deref(), slot_kind).ok_or_else(|| {
-                        StageError::Input {
+                    let (picked, as_folder) = pick_outputs(outs, output.as_deref(), slot_kind);
+                    if picked.is_empty() && !(as_folder && output.is_none()) {
+                        return Err(StageError::Input {
                             slot: slot.clone(),
                             message: format!(
                                 "stage `{up}` has no output `{}`; its outputs are: {}",
@@ -352,23 +364,37 @@ fn resolve_inputs(
                                     .collect::<Vec<_>>()
                                     .join(", ")
                             ),
-                        }
-                    })?;
-                    r.digests
-                        .entry(slot.clone())
-                        .or_default()
-                        .push(out.digest.clone());
-                    r.tables
-                        .entry(slot.clone())
-                        .or_default()
-                        .push(UpstreamTable {
-                            stage: up.clone(),
-                            output: out.clone(),
                         });
+                    }
+                    if as_folder {
+                        r.folders.insert(slot.clone());
+                    }
+                    for (out, file) in picked {
+                        // A folder's key names each file, so a rename inside it is a change.
+                        r.digests
+                            .entry(slot.clone())
+                            .or_default()
+                            .push(if as_folder {
+                                format!("{file}:{}", out.digest)
+                            } else {
+                                out.digest.clone()
+                            });
+                        r.tables
+                            .entry(slot.clone())
+                            .or_default()
+                            .push(UpstreamTable {
+                                stage: up.clone(),
+                                output: out,
+                                file,
+                            });
+                    }
                     r.stages.entry(slot.clone()).or_default().push(up.clone());
                 }
                 InputRef::Path(path) => {
-                    debug_assert!(matches!(slot_kind, SlotKind::Path | SlotKind::Folder));
+                    debug_assert!(matches!(
+                        slot_kind,
+                        SlotKind::Path | SlotKind::Folder | SlotKind::Any
+                    ));
                     let listed = kind.input_files(&stage.params, slot, path)?;
                     let mut files = Vec::with_capacity(listed.len());
                     for f in listed {
@@ -420,14 +446,76 @@ fn components(
     stage: &PlannedStage,
     kind: &dyn DynStage,
     digests: BTreeMap<String, Vec<String>>,
-) -> KeyComponents {
-    KeyComponents {
+    root: &Path,
+) -> Result<KeyComponents, StageError> {
+    Ok(KeyComponents {
         kind: stage.kind.clone(),
         fingerprint: kind.fingerprint(),
         version: stage.version.clone(),
         params: stage.params.clone(),
         inputs: digests,
+        ambient: kind.ambient(&stage.params, root)?.into_iter().collect(),
+    })
+}
+
+/// The digest each output would be stored under, computed without storing anything.
+fn digests_of(outputs: &super::stage::Outputs) -> Result<BTreeMap<String, String>, StageError> {
+    let mut out = BTreeMap::new();
+    for (name, df) in &outputs.tables {
+        let mut df = df.clone();
+        let bytes = super::table::encode_parquet(&mut df)?;
+        out.insert(name.clone(), blake3::hash(&bytes).to_hex().to_string());
     }
+    for (name, blob) in &outputs.blobs {
+        let digest = match blob {
+            BlobData::Bytes(b) => blake3::hash(b).to_hex().to_string(),
+            BlobData::File(p) => super::files::hash_file(p).map_err(StageError::io(p))?,
+        };
+        out.insert(name.clone(), digest);
+    }
+    Ok(out)
+}
+
+/// Runs the stage once more, in a scratch space of its own, and names the outputs whose digests differ from
+/// `record`'s (`name: stored -> again`; an output present in only one run counts too). Nothing is stored.
+fn determinism_check(
+    env: RunEnv,
+    stage: &PlannedStage,
+    kind: &dyn DynStage,
+    inputs: &ResolvedInputs,
+    record: &ActionRecord,
+) -> Result<Vec<String>, StageError> {
+    let dir = env.store.work_dir(&format!("{}.again", record.key));
+    let _ = std::fs::remove_dir_all(&dir);
+    let again = run_kind(env, stage, kind, inputs, dir.clone()).and_then(|o| digests_of(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+    let again = again?;
+    let stored: BTreeMap<&str, &str> = record
+        .outputs
+        .iter()
+        .map(|o| (o.name.as_str(), o.digest.as_str()))
+        .collect();
+    let names: BTreeSet<&str> = stored
+        .keys()
+        .copied()
+        .chain(again.keys().map(String::as_str))
+        .collect();
+    Ok(names
+        .into_iter()
+        .filter_map(|name| {
+            let (a, b) = (
+                stored.get(name).copied(),
+                again.get(name).map(String::as_str),
+            );
+            (a != b).then(|| {
+                format!(
+                    "{name}: {} -> {}",
+                    a.map(short).unwrap_or("(absent)"),
+                    b.map(short).unwrap_or("(absent)")
+                )
+            })
+        })
+        .collect())
 }
 
 /// Why a stage with `now` components is not cached, against what the pipeline's ref last pointed at.
@@ -465,52 +553,78 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs one stage whose inputs are resolved: stores its outputs and its record.
-#[allow(clippy::too_many_arguments)] // each argument is a distinct piece of the run; a struct would only rename them
-fn execute(
-    store: &Store,
+/// What every stage run of one executor call shares.
+#[derive(Clone, Copy)]
+struct RunEnv<'a> {
+    store: &'a Store,
+    /// The pipeline's root (relative paths of parameters resolve against it).
+    root: &'a Path,
+    progress: &'a MultiProgress,
+    threads: usize,
+}
+
+/// Runs the kind on resolved inputs with `work_dir` as its scratch space and checks what it produced against
+/// its declaration.
+fn run_kind(
+    env: RunEnv,
     stage: &PlannedStage,
     kind: &dyn DynStage,
-    comps: KeyComponents,
-    key: &str,
-    inputs: ResolvedInputs,
-    progress: &MultiProgress,
-    threads: usize,
-) -> Result<ActionRecord, StageError> {
-    let started_at = unix_now();
-    let t0 = Instant::now();
+    inputs: &ResolvedInputs,
+    work_dir: std::path::PathBuf,
+) -> Result<super::stage::Outputs, StageError> {
     let ctx = StageCtx {
-        store: store.clone(),
+        store: env.store.clone(),
         name: stage.name.clone(),
-        tables: inputs.tables,
+        tables: inputs.tables.clone(),
         paths: inputs.files.clone(),
-        work_dir: store.work_dir(key),
-        progress: progress.clone(),
-        threads,
+        folders: inputs.folders.clone(),
+        work_dir,
+        root: env.root.to_path_buf(),
+        progress: env.progress.clone(),
+        threads: env.threads,
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         kind.run(&stage.params, &ctx)
     }));
-    let mut outputs = match result {
+    match result {
         Ok(r) => {
             let outputs = r?;
             check_inputs_unchanged(&inputs.files)?;
             // Declarations cannot drift: what was produced is what the kind declares for these parameters.
             let declared = kind.outputs(&stage.params)?;
-            super::contract::check_outputs(&declared, &outputs.tables, &outputs.blobs).map_err(|m| {
+            super::contract::check_outputs(
+                &declared,
+                &outputs.tables,
+                outputs.blobs.iter().map(|(n, _)| n.as_str()),
+            )
+            .map_err(|m| {
                 StageError::Other(format!(
                     "outputs do not match the declaration of kind `{}` (a bug in the kind): {m}",
                     stage.kind
                 ))
             })?;
-            outputs
+            Ok(outputs)
         }
-        Err(panic) => {
-            return Err(StageError::Panicked(super::table::panic_message(
-                panic.as_ref(),
-            )));
-        }
-    };
+        Err(panic) => Err(StageError::Panicked(super::table::panic_message(
+            panic.as_ref(),
+        ))),
+    }
+}
+
+/// Runs one stage whose inputs are resolved: stores its outputs and its record.
+fn execute(
+    env: RunEnv,
+    stage: &PlannedStage,
+    kind: &dyn DynStage,
+    comps: KeyComponents,
+    key: &str,
+    inputs: ResolvedInputs,
+) -> Result<ActionRecord, StageError> {
+    let (store, threads) = (env.store, env.threads);
+    let started_at = unix_now();
+    let t0 = Instant::now();
+    let work_dir = store.work_dir(key);
+    let mut outputs = run_kind(env, stage, kind, &inputs, work_dir.clone())?;
     let mut refs = Vec::new();
     for (name, df) in outputs.tables.iter_mut() {
         let bytes = super::table::encode_parquet(df)?;
@@ -523,16 +637,28 @@ fn execute(
             rows: Some(df.height() as u64),
         });
     }
-    for (name, bytes) in &outputs.blobs {
-        let digest = store.put_bytes(bytes)?;
-        refs.push(OutputRef {
-            name: name.clone(),
+    let put_blob = |name: &str, blob: &BlobData| -> Result<OutputRef, StageError> {
+        let (digest, bytes) = match blob {
+            BlobData::Bytes(bytes) => (store.put_bytes(bytes)?, bytes.len() as u64),
+            // A file of the stage's own scratch space is moved into the store; any other is copied.
+            BlobData::File(path) => store.put_file(path, path.starts_with(&work_dir))?,
+        };
+        Ok(OutputRef {
+            name: name.to_string(),
             digest,
             kind: ObjectKind::Blob,
-            bytes: bytes.len() as u64,
+            bytes,
             rows: None,
-        });
+        })
+    };
+    for (name, blob) in &outputs.blobs {
+        refs.push(put_blob(name, blob)?);
     }
+    let logs = outputs
+        .logs
+        .iter()
+        .map(|(name, blob)| put_blob(name, blob))
+        .collect::<Result<Vec<_>, _>>()?;
     let record = ActionRecord {
         key: key.to_string(),
         stage: stage.name.clone(),
@@ -544,6 +670,7 @@ fn execute(
             .collect(),
         input_stages: inputs.stages,
         outputs: refs,
+        logs,
         stats: outputs.stats,
         started_at,
         duration_ms: t0.elapsed().as_millis() as u64,
@@ -567,6 +694,8 @@ enum Outcome {
         record: ActionRecord,
         status: Status,
         reason: String,
+        /// Outputs that differed when the stage ran again (`--check-determinism`).
+        differs: Vec<String>,
         ms: u64,
     },
     Failed {
@@ -603,6 +732,14 @@ pub fn run(
     let t0 = Instant::now();
     let stat_path = store.root().join("statcache.json");
     let stat_cache = Mutex::new(StatCache::load(&stat_path));
+    // Absolute, because commands run in a scratch directory and are handed paths below the root.
+    let root = std::path::absolute(&plan.root).unwrap_or_else(|_| plan.root.clone());
+    let env = RunEnv {
+        store,
+        root: &root,
+        progress,
+        threads: opts.threads,
+    };
     // A damaged ref must not block the pipeline: set aside (named in the report), its stages found by key.
     let (old_ref, ref_note) = store.get_ref_or_set_aside(&plan.name)?;
     let warnings: Vec<String> = ref_note.into_iter().collect();
@@ -661,6 +798,7 @@ pub fn run(
                         key: None,
                         outputs: vec![],
                         rows: None,
+                        nondeterministic: vec![],
                     });
                     continue;
                 }
@@ -685,16 +823,24 @@ pub fn run(
                 // the error carries the stage's typed error to the report, once
                 scope.spawn(move || {
                     let t = Instant::now();
-                    let work = |rehash: bool| -> Result<(ActionRecord, Status, String), Failure> {
-                        let inputs =
-                            resolve_inputs(stage, kind, &done_snapshot, stat_cache, rehash)
-                                .map_err(|e| (None, e))?;
-                        let comps = components(stage, kind, inputs.digests.clone());
+                    let work = |rehash: bool| -> Result<(ActionRecord, Status, String, Vec<String>), Failure> {
+                        let inputs = resolve_inputs(stage, kind, &done_snapshot, stat_cache, rehash)
+                            .map_err(|e| (None, e))?;
+                        let comps = components(stage, kind, inputs.digests.clone(), &plan.root)
+                            .map_err(|e| (None, e))?;
                         let key = comps.action_key();
+                        let check = |record: &ActionRecord, inputs: &ResolvedInputs| {
+                            if !opts.check_determinism {
+                                return Ok(Vec::new());
+                            }
+                            determinism_check(env, stage, kind, inputs, record)
+                                .map_err(|e| (Some(key.clone()), e))
+                        };
                         // An unreadable record counts as absent: the stage reruns and rewrites it.
                         let mut reason = match store.get_action(&key) {
                             Ok(Some(record)) if store.outputs_verified(&record, stat_cache) => {
-                                return Ok((record, Status::Cached, "cached".to_string()));
+                                let differs = check(&record, &inputs)?;
+                                return Ok((record, Status::Cached, "cached".to_string(), differs));
                             }
                             Ok(Some(_)) => {
                                 "output objects missing from the store (or corrupt: quarantined)"
@@ -706,7 +852,8 @@ pub fn run(
                             match remote.fetch(store, &key) {
                                 Ok(Fetch::Hit(record)) => {
                                     let why = format!("cached (pulled from {})", remote.describe());
-                                    return Ok((*record, Status::Cached, why));
+                                    let differs = check(&record, &inputs)?;
+                                    return Ok((*record, Status::Cached, why, differs));
                                 }
                                 Ok(Fetch::Miss) => {}
                                 Ok(Fetch::Unusable(why)) => reason.push_str(&format!("; {why}")),
@@ -717,16 +864,20 @@ pub fn run(
                         store
                             .mark_attempt(&key, &plan.name, &stage.name)
                             .map_err(|e| (Some(key.clone()), e.into()))?;
-                        let record =
-                            dispatch(opts, store, stage, kind, comps, &key, inputs, progress)
-                                .map_err(|e| (Some(key.clone()), e))?;
+                        let again = opts.check_determinism.then(|| inputs.clone());
+                        let record = dispatch(opts, env, stage, kind, comps, &key, inputs)
+                            .map_err(|e| (Some(key.clone()), e))?;
+                        let differs = match &again {
+                            Some(inputs) => check(&record, inputs)?,
+                            None => Vec::new(),
+                        };
                         // Only a completed stage's record is pushed (a failed one returned above).
                         if let (Some(remote), true) = (&opts.remote, opts.push)
                             && let Err(e) = remote.push(store, &record)
                         {
                             reason.push_str(&format!("; not pushed: {e}"));
                         }
-                        Ok((record, Status::Ran, reason))
+                        Ok((record, Status::Ran, reason, differs))
                     };
                     // A panic anywhere in the worker (input listing and hashing included) fails this stage;
                     // the worker always reports, so the scheduler never waits for a stage that died.
@@ -748,10 +899,11 @@ pub fn run(
                             });
                     let ms = t.elapsed().as_millis() as u64;
                     let outcome = match outcome {
-                        Ok((record, status, reason)) => Outcome::Done {
+                        Ok((record, status, reason, differs)) => Outcome::Done {
                             record,
                             status,
                             reason,
+                            differs,
                             ms,
                         },
                         Err((key, e)) => Outcome::Failed {
@@ -827,6 +979,7 @@ pub fn run(
                     record,
                     status,
                     mut reason,
+                    differs,
                     ms,
                 } => {
                     if let Some(why) = retry_reason.remove(&i) {
@@ -860,6 +1013,7 @@ pub fn run(
                         key: Some(record.key),
                         outputs: record.outputs,
                         rows,
+                        nondeterministic: differs,
                     }
                 }
                 Outcome::Failed {
@@ -877,6 +1031,7 @@ pub fn run(
                         key,
                         outputs: vec![],
                         rows: None,
+                        nondeterministic: vec![],
                     }
                 }
             });
@@ -904,6 +1059,7 @@ pub fn run(
                 key: None,
                 outputs: vec![],
                 rows: None,
+                nondeterministic: vec![],
             })
         })
         .collect();
@@ -968,52 +1124,54 @@ pub fn status(
         } else {
             match resolve_inputs(stage, kind, &done, &stat_cache, false) {
                 Err(e) => ("stale", vec![format!("cannot hash inputs: {e}")]),
-                Ok(inputs) => {
-                    let comps = components(stage, kind, inputs.digests);
-                    let key = comps.action_key();
-                    let local = store.get_action(&key)?;
-                    let local_ok = local
-                        .as_ref()
-                        .is_some_and(|rec| store.outputs_verified(rec, &stat_cache));
-                    let remote_rec = match (local_ok, remote) {
-                        (false, Some(r)) => r.record(&key).map_err(ExecError::Remote)?,
-                        _ => None,
-                    };
-                    match (local, local_ok, remote_rec) {
-                        (Some(rec), true, _) => {
-                            done.insert(stage.name.clone(), rec.outputs);
-                            ("fresh", vec![])
-                        }
-                        (_, _, Some(rec)) => {
-                            let objects = rec
-                                .outputs
-                                .iter()
-                                .map(|o| (o.digest.clone(), o.bytes))
-                                .collect();
-                            from_remote.push((out.len(), objects));
-                            done.insert(stage.name.clone(), rec.outputs);
-                            ("remote", vec![])
-                        }
-                        (Some(_), _, None) => (
-                            "stale",
-                            vec!["output objects missing from the store".into()],
-                        ),
-                        (None, _, None) => match super::slurm::in_flight(store, &key) {
-                            // A Slurm job of this very action is queued or running.
-                            Some(job) if job.contains("PENDING") => ("queued", vec![job]),
-                            Some(job) => ("running", vec![job]),
-                            None => (
+                Ok(inputs) => match components(stage, kind, inputs.digests, &plan.root) {
+                    Err(e) => ("stale", vec![format!("cannot hash inputs: {e}")]),
+                    Ok(comps) => {
+                        let key = comps.action_key();
+                        let local = store.get_action(&key)?;
+                        let local_ok = local
+                            .as_ref()
+                            .is_some_and(|rec| store.outputs_verified(rec, &stat_cache));
+                        let remote_rec = match (local_ok, remote) {
+                            (false, Some(r)) => r.record(&key).map_err(ExecError::Remote)?,
+                            _ => None,
+                        };
+                        match (local, local_ok, remote_rec) {
+                            (Some(rec), true, _) => {
+                                done.insert(stage.name.clone(), rec.outputs);
+                                ("fresh", vec![])
+                            }
+                            (_, _, Some(rec)) => {
+                                let objects = rec
+                                    .outputs
+                                    .iter()
+                                    .map(|o| (o.digest.clone(), o.bytes))
+                                    .collect();
+                                from_remote.push((out.len(), objects));
+                                done.insert(stage.name.clone(), rec.outputs);
+                                ("remote", vec![])
+                            }
+                            (Some(_), _, None) => (
                                 "stale",
-                                vec![explain(
-                                    store,
-                                    previous.get(&stage.name),
-                                    &comps,
-                                    kind.code(),
-                                )],
+                                vec!["output objects missing from the store".into()],
                             ),
-                        },
+                            (None, _, None) => match super::slurm::in_flight(store, &key) {
+                                // A Slurm job of this very action is queued or running.
+                                Some(job) if job.contains("PENDING") => ("queued", vec![job]),
+                                Some(job) => ("running", vec![job]),
+                                None => (
+                                    "stale",
+                                    vec![explain(
+                                        store,
+                                        previous.get(&stage.name),
+                                        &comps,
+                                        kind.code(),
+                                    )],
+                                ),
+                            },
+                        }
                     }
-                }
+                },
             }
         };
         out.push(StageStatus {

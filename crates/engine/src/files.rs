@@ -39,11 +39,52 @@ pub(crate) fn file_stamp(path: &Path) -> Option<(u64, SystemTime)> {
         .and_then(|m| Some((m.len(), m.modified().ok()?)))
 }
 
-/// blake3 of a file's bytes. Large files are memory-mapped and hashed on all rayon threads.
+/// Bytes read per step when hashing or copying a file: big enough for blake3 to hash each chunk on all rayon
+/// threads, small enough that hashing a 14 GB model costs a few MiB of memory.
+pub const STREAM_CHUNK: usize = 4 << 20;
+
+/// blake3 of a file's bytes, read in [`STREAM_CHUNK`]s (each hashed on all rayon threads). Streaming rather than
+/// memory-mapping keeps the resident set at one chunk: a mapped multi-gigabyte object would count whole.
 pub fn hash_file(path: &Path) -> Result<String, std::io::Error> {
+    let mut file = std::fs::File::open(path)?;
+    Ok(hash_stream(&mut file, None::<&mut std::fs::File>)?.0)
+}
+
+/// Hashes `reader` to its end, writing every chunk to `sink` too when given; returns (blake3 hex, bytes read).
+pub fn hash_stream(
+    reader: &mut impl std::io::Read,
+    mut sink: Option<&mut impl std::io::Write>,
+) -> Result<(String, u64), std::io::Error> {
     let mut hasher = blake3::Hasher::new();
-    hasher.update_mmap_rayon(path)?;
-    Ok(hasher.finalize().to_hex().to_string())
+    let mut buf = vec![0u8; STREAM_CHUNK];
+    let mut total = 0u64;
+    loop {
+        // Fill the buffer as far as the reader allows, so every chunk but the last is full (parallel hashing
+        // pays only on large updates).
+        let mut filled = 0;
+        while filled < buf.len() {
+            match reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        let chunk = &buf[..filled];
+        if filled >= 128 * 1024 {
+            hasher.update_rayon(chunk);
+        } else {
+            hasher.update(chunk);
+        }
+        if let Some(w) = sink.as_mut() {
+            w.write_all(chunk)?;
+        }
+        total += filled as u64;
+    }
+    Ok((hasher.finalize().to_hex().to_string(), total))
 }
 
 /// What a file looked like when its digest was taken.

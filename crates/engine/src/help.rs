@@ -215,6 +215,7 @@ fn slot_word(kind: SlotKind) -> &'static str {
         SlotKind::Path => "path",
         SlotKind::Blob => "blob",
         SlotKind::Folder => "folder",
+        SlotKind::Any => "any",
     }
 }
 
@@ -325,6 +326,9 @@ pub fn render(kind: &dyn DynStage) -> String {
     s.push_str(
         "\nOutputs (the first table is the main one, what `inputs = { x = \"stage\" }` reads):\n",
     );
+    if kind.declared_outputs().is_empty() {
+        s.push_str("  (named by the pipeline: see the parameters)\n");
+    }
     for o in kind.declared_outputs() {
         s.push_str(&format!(
             "  {} ({}): {}\n",
@@ -337,7 +341,7 @@ pub fn render(kind: &dyn DynStage) -> String {
                 s.push_str(&format!("      columns: {}\n", columns_line(columns)));
             }
             OutputKind::AnyTable => s.push_str("      columns: those of its input\n"),
-            OutputKind::Blob | OutputKind::Blobs => {}
+            OutputKind::Blob | OutputKind::Blobs | OutputKind::Folder => {}
         }
     }
     s

@@ -16,6 +16,9 @@
 //! | the pipeline's `version = "…"` | key | forces one stage to recompute without touching code |
 //! | canonical parameters (defaults filled in, keys sorted) | key | parameters shape outputs; an omitted default and the default written out are the same key |
 //! | input digests: upstream output objects; path inputs hashed by content (relative path + blake3 of each file) | key | content, not timestamps: touching a file reruns nothing |
+//! | `command` stages: the argv (placeholders unexpanded), the output declarations (name, folder/file/table format), the input formats, the names of the allowlisted environment variables | key (they are parameters) | they say what runs and what is kept |
+//! | `command` stages: the contents of each file listed in `tools` (`ambient.tool:<path>` = its blake3) and the value of each allowlisted variable (`ambient.env:<NAME>` = blake3 of the value, or `unset`) | key (`ambient`, absent for kinds that declare none, so no other key moved) | a script edit or a new `CUDA_VISIBLE_DEVICES` can change what the tool makes; values enter as digests so a secret never lands in a record |
+//! | `command` stages: the interpreter or binary found on `PATH`, the scratch directory's location | left out | a shared cache must hit across machines whose `python` lives elsewhere; list a binary in `tools` to key on its bytes |
 //! | input file paths, sizes, mtimes; upstream stage names | record only | provenance for `alinea log`; renaming a stage or moving the data root keeps the cache |
 //! | thread count, timings, alinea's own version string, host name | record only | outputs are byte-identical whatever the thread count; the version string says nothing the code digest does not |
 //! | build profile (debug/release, opt-level, LTO, codegen units) | left out | it changes speed, not results: Rust does no fast-math, and overflow checks only turn a wrap into a failure; so a debug test build and a release build share one cache |
@@ -184,6 +187,10 @@ pub struct KeyComponents {
     pub params: serde_json::Value,
     /// Per input slot, the digests of what fills it (upstream objects or files), in slot order.
     pub inputs: BTreeMap<String, Vec<String>>,
+    /// What the result depends on outside parameters and inputs (see [`crate::Stage::ambient`]): name → digest.
+    /// Empty for every built-in kind, and then left out of the encoding, so their keys are what they were.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ambient: BTreeMap<String, String>,
 }
 
 impl KeyComponents {
@@ -231,6 +238,16 @@ impl KeyComponents {
             ));
         }
         diff_values("", &before.params, &self.params, &mut why);
+        let names: std::collections::BTreeSet<&String> =
+            self.ambient.keys().chain(before.ambient.keys()).collect();
+        for name in names {
+            match (before.ambient.get(name), self.ambient.get(name)) {
+                (Some(a), Some(b)) if a != b => why.push(format!("{name} changed")),
+                (None, Some(_)) => why.push(format!("{name} added")),
+                (Some(_), None) => why.push(format!("{name} removed")),
+                _ => {}
+            }
+        }
         let slots: std::collections::BTreeSet<&String> =
             self.inputs.keys().chain(before.inputs.keys()).collect();
         for slot in slots {
@@ -298,7 +315,33 @@ mod tests {
             version: None,
             params: canonicalize(json!({"seed": 1, "per_lang": per_lang})),
             inputs: BTreeMap::from([("pairs".to_string(), vec!["d1".to_string()])]),
+            ambient: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn an_empty_ambient_leaves_the_key_of_a_built_in_kind_unchanged() {
+        // The key of these components as computed before `ambient` existed (same canonical JSON).
+        let c = components(5);
+        let canonical = serde_json::json!({
+            "fingerprint": "abc+v1", "inputs": {"pairs": ["d1"]}, "kind": "sample",
+            "params": {"per_lang": 5, "seed": 1}
+        });
+        let old = blake3::hash(&serde_json::to_vec(&canonical).unwrap())
+            .to_hex()
+            .to_string();
+        assert_eq!(c.action_key(), old);
+        let mut tool = c.clone();
+        tool.ambient.insert("tool:scripts/x.py".into(), "aa".into());
+        assert_ne!(tool.action_key(), old);
+        let mut edited = tool.clone();
+        edited
+            .ambient
+            .insert("tool:scripts/x.py".into(), "bb".into());
+        assert_eq!(
+            edited.explain_change(&tool, None),
+            vec!["tool:scripts/x.py changed".to_string()]
+        );
     }
 
     #[test]
@@ -360,6 +403,7 @@ mod code_tests {
             version: None,
             params: serde_json::json!({}),
             inputs: BTreeMap::new(),
+            ambient: BTreeMap::new(),
         };
         let now = KeyComponents {
             fingerprint: "b+v1".into(),

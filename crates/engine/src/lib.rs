@@ -19,7 +19,9 @@ pub use contract::{
     BlobSlot, ColumnDecl, DType, FolderSlot, Optional, OutputKind, OutputSlot, PathSlot, Presence,
     Required, TableSlot, TablesSlot, col,
 };
-pub use ctx::StageCtx;
+pub use ctx::{Input, StageCtx, UpstreamTable};
 pub use error::{StageError, StoreError};
-pub use stage::{InputSlot, Outputs, ParamError, Placement, Registry, SlotKind, Stage, Stats};
+pub use stage::{
+    ANY_SLOT, BlobData, InputSlot, Outputs, ParamError, Placement, Registry, SlotKind, Stage, Stats,
+};
 pub use store::Store;

@@ -583,7 +583,13 @@ fn parse_decl(
         let slots: Vec<&str> = stage.inputs().iter().map(|s| s.name).collect();
         for (slot, value) in it.iter() {
             let slot_span = it.key(slot).and_then(|k| k.span());
-            if !slots.contains(&slot) {
+            if slots.contains(&super::stage::ANY_SLOT) && !valid_name(slot) {
+                return Err(src.err(
+                    slot_span,
+                    format!("input name `{slot}`: use letters, digits, `_` or `-`, not starting with a digit"),
+                ));
+            }
+            if super::stage::find_slot(stage.inputs(), slot).is_none() {
                 return Err(src.err(
                     slot_span,
                     format!(
@@ -617,7 +623,11 @@ fn parse_decl(
             inputs.push((slot.to_string(), refs, slot_span));
         }
     }
-    for slot in stage.inputs().iter().filter(|s| s.required) {
+    for slot in stage
+        .inputs()
+        .iter()
+        .filter(|s| s.required && s.name != super::stage::ANY_SLOT)
+    {
         if !inputs.iter().any(|(n, _, _)| n == slot.name) {
             return Err(src.err(
                 header.clone(),
@@ -761,6 +771,7 @@ fn param_error(src: &Source, d: &Decl, e: &super::stage::ParamError) -> PlanErro
 /// slot's kind, with the columns the slot requires.
 fn check_reference(
     slot: &super::stage::InputSlot,
+    slot_name: &str,
     up: &PlannedStage,
     declared: &[OutputSlot],
     output: Option<&str>,
@@ -770,6 +781,18 @@ fn check_reference(
         Some(o) => format!("`{}.{o}`", up.name),
         None => format!("`{}`", up.name),
     };
+    if slot.kind == SlotKind::Any {
+        // Any output fits; only its existence is checked.
+        return match output {
+            Some(name) if !declared.iter().any(|o| o.covers(name)) => Err(format!(
+                "input `{slot_name}`: stage `{}` ({}) has no output `{name}`; its outputs are: {}",
+                up.name,
+                up.kind,
+                valid()
+            )),
+            _ => Ok(()),
+        };
+    }
     let wants_table = matches!(slot.kind, SlotKind::Table | SlotKind::Tables);
     let target = match output {
         Some(name) => declared.iter().find(|o| o.covers(name)).ok_or_else(|| {
@@ -860,10 +883,10 @@ fn base_order(src: &Source, decls: &[Decl], registry: &Registry) -> Result<Vec<u
     let names: BTreeSet<&str> = decls.iter().map(|d| d.name.as_str()).collect();
     let reads_stage = |d: &Decl, slot: &str, r: &str| {
         let kind = registry.get(&d.kind).expect("kind checked while parsing");
-        kind.inputs().iter().any(|s| {
-            s.name == slot
-                && (matches!(s.kind, SlotKind::Table | SlotKind::Tables | SlotKind::Blob)
-                    || (s.kind == SlotKind::Folder && names.contains(parse_ref(r).0)))
+        super::stage::find_slot(kind.inputs(), slot).is_some_and(|s| {
+            matches!(s.kind, SlotKind::Table | SlotKind::Tables | SlotKind::Blob)
+                || (matches!(s.kind, SlotKind::Folder | SlotKind::Any)
+                    && names.contains(parse_ref(r).0))
         })
     };
     let deps: Vec<BTreeSet<usize>> = decls
@@ -942,17 +965,11 @@ fn expand(
         let mut assignments = vec![Assignment::default()];
         // Fan out over every upstream matrix stage referenced without `[*]`.
         for (slot, refs, _) in &d.inputs {
-            if stage
-                .inputs()
-                .iter()
-                .any(|s| s.name == slot && s.kind == SlotKind::Path)
-            {
+            let slot_kind = super::stage::find_slot(stage.inputs(), slot).map(|s| s.kind);
+            if slot_kind == Some(SlotKind::Path) {
                 continue;
             }
-            if stage
-                .inputs()
-                .iter()
-                .any(|s| s.name == slot && s.kind == SlotKind::Folder)
+            if matches!(slot_kind, Some(SlotKind::Folder | SlotKind::Any))
                 && refs
                     .iter()
                     .all(|(r, _)| !instances.contains_key(parse_ref(r).0))
@@ -1027,16 +1044,13 @@ fn expand(
                 .map_err(|e| param_error(src, d, &e))?;
             let mut inputs = BTreeMap::new();
             for (slot_name, refs, slot_span) in &d.inputs {
-                let slot = stage
-                    .inputs()
-                    .iter()
-                    .find(|s| s.name == slot_name)
+                let slot = super::stage::find_slot(stage.inputs(), slot_name)
                     .expect("slot checked while parsing");
                 let mut resolved = Vec::new();
                 for (r, span) in refs {
                     let names_a_stage = instances.contains_key(parse_ref(r).0);
                     match slot.kind {
-                        SlotKind::Path | SlotKind::Folder
+                        SlotKind::Path | SlotKind::Folder | SlotKind::Any
                             if slot.kind == SlotKind::Path || !names_a_stage =>
                         {
                             let p = expand_env(r).map_err(|m| src.err(span.clone(), m))?;
@@ -1074,7 +1088,7 @@ fn expand(
                                     .expect("kind checked while parsing")
                                     .outputs(&inst.params)
                                     .map_err(|e| src.err(span.clone(), e.to_string()))?;
-                                check_reference(slot, inst, &declared, output)
+                                check_reference(slot, slot_name, inst, &declared, output)
                                     .map_err(|m| src.err(span.clone(), m))?;
                             }
                             resolved.extend(chosen.into_iter().map(|stage| InputRef::Stage {
@@ -1086,7 +1100,7 @@ fn expand(
                 }
                 if matches!(
                     slot.kind,
-                    SlotKind::Table | SlotKind::Blob | SlotKind::Folder
+                    SlotKind::Table | SlotKind::Blob | SlotKind::Folder | SlotKind::Any
                 ) && resolved.len() != 1
                 {
                     return Err(src.err(

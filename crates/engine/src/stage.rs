@@ -34,6 +34,22 @@ pub enum SlotKind {
     /// upstream stage, materialized as files named after the outputs (e.g. a model: `config.json`,
     /// `model.safetensors`, `tokenizer.json`). Read it with [`StageCtx::folder`].
     Folder,
+    /// Whatever the pipeline names: an upstream stage's main table (or its blobs as a folder when it has no
+    /// table), a named output of one (`stage.output`: a table, a blob or a folder output), or a path on disk.
+    /// Read it with [`StageCtx::input`]. For kinds that run what the pipeline describes (`command`).
+    Any,
+}
+
+/// The name of an [`InputSlot`] that stands for any slot name the pipeline writes (its kind and doc apply to
+/// each), so that a kind can take inputs it does not know in advance.
+pub const ANY_SLOT: &str = "*";
+
+/// The slot of `inputs` named `name`: the one declared with that name, else the [`ANY_SLOT`] wildcard.
+pub fn find_slot<'a>(inputs: &'a [InputSlot], name: &str) -> Option<&'a InputSlot> {
+    inputs
+        .iter()
+        .find(|s| s.name == name)
+        .or_else(|| inputs.iter().find(|s| s.name == ANY_SLOT))
 }
 
 /// One named input of a stage kind.
@@ -97,15 +113,35 @@ impl Stats {
     }
 }
 
+/// The bytes of a blob output: in memory (small exports), or a file the store takes over by path, so that a
+/// multi-gigabyte model never passes through memory.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlobData {
+    /// Bytes held by the stage.
+    Bytes(Vec<u8>),
+    /// A file in the stage's scratch space ([`StageCtx::work_dir`]): the store moves it into `objects/` (hashing
+    /// it as it streams past once), so the file is gone after the stage. A file elsewhere is copied.
+    File(PathBuf),
+}
+
+impl From<Vec<u8>> for BlobData {
+    fn from(bytes: Vec<u8>) -> Self {
+        BlobData::Bytes(bytes)
+    }
+}
+
 /// What a stage produces: named tables (the first is the main output), named blobs, and stats.
 #[derive(Default)]
 pub struct Outputs {
     /// Tables, stored as deterministic Parquet. The first one is what `inputs = { x = "stage" }` refers to.
     pub tables: Vec<(String, DataFrame)>,
     /// Opaque byte objects (adapter weights, text exports), stored by content hash.
-    pub blobs: Vec<(String, Vec<u8>)>,
+    pub blobs: Vec<(String, BlobData)>,
     /// Counters for the provenance record.
     pub stats: Stats,
+    /// Logs of the run (e.g. an external tool's stdout and stderr), stored with the record rather than as outputs:
+    /// downstream stages never read them, and a log that prints timings does not make a result non-deterministic.
+    pub logs: Vec<(String, BlobData)>,
 }
 
 impl Outputs {
@@ -115,7 +151,38 @@ impl Outputs {
             tables: vec![(name.to_string(), df)],
             blobs: Vec::new(),
             stats,
+            logs: Vec::new(),
         }
+    }
+
+    /// Adds a log file, handed over by path (see [`Outputs::logs`]).
+    pub fn log_file(&mut self, name: impl Into<String>, path: impl Into<PathBuf>) {
+        self.logs.push((name.into(), BlobData::File(path.into())));
+    }
+
+    /// Adds a blob held in memory.
+    pub fn blob_bytes(&mut self, name: impl Into<String>, bytes: Vec<u8>) {
+        self.blobs.push((name.into(), BlobData::Bytes(bytes)));
+    }
+
+    /// Adds a blob handed over by path (see [`BlobData::File`]).
+    pub fn blob_file(&mut self, name: impl Into<String>, path: impl Into<PathBuf>) {
+        self.blobs.push((name.into(), BlobData::File(path.into())));
+    }
+
+    /// Adds every file below `dir` as a blob named `<prefix>/<relative path>` (`/`-separated, sorted), the shape of
+    /// an [`crate::OutputKind::Folder`] output. Returns how many files it added.
+    pub fn folder(&mut self, prefix: &str, dir: &Path) -> Result<usize, StageError> {
+        let files = crate::files::walk_files(dir)?;
+        for file in &files {
+            let rel = file.strip_prefix(dir).unwrap_or(file);
+            let rel: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            self.blob_file(format!("{prefix}/{}", rel.join("/")), file.clone());
+        }
+        Ok(files.len())
     }
 }
 
@@ -162,6 +229,15 @@ pub trait Stage: Send + Sync + 'static {
     /// Checks parameters beyond what their types say (ranges, combinations), before anything runs.
     fn validate(_params: &Self::Params) -> Result<(), ParamError> {
         Ok(())
+    }
+
+    /// What the result depends on besides parameters and inputs, as `(name, digest)` pairs for the cache key:
+    /// e.g. the contents of the tool files a command runs (`tool:<path>`) and the values of the environment
+    /// variables it may read (`env:<NAME>`). Values enter as digests, so a secret is never written into a record.
+    /// Paths resolve against the pipeline's `root`. Kinds that read only their inputs (all built-in ones) keep the
+    /// default: nothing.
+    fn ambient(_params: &Self::Params, _root: &Path) -> Result<Vec<(String, String)>, StageError> {
+        Ok(Vec::new())
     }
 
     /// Does the work.
@@ -235,6 +311,12 @@ pub trait DynStage: Send + Sync {
         slot: &str,
         path: &Path,
     ) -> Result<Vec<PathBuf>, StageError>;
+    /// See [`Stage::ambient`]; `params` is the canonical form.
+    fn ambient(
+        &self,
+        params: &serde_json::Value,
+        root: &Path,
+    ) -> Result<Vec<(String, String)>, StageError>;
     /// See [`Stage::run`]; `params` is the canonical form.
     fn run(&self, params: &serde_json::Value, ctx: &StageCtx) -> Result<Outputs, StageError>;
 }
@@ -328,6 +410,13 @@ impl<S: Stage> DynStage for Erased<S> {
         path: &Path,
     ) -> Result<Vec<PathBuf>, StageError> {
         S::input_files(&typed::<S>(params)?, slot, path)
+    }
+    fn ambient(
+        &self,
+        params: &serde_json::Value,
+        root: &Path,
+    ) -> Result<Vec<(String, String)>, StageError> {
+        S::ambient(&typed::<S>(params)?, root)
     }
     fn run(&self, params: &serde_json::Value, ctx: &StageCtx) -> Result<Outputs, StageError> {
         S::run(&typed::<S>(params)?, ctx)

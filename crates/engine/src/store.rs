@@ -82,6 +82,9 @@ pub struct ActionRecord {
     pub input_stages: BTreeMap<String, Vec<String>>,
     /// The outputs.
     pub outputs: Vec<OutputRef>,
+    /// Logs of the run, stored as objects (kept by `gc` with the record; not outputs, so never read downstream).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<OutputRef>,
     /// Counters reported by the stage.
     pub stats: super::stage::Stats,
     /// Seconds since the Unix epoch when the stage started.
@@ -240,6 +243,9 @@ impl ActionRecord {
         check_digest(path, || "key".into(), &self.key)?;
         for (i, o) in self.outputs.iter().enumerate() {
             check_digest(path, || format!("outputs[{i}].digest"), &o.digest)?;
+        }
+        for (i, o) in self.logs.iter().enumerate() {
+            check_digest(path, || format!("logs[{i}].digest"), &o.digest)?;
         }
         Ok(())
     }
@@ -474,6 +480,143 @@ impl Store {
         })?;
         sync_dir(dir);
         Ok(digest)
+    }
+
+    /// Stores the file at `path` under its digest without holding it in memory, and returns (digest, size).
+    ///
+    /// With `take`, a file on the store's own filesystem (a stage's scratch space) is hashed in one streaming
+    /// read and then renamed into `objects/`: no copy at all. Otherwise (or across filesystems) it is copied into
+    /// `tmp/` in fixed-size chunks, hashed as it streams past, fsynced and renamed. Either way memory stays at
+    /// one chunk whatever the size, and the object appears under its name only once complete.
+    pub fn put_file(&self, path: &Path, take: bool) -> Result<(String, u64), StoreError> {
+        if take && let Some(stored) = self.put_file_by_rename(path)? {
+            return Ok(stored);
+        }
+        let tmp_dir = self.root.join("tmp");
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&tmp_dir).map_err(StoreError::io(&tmp_dir))?;
+        let mut source = File::open(path).map_err(StoreError::io(path))?;
+        let (digest, size) = super::files::hash_stream(&mut source, Some(tmp.as_file_mut()))
+            .map_err(StoreError::io(path))?;
+        if self.holds_verified(&digest, size) {
+            return Ok((digest, size));
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(StoreError::io(tmp.path()))?;
+        let dest = self.object_path(&digest);
+        let dir = dest.parent().expect("object path has a parent");
+        std::fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        tmp.persist(&dest).map_err(|e| StoreError::Io {
+            path: dest.clone(),
+            source: e.error,
+        })?;
+        sync_dir(dir);
+        Ok((digest, size))
+    }
+
+    /// [`Store::put_file`] by renaming: `None` when the file cannot be renamed into the store (another
+    /// filesystem), so the caller copies it instead.
+    fn put_file_by_rename(&self, path: &Path) -> Result<Option<(String, u64)>, StoreError> {
+        let mut file = File::open(path).map_err(StoreError::io(path))?;
+        let (digest, size) = super::files::hash_stream(&mut file, None::<&mut File>)
+            .map_err(StoreError::io(path))?;
+        if self.holds_verified(&digest, size) {
+            std::fs::remove_file(path).map_err(StoreError::io(path))?;
+            return Ok(Some((digest, size)));
+        }
+        file.sync_all().map_err(StoreError::io(path))?;
+        drop(file);
+        let dest = self.object_path(&digest);
+        let dir = dest.parent().expect("object path has a parent");
+        std::fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        match std::fs::rename(path, &dest) {
+            Ok(()) => {
+                sync_dir(dir);
+                Ok(Some((digest, size)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => Ok(None),
+            Err(e) => Err(StoreError::Io {
+                path: dest,
+                source: e,
+            }),
+        }
+    }
+
+    /// Whether the store already holds object `digest` of `size` bytes with that content; a same-size object with
+    /// other bytes (damaged in place) is quarantined so the caller's fresh copy replaces it.
+    fn holds_verified(&self, digest: &str, size: u64) -> bool {
+        let path = self.object_path(digest);
+        if !std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
+            return false;
+        }
+        match super::files::hash_file(&path) {
+            Ok(actual) if actual == digest => true,
+            _ => {
+                self.quarantine(digest);
+                false
+            }
+        }
+    }
+
+    /// The path of object `digest` after checking, in one streaming read, that its bytes hash to its name: how
+    /// readers of large blobs get at them without loading them (a corrupt object is quarantined and reported).
+    pub fn verified_path(&self, digest: &str) -> Result<PathBuf, StoreError> {
+        let path = self.object_path(digest);
+        let actual = match super::files::hash_file(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing {
+                    digest: digest.to_string(),
+                    path,
+                });
+            }
+            Err(e) => return Err(StoreError::Io { path, source: e }),
+        };
+        if actual != digest {
+            return Err(self.corrupt(digest, actual));
+        }
+        Ok(path)
+    }
+
+    /// Puts a verified copy of object `digest` at `dest`: a hard link where the filesystem allows (no bytes
+    /// move; the object is made read-only first so that a tool writing into its input fails instead of damaging
+    /// the store), else a copy (`std::fs::copy`, which shares extents through `copy_file_range` where the
+    /// filesystem supports it). Returns whether it linked.
+    pub fn materialize(&self, digest: &str, dest: &Path) -> Result<bool, StoreError> {
+        let object = self.verified_path(digest)?;
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        }
+        match std::fs::remove_file(dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: dest.to_path_buf(),
+                    source: e,
+                });
+            }
+        }
+        if let Ok(meta) = std::fs::metadata(&object) {
+            let mut perms = meta.permissions();
+            if !perms.readonly() {
+                perms.set_readonly(true);
+                let _ = std::fs::set_permissions(&object, perms);
+            }
+        }
+        if std::fs::hard_link(&object, dest).is_ok() {
+            return Ok(true);
+        }
+        std::fs::copy(&object, dest).map_err(StoreError::io(dest))?;
+        // A copy inherits the read-only bit; the stage owns its copy.
+        if let Ok(meta) = std::fs::metadata(dest) {
+            let mut perms = meta.permissions();
+            #[allow(clippy::permissions_set_readonly_false)] // the copy is the stage's own file
+            perms.set_readonly(false);
+            let _ = std::fs::set_permissions(dest, perms);
+        }
+        Ok(false)
     }
 
     /// Reads an object and checks that its bytes hash to its name.
@@ -838,7 +981,7 @@ impl Store {
             match read_json::<ActionRecord>(&path) {
                 Ok(Some(rec)) if rec.validate(&path).is_ok() => {
                     report.records_checked += 1;
-                    for o in rec.outputs {
+                    for o in rec.outputs.into_iter().chain(rec.logs) {
                         if !present.contains(&o.digest) && !report.corrupt.contains(&o.digest) {
                             missing.insert((o.digest, path.clone()));
                         }
@@ -963,6 +1106,7 @@ impl Store {
             if rec
                 .outputs
                 .iter()
+                .chain(&rec.logs)
                 .any(|o| !self.object_path(&o.digest).is_file())
             {
                 remove_if_present(&path)?;
@@ -1113,7 +1257,7 @@ impl Store {
                 live.keys.insert(sref.key.clone());
                 if let Some(rec) = self.get_action(&sref.key)? {
                     live.objects
-                        .extend(rec.outputs.into_iter().map(|o| o.digest));
+                        .extend(rec.outputs.into_iter().chain(rec.logs).map(|o| o.digest));
                     live.code
                         .insert(format!("{}.json", code_digest(&rec.components.fingerprint)));
                 }

@@ -541,9 +541,7 @@ links/<src>-<tgt>, final_tension_milli/<src>-<tgt>/{forward,reverse} (λ × 1000
         ])?;
         stats.rows_out = out.height() as u64;
         let mut outputs = Outputs::table("alignments", out, stats);
-        outputs
-            .blobs
-            .push(("alignments.pharaoh".into(), blob.into_bytes()));
+        outputs.blob_bytes("alignments.pharaoh", blob.into_bytes());
         Ok(outputs)
     }
 }

@@ -111,10 +111,10 @@ Joins two `analysis.representations` tables on (lang, layer) and reports `delta 
             ..Stats::default()
         };
         let mut out = Outputs::table("deltas", joined, stats);
-        out.blobs.push((
-            "deltas.svg".into(),
+        out.blob_bytes(
+            "deltas.svg",
             alinea_metrics::chart::signed_bars(&layers, &deltas, &title).into_bytes(),
-        ));
+        );
         Ok(out)
     }
 }

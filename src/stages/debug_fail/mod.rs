@@ -60,7 +60,7 @@ Testing aid: pass the table through, fail, abort, panic, or panic while its inpu
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[TABLE.slot(), FILE.slot()];
     const OUTPUTS: &'static [OutputSlot] = &[OutputSlot {
-        name: "table",
+        name: std::borrow::Cow::Borrowed("table"),
         kind: OutputKind::AnyTable,
         doc: "the input table, unchanged (mode = \"pass\")",
     }];

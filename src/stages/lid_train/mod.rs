@@ -287,7 +287,7 @@ model) on FLORES-200 dev files, one label per file (`<flores code>.dev`). `metri
         let blob =
             serde_json::to_vec(&model).map_err(StageError::with("serializing the LID model"))?;
         let mut out = Outputs::table("langs", df, stats);
-        out.blobs.push(("model".into(), blob));
+        out.blob_bytes("model", blob);
         Ok(out)
     }
 }

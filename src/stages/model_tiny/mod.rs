@@ -107,11 +107,7 @@ Same inputs, same bytes. Real runs point `train.lora`/`generate` at a local BLOO
             ..Outputs::default()
         };
         for name in ["config.json", "model.safetensors", "tokenizer.json"] {
-            let path = dir.join(name);
-            outputs.blobs.push((
-                name.to_string(),
-                std::fs::read(&path).map_err(StageError::io(&path))?,
-            ));
+            outputs.blob_file(name, dir.join(name));
         }
         Ok(outputs)
     }

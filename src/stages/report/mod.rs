@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::support::lang::{Language, Registry};
 use alinea_engine::{
-    DType, InputSlot, Optional, OutputKind, OutputSlot, Outputs, ParamError, Stage, StageCtx,
+    DType, InputSlot, Optional, OutputSlot, Outputs, ParamError, Stage, StageCtx,
     StageError, Stats, TablesSlot, col,
 };
 pub use paper::PaperReference;
@@ -234,11 +234,10 @@ stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*
             ],
             "means per run, metric and group (overall, en→xx, xx→en, xx→yy, buckets); source = alinea, paper, paper-same-directions or distance",
         ),
-        OutputSlot {
-            name: "report.",
-            kind: OutputKind::Blobs,
-            doc: "the report files: report.md, report.csv (long form), report.html (`alinea report STAGE -o DIR` writes them)",
-        },
+        OutputSlot::blobs(
+            "report.",
+            "the report files: report.md, report.csv (long form), report.html (`alinea report STAGE -o DIR` writes them)",
+        ),
     ];
 
     fn validate(p: &Params) -> Result<(), ParamError> {
@@ -393,11 +392,9 @@ stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*
         stats.count("runs", tables.len() as u64);
         stats.count("directions", dirs.len() as u64);
         let mut out = Outputs::table("summary", df, stats);
-        out.blobs = vec![
-            ("report.md".into(), report.markdown.into_bytes()),
-            ("report.csv".into(), report.csv.into_bytes()),
-            ("report.html".into(), report.html.into_bytes()),
-        ];
+        out.blob_bytes("report.md", report.markdown.into_bytes());
+        out.blob_bytes("report.csv", report.csv.into_bytes());
+        out.blob_bytes("report.html", report.html.into_bytes());
         Ok(out)
     }
 }

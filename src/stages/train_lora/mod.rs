@@ -182,7 +182,7 @@ Checkpoints go to the stage's scratch space in the store: an interrupted run res
         Self::OUTPUTS
             .iter()
             .filter(|o| p.merge || o.name != "merged.safetensors")
-            .copied()
+            .cloned()
             .collect()
     }
 
@@ -240,12 +240,9 @@ Checkpoints go to the stage's scratch space in the store: an interrupted run res
                 ..Stats::default()
             },
         );
+        // Handed to the store by path: it moves the files out of the scratch space without reading them whole.
         for name in ["adapter_config.json", "adapter_model.safetensors"] {
-            let path = dir.join(name);
-            outputs.blobs.push((
-                name.to_string(),
-                std::fs::read(&path).map_err(StageError::io(&path))?,
-            ));
+            outputs.blob_file(name, dir.join(name));
         }
         if p.merge {
             let merged_dir = ctx.work_dir()?.join("merged");
@@ -254,11 +251,7 @@ Checkpoints go to the stage's scratch space in the store: an interrupted run res
                 .map_err(bloom_err)?
                 .save(&merged_dir)
                 .map_err(bloom_err)?;
-            let path = merged_dir.join("model.safetensors");
-            outputs.blobs.push((
-                "merged.safetensors".into(),
-                std::fs::read(&path).map_err(StageError::io(&path))?,
-            ));
+            outputs.blob_file("merged.safetensors", merged_dir.join("model.safetensors"));
         }
         if let Some(step) = outcome.resumed_from {
             outputs.stats.count("resumed_from_step", step as u64);
