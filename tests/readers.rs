@@ -23,23 +23,30 @@ fn readers_venv() -> PathBuf {
     dir
 }
 
-/// Copies every table output of `report` (a `run --json` answer) to `dir/<stage>.<output>.parquet`; returns the
-/// manifest `{path: {"rows": N}}` the Python side checks against.
-fn copy_tables(store: &Path, report: &serde_json::Value, dir: &Path) -> serde_json::Value {
+/// Writes the run's outputs with `alinea checkout -o dir` and returns the manifest `{path: {"rows": N}}` of its
+/// tables (`dir/<pipeline>/<stage>/<output>.parquet`) that the Python side checks against.
+fn checkout_tables(store: &Path, report: &serde_json::Value, dir: &Path) -> serde_json::Value {
+    json(
+        store,
+        &[
+            "checkout",
+            "--run",
+            report["run"].as_str().unwrap(),
+            "-o",
+            dir.to_str().unwrap(),
+        ],
+    );
     let mut manifest = serde_json::Map::new();
     for stage in report["stages"].as_array().unwrap() {
         for out in stage["outputs"].as_array().unwrap() {
             if out["kind"] != "table" {
                 continue;
             }
-            let digest = out["digest"].as_str().unwrap();
-            let object = store.join("objects").join(&digest[..2]).join(digest);
-            let file = dir.join(format!(
-                "{}.{}.parquet",
-                stage["name"].as_str().unwrap(),
-                out["name"].as_str().unwrap()
-            ));
-            std::fs::copy(&object, &file).unwrap();
+            let file = dir
+                .join("demo")
+                .join(stage["name"].as_str().unwrap())
+                .join(format!("{}.parquet", out["name"].as_str().unwrap()));
+            assert!(file.exists(), "checkout wrote no {}", file.display());
             manifest.insert(
                 file.display().to_string(),
                 serde_json::json!({ "rows": out["rows"] }),
@@ -89,9 +96,8 @@ fn every_table_kind_reads_in_pandas_old_and_new_pyarrow_polars_duckdb_and_hf_dat
             "gen.max_new_tokens=3",
         ],
     );
-    let tables = tmp.path().join("tables");
-    std::fs::create_dir_all(&tables).unwrap();
-    let manifest = copy_tables(&store, &report, &tables);
+    let tables = tmp.path().join("out");
+    let manifest = checkout_tables(&store, &report, &tables);
     assert!(
         manifest.as_object().unwrap().len() >= 15,
         "expected a table from every stage: {manifest}"

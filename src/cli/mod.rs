@@ -27,6 +27,7 @@ mod inspect;
 mod model;
 mod pipeline;
 mod report;
+mod runs;
 mod score;
 mod store_cmds;
 
@@ -122,6 +123,19 @@ enum Command {
     Export(inspect::ExportArgs),
     /// Provenance of a stage: parameters, input hashes, code fingerprint, timings, row counts, stats
     Log(inspect::LogArgs),
+    /// The path of a stage's output object in the store (read it in place with any tool)
+    Path(inspect::PathArgs),
+    /// Write every output of a run as stable files: out/<pipeline>/<stage>/<output>.parquet (blobs as they are)
+    Checkout(inspect::CheckoutArgs),
+    /// Every run kept: id, date, overrides, alinea version, headline metrics
+    Runs(runs::RunsArgs),
+    /// Experiments: `exp show` tabulates the parameters that differ across runs and their metrics
+    #[command(subcommand)]
+    Exp(runs::ExpCommand),
+    /// Parameters, stage keys and metrics of two runs side by side
+    Diff(runs::DiffArgs),
+    /// Keep a run (and all it reaches) through every gc
+    Pin(runs::PinArgs),
     /// Delete objects and records that no pipeline references (keeps the newest interrupted attempt of each stage)
     Gc(store_cmds::GcArgs),
     /// Re-hash every object of the store and report corrupt or missing ones (--repair quarantines them)
@@ -156,6 +170,12 @@ pub fn main() -> ExitCode {
         Some(Command::Query(a)) => inspect::query(&cli.global, a),
         Some(Command::Export(a)) => inspect::export(&cli.global, a),
         Some(Command::Log(a)) => inspect::log(&cli.global, a),
+        Some(Command::Path(a)) => inspect::path(&cli.global, a),
+        Some(Command::Checkout(a)) => inspect::checkout(&cli.global, a),
+        Some(Command::Runs(a)) => runs::list(&cli.global, a),
+        Some(Command::Exp(a)) => runs::exp(&cli.global, a),
+        Some(Command::Diff(a)) => runs::diff(&cli.global, a),
+        Some(Command::Pin(a)) => runs::pin(&cli.global, a),
         Some(Command::Gc(a)) => store_cmds::gc(&cli.global, a),
         Some(Command::Verify(a)) => store_cmds::verify(&cli.global, a),
         Some(Command::Model(a)) => model::model(&cli.global, a),
@@ -206,7 +226,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
         }
         if let Some(s) = cause.downcast_ref::<StoreError>() {
             return match s {
-                StoreError::UnknownStage { .. } => EXIT_USAGE,
+                StoreError::UnknownStage { .. } | StoreError::UnknownRun { .. } => EXIT_USAGE,
                 _ => EXIT_STORE,
             };
         }

@@ -46,4 +46,6 @@ pub use generate::{
 pub use lora::{LoraAdapter, LoraConfig, LoraModule, LoraTarget};
 pub use model::{Bloom, KvCache, default_dtype, parse_device};
 pub use tiny::{load_tokenizer, tiny_config, train_tokenizer, write_tiny_model};
-pub use train::{Example, LossRow, TrainConfig, TrainOutcome, lr_factor, train};
+pub use train::{
+    Example, LossRow, TrainConfig, TrainOutcome, lr_factor, train, train_with_validation,
+};

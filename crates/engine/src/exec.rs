@@ -26,6 +26,9 @@ pub struct RunOptions {
     pub keep_going: bool,
     /// Worker threads of the rayon pool (recorded in provenance).
     pub threads: usize,
+    /// Stage instances to recompute even when cached; their new outputs are compared with the cached ones
+    /// byte for byte, and the stage's reason says whether they matched.
+    pub force: BTreeSet<String>,
 }
 
 /// Outcome of one stage in a run.
@@ -269,9 +272,44 @@ fn components(
         kind: stage.kind.clone(),
         fingerprint: kind.fingerprint(),
         version: stage.version.clone(),
-        params: stage.params.clone(),
+        params: keyed_params(&stage.params, kind.unkeyed_params()),
         inputs: digests,
     }
+}
+
+/// The reason of a `--force`d stage: whether its new outputs are byte-identical to the cached ones.
+fn forced_reason(before: &ActionRecord, after: &ActionRecord) -> String {
+    let digest_of = |rec: &ActionRecord, name: &str| {
+        rec.outputs
+            .iter()
+            .find(|o| o.name == name)
+            .map(|o| o.digest.clone())
+    };
+    let differing: Vec<&str> = after
+        .outputs
+        .iter()
+        .filter(|o| digest_of(before, &o.name).as_deref() != Some(o.digest.as_str()))
+        .map(|o| o.name.as_str())
+        .collect();
+    if differing.is_empty() && before.outputs.len() == after.outputs.len() {
+        "forced: outputs byte-identical to the cached result".into()
+    } else {
+        format!(
+            "forced: outputs DIFFER from the cached result ({}): the stage is not deterministic",
+            differing.join(", ")
+        )
+    }
+}
+
+/// `params` without the kind's [`crate::Stage::UNKEYED_PARAMS`], which cannot change the bytes.
+fn keyed_params(params: &serde_json::Value, unkeyed: &[&str]) -> serde_json::Value {
+    let mut keyed = params.clone();
+    if let Some(fields) = keyed.as_object_mut() {
+        for name in unkeyed {
+            fields.remove(*name);
+        }
+    }
+    keyed
 }
 
 /// Why a stage with `now` components is not cached, against what the pipeline's ref last pointed at.
@@ -530,10 +568,16 @@ pub fn run(
                             .map_err(|e| (None, e))?;
                         let comps = components(stage, kind, inputs.digests.clone());
                         let key = comps.action_key();
+                        let forced = opts.force.contains(&stage.name);
+                        let mut cached = None;
                         // An unreadable record counts as absent: the stage reruns and rewrites it.
                         let reason = match store.get_action(&key) {
                             Ok(Some(record)) if store.outputs_verified(&record, stat_cache) => {
-                                return Ok((record, Status::Cached, "cached".to_string()));
+                                if !forced {
+                                    return Ok((record, Status::Cached, "cached".to_string()));
+                                }
+                                cached = Some(record);
+                                String::new()
                             }
                             Ok(Some(_)) => {
                                 "output objects missing from the store (or corrupt: quarantined)"
@@ -556,6 +600,11 @@ pub fn run(
                             opts.threads,
                         )
                         .map_err(|e| (Some(key.clone()), e))?;
+                        let reason = match (&cached, forced) {
+                            (Some(before), _) => forced_reason(before, &record),
+                            (None, true) => format!("forced (nothing cached to compare): {reason}"),
+                            (None, false) => reason,
+                        };
                         Ok((record, Status::Ran, reason))
                     };
                     // A panic anywhere in the worker (input listing and hashing included) fails this stage;

@@ -15,6 +15,7 @@
 //! | `Stage::VERSION` | key (`<digest>+v<N>`) | a manual bump, for what no file shows (e.g. a behaviour of data outside the workspace) |
 //! | the pipeline's `version = "…"` | key | forces one stage to recompute without touching code |
 //! | canonical parameters (defaults filled in, keys sorted) | key | parameters shape outputs; an omitted default and the default written out are the same key |
+//! | parameters a kind declares byte-neutral ([`crate::Stage::UNKEYED_PARAMS`]: `train.lora`'s `checkpoint_every`) | left out (the stage still receives them) | how often a checkpoint is written, progress or logging cannot change the result, so changing them must rerun nothing |
 //! | input digests: upstream output objects; path inputs hashed by content (relative path + blake3 of each file) | key | content, not timestamps: touching a file reruns nothing |
 //! | input file paths, sizes, mtimes; upstream stage names | record only | provenance for `alinea log`; renaming a stage or moving the data root keeps the cache |
 //! | thread count, timings, alinea's own version string, host name | record only | outputs are byte-identical whatever the thread count; the version string says nothing the code digest does not |

@@ -9,6 +9,7 @@ pub mod files;
 pub mod help;
 pub mod key;
 pub mod plan;
+pub mod runs;
 pub mod stage;
 pub mod store;
 pub mod table;

@@ -139,6 +139,11 @@ pub trait Stage: Send + Sync + 'static {
     const INPUTS: &'static [InputSlot];
     /// Every output the kind can produce, with table schemas; the first table is the main output.
     const OUTPUTS: &'static [OutputSlot];
+    /// Top-level parameters that cannot change the output bytes (how often to checkpoint, progress, logging):
+    /// they reach [`Stage::run`] but stay out of the cache key, so changing one reruns nothing. `alinea help`
+    /// marks them. A parameter listed here that does change the bytes breaks the cache's promise: list only
+    /// what the stage's own tests show to be byte-neutral.
+    const UNKEYED_PARAMS: &'static [&'static str] = &[];
 
     /// The outputs produced with `params`, when they depend on parameters (e.g. an optional merged model): a
     /// subset of [`Stage::OUTPUTS`]. Checked against the pipeline before anything runs and against the produced
@@ -209,6 +214,8 @@ pub trait DynStage: Send + Sync {
     fn code(&self) -> &KindCode;
     /// See [`Stage::INPUTS`].
     fn inputs(&self) -> &'static [InputSlot];
+    /// See [`Stage::UNKEYED_PARAMS`].
+    fn unkeyed_params(&self) -> &'static [&'static str];
     /// Parses parameters into their canonical JSON form (defaults filled in, fields in a fixed order).
     fn canonical_params(&self, raw: serde_json::Value) -> Result<serde_json::Value, ParamError>;
     /// See [`Stage::input_files`]; `params` is the canonical form.
@@ -267,6 +274,9 @@ impl<S: Stage> DynStage for Erased<S> {
     }
     fn inputs(&self) -> &'static [InputSlot] {
         S::INPUTS
+    }
+    fn unkeyed_params(&self) -> &'static [&'static str] {
+        S::UNKEYED_PARAMS
     }
     fn declared_outputs(&self) -> &'static [OutputSlot] {
         S::OUTPUTS

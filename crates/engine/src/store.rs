@@ -741,16 +741,29 @@ impl Store {
     /// Removes objects and action records that no pipeline ref reaches, and scratch space other than the newest
     /// interrupted attempt of each pipeline stage. Call with the write lock held.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
+        self.gc_keeping(dry_run, &BTreeSet::new())
+    }
+
+    /// [`Store::gc`] with `also_keep` (action keys: the kept runs of [`crate::runs::kept_keys`]) as roots beside
+    /// the pipelines' refs.
+    pub fn gc_keeping(
+        &self,
+        dry_run: bool,
+        also_keep: &BTreeSet<String>,
+    ) -> Result<GcReport, StoreError> {
         let mut live_keys = BTreeSet::new();
         let mut live_objects = BTreeSet::new();
         let mut live_code = BTreeSet::new();
-        for pref in self.refs()?.values() {
-            for sref in pref.stages.values() {
-                live_keys.insert(sref.key.clone());
-                if let Some(rec) = self.get_action(&sref.key)? {
-                    live_objects.extend(rec.outputs.into_iter().map(|o| o.digest));
-                    live_code.insert(format!("{}.json", code_digest(&rec.components.fingerprint)));
-                }
+        let ref_keys: BTreeSet<String> = self
+            .refs()?
+            .values()
+            .flat_map(|pref| pref.stages.values().map(|s| s.key.clone()))
+            .collect();
+        for key in ref_keys.union(also_keep) {
+            live_keys.insert(key.clone());
+            if let Some(rec) = self.get_action(key)? {
+                live_objects.extend(rec.outputs.into_iter().map(|o| o.digest));
+                live_code.insert(format!("{}.json", code_digest(&rec.components.fingerprint)));
             }
         }
         let mut report = GcReport::default();
