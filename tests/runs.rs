@@ -243,3 +243,39 @@ fn query_sees_every_table_of_one_run_and_only_decodes_what_it_reads() {
     std::fs::remove_file(flores["path"].as_str().unwrap()).unwrap();
     assert!(count(&["query", "SELECT count(*) AS n FROM opus"]) > 0);
 }
+
+#[test]
+fn ctrl_c_says_what_was_kept_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_alinea"))
+        .arg("--store")
+        .arg(&store)
+        .args(["run", PIPELINE])
+        .current_dir(repo())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The lock appears when the run starts; ingesting OPUS-100 takes longer than this wait.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !store.join("LOCK").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: sends SIGINT to the child we spawned, as Ctrl-C in a terminal would.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: every stage that finished is kept")
+            && stderr.contains("run the same command again to resume"),
+        "{stderr}"
+    );
+}

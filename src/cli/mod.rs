@@ -161,6 +161,9 @@ pub fn main() -> ExitCode {
     // `BrokenPipe`, which `out` turns into "stop printing"; the run itself completes and stores its records.
     let cli = Cli::parse();
     configure_threads(&cli);
+    if matches!(cli.command, None | Some(Command::Run(_))) {
+        say_what_was_kept_on_ctrl_c();
+    }
     let result = match cli.command {
         None => pipeline::run(&cli.global, pipeline::RunArgs::demo()),
         Some(Command::Run(a)) => pipeline::run(&cli.global, a),
@@ -200,6 +203,34 @@ pub fn main() -> ExitCode {
             eprintln!("error: {}", report_chain(&e));
             ExitCode::from(exit_code_of(&e))
         }
+    }
+}
+
+/// What an interrupted run leaves: said on Ctrl-C before exiting with 130, the shell's code for SIGINT.
+const INTERRUPTED: &str = "\ninterrupted: every stage that finished is kept in the store and will be `cached`; \
+the stages that were running are discarded, except train.lora, which resumes from its last checkpoint \
+(`checkpoint_every`); run the same command again to resume\n";
+
+/// Installs a SIGINT handler that prints [`INTERRUPTED`] and exits with 130. The store needs no cleanup: every
+/// write is atomic (temp file, then rename) and the lock is released by the kernel when the process ends.
+fn say_what_was_kept_on_ctrl_c() {
+    extern "C" fn on_sigint(_: libc::c_int) {
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer is a static string.
+        unsafe {
+            libc::write(
+                libc::STDERR_FILENO,
+                INTERRUPTED.as_ptr().cast(),
+                INTERRUPTED.len(),
+            );
+            libc::_exit(130);
+        }
+    }
+    // SAFETY: installs a handler that only calls async-signal-safe functions (above).
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
     }
 }
 

@@ -236,17 +236,47 @@ impl KeyComponents {
             self.inputs.keys().chain(before.inputs.keys()).collect();
         for slot in slots {
             match (before.inputs.get(slot), self.inputs.get(slot)) {
-                (Some(a), Some(b)) if a != b => why.push(format!(
-                    "input {slot} changed ({} -> {})",
-                    a.iter().map(|d| short(d)).collect::<Vec<_>>().join(","),
-                    b.iter().map(|d| short(d)).collect::<Vec<_>>().join(",")
-                )),
+                (Some(a), Some(b)) if a != b => {
+                    // Only the entries that moved: a folder input lists every file as `name:digest`.
+                    let gone: Vec<String> = a
+                        .iter()
+                        .filter(|d| !b.contains(d))
+                        .map(|d| short_input(d))
+                        .collect();
+                    let new: Vec<String> = b
+                        .iter()
+                        .filter(|d| !a.contains(d))
+                        .map(|d| short_input(d))
+                        .collect();
+                    why.push(format!(
+                        "input {slot} changed ({} -> {})",
+                        if gone.is_empty() {
+                            "-".into()
+                        } else {
+                            gone.join(",")
+                        },
+                        if new.is_empty() {
+                            "-".into()
+                        } else {
+                            new.join(",")
+                        }
+                    ))
+                }
                 (None, Some(_)) => why.push(format!("input {slot} added")),
                 (Some(_), None) => why.push(format!("input {slot} removed")),
                 _ => {}
             }
         }
         why
+    }
+}
+
+/// An input entry for messages: a digest shortened to 12 hex digits, or `name:<12 hex>` for a file of a folder
+/// input (the name kept whole, so the reason says which file changed).
+fn short_input(entry: &str) -> String {
+    match entry.rsplit_once(':') {
+        Some((name, digest)) => format!("{name}:{}", short(digest)),
+        None => short(entry).to_string(),
     }
 }
 
@@ -322,6 +352,30 @@ mod tests {
                 "param per_lang: 5 -> 6".to_string(),
                 "input pairs changed (d1 -> d2)".to_string()
             ]
+        );
+    }
+
+    #[test]
+    fn a_changed_folder_input_names_the_file_that_changed_with_its_digests() {
+        let folder = |weights: &str| {
+            let mut c = components(5);
+            c.inputs.insert(
+                "model".into(),
+                vec![
+                    format!("config.json:{}", "a".repeat(64)),
+                    format!("model.safetensors:{}", weights.repeat(64)),
+                    format!("tokenizer.json:{}", "c".repeat(64)),
+                ],
+            );
+            c
+        };
+        assert_eq!(
+            folder("e").explain_change(&folder("b"), None),
+            vec![format!(
+                "input model changed (model.safetensors:{} -> model.safetensors:{})",
+                "b".repeat(12),
+                "e".repeat(12)
+            )]
         );
     }
 }
