@@ -325,6 +325,12 @@ fn checkpoint_every_cannot_change_the_bytes_and_stays_out_of_the_key() {
         let bytes = std::fs::read(folder.join(name)).unwrap();
         assert_eq!(&blake3::hash(&bytes).to_hex().to_string(), digest, "{name}");
     }
+    // Unknown keys are still refused, though serde cannot deny them through train.lora's nested flatten.
+    let typo = fails(&a, &["status", &p, "--set", "lora.epochz=1"]);
+    assert!(
+        typo.contains("unknown field `epochz`, expected one of"),
+        "{typo}"
+    );
     let changed = json(&a, &["run", &p, "--set", "lora.epochs=1"]);
     assert_eq!(
         status_of(&changed, "lora"),

@@ -256,6 +256,32 @@ fn blame<P: DeserializeOwned>(raw: &serde_json::Value) -> Option<String> {
     })
 }
 
+/// A top-level key of `raw` that the parsed parameters do not serialize back is one serde ignored: an error, as
+/// `deny_unknown_fields` gives. Checked here because serde cannot deny unknown fields through a nested
+/// `#[serde(flatten)]` (train.lora flattens `TrainConfig`, which flattens `LoraConfig`).
+fn reject_unknown_keys(
+    raw: &serde_json::Value,
+    parsed: &serde_json::Value,
+) -> Result<(), ParamError> {
+    let (Some(raw), Some(known)) = (raw.as_object(), parsed.as_object()) else {
+        return Ok(());
+    };
+    match raw.keys().find(|k| !known.contains_key(*k)) {
+        Some(unknown) => Err(ParamError {
+            field: String::new(),
+            message: format!(
+                "unknown field `{unknown}`, expected one of {}",
+                known
+                    .keys()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 impl<S: Stage> DynStage for Erased<S> {
     fn kind(&self) -> &'static str {
         S::KIND
@@ -309,6 +335,7 @@ impl<S: Stage> DynStage for Erased<S> {
             field: String::new(),
             message: e.to_string(),
         })?;
+        reject_unknown_keys(&raw, &value)?;
         Ok(super::key::canonicalize(value))
     }
     fn input_files(

@@ -13,9 +13,10 @@ use alinea_engine::{
 
 /// Parameters of `train.lora`: the training parameters of `alinea_bloom::TrainConfig` (same keys, flattened:
 /// `lora_rank`, `learning_rate`, `beta1`, …; defaults RECIPE.md §5 where the paper states a value), the device,
-/// and what to write out.
+/// and what to write out. (No `deny_unknown_fields`: serde cannot apply it through the nested flatten; the engine
+/// rejects unknown keys instead, see `alinea_engine::stage`.)
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Params {
     /// Training parameters.
     #[serde(flatten)]
