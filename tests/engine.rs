@@ -335,8 +335,16 @@ fn gc_drops_unreferenced_objects_only() {
     let store = tempfile::tempdir().unwrap();
     json(store.path(), &["run", DEMO, "--set", "sample.per_lang=100"]);
     json(store.path(), &["run", DEMO]);
-    let dry = json(store.path(), &["gc", "--dry-run"]);
+    // Every run is kept by default: the per_lang=100 run's sample stays.
+    let keep_all = json(store.path(), &["gc", "--dry-run"]);
+    assert_eq!(
+        keep_all["objects_removed"].as_array().unwrap().len(),
+        0,
+        "{keep_all}"
+    );
+    let dry = json(store.path(), &["gc", "--dry-run", "--keep-last", "1"]);
     assert_eq!(dry["objects_removed"].as_array().unwrap().len(), 1, "{dry}");
+    assert_eq!(dry["runs_dropped"].as_array().unwrap().len(), 1, "{dry}");
     // Code manifests: one per kind's code; one that no kept record names (an older build's) goes with gc.
     let code_files = || {
         let mut names: Vec<String> = std::fs::read_dir(store.path().join("code"))
@@ -356,7 +364,7 @@ fn gc_drops_unreferenced_objects_only() {
         "{}",
     )
     .unwrap();
-    let gc = json(store.path(), &["gc"]);
+    let gc = json(store.path(), &["gc", "--keep-last", "1"]);
     assert_eq!(gc["objects_removed"], dry["objects_removed"]);
     assert_eq!(
         code_files(),

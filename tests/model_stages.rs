@@ -403,3 +403,116 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The output digests of `stage` in a `run --json` answer.
+fn output_digests(report: &serde_json::Value, stage: &str) -> Vec<String> {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == stage)
+        .unwrap()["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn checkpoint_every_cannot_change_the_bytes_and_stays_out_of_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let plain = json(&a, &["run", &p]);
+    let checkpointed = json(&b, &["run", &p, "--set", "lora.checkpoint_every=1"]);
+    assert_eq!(
+        output_digests(&plain, "lora"),
+        output_digests(&checkpointed, "lora"),
+        "a checkpoint after every step gives the same bytes"
+    );
+    let again = json(&a, &["run", &p, "--set", "lora.checkpoint_every=3"]);
+    assert_eq!(status_of(&again, "lora"), "cached");
+    // The adapter as a folder PEFT loads: `export STAGE -o DIR/` writes each blob under its own name.
+    let folder = dir.path().join("adapter/");
+    json(&a, &["export", "lora", "-o", folder.to_str().unwrap()]);
+    let digests = output_digests(&plain, "lora");
+    for (name, digest) in [
+        ("adapter_config.json", &digests[1]),
+        ("adapter_model.safetensors", &digests[2]),
+    ] {
+        let bytes = std::fs::read(folder.join(name)).unwrap();
+        assert_eq!(&blake3::hash(&bytes).to_hex().to_string(), digest, "{name}");
+    }
+    // Unknown keys are still refused, though serde cannot deny them through train.lora's nested flatten.
+    let typo = fails(&a, &["status", &p, "--set", "lora.epochz=1"]);
+    assert!(
+        typo.contains("unknown field `epochz`, expected one of"),
+        "{typo}"
+    );
+    let changed = json(&a, &["run", &p, "--set", "lora.epochs=1"]);
+    assert_eq!(
+        status_of(&changed, "lora"),
+        "ran",
+        "a keyed parameter still reruns"
+    );
+}
+
+#[test]
+fn a_validation_set_gives_validation_loss_per_evaluation_step_and_keep_best_keeps_the_lowest() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        r#"inputs = { model = "tiny", train = "mt" }"#,
+        r#"inputs = { model = "tiny", train = "mt", validation = "val" }"#,
+    ) + "[stages.val]\nkind = \"instruct.mt\"\ninputs = { pairs = \"test_pairs\" }\n";
+    let p = write(dir.path(), "validated.toml", &text);
+    let p = p.to_str().unwrap();
+    let store = dir.path().join("s");
+    let set = ["--set", "lora.eval_every=4", "--set", "lora.epochs=3"];
+    let last = json(&store, &[&["run", p][..], &set[..]].concat());
+    let curve = json(
+        &store,
+        &["query", "SELECT step, val_loss FROM lora ORDER BY step"],
+    );
+    let rows = curve.as_array().unwrap();
+    assert_eq!(rows.len(), 18, "96 examples / 16 per batch x 3 epochs");
+    let evaluated: Vec<(u64, f64)> = rows
+        .iter()
+        .filter_map(|r| Some((r["step"].as_u64()?, r["val_loss"].as_f64()?)))
+        .collect();
+    let steps: Vec<u64> = evaluated.iter().map(|e| e.0).collect();
+    assert_eq!(
+        steps,
+        [4, 8, 12, 16, 18],
+        "every 4 steps and after the last"
+    );
+    assert!(
+        evaluated.iter().all(|e| e.1.is_finite() && e.1 > 0.0),
+        "{evaluated:?}"
+    );
+    let best = evaluated
+        .iter()
+        .fold(evaluated[0], |b, e| if e.1 < b.1 { *e } else { b });
+
+    let kept = json(
+        &store,
+        &[&["run", p, "--set", "lora.keep_best=true"][..], &set[..]].concat(),
+    );
+    assert_eq!(status_of(&kept, "lora"), "ran");
+    let log = json(&store, &["log", "lora"]);
+    assert_eq!(
+        log["stats"]["counters"]["best_step"], best.0,
+        "{}",
+        log["stats"]
+    );
+    let (last_adapter, kept_adapter) = (
+        output_digests(&last, "lora")[2].clone(),
+        output_digests(&kept, "lora")[2].clone(),
+    );
+    assert_eq!(
+        last_adapter == kept_adapter,
+        best.0 == 18,
+        "the kept adapter is the last one exactly when the last evaluation is the best"
+    );
+}

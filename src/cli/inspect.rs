@@ -21,6 +21,110 @@ pub struct StageSel {
     /// Pipeline whose stages to look in [default: the one run last]
     #[arg(long)]
     pipeline: Option<String>,
+    /// Read the stage as it was in this run (`alinea runs`; an id, a unique prefix or `latest`)
+    #[arg(long, conflicts_with = "pipeline")]
+    run: Option<String>,
+}
+
+/// The record of stage `name`: from run `run` when given, else from the pipeline's ref.
+fn stage_record(
+    store: &Store,
+    name: &str,
+    pipeline: Option<&str>,
+    run: Option<&str>,
+) -> anyhow::Result<ActionRecord> {
+    let Some(id) = run else {
+        return Ok(store.resolve_stage(name, pipeline)?);
+    };
+    let run = alinea_engine::runs::resolve_run(store, id)?;
+    let stage = run.stages.get(name).ok_or_else(|| {
+        super::Usage(format!(
+            "run {} has no stage `{name}`; its stages: {}",
+            run.id,
+            run.stages.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    store
+        .get_action(&stage.key)?
+        .with_context(|| format!("run {}: the record of stage `{name}` is gone (gc)", run.id))
+}
+
+/// Writes an exported file with the usual mode (0644), not the 0600 of the store's temporary files.
+fn write_exported(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    alinea_engine::store::write_atomic(path, bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Arguments of `path`.
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    #[command(flatten)]
+    sel: StageSel,
+}
+
+/// `alinea path STAGE[.OUTPUT]`: the object's path in the store (read it in place; never write to it).
+pub fn path(global: &Global, args: PathArgs) -> anyhow::Result<ExitCode> {
+    let store = global.open_store()?;
+    let (_, out) = selected(&store, &args.sel)?;
+    let path = store.object_path(&out.digest);
+    if global.json {
+        print_json(
+            &serde_json::json!({"path": path, "output": out.name, "kind": out.kind, "digest": out.digest}),
+        )?;
+    } else {
+        outln!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `checkout`.
+#[derive(Debug, Args)]
+pub struct CheckoutArgs {
+    /// The run to write out (an id, a unique prefix or `latest`)
+    #[arg(long, default_value = "latest")]
+    run: String,
+    /// Folder to write `<pipeline>/<stage>/<output>[.parquet]` under
+    #[arg(short = 'o', long = "output", default_value = "out")]
+    output: PathBuf,
+}
+
+/// `alinea checkout`: every output of a run as a stable file, `out/<pipeline>/<stage>/<output>.parquet` for tables
+/// and `out/<pipeline>/<stage>/<output>` for blobs (so an adapter stage's folder is a PEFT adapter folder).
+pub fn checkout(global: &Global, args: CheckoutArgs) -> anyhow::Result<ExitCode> {
+    let store = global.open_store()?;
+    let run = alinea_engine::runs::resolve_run(&store, &args.run)?;
+    let mut written = Vec::new();
+    for (name, stage) in &run.stages {
+        let record = store.get_action(&stage.key)?.with_context(|| {
+            format!("run {}: the record of stage `{name}` is gone (gc)", run.id)
+        })?;
+        for out in &record.outputs {
+            let file = match out.kind {
+                ObjectKind::Table => format!("{}.parquet", out.name),
+                _ => out.name.clone(),
+            };
+            let path = args.output.join(&run.pipeline).join(name).join(file);
+            write_exported(&path, &store.get_bytes(&out.digest)?)?;
+            written.push(path);
+        }
+    }
+    if global.json {
+        print_json(&serde_json::json!({"run": run.id, "files": written}))?;
+    } else {
+        eprintln!(
+            "wrote {} files of run {} under {}",
+            written.len(),
+            run.id,
+            args.output.join(&run.pipeline).display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Arguments of `show`.
@@ -39,11 +143,15 @@ pub struct ShowArgs {
 /// Arguments of `query`.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// SQL; each stage of the pipeline is a table named after it (`-` becomes `_`)
+    /// SQL; each stage's main table is named after the stage (`-` becomes `_`), and every table of every stage is
+    /// `"STAGE.OUTPUT"` (quoted), e.g. `SELECT * FROM "score_mt.segments"`
     sql: String,
     /// Pipeline whose stages to expose [default: the one run last]
     #[arg(long)]
     pipeline: Option<String>,
+    /// Query the tables of this run instead (an id, a unique prefix or `latest`)
+    #[arg(long, conflicts_with = "pipeline")]
+    run: Option<String>,
     /// Rows to print
     #[arg(long, default_value_t = 50)]
     rows: usize,
@@ -57,13 +165,49 @@ pub struct ExportArgs {
     /// Output format [default: from the extension of -o]
     #[arg(long, value_parser = ["parquet", "jsonl", "csv"])]
     format: Option<String>,
-    /// Output file
+    /// Output file; for a blob output, a file or a folder; with a bare STAGE and a folder (existing, or ending in
+    /// `/`), every blob of the stage goes into it (a train.lora stage gives a PEFT adapter folder)
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
     /// For instruction tables written as JSONL: `alpaca` (instruction/input/output) or `prompt-completion`,
     /// which trainers such as HF TRL read directly [default: every column]
     #[arg(long = "as", value_parser = ["alpaca", "prompt-completion"])]
     records: Option<String>,
+}
+
+/// `alinea export STAGE -o DIR/`: every blob of the stage into DIR under its own name (a `train.lora` stage gives
+/// `adapter_config.json` and `adapter_model.safetensors`: a folder `PeftModel.from_pretrained` loads).
+fn export_folder(global: &Global, store: &Store, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let record = stage_record(
+        store,
+        &args.sel.stage,
+        args.sel.pipeline.as_deref(),
+        args.sel.run.as_deref(),
+    )?;
+    let blobs: Vec<&OutputRef> = record
+        .outputs
+        .iter()
+        .filter(|o| o.kind != ObjectKind::Table)
+        .collect();
+    if blobs.is_empty() {
+        return Err(super::Usage(format!(
+            "stage `{}` has no blob outputs to write into a folder; export a table to a file: -o FILE.parquet",
+            args.sel.stage
+        ))
+        .into());
+    }
+    let mut files = Vec::new();
+    for out in blobs {
+        let path = args.output.join(&out.name);
+        write_exported(&path, &store.get_bytes(&out.digest)?)?;
+        files.push(path);
+    }
+    if global.json {
+        print_json(&serde_json::json!({"output": args.output, "files": files}))?;
+    } else {
+        eprintln!("wrote {} files into {}", files.len(), args.output.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Arguments of `log`.
@@ -78,7 +222,7 @@ fn selected(store: &Store, sel: &StageSel) -> anyhow::Result<(ActionRecord, Outp
         Some((s, o)) => (s, Some(o)),
         None => (sel.stage.as_str(), None),
     };
-    let record = store.resolve_stage(stage, sel.pipeline.as_deref())?;
+    let record = stage_record(store, stage, sel.pipeline.as_deref(), sel.run.as_deref())?;
     let out = match output {
         Some(name) => record
             .outputs
@@ -201,41 +345,52 @@ pub fn show(global: &Global, args: ShowArgs) -> anyhow::Result<ExitCode> {
 /// `alinea query`.
 pub fn query(global: &Global, args: QueryArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
-    let pipeline = args
-        .pipeline
-        .clone()
-        .or_else(|| store.head())
-        .context("nothing has run with this store yet")?;
-    let pref = store
-        .get_ref(&pipeline)?
-        .with_context(|| format!("no run of pipeline `{pipeline}` in this store"))?;
+    let (scope, stages) = query_scope(&store, &args)?;
     let mut ctx = SQLContext::new();
-    // Each table is a lazy Parquet scan of its object: the query reads only the tables, columns and row groups it
-    // needs, instead of every table of the pipeline decoded up front. Objects are checked first by the rule cache
-    // hits use (the stat cache's record of a verified stamp, else a streaming re-hash), so a damaged object is
-    // refused rather than scanned.
+    // Each table is a lazy Parquet scan of its object: a query reads only the tables, columns and row groups it
+    // needs. Objects are checked first by the rule cache hits use (the stat cache's record of a verified stamp,
+    // else a streaming re-hash): a damaged one is quarantined, never scanned, and a missing or damaged table
+    // fails only the queries that name it, saying why.
     let stat_cache = std::sync::Mutex::new(alinea_engine::files::StatCache::load(
         &store.root().join("statcache.json"),
     ));
-    for (name, sref) in &pref.stages {
-        let Some(record) = store.get_action(&sref.key)? else {
+    let mut names = Vec::new();
+    let mut unusable = Vec::new();
+    for (name, key) in &stages {
+        let Some(record) = store.get_action(key)? else {
             continue;
         };
-        if let Some(out) = record.outputs.iter().find(|o| o.kind == ObjectKind::Table) {
-            ctx.register(
-                &name.replace('-', "_"),
-                scan_table(&store, &record, out, &stat_cache)?,
-            );
+        let sql_name = name.replace('-', "_");
+        let tables = record
+            .outputs
+            .iter()
+            .filter(|o| o.kind == ObjectKind::Table);
+        for (i, out) in tables.enumerate() {
+            let lf = match scan_table(&store, &record, out, &stat_cache) {
+                Ok(lf) => lf,
+                Err(e) => {
+                    unusable.push(e.to_string());
+                    continue;
+                }
+            };
+            if i == 0 {
+                ctx.register(&sql_name, lf.clone());
+                names.push(sql_name.clone());
+            }
+            let dotted = format!("{sql_name}.{}", out.name);
+            ctx.register(&dotted, lf);
+            names.push(format!("\"{dotted}\""));
         }
     }
     let df = ctx
         .execute(&args.sql)
         .map_err(anyhow::Error::from)
         .with_context(|| {
-            format!(
-                "in query over the tables of pipeline `{pipeline}`: {}",
-                pref.stages.keys().cloned().collect::<Vec<_>>().join(", ")
-            )
+            let mut msg = format!("in query over the tables of {scope}: {}", names.join(", "));
+            for u in &unusable {
+                msg.push_str(&format!("\nnot available: {u}"));
+            }
+            msg
         })?
         .collect()?;
     if global.json {
@@ -246,10 +401,63 @@ pub fn query(global: &Global, args: QueryArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The stages a query sees, stage name -> action key: those of one run (`--run`), else of the pipeline's ref.
+/// Either way one consistent configuration.
+fn query_scope(
+    store: &Store,
+    args: &QueryArgs,
+) -> anyhow::Result<(String, std::collections::BTreeMap<String, String>)> {
+    if let Some(id) = &args.run {
+        let run = alinea_engine::runs::resolve_run(store, id)?;
+        let keys = run
+            .stages
+            .iter()
+            .map(|(n, s)| (n.clone(), s.key.clone()))
+            .collect();
+        return Ok((format!("run {}", run.id), keys));
+    }
+    let pipeline = args
+        .pipeline
+        .clone()
+        .or_else(|| store.head())
+        .context("nothing has run with this store yet")?;
+    let pref = store
+        .get_ref(&pipeline)?
+        .with_context(|| format!("no run of pipeline `{pipeline}` in this store"))?;
+    let keys = pref
+        .stages
+        .iter()
+        .map(|(n, s)| (n.clone(), s.key.clone()))
+        .collect();
+    Ok((format!("pipeline `{pipeline}`"), keys))
+}
+
 /// `alinea export`.
 pub fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
+    if !args.sel.stage.contains('.')
+        && (args.output.is_dir() || args.output.to_string_lossy().ends_with('/'))
+    {
+        return export_folder(global, &store, &args);
+    }
     let (_, out) = selected(&store, &args.sel)?;
+    if out.kind != ObjectKind::Table {
+        let path = if args.output.is_dir() {
+            args.output.join(&out.name)
+        } else {
+            args.output.clone()
+        };
+        let bytes = store.get_bytes(&out.digest)?;
+        write_exported(&path, &bytes)?;
+        if global.json {
+            print_json(
+                &serde_json::json!({"output": path, "format": "blob", "bytes": bytes.len()}),
+            )?;
+        } else {
+            eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let format = match args.format.clone() {
         Some(f) => f,
         None => match args.output.extension().and_then(|e| e.to_str()) {
@@ -293,7 +501,7 @@ pub fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
             buf
         }
     };
-    alinea_engine::store::write_atomic(&args.output, &data)?;
+    write_exported(&args.output, &data)?;
     if global.json {
         print_json(
             &serde_json::json!({"output": args.output, "format": format, "bytes": data.len(), "rows": out.rows}),
@@ -312,7 +520,12 @@ pub fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
 /// `alinea log`.
 pub fn log(global: &Global, args: LogArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
-    let record = store.resolve_stage(&args.sel.stage, args.sel.pipeline.as_deref())?;
+    let record = stage_record(
+        &store,
+        &args.sel.stage,
+        args.sel.pipeline.as_deref(),
+        args.sel.run.as_deref(),
+    )?;
     if global.json {
         print_json(&record)?;
         return Ok(ExitCode::SUCCESS);

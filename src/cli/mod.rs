@@ -29,6 +29,7 @@ mod model;
 mod pipeline;
 mod remote_cmds;
 mod report;
+mod runs;
 mod score;
 mod store_cmds;
 
@@ -134,6 +135,19 @@ enum Command {
     Export(inspect::ExportArgs),
     /// Provenance of a stage: parameters, input hashes, code fingerprint, timings, row counts, stats
     Log(inspect::LogArgs),
+    /// The path of a stage's output object in the store (read it in place with any tool)
+    Path(inspect::PathArgs),
+    /// Write every output of a run as stable files: out/<pipeline>/<stage>/<output>.parquet (blobs as they are)
+    Checkout(inspect::CheckoutArgs),
+    /// Every run kept: id, date, overrides, alinea version, headline metrics
+    Runs(runs::RunsArgs),
+    /// Experiments: `exp show` tabulates the parameters that differ across runs and their metrics
+    #[command(subcommand)]
+    Exp(runs::ExpCommand),
+    /// Parameters, stage keys and metrics of two runs side by side
+    Diff(runs::DiffArgs),
+    /// Keep a run (and all it reaches) through every gc
+    Pin(runs::PinArgs),
     /// Delete objects and records that no pipeline references (keeps the newest interrupted attempt of each stage)
     Gc(store_cmds::GcArgs),
     /// Re-hash every object of the store and report corrupt or missing ones (--repair quarantines them)
@@ -165,6 +179,9 @@ pub fn main() -> ExitCode {
     // `BrokenPipe`, which `out` turns into "stop printing"; the run itself completes and stores its records.
     let cli = Cli::parse();
     configure_threads(&cli);
+    if matches!(cli.command, None | Some(Command::Run(_))) {
+        say_what_was_kept_on_ctrl_c();
+    }
     let result = match cli.command {
         None => pipeline::run(&cli.global, pipeline::RunArgs::demo()),
         Some(Command::Run(a)) => pipeline::run(&cli.global, a),
@@ -175,6 +192,12 @@ pub fn main() -> ExitCode {
         Some(Command::Query(a)) => inspect::query(&cli.global, a),
         Some(Command::Export(a)) => inspect::export(&cli.global, a),
         Some(Command::Log(a)) => inspect::log(&cli.global, a),
+        Some(Command::Path(a)) => inspect::path(&cli.global, a),
+        Some(Command::Checkout(a)) => inspect::checkout(&cli.global, a),
+        Some(Command::Runs(a)) => runs::list(&cli.global, a),
+        Some(Command::Exp(a)) => runs::exp(&cli.global, a),
+        Some(Command::Diff(a)) => runs::diff(&cli.global, a),
+        Some(Command::Pin(a)) => runs::pin(&cli.global, a),
         Some(Command::Gc(a)) => store_cmds::gc(&cli.global, a),
         Some(Command::Verify(a)) => store_cmds::verify(&cli.global, a),
         Some(Command::Push(a)) => remote_cmds::push(&cli.global, a),
@@ -205,6 +228,34 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// What an interrupted run leaves: said on Ctrl-C before exiting with 130, the shell's code for SIGINT.
+const INTERRUPTED: &str = "\ninterrupted: every stage that finished is kept in the store and will be `cached`; \
+the stages that were running are discarded, except train.lora, which resumes from its last checkpoint \
+(`checkpoint_every`); run the same command again to resume\n";
+
+/// Installs a SIGINT handler that prints [`INTERRUPTED`] and exits with 130. The store needs no cleanup: every
+/// write is atomic (temp file, then rename) and the lock is released by the kernel when the process ends.
+fn say_what_was_kept_on_ctrl_c() {
+    extern "C" fn on_sigint(_: libc::c_int) {
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer is a static string.
+        unsafe {
+            libc::write(
+                libc::STDERR_FILENO,
+                INTERRUPTED.as_ptr().cast(),
+                INTERRUPTED.len(),
+            );
+            libc::_exit(130);
+        }
+    }
+    // SAFETY: installs a handler that only calls async-signal-safe functions (above).
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+}
+
 /// The error and its sources, each source appended only when the message does not already include it (most
 /// variants print their source inline and also keep it as `source()` for callers).
 fn report_chain(e: &anyhow::Error) -> String {
@@ -228,7 +279,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
         }
         if let Some(s) = cause.downcast_ref::<StoreError>() {
             return match s {
-                StoreError::UnknownStage { .. } => EXIT_USAGE,
+                StoreError::UnknownStage { .. } | StoreError::UnknownRun { .. } => EXIT_USAGE,
                 _ => EXIT_STORE,
             };
         }

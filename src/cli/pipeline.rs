@@ -29,6 +29,12 @@ pub struct PlanArgs {
 pub struct RunArgs {
     #[command(flatten)]
     plan: PlanArgs,
+    /// Run only these stages and their ancestors (a stage instance, or a `[stages.X]` name for all its instances)
+    #[arg(value_name = "STAGE")]
+    targets: Vec<String>,
+    /// Recompute this stage even if cached, and say whether its outputs are byte-identical to the cached ones
+    #[arg(long, value_name = "STAGE")]
+    force: Vec<String>,
     /// Stages run at the same time
     #[arg(long, short = 'j', default_value_t = 2)]
     jobs: usize,
@@ -55,6 +61,8 @@ impl RunArgs {
                 pipeline: None,
                 set: Vec::new(),
             },
+            targets: Vec::new(),
+            force: Vec::new(),
             jobs: 2,
             keep_going: false,
             no_wait: false,
@@ -190,7 +198,29 @@ fn print_summary(plan: &Plan, report: &RunReport, store: &Store) -> anyhow::Resu
 /// `alinea run`.
 pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let registry = crate::stages::registry();
-    let plan = load_plan(&args.plan, &registry)?;
+    let full = load_plan(&args.plan, &registry)?;
+    let plan = if args.targets.is_empty() {
+        full
+    } else {
+        full.restrict_to(&args.targets).map_err(super::Usage)?
+    };
+    let mut force = std::collections::BTreeSet::new();
+    for name in &args.force {
+        let instances = plan.instances_of(name);
+        if instances.is_empty() {
+            return Err(super::Usage(format!(
+                "--force {name}: no such stage in this run; stages are: {}",
+                plan.stages
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into());
+        }
+        force.extend(instances);
+    }
+    let started = std::time::SystemTime::now();
     let store = global.open_store()?;
     let _lock = store.lock(!args.no_wait, |p| {
         eprintln!(
@@ -220,8 +250,16 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         push: matches!(remote, Some((_, alinea_engine::remote::RemoteMode::Write))),
         remote: remote.map(|(r, _)| r as Arc<dyn exec::RemoteCache>),
         check_determinism: args.check_determinism,
+        force: force.clone(),
     };
     let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
+    let request = super::runs::RunRequest {
+        overrides: args.plan.set.iter().map(|o| o.raw.clone()).collect(),
+        targets: &args.targets,
+        forced: &force,
+        started,
+    };
+    let run_id = super::runs::record_run(&store, &plan, &request, &report)?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
@@ -237,7 +275,9 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if global.json {
-        print_json(&report)?;
+        let mut value = serde_json::to_value(&report)?;
+        value["run"] = serde_json::Value::String(run_id);
+        print_json(&value)?;
     } else {
         print_report(&report);
         for s in report.stages.iter().filter(|s| s.status == Status::Failed) {
@@ -261,6 +301,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         if report.succeeded() {
             print_summary(&plan, &report, &store).context("printing the run summary")?;
         }
+        outln!("\nrun {run_id} recorded (`alinea runs`, `alinea diff`, `alinea pin`)");
     }
     Ok(if report.succeeded() && report.deterministic() {
         ExitCode::SUCCESS

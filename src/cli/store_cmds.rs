@@ -14,6 +14,9 @@ pub struct GcArgs {
     /// List what would be deleted, delete nothing
     #[arg(long)]
     dry_run: bool,
+    /// Keep only the N newest runs of each pipeline (and every pinned run) [default: keep every run]
+    #[arg(long, value_name = "N")]
+    keep_last: Option<usize>,
 }
 
 /// `alinea gc`.
@@ -22,10 +25,30 @@ pub fn gc(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
     let _lock = store.lock(true, |p| {
         eprintln!("waiting for the store lock ({})", p.display())
     })?;
-    let report = store.gc(args.dry_run)?;
+    // What the kept runs reach stays; the records of the runs beyond --keep-last go first.
+    let kept = alinea_engine::runs::kept_keys(&store, args.keep_last)?;
+    if !args.dry_run {
+        alinea_engine::runs::drop_runs(&store, &kept.dropped)?;
+    }
+    let report = store.gc_keeping(args.dry_run, &kept.keys)?;
     if global.json {
-        print_json(&report)?;
+        let mut value = serde_json::to_value(&report)?;
+        value["runs_kept"] = serde_json::json!(kept.runs);
+        value["runs_dropped"] = serde_json::json!(kept.dropped);
+        print_json(&value)?;
     } else {
+        if !kept.dropped.is_empty() {
+            outln!(
+                "{} {} runs beyond --keep-last: {}",
+                if args.dry_run {
+                    "would drop"
+                } else {
+                    "dropped"
+                },
+                kept.dropped.len(),
+                kept.dropped.join(", ")
+            );
+        }
         let verb = if args.dry_run {
             "would remove"
         } else {

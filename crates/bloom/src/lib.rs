@@ -49,4 +49,7 @@ pub use generate::{
 pub use lora::{LoraAdapter, LoraConfig, LoraModule, LoraTarget};
 pub use model::{Bloom, KvCache};
 pub use tiny::{load_tokenizer, tiny_config, train_tokenizer, write_tiny_model};
-pub use train::{Example, LossRow, TrainConfig, TrainOutcome, lr_factor, step_batches, train};
+pub use train::{
+    Example, LossRow, TrainConfig, TrainOutcome, lr_factor, step_batches, train,
+    train_with_validation,
+};

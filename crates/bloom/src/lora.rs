@@ -79,14 +79,19 @@ impl LoraTarget {
 
 /// LoRA hyper-parameters (defaults: the paper's rank 8, alpha 32, dropout 0.1 on `query_key_value`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
 pub struct LoraConfig {
-    /// Rank r.
+    /// LoRA rank r.
+    #[serde(rename = "lora_rank")]
     pub rank: usize,
-    /// Alpha; the update is scaled by alpha / r.
+    /// LoRA alpha; the update is scaled by alpha / r.
+    #[serde(rename = "lora_alpha")]
     pub alpha: f64,
-    /// Dropout probability on the adapter's input during training.
+    /// LoRA dropout: probability on the adapter's input during training.
+    #[serde(rename = "lora_dropout")]
     pub dropout: f64,
-    /// Targeted linear layers.
+    /// Targeted linear layers (PEFT names).
+    #[serde(rename = "lora_targets")]
     pub targets: Vec<LoraTarget>,
 }
 

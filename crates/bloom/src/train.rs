@@ -85,10 +85,13 @@ impl Example {
     }
 }
 
-/// Training hyper-parameters. Defaults follow RECIPE.md §5 where the paper states a value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Training hyper-parameters. Defaults follow RECIPE.md §5 where the paper states a value. The serde form is
+/// flat (`lora_rank`, `learning_rate`, …), the keys of `train.lora` in a pipeline file, which flattens this type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
 pub struct TrainConfig {
     /// LoRA shape.
+    #[serde(flatten)]
     pub lora: LoraConfig,
     /// Epochs per phase.
     pub epochs: usize,
@@ -118,8 +121,15 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Group examples of similar length into batches (HF's `group_by_length`).
     pub group_by_length: bool,
-    /// Write a checkpoint every N optimiser steps (0: only at the end or on interruption).
+    /// Write a checkpoint every N optimiser steps (0: only at the end or on interruption). Cannot change the
+    /// result: a resumed run ends with the same adapter as an uninterrupted one.
     pub checkpoint_every: usize,
+    /// With a validation set: its loss is measured every N optimiser steps and after the last (0: after the
+    /// last only), as the HF Trainer's `eval_steps`.
+    pub eval_every: usize,
+    /// With a validation set: end with the adapter of the evaluation with the lowest validation loss (the
+    /// first on a tie) instead of the last one, as the HF Trainer's `load_best_model_at_end`.
+    pub keep_best: bool,
 }
 
 impl Default for TrainConfig {
@@ -141,6 +151,8 @@ impl Default for TrainConfig {
             seed: 42,
             group_by_length: true,
             checkpoint_every: 0,
+            eval_every: 0,
+            keep_best: false,
         }
     }
 }
@@ -160,6 +172,9 @@ pub struct LossRow {
     pub lr: f64,
     /// Tokens (non-padding, inputs included) processed per second during this step.
     pub tokens_per_sec: f64,
+    /// Mean loss per output token on the validation set after this step, on evaluation steps only.
+    #[serde(default)]
+    pub val_loss: Option<f64>,
 }
 
 /// Result of [`train`].
@@ -175,6 +190,8 @@ pub struct TrainOutcome {
     pub resumed_from: Option<usize>,
     /// Total number of optimiser steps in the plan.
     pub total_steps: usize,
+    /// With `keep_best`: the step whose adapter was kept (lowest validation loss).
+    pub best_step: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -294,7 +311,12 @@ fn fingerprint(phases: &[Vec<Example>], cfg: &TrainConfig, model: &Bloom) -> Str
             h = h.wrapping_mul(0x100_0000_01b3);
         }
     };
-    for b in serde_json::to_vec(cfg)
+    // How often checkpoints are written does not change the run, so a resumed run may use another value.
+    let cfg = TrainConfig {
+        checkpoint_every: 0,
+        ..cfg.clone()
+    };
+    for b in serde_json::to_vec(&cfg)
         .expect("json")
         .into_iter()
         .chain(serde_json::to_vec(model.config()).expect("json"))
@@ -508,6 +530,52 @@ pub fn train(
     checkpoint_dir: Option<&Path>,
     on_step: &mut dyn FnMut(&LossRow, usize) -> ControlFlow<()>,
 ) -> Result<TrainOutcome> {
+    train_with_validation(model, phases, &[], cfg, checkpoint_dir, on_step)
+}
+
+/// Mean loss per output token of `examples` under `adapter`, in batches of `batch_size`, without dropout.
+fn validation_loss(
+    model: &Bloom,
+    adapter: &LoraAdapter,
+    examples: &[Example],
+    batch_size: usize,
+) -> Result<f64> {
+    let pad = model.config().pad_token_id;
+    let (mut sum, mut n) = (0f64, 0usize);
+    let order: Vec<usize> = (0..examples.len()).collect();
+    for idx in order.chunks(batch_size) {
+        let mb = micro_batch(examples, idx, pad);
+        if mb.targets.is_empty() {
+            continue;
+        }
+        let (ids, mask) = model.batch_tensors(&mb.ids, &mb.mask)?;
+        let h = model.hidden(&ids, &mask, None, Some(adapter), Pass::Eval)?;
+        let loss = model.loss_at(&h, &mb.pos, &mb.targets)?;
+        sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()? * mb.targets.len() as f64;
+        n += mb.targets.len();
+    }
+    Ok(if n == 0 { f64::NAN } else { sum / n as f64 })
+}
+
+/// The adapter's weights, copied (the adapter's own variables keep changing).
+fn snapshot(vars: &[Var]) -> Result<Vec<Tensor>> {
+    Ok(vars
+        .iter()
+        .map(|v| v.as_tensor().copy())
+        .collect::<candle_core::Result<_>>()?)
+}
+
+/// [`train`] with a validation set: its loss is measured every `eval_every` steps and after the last, recorded
+/// in the loss rows' `val_loss`, and with `keep_best` the adapter of the lowest validation loss is returned.
+/// The best adapter so far is checkpointed beside the others (`best/`), so a resumed run keeps it too.
+pub fn train_with_validation(
+    model: &Bloom,
+    phases: &[Vec<Example>],
+    validation: &[Example],
+    cfg: &TrainConfig,
+    checkpoint_dir: Option<&Path>,
+    on_step: &mut dyn FnMut(&LossRow, usize) -> ControlFlow<()>,
+) -> Result<TrainOutcome> {
     let bad = |name: &str, msg: &str| BloomError::Param {
         name: name.into(),
         msg: msg.into(),
@@ -578,6 +646,27 @@ pub fn train(
             resumed_from = Some(n);
         }
     }
+    if cfg.keep_best && validation.is_empty() {
+        return Err(bad("keep_best", "needs a validation set"));
+    }
+    let validation: Vec<Example> = validation
+        .iter()
+        .filter(|e| e.n_output() > 0)
+        .map(|e| {
+            let (inp, out) = e.ids.split_at(e.n_input);
+            let mut t = Example::from_ids(inp, out, cfg.max_input_len, cfg.max_output_len, None);
+            t.n_input = t.n_input.max(1).min(t.ids.len().saturating_sub(1));
+            t
+        })
+        .collect();
+    let mut best = best_so_far(&rows);
+    let mut best_weights = match (&best, checkpoint_dir) {
+        (Some(_), Some(dir)) if cfg.keep_best => {
+            let kept = LoraAdapter::load(&dir.join("best"), model.config(), model.device())?;
+            Some(snapshot(&kept.vars())?)
+        }
+        _ => None,
+    };
     let pad = model.config().pad_token_id;
     let mut finished = true;
     for (gi, st) in steps.iter().enumerate().skip(start) {
@@ -655,10 +744,27 @@ pub fn train(
             loss: loss_sum,
             lr,
             tokens_per_sec: real as f64 / secs,
+            val_loss: None,
         };
+        let last = gi + 1 == total;
+        let evaluate = !validation.is_empty()
+            && (last || (cfg.eval_every > 0 && (gi + 1) % cfg.eval_every == 0));
+        let mut row = row;
+        if evaluate {
+            let loss = validation_loss(model, &adapter, &validation, cfg.batch_size)?;
+            row.val_loss = Some(loss);
+            if best.is_none_or(|(_, b)| loss < b) {
+                best = Some((gi + 1, loss));
+                if cfg.keep_best {
+                    best_weights = Some(snapshot(&vars)?);
+                    if let Some(dir) = checkpoint_dir {
+                        adapter.save(&dir.join("best"), "best")?;
+                    }
+                }
+            }
+        }
         rows.push(row.clone());
         let stop = on_step(&row, total).is_break();
-        let last = gi + 1 == total;
         if let Some(dir) = checkpoint_dir
             && (stop || last || (cfg.checkpoint_every > 0 && (gi + 1) % cfg.checkpoint_every == 0))
         {
@@ -675,11 +781,30 @@ pub fn train(
             break;
         }
     }
+    let mut best_step = None;
+    if let (true, Some(weights), Some((step, _))) = (finished && cfg.keep_best, best_weights, best)
+    {
+        for (v, w) in vars.iter().zip(&weights) {
+            v.set(w)?;
+        }
+        best_step = Some(step);
+    }
     Ok(TrainOutcome {
         adapter,
         rows,
         finished,
         resumed_from,
         total_steps: total,
+        best_step,
     })
+}
+
+/// The step and validation loss of the lowest validation loss among `rows` (the first on a tie).
+fn best_so_far(rows: &[LossRow]) -> Option<(usize, f64)> {
+    rows.iter()
+        .filter_map(|r| r.val_loss.map(|l| (r.step, l)))
+        .fold(None, |best, (step, l)| match best {
+            Some((_, b)) if b <= l => best,
+            _ => Some((step, l)),
+        })
 }

@@ -165,6 +165,14 @@ pub enum StoreError {
         /// The names that exist.
         known: String,
     },
+    /// No run record has that id (or several start with it).
+    #[error("no run `{id}` in the store (`alinea runs` lists them); newest: {known}")]
+    UnknownRun {
+        /// The requested id or prefix.
+        id: String,
+        /// Ids that exist (the newest ones), or those the prefix matched.
+        known: String,
+    },
 }
 
 /// `path:line: message`, or `path: message` when the whole file is at fault (line 0).

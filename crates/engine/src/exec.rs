@@ -36,6 +36,9 @@ pub struct RunOptions {
     pub push: bool,
     /// Run every stage once more (a cached one: once) without storing, and report outputs whose digests differ.
     pub check_determinism: bool,
+    /// Stage instances to recompute even when cached; their new outputs are compared with the cached ones
+    /// byte for byte, and the stage's reason says whether they matched.
+    pub force: BTreeSet<String>,
 }
 
 /// What a remote cache answered for an action key.
@@ -452,7 +455,7 @@ fn components(
         kind: stage.kind.clone(),
         fingerprint: kind.fingerprint(),
         version: stage.version.clone(),
-        params: stage.params.clone(),
+        params: keyed_params(&stage.params, kind.unkeyed_params()),
         inputs: digests,
         ambient: kind.ambient(&stage.params, root)?.into_iter().collect(),
     })
@@ -516,6 +519,41 @@ fn determinism_check(
             })
         })
         .collect())
+}
+
+/// The reason of a `--force`d stage: whether its new outputs are byte-identical to the cached ones.
+fn forced_reason(before: &ActionRecord, after: &ActionRecord) -> String {
+    let digest_of = |rec: &ActionRecord, name: &str| {
+        rec.outputs
+            .iter()
+            .find(|o| o.name == name)
+            .map(|o| o.digest.clone())
+    };
+    let differing: Vec<&str> = after
+        .outputs
+        .iter()
+        .filter(|o| digest_of(before, &o.name).as_deref() != Some(o.digest.as_str()))
+        .map(|o| o.name.as_str())
+        .collect();
+    if differing.is_empty() && before.outputs.len() == after.outputs.len() {
+        "forced: outputs byte-identical to the cached result".into()
+    } else {
+        format!(
+            "forced: outputs DIFFER from the cached result ({}): the stage is not deterministic",
+            differing.join(", ")
+        )
+    }
+}
+
+/// `params` without the kind's [`crate::Stage::UNKEYED_PARAMS`], which cannot change the bytes.
+fn keyed_params(params: &serde_json::Value, unkeyed: &[&str]) -> serde_json::Value {
+    let mut keyed = params.clone();
+    if let Some(fields) = keyed.as_object_mut() {
+        for name in unkeyed {
+            fields.remove(*name);
+        }
+    }
+    keyed
 }
 
 /// Why a stage with `now` components is not cached, against what the pipeline's ref last pointed at.
@@ -836,11 +874,17 @@ pub fn run(
                             determinism_check(env, stage, kind, inputs, record)
                                 .map_err(|e| (Some(key.clone()), e))
                         };
+                        let forced = opts.force.contains(&stage.name);
+                        let mut cached = None;
                         // An unreadable record counts as absent: the stage reruns and rewrites it.
                         let mut reason = match store.get_action(&key) {
                             Ok(Some(record)) if store.outputs_verified(&record, stat_cache) => {
-                                let differs = check(&record, &inputs)?;
-                                return Ok((record, Status::Cached, "cached".to_string(), differs));
+                                if !forced {
+                                    let differs = check(&record, &inputs)?;
+                                    return Ok((record, Status::Cached, "cached".to_string(), differs));
+                                }
+                                cached = Some(record);
+                                String::new()
                             }
                             Ok(Some(_)) => {
                                 "output objects missing from the store (or corrupt: quarantined)"
@@ -848,7 +892,8 @@ pub fn run(
                             }
                             _ => explain(store, prev.as_ref(), &comps, kind.code()),
                         };
-                        if let Some(remote) = &opts.remote {
+                        // A forced stage recomputes even when the remote has it.
+                        if let Some(remote) = opts.remote.as_ref().filter(|_| !forced) {
                             match remote.fetch(store, &key) {
                                 Ok(Fetch::Hit(record)) => {
                                     let why = format!("cached (pulled from {})", remote.describe());
@@ -870,6 +915,11 @@ pub fn run(
                         let differs = match &again {
                             Some(inputs) => check(&record, inputs)?,
                             None => Vec::new(),
+                        };
+                        let mut reason = match (&cached, forced) {
+                            (Some(before), _) => forced_reason(before, &record),
+                            (None, true) => format!("forced (nothing cached to compare): {reason}"),
+                            (None, false) => reason,
                         };
                         // Only a completed stage's record is pushed (a failed one returned above).
                         if let (Some(remote), true) = (&opts.remote, opts.push)

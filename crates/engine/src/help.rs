@@ -31,6 +31,13 @@ pub fn parameters(kind: &dyn DynStage) -> Vec<ParamDoc> {
         .unwrap_or_default();
     let mut out = Vec::new();
     collect(&schema, &defs, &defaults, "", &mut out, 0);
+    for param in &mut out {
+        if kind.unkeyed_params().contains(&param.name.as_str()) {
+            param
+                .doc
+                .push_str(" Not in the cache key: it cannot change the output, so changing it reruns nothing.");
+        }
+    }
     out
 }
 

@@ -15,6 +15,7 @@
 //! | `Stage::VERSION` | key (`<digest>+v<N>`) | a manual bump, for what no file shows (e.g. a behaviour of data outside the workspace) |
 //! | the pipeline's `version = "…"` | key | forces one stage to recompute without touching code |
 //! | canonical parameters (defaults filled in, keys sorted) | key | parameters shape outputs; an omitted default and the default written out are the same key |
+//! | parameters a kind declares byte-neutral ([`crate::Stage::UNKEYED_PARAMS`]: `train.lora`'s `checkpoint_every`) | left out (the stage still receives them) | how often a checkpoint is written, progress or logging cannot change the result, so changing them must rerun nothing |
 //! | input digests: upstream output objects; path inputs hashed by content (relative path + blake3 of each file) | key | content, not timestamps: touching a file reruns nothing |
 //! | `command` stages: the argv (placeholders unexpanded), the output declarations (name, folder/file/table format), the input formats, the names of the allowlisted environment variables | key (they are parameters) | they say what runs and what is kept |
 //! | `command` stages: the contents of each file listed in `tools` (`ambient.tool:<path>` = its blake3) and the value of each allowlisted variable (`ambient.env:<NAME>` = blake3 of the value, or `unset`) | key (`ambient`, absent for kinds that declare none, so no other key moved) | a script edit or a new `CUDA_VISIBLE_DEVICES` can change what the tool makes; values enter as digests so a secret never lands in a record |
@@ -252,17 +253,47 @@ impl KeyComponents {
             self.inputs.keys().chain(before.inputs.keys()).collect();
         for slot in slots {
             match (before.inputs.get(slot), self.inputs.get(slot)) {
-                (Some(a), Some(b)) if a != b => why.push(format!(
-                    "input {slot} changed ({} -> {})",
-                    a.iter().map(|d| short(d)).collect::<Vec<_>>().join(","),
-                    b.iter().map(|d| short(d)).collect::<Vec<_>>().join(",")
-                )),
+                (Some(a), Some(b)) if a != b => {
+                    // Only the entries that moved: a folder input lists every file as `name:digest`.
+                    let gone: Vec<String> = a
+                        .iter()
+                        .filter(|d| !b.contains(d))
+                        .map(|d| short_input(d))
+                        .collect();
+                    let new: Vec<String> = b
+                        .iter()
+                        .filter(|d| !a.contains(d))
+                        .map(|d| short_input(d))
+                        .collect();
+                    why.push(format!(
+                        "input {slot} changed ({} -> {})",
+                        if gone.is_empty() {
+                            "-".into()
+                        } else {
+                            gone.join(",")
+                        },
+                        if new.is_empty() {
+                            "-".into()
+                        } else {
+                            new.join(",")
+                        }
+                    ))
+                }
                 (None, Some(_)) => why.push(format!("input {slot} added")),
                 (Some(_), None) => why.push(format!("input {slot} removed")),
                 _ => {}
             }
         }
         why
+    }
+}
+
+/// An input entry for messages: a digest shortened to 12 hex digits, or `name:<12 hex>` for a file of a folder
+/// input (the name kept whole, so the reason says which file changed).
+fn short_input(entry: &str) -> String {
+    match entry.rsplit_once(':') {
+        Some((name, digest)) => format!("{name}:{}", short(digest)),
+        None => short(entry).to_string(),
     }
 }
 
@@ -364,6 +395,30 @@ mod tests {
                 "param per_lang: 5 -> 6".to_string(),
                 "input pairs changed (d1 -> d2)".to_string()
             ]
+        );
+    }
+
+    #[test]
+    fn a_changed_folder_input_names_the_file_that_changed_with_its_digests() {
+        let folder = |weights: &str| {
+            let mut c = components(5);
+            c.inputs.insert(
+                "model".into(),
+                vec![
+                    format!("config.json:{}", "a".repeat(64)),
+                    format!("model.safetensors:{}", weights.repeat(64)),
+                    format!("tokenizer.json:{}", "c".repeat(64)),
+                ],
+            );
+            c
+        };
+        assert_eq!(
+            folder("e").explain_change(&folder("b"), None),
+            vec![format!(
+                "input model changed (model.safetensors:{} -> model.safetensors:{})",
+                "b".repeat(12),
+                "e".repeat(12)
+            )]
         );
     }
 }

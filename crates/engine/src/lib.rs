@@ -10,6 +10,7 @@ pub mod help;
 pub mod key;
 pub mod plan;
 pub mod remote;
+pub mod runs;
 pub mod slurm;
 pub mod stage;
 pub mod store;

@@ -96,6 +96,63 @@ fn parse_store_table(src: &Source<'_>, item: &Item) -> Result<RemoteConfig, Plan
     Ok(cfg)
 }
 
+impl Plan {
+    /// The plan cut down to `targets` and their ancestors (`alinea run PIPELINE STAGE…`, as `dvc repro STAGE`). A
+    /// target names a stage instance or a `[stages.X]` table (all of its matrix instances); an unknown name is an
+    /// error listing the stages.
+    pub fn restrict_to(&self, targets: &[String]) -> Result<Plan, String> {
+        let mut wanted: BTreeSet<&str> = BTreeSet::new();
+        for t in targets {
+            let hits: Vec<&PlannedStage> = self
+                .stages
+                .iter()
+                .filter(|s| s.name == *t || s.base == *t)
+                .collect();
+            if hits.is_empty() {
+                return Err(format!(
+                    "no stage named `{t}` in pipeline `{}`; stages are: {}",
+                    self.name,
+                    self.stages
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            wanted.extend(hits.iter().map(|s| s.name.as_str()));
+        }
+        // Stages are in topological order: walking backwards, a wanted stage makes its upstreams wanted.
+        for s in self.stages.iter().rev() {
+            if wanted.contains(s.name.as_str()) {
+                let ups: Vec<&str> = s.upstream().collect();
+                wanted.extend(ups);
+            }
+        }
+        Ok(Plan {
+            name: self.name.clone(),
+            file: self.file.clone(),
+            root: self.root.clone(),
+            stages: self
+                .stages
+                .iter()
+                .filter(|s| wanted.contains(s.name.as_str()))
+                .cloned()
+                .collect(),
+            executor: self.executor.clone(),
+            remote: self.remote.clone(),
+        })
+    }
+
+    /// The instances a `--force` name stands for (an instance, or every instance of a `[stages.X]` table).
+    pub fn instances_of(&self, name: &str) -> Vec<String> {
+        self.stages
+            .iter()
+            .filter(|s| s.name == name || s.base == name)
+            .map(|s| s.name.clone())
+            .collect()
+    }
+}
+
 /// One stage instance of a plan.
 #[derive(Debug, Clone)]
 pub struct PlannedStage {

@@ -208,6 +208,11 @@ pub trait Stage: Send + Sync + 'static {
     const INPUTS: &'static [InputSlot];
     /// Every output the kind can produce, with table schemas; the first table is the main output.
     const OUTPUTS: &'static [OutputSlot];
+    /// Top-level parameters that cannot change the output bytes (how often to checkpoint, progress, logging):
+    /// they reach [`Stage::run`] but stay out of the cache key, so changing one reruns nothing. `alinea help`
+    /// marks them. A parameter listed here that does change the bytes breaks the cache's promise: list only
+    /// what the stage's own tests show to be byte-neutral.
+    const UNKEYED_PARAMS: &'static [&'static str] = &[];
 
     /// The outputs produced with `params`, when they depend on parameters (e.g. an optional merged model): a
     /// subset of [`Stage::OUTPUTS`]. Checked against the pipeline before anything runs and against the produced
@@ -302,6 +307,8 @@ pub trait DynStage: Send + Sync {
     fn inputs(&self) -> &'static [InputSlot];
     /// See [`Stage::PLACEMENT`].
     fn placement(&self) -> Placement;
+    /// See [`Stage::UNKEYED_PARAMS`].
+    fn unkeyed_params(&self) -> &'static [&'static str];
     /// Parses parameters into their canonical JSON form (defaults filled in, fields in a fixed order).
     fn canonical_params(&self, raw: serde_json::Value) -> Result<serde_json::Value, ParamError>;
     /// See [`Stage::input_files`]; `params` is the canonical form.
@@ -348,6 +355,32 @@ fn blame<P: DeserializeOwned>(raw: &serde_json::Value) -> Option<String> {
     })
 }
 
+/// A top-level key of `raw` that the parsed parameters do not serialize back is one serde ignored: an error, as
+/// `deny_unknown_fields` gives. Checked here because serde cannot deny unknown fields through a nested
+/// `#[serde(flatten)]` (train.lora flattens `TrainConfig`, which flattens `LoraConfig`).
+fn reject_unknown_keys(
+    raw: &serde_json::Value,
+    parsed: &serde_json::Value,
+) -> Result<(), ParamError> {
+    let (Some(raw), Some(known)) = (raw.as_object(), parsed.as_object()) else {
+        return Ok(());
+    };
+    match raw.keys().find(|k| !known.contains_key(*k)) {
+        Some(unknown) => Err(ParamError {
+            field: String::new(),
+            message: format!(
+                "unknown field `{unknown}`, expected one of {}",
+                known
+                    .keys()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 impl<S: Stage> DynStage for Erased<S> {
     fn kind(&self) -> &'static str {
         S::KIND
@@ -369,6 +402,9 @@ impl<S: Stage> DynStage for Erased<S> {
     }
     fn placement(&self) -> Placement {
         S::PLACEMENT
+    }
+    fn unkeyed_params(&self) -> &'static [&'static str] {
+        S::UNKEYED_PARAMS
     }
     fn declared_outputs(&self) -> &'static [OutputSlot] {
         S::OUTPUTS
@@ -401,6 +437,7 @@ impl<S: Stage> DynStage for Erased<S> {
             field: String::new(),
             message: e.to_string(),
         })?;
+        reject_unknown_keys(&raw, &value)?;
         Ok(super::key::canonicalize(value))
     }
     fn input_files(

@@ -1212,7 +1212,17 @@ impl Store {
     /// (and that is made durable), objects after, so no surviving record ever names a removed object; then the
     /// explanations (code manifests), the stat-cache entries of removed files, and scratch space.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
-        let live = self.live_set()?;
+        self.gc_keeping(dry_run, &BTreeSet::new())
+    }
+
+    /// [`Store::gc`] with `also_keep` (action keys: the kept runs of [`crate::runs::kept_keys`]) as roots beside
+    /// the pipelines' refs.
+    pub fn gc_keeping(
+        &self,
+        dry_run: bool,
+        also_keep: &BTreeSet<String>,
+    ) -> Result<GcReport, StoreError> {
+        let live = self.live_set(also_keep)?;
         let mut report = GcReport::default();
         let mut record_dirs = BTreeSet::new();
         for path in self.action_files()? {
@@ -1249,18 +1259,21 @@ impl Store {
         Ok(report)
     }
 
-    /// What the refs reach: action keys, their output objects, and their code manifests.
-    fn live_set(&self) -> Result<LiveSet, StoreError> {
+    /// What the refs and `also_keep` reach: action keys, their output objects, and their code manifests.
+    fn live_set(&self, also_keep: &BTreeSet<String>) -> Result<LiveSet, StoreError> {
         let mut live = LiveSet::default();
-        for pref in self.refs()?.values() {
-            for sref in pref.stages.values() {
-                live.keys.insert(sref.key.clone());
-                if let Some(rec) = self.get_action(&sref.key)? {
-                    live.objects
-                        .extend(rec.outputs.into_iter().chain(rec.logs).map(|o| o.digest));
-                    live.code
-                        .insert(format!("{}.json", code_digest(&rec.components.fingerprint)));
-                }
+        let ref_keys: BTreeSet<String> = self
+            .refs()?
+            .values()
+            .flat_map(|pref| pref.stages.values().map(|s| s.key.clone()))
+            .collect();
+        for key in ref_keys.union(also_keep) {
+            live.keys.insert(key.clone());
+            if let Some(rec) = self.get_action(key)? {
+                live.objects
+                    .extend(rec.outputs.into_iter().chain(rec.logs).map(|o| o.digest));
+                live.code
+                    .insert(format!("{}.json", code_digest(&rec.components.fingerprint)));
             }
         }
         Ok(live)

@@ -5,10 +5,17 @@
 //! table gives identical bytes for any thread count and across runs. The writer records no timestamps; its
 //! `created_by` string changes only with the polars version, which is part of the binary (and so of every
 //! stage's code fingerprint indirectly through `Cargo.lock`-pinned builds).
+//!
+//! Readers (issue 13): the footer's `ARROW:schema` entry, which pyarrow, pandas, HF datasets and duckdb follow,
+//! describes text and binary columns as `large_string` / `large_binary`, not polars' in-memory `string_view` /
+//! `binary_view`: pandas cannot convert `list<string_view>` with pyarrow 21 and newer ("Not implemented type for
+//! Arrow list to pandas"), and older readers do not know view types at all. The column data is the same Parquet
+//! `BYTE_ARRAY`/`STRING` either way; only the hint differs, and polars reads both back as `String`/`Binary`.
 
 use std::io::Cursor;
 
 use polars::prelude::*;
+use polars_parquet::write::schema_to_metadata_key;
 
 /// Rows per Parquet row group: large enough for good compression, small enough for readers to skip.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
@@ -22,8 +29,16 @@ pub fn encode_parquet(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
         .with_statistics(StatisticsOptions::default())
         .with_row_group_size(Some(ROW_GROUP_ROWS))
         .set_parallel(false)
+        .with_key_value_metadata(Some(portable_arrow_schema(df)))
         .finish(df)?;
     Ok(buf)
+}
+
+/// The footer's `ARROW:schema` entry with every view type replaced by its `large_` form (see the module docs);
+/// given explicitly, it takes the place of the one the writer would derive from the in-memory types.
+fn portable_arrow_schema(df: &DataFrame) -> KeyValueMetadata {
+    let schema = df.schema().to_arrow(CompatLevel::oldest());
+    KeyValueMetadata::Static(vec![schema_to_metadata_key(&schema)])
 }
 
 /// Decodes Parquet bytes into a table. Malformed bytes (truncated, damaged, not Parquet) are an error, never a

@@ -7,45 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::support::model::{MODEL, bloom_err, load_model_as};
 use alinea_engine::{
-    DType, InputSlot, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot, col,
+    DType, InputSlot, Optional, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats,
+    TableSlot, col,
 };
 
-/// Parameters of `train.lora` (defaults: RECIPE.md §5 where the paper states a value).
+/// Parameters of `train.lora`: the training parameters of `alinea_bloom::TrainConfig` (same keys, flattened:
+/// `lora_rank`, `learning_rate`, `beta1`, …; defaults RECIPE.md §5 where the paper states a value), the device,
+/// and what to write out. (No `deny_unknown_fields`: serde cannot apply it through the nested flatten; the engine
+/// rejects unknown keys instead, see `alinea_engine::stage`.)
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Params {
-    /// LoRA rank.
-    pub lora_rank: usize,
-    /// LoRA alpha (the update is scaled by alpha / rank).
-    pub lora_alpha: f64,
-    /// LoRA dropout.
-    pub lora_dropout: f64,
-    /// Targeted linear layers (PEFT names).
-    pub lora_targets: Vec<alinea_bloom::LoraTarget>,
-    /// Epochs per phase.
-    pub epochs: usize,
-    /// Peak learning rate (the paper tunes it per run; not given).
-    pub learning_rate: f64,
-    /// Examples per micro-batch.
-    pub batch_size: usize,
-    /// Micro-batches per optimiser step.
-    pub grad_accum: usize,
-    /// Warm-up fraction of each phase's steps (then linear decay).
-    pub warmup_ratio: f64,
-    /// AdamW weight decay.
-    pub weight_decay: f64,
-    /// Gradient-norm clip (0 = off).
-    pub max_grad_norm: f64,
-    /// Longest input in tokens.
-    pub max_input_len: usize,
-    /// Longest output in tokens.
-    pub max_output_len: usize,
-    /// Seed of LoRA init, shuffles and dropout.
-    pub seed: u64,
-    /// Batch examples of similar length together.
-    pub group_by_length: bool,
-    /// Checkpoint every N optimiser steps (0 = at the end and on interruption only).
-    pub checkpoint_every: usize,
+    /// Training parameters.
+    #[serde(flatten)]
+    pub train: alinea_bloom::TrainConfig,
     /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`; never falls back to the CPU).
     pub device: String,
     /// Weight dtype: `auto` (f32 on CPU, bf16 on Ampere and newer GPUs), `f32`, `bf16` or `f16`.
@@ -58,54 +33,12 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        let t = alinea_bloom::TrainConfig::default();
         Params {
-            lora_rank: t.lora.rank,
-            lora_alpha: t.lora.alpha,
-            lora_dropout: t.lora.dropout,
-            lora_targets: t.lora.targets,
-            epochs: t.epochs,
-            learning_rate: t.learning_rate,
-            batch_size: t.batch_size,
-            grad_accum: t.grad_accum,
-            warmup_ratio: t.warmup_ratio,
-            weight_decay: t.weight_decay,
-            max_grad_norm: t.max_grad_norm,
-            max_input_len: t.max_input_len,
-            max_output_len: t.max_output_len,
-            seed: t.seed,
-            group_by_length: t.group_by_length,
-            checkpoint_every: t.checkpoint_every,
+            train: alinea_bloom::TrainConfig::default(),
             device: "cpu".into(),
             dtype: "auto".into(),
             base_model: "base".into(),
             merge: false,
-        }
-    }
-}
-
-impl Params {
-    fn config(&self) -> alinea_bloom::TrainConfig {
-        alinea_bloom::TrainConfig {
-            lora: alinea_bloom::LoraConfig {
-                rank: self.lora_rank,
-                alpha: self.lora_alpha,
-                dropout: self.lora_dropout,
-                targets: self.lora_targets.clone(),
-            },
-            epochs: self.epochs,
-            learning_rate: self.learning_rate,
-            batch_size: self.batch_size,
-            grad_accum: self.grad_accum,
-            warmup_ratio: self.warmup_ratio,
-            weight_decay: self.weight_decay,
-            max_grad_norm: self.max_grad_norm,
-            max_input_len: self.max_input_len,
-            max_output_len: self.max_output_len,
-            seed: self.seed,
-            group_by_length: self.group_by_length,
-            checkpoint_every: self.checkpoint_every,
-            ..alinea_bloom::TrainConfig::default()
         }
     }
 }
@@ -115,6 +48,13 @@ const TRAIN: TableSlot = TableSlot::new(
     "an instruction table (instruct.curriculum, instruct.mt, ...); phases train in order",
 )
 .requires(crate::support::tables::instruct::INSTRUCTION_COLUMNS);
+
+const VALIDATION: TableSlot<Optional> = TableSlot::new(
+    "validation",
+    "an instruction table held out from training: its loss is measured every `eval_every` steps",
+)
+.requires(crate::support::tables::instruct::INSTRUCTION_COLUMNS)
+.optional();
 
 /// The stage kind.
 pub struct TrainLora;
@@ -141,6 +81,10 @@ fn loss_frame(rows: &[alinea_bloom::LossRow]) -> PolarsResult<DataFrame> {
             "learning_rate".into(),
             rows.iter().map(|r| r.lr).collect::<Vec<_>>(),
         ),
+        Column::new(
+            "val_loss".into(),
+            rows.iter().map(|r| r.val_loss).collect::<Vec<_>>(),
+        ),
     ])
 }
 
@@ -152,9 +96,13 @@ impl Stage for TrainLora {
     const DOC: &'static str = "\
 Trains a LoRA adapter (PEFT format) on an instruction table: loss on output tokens only, AdamW, linear warm-up then
 linear decay per phase, length-grouped batches. A curriculum's phases (`phase` column) train one after the other.
-Checkpoints go to the stage's scratch space in the store: an interrupted run resumes from the last checkpoint.";
+Checkpoints go to the stage's scratch space in the store: an interrupted run resumes from the last checkpoint.
+With a `validation` table (held out, e.g. a `sample` of the dev split through `instruct.mt`), the loss table's
+`val_loss` holds its loss every `eval_every` steps and after the last, and `keep_best` keeps the adapter of the
+lowest one, as the paper selected checkpoints on validation loss. `checkpoint_every` is not in the cache key.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[MODEL.slot(), TRAIN.slot()];
+    const INPUTS: &'static [InputSlot] = &[MODEL.slot(), TRAIN.slot(), VALIDATION.slot()];
+    const UNKEYED_PARAMS: &'static [&'static str] = &["checkpoint_every"];
     const OUTPUTS: &'static [OutputSlot] = &[
         OutputSlot::table(
             "loss",
@@ -164,8 +112,9 @@ Checkpoints go to the stage's scratch space in the store: an interrupted run res
                 col("phase", DType::U32),
                 col("loss", DType::F64),
                 col("learning_rate", DType::F64),
+                col("val_loss", DType::F64),
             ],
-            "the training loss per optimiser step",
+            "the training loss per optimiser step; the validation loss on evaluation steps (else null)",
         ),
         OutputSlot::blob(
             "adapter_config.json",
@@ -189,30 +138,39 @@ Checkpoints go to the stage's scratch space in the store: an interrupted run res
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let rows = crate::support::tables::instruct::from_frame(&ctx.table(TRAIN)?)?;
         let (model, tokenizer, _device) = load_model_as(ctx, &p.device, &p.dtype)?;
-        let cfg = p.config();
+        let cfg = &p.train;
         let eos = Some(model.config().eos_token_id);
-        let mut phases: std::collections::BTreeMap<u32, Vec<alinea_bloom::Example>> =
-            Default::default();
-        for r in &rows {
-            let prompt = r.prompt();
-            let ex = alinea_bloom::Example::encode(
+        let encode = |r: &alinea_instruct::InstructRow| {
+            alinea_bloom::Example::encode(
                 &tokenizer,
-                &prompt,
+                &r.prompt(),
                 &r.output,
                 cfg.max_input_len,
                 cfg.max_output_len,
                 eos,
             )
-            .map_err(bloom_err)?;
-            phases.entry(r.phase).or_default().push(ex);
+            .map_err(bloom_err)
+        };
+        let validation = match ctx.table(VALIDATION)? {
+            Some(df) => crate::support::tables::instruct::from_frame(&df)?
+                .iter()
+                .map(encode)
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        let mut phases: std::collections::BTreeMap<u32, Vec<alinea_bloom::Example>> =
+            Default::default();
+        for r in &rows {
+            phases.entry(r.phase).or_default().push(encode(r)?);
         }
         let phases: Vec<Vec<alinea_bloom::Example>> = phases.into_values().collect();
         let checkpoints = ctx.work_dir()?.join("checkpoints");
         let bar = ctx.progress(0, "steps");
-        let outcome = alinea_bloom::train(
+        let outcome = alinea_bloom::train_with_validation(
             &model,
             &phases,
-            &cfg,
+            &validation,
+            cfg,
             Some(&checkpoints),
             &mut |row, total| {
                 bar.set_length(total as u64);
@@ -259,6 +217,9 @@ Checkpoints go to the stage's scratch space in the store: an interrupted run res
         outputs
             .stats
             .count("optimizer_steps", outcome.total_steps as u64);
+        if let Some(step) = outcome.best_step {
+            outputs.stats.count("best_step", step as u64);
+        }
         let timed: Vec<f64> = outcome
             .rows
             .iter()

@@ -16,9 +16,15 @@ use crate::html::escape;
 /// The metrics a report lays out, in the order of [`DirectionScores::values`].
 pub const METRICS: [&str; 4] = ["BLEU", "chrF", "chrF++", "COMET"];
 
-/// The failure measures of the appendix, in the order of [`DirectionScores::failures`]: three rates and the
-/// length ratio.
-pub const FAILURES: [&str; 4] = ["off-target", "source copy", "oscillation", "length ratio"];
+/// The failure measures of the appendix, in the order of [`DirectionScores::failures`]: four rates (empty output
+/// first: a model that says nothing scores zero everywhere, and the reader must see why) and the length ratio.
+pub const FAILURES: [&str; 5] = [
+    "empty output",
+    "off-target",
+    "source copy",
+    "oscillation",
+    "length ratio",
+];
 
 /// One direction of one run, as a scores table of `metrics.score` has it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -36,7 +42,7 @@ pub struct DirectionScores {
     /// The scores of [`METRICS`], each if present.
     pub values: [Option<f64>; 4],
     /// The failure measures of [`FAILURES`], each if present.
-    pub failures: [Option<f64>; 4],
+    pub failures: [Option<f64>; 5],
 }
 
 /// What a report shows, beyond the scores.
@@ -649,7 +655,7 @@ fn directions_section(dirs: &[DirectionScores], d: usize) -> (String, String) {
             cells.extend(r.values.iter().map(|v| fmt_val(*v, d)));
             // Rates as percentages; the length ratio as a ratio.
             cells.extend(r.failures.iter().enumerate().map(|(i, v)| {
-                if i < 3 {
+                if i < 4 {
                     v.map_or("–".into(), |x| format!("{:.1}%", x * 100.0))
                 } else {
                     fmt_val(*v, 3)
@@ -724,7 +730,7 @@ mod tests {
             lang: lang.into(),
             segments: None,
             values: [None; 4],
-            failures: [None; 4],
+            failures: [None; 5],
         }
     }
 
