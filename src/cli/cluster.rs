@@ -39,8 +39,10 @@ pub fn slurm_config(plan: &Plan, arg: Option<ExecutorArg>) -> anyhow::Result<Opt
     }))
 }
 
-/// On Ctrl-C or SIGTERM: cancel the jobs this run submitted, say so, exit 130.
-pub fn cancel_jobs_on_interrupt() {
+/// On Ctrl-C or SIGTERM: cancel the Slurm jobs this process submitted (there are none under the local executor),
+/// say so and what was `kept`, exit with 128 + the signal. signal-hook hands the signal to a thread, so the
+/// handler may run ordinary code (`scancel`, printing).
+pub fn on_interrupt(kept: &'static str) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
         return;
@@ -48,15 +50,14 @@ pub fn cancel_jobs_on_interrupt() {
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
             let cancelled = slurm::cancel_in_flight();
-            eprintln!(
-                "\ninterrupted: cancelled {} Slurm job(s){}; completed stages are stored, rerun to resume",
-                cancelled.len(),
-                if cancelled.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", cancelled.join(", "))
-                }
-            );
+            if !cancelled.is_empty() {
+                eprintln!(
+                    "\ninterrupted: cancelled {} Slurm job(s) ({})",
+                    cancelled.len(),
+                    cancelled.join(", ")
+                );
+            }
+            eprint!("{kept}");
             std::process::exit(128 + signal);
         }
     });

@@ -233,27 +233,11 @@ const INTERRUPTED: &str = "\ninterrupted: every stage that finished is kept in t
 the stages that were running are discarded, except train.lora, which resumes from its last checkpoint \
 (`checkpoint_every`); run the same command again to resume\n";
 
-/// Installs a SIGINT handler that prints [`INTERRUPTED`] and exits with 130. The store needs no cleanup: every
-/// write is atomic (temp file, then rename) and the lock is released by the kernel when the process ends.
+/// On Ctrl-C (or SIGTERM): cancels the Slurm jobs of this run, prints [`INTERRUPTED`] and exits with 128 + the
+/// signal (130 for Ctrl-C). The store needs no cleanup: every write is atomic (temp file, then rename) and the lock
+/// is released by the kernel when the process ends.
 fn say_what_was_kept_on_ctrl_c() {
-    extern "C" fn on_sigint(_: libc::c_int) {
-        // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer is a static string.
-        unsafe {
-            libc::write(
-                libc::STDERR_FILENO,
-                INTERRUPTED.as_ptr().cast(),
-                INTERRUPTED.len(),
-            );
-            libc::_exit(130);
-        }
-    }
-    // SAFETY: installs a handler that only calls async-signal-safe functions (above).
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        );
-    }
+    cluster::on_interrupt(INTERRUPTED);
 }
 
 /// The error and its sources, each source appended only when the message does not already include it (most

@@ -234,9 +234,6 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         MultiProgress::new()
     };
     let slurm = super::cluster::slurm_config(&plan, args.executor)?;
-    if slurm.is_some() {
-        super::cluster::cancel_jobs_on_interrupt();
-    }
     let remote = super::remote_cmds::for_run(global, &plan.remote)?;
     let pushing = remote
         .as_ref()
