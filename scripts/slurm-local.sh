@@ -4,7 +4,8 @@
 #   scripts/slurm-local.sh up        # munge key, slurm.conf for this host, daemons started and waited for
 #   scripts/slurm-local.sh down      # stop the daemons
 # Idempotent: `up` on a running cluster only checks it. Accounting is off (no slurmdbd): alinea must not need it.
-# Limits are enforced the way sites do (memory by the job's cgroup-free accounting, time by slurmctld).
+# Daemons talk over 127.0.0.1 only (no name lookup). Memory limits are enforced by job accounting
+# (JobAcctGatherParams=OverMemoryKill, no cgroups needed), time limits by slurmctld.
 set -euo pipefail
 
 state=/var/lib/alinea-slurm
@@ -26,7 +27,7 @@ write_conf() {
   mkdir -p "$state"/{ctld,d} /var/log/slurm
   cat > "$conf" <<CONF
 ClusterName=alinea-local
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -52,7 +53,7 @@ KillWait=2
 OverTimeLimit=0
 InactiveLimit=0
 MpiDefault=none
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
 }
