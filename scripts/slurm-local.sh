@@ -16,7 +16,9 @@ need() {
 }
 
 install() {
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >/dev/null
+  # Package lists may be missing or stale on a fresh machine: refresh them once if the first try fails.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >/dev/null ||
+    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >/dev/null; }
 }
 
 write_conf() {
