@@ -233,18 +233,6 @@ fn all_status(report: &serde_json::Value) -> Vec<String> {
     statuses(report).into_iter().map(|(_, s, _)| s).collect()
 }
 
-fn reason(report: &serde_json::Value, stage: &str) -> String {
-    report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == stage)
-        .unwrap()["reason"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn digest_of_output(report: &serde_json::Value, stage: &str) -> String {
     report["stages"]
         .as_array()
@@ -356,9 +344,9 @@ fn a_flipped_byte_in_a_remote_object_is_refused_and_the_stage_recomputed() {
     let second = run_json(&mut s3_alinea(&b), &["run", &p, "--remote", &url]);
     assert_eq!(status_of(&second, "align"), "ran");
     assert!(
-        reason(&second, "align").contains("failed its hash"),
+        reason_of(&second, "align").contains("failed its hash"),
         "{}",
-        reason(&second, "align")
+        reason_of(&second, "align")
     );
     assert_eq!(status_of(&second, "sample"), "cached");
     assert_eq!(output_bytes(&first, &a), output_bytes(&second, &b));
@@ -389,9 +377,9 @@ fn an_object_deleted_under_a_live_record_is_recomputed_transparently() {
     let second = run_json(&mut s3_alinea(&b), &["run", &p, "--remote", &url]);
     assert_eq!(status_of(&second, "gold"), "ran");
     assert!(
-        reason(&second, "gold").contains("lacks"),
+        reason_of(&second, "gold").contains("lacks"),
         "{}",
-        reason(&second, "gold")
+        reason_of(&second, "gold")
     );
     assert_eq!(output_bytes(&first, &a), output_bytes(&second, &b));
     assert_remote_consistent("deleted");

@@ -43,18 +43,6 @@ fn digest_of(report: &serde_json::Value, stage: &str) -> String {
         .2
 }
 
-fn reason_of(report: &serde_json::Value, stage: &str) -> String {
-    report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == stage)
-        .unwrap()["reason"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// Flips one byte in the middle of a file, in place (same size, same inode).
 fn flip_byte(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();

@@ -263,14 +263,6 @@ fn object_of(store: &Path, report: &serde_json::Value, stage: &str) -> PathBuf {
     )
 }
 
-fn status_of(report: &serde_json::Value, stage: &str) -> String {
-    statuses(report)
-        .into_iter()
-        .find(|(n, _, _)| n == stage)
-        .unwrap()
-        .1
-}
-
 #[test]
 fn every_kind_of_damage_is_found_repaired_in_one_pass_and_recomputed() {
     let rerun = damage_case("corrupt object", "corrupt", |store, first| {

@@ -93,6 +93,19 @@ pub fn status_of(report: &serde_json::Value, name: &str) -> String {
         .unwrap_or_else(|| panic!("no stage {name}"))
 }
 
+/// Why stage `stage` ran, was cached or failed, in a run report.
+pub fn reason_of(report: &serde_json::Value, stage: &str) -> String {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == stage)
+        .unwrap_or_else(|| panic!("no stage {stage}"))["reason"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

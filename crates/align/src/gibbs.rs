@@ -181,20 +181,7 @@ struct Sents<'a> {
 
 impl<'a> Sents<'a> {
     fn new(corpus: &'a Corpus, reverse: bool) -> Self {
-        let items: Vec<(usize, &[u32], &[u32])> = corpus
-            .pairs
-            .iter()
-            .enumerate()
-            .filter_map(|(k, p)| {
-                p.as_ref().map(|(s, t)| {
-                    if reverse {
-                        (k, t.as_slice(), s.as_slice())
-                    } else {
-                        (k, s.as_slice(), t.as_slice())
-                    }
-                })
-            })
-            .collect();
+        let items = corpus.oriented(reverse);
         let mut tok_off = Vec::with_capacity(items.len() + 1);
         tok_off.push(0);
         for (_, _, f) in &items {

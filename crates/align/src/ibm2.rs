@@ -391,6 +391,24 @@ pub fn length_limit(max_len: usize, shape_cap: bool) -> usize {
 }
 
 impl Corpus {
+    /// The usable pairs as (pair index, conditioning side, generated side): `src` conditions unless `reverse`.
+    /// Both models' directions iterate this.
+    pub(crate) fn oriented(&self, reverse: bool) -> Vec<(usize, &[u32], &[u32])> {
+        self.pairs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, p)| {
+                p.as_ref().map(|(s, t)| {
+                    if reverse {
+                        (k, t.as_slice(), s.as_slice())
+                    } else {
+                        (k, s.as_slice(), t.as_slice())
+                    }
+                })
+            })
+            .collect()
+    }
+
     pub(crate) fn new<S: AsRef<str> + Sync>(
         src: &[Vec<S>],
         tgt: &[Vec<S>],
@@ -508,20 +526,7 @@ pub(crate) fn build_direction<'a>(
     reverse: bool,
     n_cond_vocab: usize,
 ) -> Result<Direction<'a>, AlignError> {
-    let sents: Vec<(usize, &[u32], &[u32])> = corpus
-        .pairs
-        .iter()
-        .enumerate()
-        .filter_map(|(k, p)| {
-            p.as_ref().map(|(s, t)| {
-                if reverse {
-                    (k, t.as_slice(), s.as_slice())
-                } else {
-                    (k, s.as_slice(), t.as_slice())
-                }
-            })
-        })
-        .collect();
+    let sents = corpus.oriented(reverse);
     // Co-occurrence keys (e << 32 | f). Raw keys grow with the corpus while unique keys grow with the vocabulary, so
     // they are gathered in groups, each sorted, deduplicated and merged into the running unique set as soon as the
     // group is as large as that set (amortised linear merging, transient memory ~ unique keys, not corpus cells).
