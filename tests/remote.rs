@@ -1,9 +1,14 @@
-//! The remote cache against real endpoints: moto's S3 server (PyPI `moto[server]`, started here on 127.0.0.1;
-//! `.ci/run` installs it) and a `file://` folder. Two local stores sharing one bucket play two machines. Each REAPI
-//! rule is checked on its own: byte-identical results served from the remote, a flipped byte in a remote object
-//! refused and recomputed, an object deleted under a live record recomputed, SIGKILL during a push never leaving a
-//! record whose objects are missing, two concurrent runs against one bucket, idempotent and multipart uploads,
-//! bounded existence checks, credentials, missing bucket, unreachable remote, `remote gc`.
+//! The remote cache against real endpoints: moto's S3 server (PyPI `moto[server]`) and Azurite's blob service
+//! (npm `azurite`), both started here on 127.0.0.1 (`.ci/run` installs them), and a `file://` folder. Two local
+//! stores sharing one bucket play two machines. Each REAPI rule is checked on its own, on S3 and on Azure: results
+//! served from the remote byte-identical, a flipped byte in a remote object refused and recomputed, an object
+//! deleted under a live record recomputed, SIGKILL during a push never leaving a record whose objects are missing,
+//! two concurrent runs against one bucket, idempotent and multipart uploads, bounded existence checks, failed stages
+//! never pushed; then credentials, a missing bucket, an unreachable remote and `remote gc`.
+//!
+//! Google Cloud Storage has no emulator here that speaks the XML API object_store uses for uploads and listings
+//! (fake-gcs-server answers its PUT with "invalid uploadType"; gcp-storage-emulator does not implement the listing):
+//! the `gs://` client is object_store's, configured like the other two, and untested against a server.
 
 mod common;
 
@@ -11,19 +16,24 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use alinea_engine::Store;
 use alinea_engine::remote::Remote;
 use common::*;
+use object_store::ObjectStore;
 
 const ACCESS_KEY: &str = "testing-key-id";
 const SECRET_KEY: &str = "testing-secret-never-printed";
+/// Azurite's one account and its published key (the emulator accepts nothing else).
+const AZURE_ACCOUNT: &str = "devstoreaccount1";
+const AZURE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-/// moto's S3 server, one per test binary. It dies with the binary: its shell wrapper kills it when our end of its
-/// stdin closes.
-struct Moto {
+/// An emulator started by this test binary. It dies with the binary: its shell wrapper kills it when our end of
+/// its stdin closes.
+struct Server {
     port: u16,
     _child: Child,
 }
@@ -35,69 +45,238 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn moto() -> &'static Moto {
-    static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
-        let port = free_port();
-        let log = std::env::temp_dir().join(format!("alinea-moto-{port}.log"));
-        let script = format!(
-            "if command -v moto_server >/dev/null 2>&1; then moto_server -H 127.0.0.1 -p {port} >{log} 2>&1 & \
-             else python3 -m moto.server -H 127.0.0.1 -p {port} >{log} 2>&1 & fi; pid=$!; read _; kill $pid",
-            log = log.display()
+/// Starts `command` (a shell line with `{port}` in it) in the background and waits for its port.
+fn serve(what: &str, command: &str, install: &str) -> Server {
+    let port = free_port();
+    let log = std::env::temp_dir().join(format!("alinea-{what}-{port}.log"));
+    let command = command.replace("{port}", &port.to_string());
+    let script = format!(
+        "{command} >{log} 2>&1 & pid=$!; read _; kill $pid",
+        log = log.display()
+    );
+    let child = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let t0 = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{what} did not start on 127.0.0.1:{port}: these tests need it ({install}, which .ci/run does). \
+             Its output:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
-        let child = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("spawn sh");
-        let t0 = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "moto's S3 server did not start on 127.0.0.1:{port}: these tests need it (`pip install \
-                 'moto[server]'`, which .ci/run does). Its output:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto {
-            port,
-            _child: child,
-        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Server {
+        port,
+        _child: child,
+    }
+}
+
+fn moto() -> &'static Server {
+    static MOTO: OnceLock<Server> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        serve(
+            "moto",
+            "if command -v moto_server >/dev/null 2>&1; then exec moto_server -H 127.0.0.1 -p {port}; \
+             else exec python3 -m moto.server -H 127.0.0.1 -p {port}; fi",
+            "`pip install 'moto[server]'`",
+        )
     })
 }
 
-/// A signed client on one of moto's buckets, for what the tests do behind alinea's back: damage or delete an
-/// object, list keys, read them.
+fn azurite() -> &'static Server {
+    static AZURITE: OnceLock<Server> = OnceLock::new();
+    AZURITE.get_or_init(|| {
+        // In memory, started in the temp folder: it leaves no files in the checkout.
+        serve(
+            "azurite",
+            &format!(
+                "cd {} && exec azurite-blob --blobHost 127.0.0.1 --blobPort {{port}} --inMemoryPersistence \
+                 --skipApiVersionCheck",
+                std::env::temp_dir().display()
+            ),
+            "`npm install -g azurite`",
+        )
+    })
+}
+
+/// The two object stores every REAPI rule is checked on.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    S3,
+    Azure,
+}
+
+impl Backend {
+    fn scheme(self) -> &'static str {
+        match self {
+            Backend::S3 => "s3",
+            Backend::Azure => "az",
+        }
+    }
+
+    /// The secret an `alinea` of this backend holds, which must never reach an output or the remote.
+    fn secret(self) -> &'static str {
+        match self {
+            Backend::S3 => SECRET_KEY,
+            Backend::Azure => AZURE_KEY,
+        }
+    }
+
+    /// A new, empty bucket (S3) or container (Azure) named `name`; its URL with the `alinea` prefix.
+    fn bucket(self, name: &str) -> String {
+        match self {
+            Backend::S3 => create_s3_bucket(name),
+            Backend::Azure => create_azure_container(name),
+        }
+        format!("{}://{name}/alinea", self.scheme())
+    }
+
+    /// The environment an `alinea` uses to reach this backend: the variables a user of it would set.
+    fn env(self) -> Vec<(&'static str, String)> {
+        match self {
+            Backend::S3 => vec![
+                (
+                    "AWS_ENDPOINT_URL",
+                    format!("http://127.0.0.1:{}", moto().port),
+                ),
+                ("AWS_ALLOW_HTTP", "true".into()),
+                ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+                ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+                ("AWS_REGION", "us-east-1".into()),
+            ],
+            Backend::Azure => vec![
+                ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
+                (
+                    "AZURITE_BLOB_STORAGE_URL",
+                    format!("http://127.0.0.1:{}", azurite().port),
+                ),
+                ("AZURE_STORAGE_ACCOUNT_NAME", AZURE_ACCOUNT.into()),
+                ("AZURE_STORAGE_ACCOUNT_KEY", AZURE_KEY.into()),
+            ],
+        }
+    }
+
+    /// object_store's client options for [`Remote::open_with`] (no environment involved).
+    fn options(self) -> Vec<(&'static str, String)> {
+        match self {
+            Backend::S3 => vec![
+                ("aws_endpoint", format!("http://127.0.0.1:{}", moto().port)),
+                ("allow_http", "true".into()),
+                ("aws_access_key_id", ACCESS_KEY.into()),
+                ("aws_secret_access_key", SECRET_KEY.into()),
+                ("aws_region", "us-east-1".into()),
+            ],
+            Backend::Azure => vec![
+                (
+                    "azure_storage_endpoint",
+                    format!("http://127.0.0.1:{}/{AZURE_ACCOUNT}", azurite().port),
+                ),
+                ("allow_http", "true".into()),
+                ("azure_storage_account_name", AZURE_ACCOUNT.into()),
+                ("azure_storage_account_key", AZURE_KEY.into()),
+            ],
+        }
+    }
+}
+
+fn create_s3_bucket(name: &str) {
+    // Bucket creation on moto needs no signature.
+    let port = moto().port;
+    let resp = http(
+        port,
+        &format!(
+            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+}
+
+/// Azurite wants every request signed with the account's shared key (object_store has no call that creates a
+/// container): the Blob service's SharedKey scheme, for the one request "Create Container".
+fn create_azure_container(name: &str) {
+    let port = azurite().port;
+    let date = chrono::Utc::now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let version = "2021-08-06";
+    let string_to_sign = format!(
+        "PUT{}x-ms-date:{date}\nx-ms-version:{version}\n/{AZURE_ACCOUNT}/{AZURE_ACCOUNT}/{name}\nrestype:container",
+        "\n".repeat(12)
+    );
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &b64.decode(AZURE_KEY).unwrap());
+    let signature = b64.encode(ring::hmac::sign(&key, string_to_sign.as_bytes()));
+    let resp = http(
+        port,
+        &format!(
+            "PUT /{AZURE_ACCOUNT}/{name}?restype=container HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+             x-ms-date: {date}\r\nx-ms-version: {version}\r\n\
+             Authorization: SharedKey {AZURE_ACCOUNT}:{signature}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+}
+
+fn http(port: u16, request: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp
+}
+
+/// A client on one bucket, for what the tests do behind alinea's back: damage or delete an object, list keys,
+/// read them.
 struct Bucket {
-    s3: object_store::aws::AmazonS3,
+    store: Arc<dyn ObjectStore>,
     rt: tokio::runtime::Runtime,
 }
 
 impl Bucket {
-    fn new(name: &str) -> Bucket {
-        let s3 = object_store::aws::AmazonS3Builder::new()
-            .with_endpoint(format!("http://127.0.0.1:{}", moto().port))
-            .with_allow_http(true)
-            .with_bucket_name(name)
-            .with_region("us-east-1")
-            .with_access_key_id(ACCESS_KEY)
-            .with_secret_access_key(SECRET_KEY)
-            .build()
-            .unwrap();
+    fn new(backend: Backend, name: &str) -> Bucket {
+        let store: Arc<dyn ObjectStore> = match backend {
+            Backend::S3 => Arc::new(
+                object_store::aws::AmazonS3Builder::new()
+                    .with_endpoint(format!("http://127.0.0.1:{}", moto().port))
+                    .with_allow_http(true)
+                    .with_bucket_name(name)
+                    .with_region("us-east-1")
+                    .with_access_key_id(ACCESS_KEY)
+                    .with_secret_access_key(SECRET_KEY)
+                    .build()
+                    .unwrap(),
+            ),
+            Backend::Azure => Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::new()
+                    .with_endpoint(format!(
+                        "http://127.0.0.1:{}/{AZURE_ACCOUNT}",
+                        azurite().port
+                    ))
+                    .with_allow_http(true)
+                    .with_account(AZURE_ACCOUNT)
+                    .with_access_key(AZURE_KEY)
+                    .with_container_name(name)
+                    .build()
+                    .unwrap(),
+            ),
+        };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        Bucket { s3, rt }
+        Bucket { store, rt }
     }
 
     fn keys(&self, prefix: &str) -> Vec<String> {
         use futures::TryStreamExt;
-        use object_store::ObjectStore;
         let p = object_store::path::Path::from(prefix);
         self.rt
-            .block_on(self.s3.list(Some(&p)).try_collect::<Vec<_>>())
+            .block_on(self.store.list(Some(&p)).try_collect::<Vec<_>>())
             .unwrap()
             .into_iter()
             .map(|m| m.location.to_string())
@@ -108,76 +287,39 @@ impl Bucket {
         use object_store::ObjectStoreExt;
         let p = object_store::path::Path::from(key);
         self.rt
-            .block_on(async { self.s3.get(&p).await.unwrap().bytes().await.unwrap() })
+            .block_on(async { self.store.get(&p).await.unwrap().bytes().await.unwrap() })
             .to_vec()
     }
 
     fn put(&self, key: &str, bytes: Vec<u8>) {
         use object_store::ObjectStoreExt;
         let p = object_store::path::Path::from(key);
-        self.rt.block_on(self.s3.put(&p, bytes.into())).unwrap();
+        self.rt.block_on(self.store.put(&p, bytes.into())).unwrap();
     }
 
     fn delete(&self, key: &str) {
         use object_store::ObjectStoreExt;
         let p = object_store::path::Path::from(key);
-        self.rt.block_on(self.s3.delete(&p)).unwrap();
+        self.rt.block_on(self.store.delete(&p)).unwrap();
     }
 }
 
-/// A new, empty bucket on moto (bucket creation needs no signature).
-fn bucket(name: &str) -> String {
-    let port = moto().port;
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    format!("s3://{name}/alinea")
-}
-
-fn keys(bucket: &str, prefix: &str) -> Vec<String> {
-    Bucket::new(bucket).keys(prefix)
-}
-
-fn get(bucket: &str, key: &str) -> Vec<u8> {
-    Bucket::new(bucket).get(key)
-}
-
-/// `alinea` with moto's endpoint and credentials in its environment.
-fn s3_alinea(store: &Path) -> assert_cmd::Command {
+/// `alinea` with `backend`'s endpoint and credentials in its environment.
+fn remote_alinea(backend: Backend, store: &Path) -> assert_cmd::Command {
     let mut cmd = alinea(store);
-    cmd.env(
-        "AWS_ENDPOINT_URL",
-        format!("http://127.0.0.1:{}", moto().port),
-    )
-    .env("AWS_ALLOW_HTTP", "true")
-    .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    .env("AWS_REGION", "us-east-1")
-    .env_remove("ALINEA_REMOTE")
-    .env_remove("ALINEA_REMOTE_MODE");
+    cmd.envs(backend.env())
+        .env_remove("ALINEA_REMOTE")
+        .env_remove("ALINEA_REMOTE_MODE");
     cmd
 }
 
-/// [`s3_alinea`] as a plain `std::process::Command`, to spawn and kill.
-fn s3_command(store: &Path) -> Command {
+/// [`remote_alinea`] as a plain `std::process::Command`, to spawn and kill.
+fn remote_command(backend: Backend, store: &Path) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("alinea"));
     cmd.arg("--store")
         .arg(store)
         .current_dir(repo())
-        .env(
-            "AWS_ENDPOINT_URL",
-            format!("http://127.0.0.1:{}", moto().port),
-        )
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
+        .envs(backend.env())
         .env_remove("ALINEA_STORE")
         .env_remove("ALINEA_REMOTE")
         .env_remove("ALINEA_REMOTE_MODE");
@@ -246,20 +388,20 @@ fn digest_of_output(report: &serde_json::Value, stage: &str) -> String {
 }
 
 /// Every record on the remote names only objects the remote holds (REAPI: a record arrives last).
-fn assert_remote_consistent(bucket: &str) {
-    let objects: std::collections::BTreeSet<String> = keys(bucket, "alinea/cas/")
+fn assert_remote_consistent(backend: Backend, bucket: &str) {
+    let objects: std::collections::BTreeSet<String> = keys(backend, bucket, "alinea/cas/")
         .into_iter()
         .map(|k| k.rsplit('/').next().unwrap().to_string())
         .collect();
-    for key in keys(bucket, "alinea/ac/") {
-        let rec: serde_json::Value = serde_json::from_slice(&get(bucket, &key)).unwrap();
+    for key in keys(backend, bucket, "alinea/ac/") {
+        let rec: serde_json::Value = serde_json::from_slice(&get(backend, bucket, &key)).unwrap();
         for o in rec["outputs"].as_array().unwrap() {
             let d = o["digest"].as_str().unwrap();
             assert!(
                 objects.contains(d),
                 "remote record {key} names object {d}, which the remote lacks"
             );
-            let body = get(bucket, &format!("alinea/cas/{d}"));
+            let body = get(backend, bucket, &format!("alinea/cas/{d}"));
             assert_eq!(
                 blake3::hash(&body).to_hex().as_str(),
                 d,
@@ -269,9 +411,16 @@ fn assert_remote_consistent(bucket: &str) {
     }
 }
 
-#[test]
-fn a_second_machine_is_served_every_stage_from_the_bucket_byte_identical() {
-    let url = bucket("two-machines");
+fn keys(backend: Backend, bucket: &str, prefix: &str) -> Vec<String> {
+    Bucket::new(backend, bucket).keys(prefix)
+}
+
+fn get(backend: Backend, bucket: &str, key: &str) -> Vec<u8> {
+    Bucket::new(backend, bucket).get(key)
+}
+
+fn a_second_machine_is_served_every_stage_from_the_bucket_byte_identical(backend: Backend) {
+    let url = backend.bucket("two-machines");
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path());
     let (a, b, c) = (
@@ -280,18 +429,24 @@ fn a_second_machine_is_served_every_stage_from_the_bucket_byte_identical() {
         dir.path().join("c"),
     );
 
-    let first = run_json(&mut s3_alinea(&a), &["run", &p, "--remote", &url]);
+    let first = run_json(
+        &mut remote_alinea(backend, &a),
+        &["run", &p, "--remote", &url],
+    );
     assert!(all_status(&first).iter().all(|s| s == "ran"), "{first}");
-    assert_remote_consistent("two-machines");
+    assert_remote_consistent(backend, "two-machines");
 
-    let second = run_json(&mut s3_alinea(&b), &["run", &p, "--remote", &url]);
+    let second = run_json(
+        &mut remote_alinea(backend, &b),
+        &["run", &p, "--remote", &url],
+    );
     for s in second["stages"].as_array().unwrap() {
         assert_eq!(s["status"], "cached", "{s}");
         assert!(
             s["reason"]
                 .as_str()
                 .unwrap()
-                .contains("pulled from s3://two-machines/alinea"),
+                .contains(&format!("pulled from {url}")),
             "{s}"
         );
     }
@@ -301,47 +456,60 @@ fn a_second_machine_is_served_every_stage_from_the_bucket_byte_identical() {
     assert_eq!(v["corrupt"].as_array().unwrap().len(), 0, "{v}");
 
     // A third machine asks before running: every stage is on the remote; then pulls the pipeline by name.
-    let st = run_json(&mut s3_alinea(&c), &["status", &p, "--remote", &url]);
+    let st = run_json(
+        &mut remote_alinea(backend, &c),
+        &["status", &p, "--remote", &url],
+    );
     for s in st.as_array().unwrap() {
         assert_eq!(s["state"], "remote", "{s}");
     }
-    let pulled = run_json(&mut s3_alinea(&c), &["pull", "remote", "--remote", &url]);
+    let pulled = run_json(
+        &mut remote_alinea(backend, &c),
+        &["pull", "remote", "--remote", &url],
+    );
     assert_eq!(pulled["fetched"], 6, "{pulled}");
-    let st = run_json(&mut s3_alinea(&c), &["status", &p, "--remote", &url]);
+    let st = run_json(
+        &mut remote_alinea(backend, &c),
+        &["status", &p, "--remote", &url],
+    );
     for s in st.as_array().unwrap() {
         assert_eq!(s["state"], "local", "{s}");
     }
     // Credentials never reach a record, a ref or the output.
-    let out = s3_alinea(&c)
+    let out = remote_alinea(backend, &c)
         .args(["status", &p, "--remote", &url])
         .output()
         .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET_KEY));
-    for key in keys("two-machines", "alinea/") {
-        let body = get("two-machines", &key);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(backend.secret()));
+    for key in keys(backend, "two-machines", "alinea/") {
+        let body = get(backend, "two-machines", &key);
         assert!(
-            !String::from_utf8_lossy(&body).contains(SECRET_KEY)
-                && !String::from_utf8_lossy(&body).contains(ACCESS_KEY),
+            !String::from_utf8_lossy(&body).contains(backend.secret()),
             "{key} holds a credential"
         );
     }
 }
 
-#[test]
-fn a_flipped_byte_in_a_remote_object_is_refused_and_the_stage_recomputed() {
-    let url = bucket("flipped");
+fn a_flipped_byte_in_a_remote_object_is_refused_and_the_stage_recomputed(backend: Backend) {
+    let url = backend.bucket("flipped");
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path());
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let first = run_json(&mut s3_alinea(&a), &["run", &p, "--remote", &url]);
+    let first = run_json(
+        &mut remote_alinea(backend, &a),
+        &["run", &p, "--remote", &url],
+    );
     let digest = digest_of_output(&first, "align");
     let key = format!("alinea/cas/{digest}");
-    let mut body = get("flipped", &key);
+    let mut body = get(backend, "flipped", &key);
     let mid = body.len() / 2;
     body[mid] ^= 0xFF;
-    Bucket::new("flipped").put(&key, body);
+    Bucket::new(backend, "flipped").put(&key, body);
 
-    let second = run_json(&mut s3_alinea(&b), &["run", &p, "--remote", &url]);
+    let second = run_json(
+        &mut remote_alinea(backend, &b),
+        &["run", &p, "--remote", &url],
+    );
     assert_eq!(status_of(&second, "align"), "ran");
     assert!(
         reason_of(&second, "align").contains("failed its hash"),
@@ -351,21 +519,26 @@ fn a_flipped_byte_in_a_remote_object_is_refused_and_the_stage_recomputed() {
     assert_eq!(status_of(&second, "sample"), "cached");
     assert_eq!(output_bytes(&first, &a), output_bytes(&second, &b));
     // The bad object was deleted and the recompute pushed the right bytes back.
-    assert_remote_consistent("flipped");
+    assert_remote_consistent(backend, "flipped");
 }
 
-#[test]
-fn an_object_deleted_under_a_live_record_is_recomputed_transparently() {
-    let url = bucket("deleted");
+fn an_object_deleted_under_a_live_record_is_recomputed_transparently(backend: Backend) {
+    let url = backend.bucket("deleted");
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path());
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let first = run_json(&mut s3_alinea(&a), &["run", &p, "--remote", &url]);
+    let first = run_json(
+        &mut remote_alinea(backend, &a),
+        &["run", &p, "--remote", &url],
+    );
     let digest = digest_of_output(&first, "gold");
-    Bucket::new("deleted").delete(&format!("alinea/cas/{digest}"));
+    Bucket::new(backend, "deleted").delete(&format!("alinea/cas/{digest}"));
 
     // status sees it before anything runs: the record is there, its object is not.
-    let st = run_json(&mut s3_alinea(&b), &["status", &p, "--remote", &url]);
+    let st = run_json(
+        &mut remote_alinea(backend, &b),
+        &["status", &p, "--remote", &url],
+    );
     let gold = st
         .as_array()
         .unwrap()
@@ -374,7 +547,10 @@ fn an_object_deleted_under_a_live_record_is_recomputed_transparently() {
         .unwrap();
     assert_eq!(gold["state"], "missing", "{st}");
 
-    let second = run_json(&mut s3_alinea(&b), &["run", &p, "--remote", &url]);
+    let second = run_json(
+        &mut remote_alinea(backend, &b),
+        &["run", &p, "--remote", &url],
+    );
     assert_eq!(status_of(&second, "gold"), "ran");
     assert!(
         reason_of(&second, "gold").contains("lacks"),
@@ -382,21 +558,20 @@ fn an_object_deleted_under_a_live_record_is_recomputed_transparently() {
         reason_of(&second, "gold")
     );
     assert_eq!(output_bytes(&first, &a), output_bytes(&second, &b));
-    assert_remote_consistent("deleted");
+    assert_remote_consistent(backend, "deleted");
 }
 
-#[test]
-fn sigkill_during_a_push_never_leaves_a_record_whose_objects_are_missing() {
+fn sigkill_during_a_push_never_leaves_a_record_whose_objects_are_missing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path());
     let a = dir.path().join("a");
     // Computed locally, nothing pushed.
-    run_json(&mut s3_alinea(&a), &["run", &p]);
+    run_json(&mut remote_alinea(backend, &a), &["run", &p]);
     let mut killed_mid_push = 0;
     for (i, delay_ms) in [5u64, 30, 80, 150, 300].into_iter().enumerate() {
         let name = format!("killed-{i}");
-        let url = bucket(&name);
-        let mut child: Child = s3_command(&a)
+        let url = backend.bucket(&name);
+        let mut child: Child = remote_command(backend, &a)
             .args(["push", "--remote", &url])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -408,27 +583,26 @@ fn sigkill_during_a_push_never_leaves_a_record_whose_objects_are_missing() {
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        assert_remote_consistent(&name);
+        assert_remote_consistent(backend, &name);
     }
     assert!(
         killed_mid_push > 0,
         "every push finished before its kill: the test proved nothing"
     );
     // A push after the kills completes, and the remote is whole.
-    let url = "s3://killed-0/alinea";
-    run_json(&mut s3_alinea(&a), &["push", "--remote", url]);
-    assert_eq!(keys("killed-0", "alinea/ac/").len(), 6);
-    assert_remote_consistent("killed-0");
+    let url = format!("{}://killed-0/alinea", backend.scheme());
+    run_json(&mut remote_alinea(backend, &a), &["push", "--remote", &url]);
+    assert_eq!(keys(backend, "killed-0", "alinea/ac/").len(), 6);
+    assert_remote_consistent(backend, "killed-0");
 }
 
-#[test]
-fn two_concurrent_runs_on_two_stores_against_one_bucket_both_end_consistent() {
-    let url = bucket("concurrent");
+fn two_concurrent_runs_on_two_stores_against_one_bucket_both_end_consistent(backend: Backend) {
+    let url = backend.bucket("concurrent");
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path());
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let spawn = |store: &Path| {
-        s3_command(store)
+        remote_command(backend, store)
             .args(["--json", "run", &p, "--remote", &url])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -453,11 +627,14 @@ fn two_concurrent_runs_on_two_stores_against_one_bucket_both_end_consistent() {
     let ra: serde_json::Value = serde_json::from_slice(&oa.stdout).unwrap();
     let rb: serde_json::Value = serde_json::from_slice(&ob.stdout).unwrap();
     assert_eq!(output_bytes(&ra, &a), output_bytes(&rb, &b));
-    assert_remote_consistent("concurrent");
-    assert_eq!(keys("concurrent", "alinea/ac/").len(), 6);
+    assert_remote_consistent(backend, "concurrent");
+    assert_eq!(keys(backend, "concurrent", "alinea/ac/").len(), 6);
     // A third store is served all of it.
     let c = dir.path().join("c");
-    let third = run_json(&mut s3_alinea(&c), &["run", &p, "--remote", &url]);
+    let third = run_json(
+        &mut remote_alinea(backend, &c),
+        &["run", &p, "--remote", &url],
+    );
     assert!(all_status(&third).iter().all(|s| s == "cached"), "{third}");
     assert_eq!(output_bytes(&ra, &a), output_bytes(&third, &c));
 }
@@ -471,7 +648,7 @@ fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() 
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     // Configured through the environment this time, pushed explicitly (read mode pushes nothing on its own).
     let first = run_json(
-        s3_alinea(&a)
+        remote_alinea(Backend::S3, &a)
             .env("ALINEA_REMOTE", &url)
             .env("ALINEA_REMOTE_MODE", "read"),
         &["run", &p],
@@ -479,14 +656,23 @@ fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() 
     assert!(
         !shared.join("ac").exists() || std::fs::read_dir(shared.join("ac")).unwrap().count() == 0
     );
-    let pushed = run_json(s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
+    let pushed = run_json(
+        remote_alinea(Backend::S3, &a).env("ALINEA_REMOTE", &url),
+        &["push"],
+    );
     assert_eq!(pushed["pushed"]["records_written"], 6, "{pushed}");
     // Idempotent: a second push uploads nothing.
-    let again = run_json(s3_alinea(&a).env("ALINEA_REMOTE", &url), &["push"]);
+    let again = run_json(
+        remote_alinea(Backend::S3, &a).env("ALINEA_REMOTE", &url),
+        &["push"],
+    );
     assert_eq!(again["pushed"]["objects_uploaded"], 0, "{again}");
     assert_eq!(again["pushed"]["records_written"], 0, "{again}");
 
-    let second = run_json(s3_alinea(&b).env("ALINEA_REMOTE", &url), &["run", &p]);
+    let second = run_json(
+        remote_alinea(Backend::S3, &b).env("ALINEA_REMOTE", &url),
+        &["run", &p],
+    );
     assert!(
         all_status(&second).iter().all(|s| s == "cached"),
         "{second}"
@@ -506,7 +692,7 @@ fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() 
     let young = blake3::hash(b"young").to_hex().to_string();
     std::fs::write(shared.join("cas").join(&young), b"young").unwrap();
     let dry = run_json(
-        &mut s3_alinea(&a),
+        &mut remote_alinea(Backend::S3, &a),
         &[
             "remote",
             "gc",
@@ -520,14 +706,17 @@ fn a_file_remote_shares_a_cache_and_remote_gc_keeps_what_kept_pipelines_reach() 
     assert_eq!(dry["objects_removed"], 1, "{dry}");
     assert!(stray_path.exists());
     let gc = run_json(
-        &mut s3_alinea(&a),
+        &mut remote_alinea(Backend::S3, &a),
         &["remote", "gc", "--keep", "remote", "--remote", &url],
     );
     assert_eq!(gc["objects_removed"], 1, "{gc}");
     assert_eq!(gc["objects_too_young"], 1, "{gc}");
     assert!(!stray_path.exists());
     let c = dir.path().join("c");
-    let third = run_json(s3_alinea(&c).env("ALINEA_REMOTE", &url), &["run", &p]);
+    let third = run_json(
+        remote_alinea(Backend::S3, &c).env("ALINEA_REMOTE", &url),
+        &["run", &p],
+    );
     assert!(all_status(&third).iter().all(|s| s == "cached"), "{third}");
 }
 
@@ -551,7 +740,7 @@ fn missing_credentials_a_missing_bucket_and_an_unreachable_remote_say_what_to_do
         "{err}"
     );
 
-    let out = s3_alinea(&a)
+    let out = remote_alinea(Backend::S3, &a)
         .args(["run", &p, "--remote", "s3://no-such-bucket/x"])
         .output()
         .unwrap();
@@ -563,7 +752,33 @@ fn missing_credentials_a_missing_bucket_and_an_unreachable_remote_say_what_to_do
     );
     assert!(!err.contains(SECRET_KEY), "{err}");
 
-    let out = s3_alinea(&a)
+    // Azure: no account named, then a container that does not exist, each one error naming what to do.
+    let out = alinea(&a)
+        .env_remove("AZURE_STORAGE_ACCOUNT_NAME")
+        .env_remove("AZURE_STORAGE_USE_EMULATOR")
+        .env_remove("ALINEA_REMOTE_INSTANCE_CREDENTIALS")
+        .args(["run", &p, "--remote", "az://lab-cache/alinea"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("no credentials found") && err.contains("AZURE_STORAGE_ACCOUNT_NAME"),
+        "{err}"
+    );
+    let out = remote_alinea(Backend::Azure, &a)
+        .args(["run", &p, "--remote", "az://no-such-container/x"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("container `no-such-container` does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains(AZURE_KEY), "{err}");
+
+    let out = remote_alinea(Backend::S3, &a)
         .args(["run", &p, "--remote", "ftp://host/x"])
         .output()
         .unwrap();
@@ -571,7 +786,7 @@ fn missing_credentials_a_missing_bucket_and_an_unreachable_remote_say_what_to_do
 
     // Nothing listens on this port: the run works from the local cache and says so.
     let dead = free_port();
-    let mut cmd = s3_alinea(&a);
+    let mut cmd = remote_alinea(Backend::S3, &a);
     cmd.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{dead}"));
     let out = cmd
         .args(["--json", "run", &p, "--remote", "s3://any/x"])
@@ -587,9 +802,8 @@ fn missing_credentials_a_missing_bucket_and_an_unreachable_remote_say_what_to_do
 
 /// The engine's remote API directly: idempotent insert, multipart for a large object (hashed while streamed,
 /// checked again on download), and a bounded request count for existence checks of 10k objects.
-#[test]
-fn uploads_are_idempotent_large_ones_multipart_and_existence_checks_bounded() {
-    let url = bucket("engine-api");
+fn uploads_are_idempotent_large_ones_multipart_and_existence_checks_bounded(backend: Backend) {
+    let url = backend.bucket("engine-api");
     let dir = tempfile::tempdir().unwrap();
     let local = Store::open(dir.path().join("local")).unwrap();
     let other = Store::open(dir.path().join("other")).unwrap();
@@ -599,18 +813,12 @@ fn uploads_are_idempotent_large_ones_multipart_and_existence_checks_bounded() {
     let big_digest = local.put_bytes(&big).unwrap();
     let small_digest = local.put_bytes(b"small object").unwrap();
     for remote_url in [format!("file://{}", dir.path().join("r").display()), url] {
-        let endpoint = format!("http://127.0.0.1:{}", moto().port);
-        let options = [
-            ("aws_endpoint", endpoint.as_str()),
-            ("allow_http", "true"),
-            ("aws_access_key_id", ACCESS_KEY),
-            ("aws_secret_access_key", SECRET_KEY),
-            ("aws_region", "us-east-1"),
-        ];
-        let remote = if remote_url.starts_with("s3://") {
-            Remote::open_with(&remote_url, &options).unwrap()
-        } else {
+        let options = backend.options();
+        let options: Vec<(&str, &str)> = options.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let remote = if remote_url.starts_with("file://") {
             Remote::open(&remote_url).unwrap()
+        } else {
+            Remote::open_with(&remote_url, &options).unwrap()
         };
         assert_eq!(
             remote.upload(&local, &big_digest).unwrap(),
@@ -648,13 +856,12 @@ fn uploads_are_idempotent_large_ones_multipart_and_existence_checks_bounded() {
         assert!(requests <= 2, "{requests} requests");
     }
     // The multipart upload left exactly one object, under its final name.
-    let big_keys: Vec<String> = keys("engine-api", "alinea/cas/");
+    let big_keys: Vec<String> = keys(backend, "engine-api", "alinea/cas/");
     assert_eq!(big_keys.len(), 2, "{big_keys:?}");
 }
 
-#[test]
-fn a_failed_stage_is_never_pushed_and_the_ref_names_only_pushed_records() {
-    let url = bucket("failed");
+fn a_failed_stage_is_never_pushed_and_the_ref_names_only_pushed_records(backend: Backend) {
+    let url = backend.bucket("failed");
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path());
     let failing = format!(
@@ -663,7 +870,7 @@ fn a_failed_stage_is_never_pushed_and_the_ref_names_only_pushed_records() {
     );
     let p = write(dir.path(), "failing.toml", &failing);
     let a = dir.path().join("a");
-    let out = s3_alinea(&a)
+    let out = remote_alinea(backend, &a)
         .args([
             "--json",
             "run",
@@ -683,12 +890,12 @@ fn a_failed_stage_is_never_pushed_and_the_ref_names_only_pushed_records() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status_of(&report, "bad"), "failed");
     // The six stages that completed are on the remote; the failed one left no record there.
-    assert_eq!(keys("failed", "alinea/ac/").len(), 6);
+    assert_eq!(keys(backend, "failed", "alinea/ac/").len(), 6);
     let remote_ref: serde_json::Value =
-        serde_json::from_slice(&get("failed", "alinea/refs/remote.json")).unwrap();
+        serde_json::from_slice(&get(backend, "failed", "alinea/refs/remote.json")).unwrap();
     assert!(remote_ref["stages"].get("bad").is_none(), "{remote_ref}");
     assert_eq!(remote_ref["stages"].as_object().unwrap().len(), 6);
-    assert_remote_consistent("failed");
+    assert_remote_consistent(backend, "failed");
 }
 
 /// Existence checks of 10k objects that are all present: listing pages of 1000 names, not 10k HEAD requests.
@@ -727,16 +934,22 @@ fn the_pipeline_file_names_its_remote_in_a_store_table() {
     let with_store = format!("[store]\nremote = \"file://{}\"\n{text}", shared.display());
     let p = write(dir.path(), "with_store.toml", &with_store);
     let p = p.to_str().unwrap();
-    let first = run_json(&mut s3_alinea(&dir.path().join("a")), &["run", p]);
+    let first = run_json(
+        &mut remote_alinea(Backend::S3, &dir.path().join("a")),
+        &["run", p],
+    );
     assert!(all_status(&first).iter().all(|s| s == "ran"), "{first}");
-    let second = run_json(&mut s3_alinea(&dir.path().join("b")), &["run", p]);
+    let second = run_json(
+        &mut remote_alinea(Backend::S3, &dir.path().join("b")),
+        &["run", p],
+    );
     assert!(
         all_status(&second).iter().all(|s| s == "cached"),
         "{second}"
     );
     // `--remote-mode off` wins over the file: the third store computes everything itself.
     let third = run_json(
-        &mut s3_alinea(&dir.path().join("c")),
+        &mut remote_alinea(Backend::S3, &dir.path().join("c")),
         &["run", p, "--remote-mode", "off"],
     );
     assert!(all_status(&third).iter().all(|s| s == "ran"), "{third}");
@@ -746,7 +959,7 @@ fn the_pipeline_file_names_its_remote_in_a_store_table() {
         "bad.toml",
         &format!("[store]\nremote_mode = \"sometimes\"\n{text}"),
     );
-    let out = s3_alinea(&dir.path().join("a"))
+    let out = remote_alinea(Backend::S3, &dir.path().join("a"))
         .args(["run", bad.to_str().unwrap()])
         .output()
         .unwrap();
@@ -757,3 +970,25 @@ fn the_pipeline_file_names_its_remote_in_a_store_table() {
         "{err}"
     );
 }
+
+/// Each REAPI rule above, on every backend.
+macro_rules! on_every_backend {
+    ($($rule:ident),* $(,)?) => {
+        mod s3 {
+            $(#[test] fn $rule() { super::$rule(super::Backend::S3) })*
+        }
+        mod azure {
+            $(#[test] fn $rule() { super::$rule(super::Backend::Azure) })*
+        }
+    };
+}
+
+on_every_backend!(
+    a_second_machine_is_served_every_stage_from_the_bucket_byte_identical,
+    a_flipped_byte_in_a_remote_object_is_refused_and_the_stage_recomputed,
+    an_object_deleted_under_a_live_record_is_recomputed_transparently,
+    sigkill_during_a_push_never_leaves_a_record_whose_objects_are_missing,
+    two_concurrent_runs_on_two_stores_against_one_bucket_both_end_consistent,
+    uploads_are_idempotent_large_ones_multipart_and_existence_checks_bounded,
+    a_failed_stage_is_never_pushed_and_the_ref_names_only_pushed_records,
+);

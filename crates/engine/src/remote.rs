@@ -87,10 +87,12 @@ pub enum RemoteError {
         what: String,
     },
     /// The bucket or container does not exist.
-    #[error("remote {url}: bucket `{bucket}` does not exist (create it, or fix the URL): {source}")]
+    #[error("remote {url}: {noun} `{bucket}` does not exist (create it, or fix the URL): {source}")]
     NoBucket {
         /// The remote.
         url: String,
+        /// What the backend calls it: "bucket", or "container" on Azure.
+        noun: &'static str,
         /// The bucket.
         bucket: String,
         /// What the backend said.
@@ -545,8 +547,14 @@ impl Remote {
                 .and_then(|r| r.split('/').next())
                 .unwrap_or_default()
                 .to_string();
+            let noun = if text.contains("ContainerNotFound") {
+                "container"
+            } else {
+                "bucket"
+            };
             return RemoteError::NoBucket {
                 url: self.url.clone(),
+                noun,
                 bucket,
                 source,
             };
@@ -773,14 +781,20 @@ impl Remote {
         location: &Path,
         what: &'static str,
     ) -> Result<Option<T>, RemoteError> {
+        self.block(self.read_json(location, what))
+    }
+
+    async fn read_json<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        location: &Path,
+        what: &'static str,
+    ) -> Result<Option<T>, RemoteError> {
         self.count(1);
-        let bytes = self.block(async {
-            match self.store.get(location).await {
-                Ok(got) => got.bytes().await.map(Some),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            }
-        });
+        let bytes = match self.store.get(location).await {
+            Ok(got) => got.bytes().await.map(Some),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        };
         let Some(bytes) = bytes.map_err(self.backend(format!("reading {location}")))? else {
             return Ok(None);
         };
@@ -814,11 +828,23 @@ impl Remote {
 
     /// The remote record of action `key`, checked like a local one (its key and output names are digests).
     pub fn get_record(&self, key: &str) -> Result<Option<ActionRecord>, RemoteError> {
+        self.block(self.read_record(key))
+    }
+
+    /// The remote records of `keys`, in order: [`PARALLEL_REQUESTS`] requests in flight, one per key.
+    pub fn get_records(&self, keys: &[String]) -> Result<Vec<Option<ActionRecord>>, RemoteError> {
+        let reads = futures::stream::iter(keys.iter().map(|k| self.read_record(k)))
+            .buffered(PARALLEL_REQUESTS)
+            .try_collect::<Vec<_>>();
+        self.block(reads)
+    }
+
+    async fn read_record(&self, key: &str) -> Result<Option<ActionRecord>, RemoteError> {
         if !is_digest(key) {
             return Ok(None);
         }
         let location = self.path(&["ac", &format!("{key}.json")]);
-        let rec: Option<ActionRecord> = self.get_json(&location, "action record")?;
+        let rec: Option<ActionRecord> = self.read_json(&location, "action record").await?;
         if let Some(r) = &rec {
             for value in std::iter::once(&r.key).chain(r.outputs.iter().map(|o| &o.digest)) {
                 if !is_digest(value) {
@@ -1156,6 +1182,10 @@ impl RemoteCache for Remote {
 
     fn record(&self, key: &str) -> Result<Option<ActionRecord>, String> {
         self.get_record(key).map_err(|e| e.to_string())
+    }
+
+    fn records(&self, keys: &[String]) -> Result<Vec<Option<ActionRecord>>, String> {
+        self.get_records(keys).map_err(|e| e.to_string())
     }
 
     fn missing(&self, objects: &[(String, u64)]) -> Result<Vec<String>, String> {
