@@ -1,7 +1,8 @@
 //! The Slurm executor on a real one-machine Slurm (`scripts/slurm-local.sh up`, from Debian's slurm-wlm and
 //! munge; `.ci/run` installs them): artifacts byte-identical to a local run, the job recorded in provenance, the
 //! stage's own error from a failed job, Slurm's state for a job killed over its memory limit or cancelled, a rerun
-//! that resumes, and Ctrl-C leaving nothing in the queue. Accounting is off in that cluster: nothing depends on it.
+//! that resumes, a job over its time limit named TIMEOUT and not retried, and Ctrl-C leaving nothing in the queue.
+//! Accounting is off in that cluster: nothing depends on it.
 
 mod common;
 
@@ -70,10 +71,20 @@ fn run_report(store: &Path, args: &[&str]) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)))
 }
 
-/// Job ids in the queue whose name starts with `alinea:<stage>`.
+/// Job ids in the queue named `alinea:<stage>`.
 fn queued(stage: &str) -> Vec<String> {
+    squeue_named(stage, &[])
+}
+
+/// Every job the controller still knows (ended ones too, for `MinJobAge`) named `alinea:<stage>`.
+fn jobs_named(stage: &str) -> Vec<String> {
+    squeue_named(stage, &["-t", "all"])
+}
+
+fn squeue_named(stage: &str, extra: &[&str]) -> Vec<String> {
     let out = Command::new("squeue")
         .args(["-h", "-o", "%i %j"])
+        .args(extra)
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -240,4 +251,121 @@ fn ctrl_c_cancels_the_runs_jobs_and_status_shows_jobs_in_flight() {
     wait_until("the queue to empty", Duration::from_secs(20), || {
         queued("nap").is_empty()
     });
+}
+
+/// Slurm's limits are in whole minutes: a job of one minute that sleeps for three ends TIMEOUT (after the limit and
+/// the controller's next check, about 60–90 s), named as such with its log tail, and `retries` does not resubmit it
+/// (only NODE_FAIL and PREEMPTED are retried).
+#[test]
+fn a_job_over_its_time_limit_ends_timeout_and_is_not_retried() {
+    cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let p = pipeline(
+        dir.path(),
+        "overtime",
+        "[stages.slow]\nkind = \"debug.fail\"\ninputs = { table = \"sample\" }\nmode = \"sleep\"\nseconds = 180\nresources = { time = \"00:01:00\" }\n",
+    );
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("poll_seconds = 0.2\n", "poll_seconds = 0.5\nretries = 2\n");
+    std::fs::write(&p, text).unwrap();
+    let before = jobs_named("slow");
+    let report = run_report(&store, &[&p]);
+    let (status, reason) = status_of(&report, "slow");
+    assert_eq!(status, "failed", "{report}");
+    assert!(reason.contains("ended TIMEOUT"), "{reason}");
+    assert!(
+        reason.contains("DUE TO TIME LIMIT"),
+        "the log tail (slurmstepd's cancellation line) is shown: {reason}"
+    );
+    // One job, not three: a time limit is the stage's own doing, resubmitting would time out again.
+    let new: Vec<String> = jobs_named("slow")
+        .into_iter()
+        .filter(|j| !before.contains(j))
+        .collect();
+    assert_eq!(new.len(), 1, "jobs submitted for `slow`: {new:?}");
+    assert!(
+        reason.contains(&format!("job {} ended", new[0])),
+        "{reason}"
+    );
+    assert_eq!(status_of(&report, "sample").0, "ran");
+}
+
+/// Three instances of a matrix, ready together with equal resources, go out as one job array of three tasks; the
+/// results equal a local run's, and each record names its task (`ARRAY_TASK`).
+#[test]
+fn a_matrix_ready_at_once_is_one_job_array_with_results_equal_to_a_local_run() {
+    cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(
+        dir.path(),
+        "arrayed",
+        "[stages.pick]\nkind = \"sample\"\ninputs = { pairs = \"flores\" }\nsplits = [\"dev\"]\nper_lang = 20\nlocal = false\nmatrix = { seed = [1, 2, 3] }\nresources = { cpus = 1, mem = \"500M\" }\n",
+    );
+    // The three (and `sample`) must be in flight together (`-j`), and a loaded test machine may take a while to get them there.
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "poll_seconds = 0.2\n",
+        "poll_seconds = 0.2\ngroup_seconds = 3\n",
+    );
+    std::fs::write(&p, text).unwrap();
+    let before = arrays_of("pick");
+    let on_slurm = run_report(&dir.path().join("slurm"), &[&p, "-j", "4"]);
+    let local = run_report(&dir.path().join("local"), &[&p, "--executor", "local"]);
+    let digests = |r: &serde_json::Value| -> Vec<(String, String)> {
+        r["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["outputs"][0]["digest"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(digests(&on_slurm), digests(&local));
+    let arrays: Vec<String> = arrays_of("pick")
+        .into_iter()
+        .filter(|j| !before.contains(j))
+        .collect();
+    assert_eq!(arrays.len(), 3, "one array of three tasks: {arrays:?}");
+    let array = arrays[0].split('_').next().unwrap().to_string();
+    let mut tasks: Vec<String> = arrays.clone();
+    tasks.sort();
+    assert_eq!(
+        tasks,
+        (0..3).map(|t| format!("{array}_{t}")).collect::<Vec<_>>(),
+        "{arrays:?}"
+    );
+    // Each stage's record names its own task.
+    let mut jobs: Vec<String> = (1..=3)
+        .map(|seed| {
+            let log = json(&dir.path().join("slurm"), &["log", &format!("pick_{seed}")]);
+            log["job"]["id"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    jobs.sort();
+    assert_eq!(jobs, tasks);
+    // What Slurm wrote about each task went into that stage's own log.
+    let logs: Vec<String> = std::fs::read_dir(dir.path().join("slurm").join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(!logs.iter().any(|l| l.starts_with("array-")), "{logs:?}");
+}
+
+/// Job ids of array tasks (named `alinea:<first instance>+<more>`) of the instances of matrix stage `stage`.
+fn arrays_of(stage: &str) -> Vec<String> {
+    let out = Command::new("squeue")
+        .args(["-h", "-t", "all", "-o", "%i %j"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, name)| name.starts_with(&format!("alinea:{stage}_")) && name.contains('+'))
+        .map(|(id, _)| id.to_string())
+        .collect()
 }

@@ -8,11 +8,17 @@
 //!
 //! The action key is a job's identity: the job id is kept in the stage's scratch directory (`work/<key>/`), so a
 //! second run of the pipeline attaches to a job still in flight instead of submitting it twice.
+//!
+//! Stages that become ready together and ask for the same allocation (a matrix: one stage over 24 languages) are
+//! submitted as one job array (`sbatch --array`), one task per stage: one submission instead of one per stage,
+//! which is what cluster sites ask of workflow tools. A task's id is `ARRAY_TASK` (`4242_3`), which `squeue`,
+//! `scontrol` and `scancel` take like any job id.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +40,9 @@ pub struct ExecutorSpec {
     pub retries: u32,
     /// Seconds between two looks at the store and the queue while a job runs.
     pub poll_seconds: Option<f64>,
+    /// Seconds a submission waits for other stages asking for the same allocation, to go out with them as one
+    /// job array (default 1; 0 submits every stage on its own).
+    pub group_seconds: Option<f64>,
 }
 
 /// Which executor runs stale stages.
@@ -121,6 +130,13 @@ pub fn sbatch_options(
         format!("--output={}", log.display()),
         "--open-mode=append".to_string(),
     ];
+    o.extend(allocation_options(spec, resources, gpu_kind));
+    o
+}
+
+/// The options that shape a job's allocation: stages with equal ones may share a job array.
+fn allocation_options(spec: &ExecutorSpec, resources: &Resources, gpu_kind: bool) -> Vec<String> {
+    let mut o = Vec::new();
     let mut opt = |flag: &str, value: Option<String>| {
         if let Some(v) = value {
             o.push(format!("--{flag}={v}"));
@@ -172,6 +188,14 @@ impl JobFiles {
 /// The job running this process, when it is a Slurm job (`SLURM_JOB_ID` is set), for the record of `key`.
 pub fn this_job(store: &Store, key: &str) -> Option<super::store::ClusterJob> {
     let id = std::env::var("SLURM_JOB_ID").ok()?;
+    // A task of a job array goes by `ARRAY_TASK`, the id the coordinator knows it by.
+    let id = match (
+        std::env::var("SLURM_ARRAY_JOB_ID"),
+        std::env::var("SLURM_ARRAY_TASK_ID"),
+    ) {
+        (Ok(array), Ok(task)) => format!("{array}_{task}"),
+        _ => id,
+    };
     Some(super::store::ClusterJob {
         id,
         node: std::env::var("SLURMD_NODENAME").unwrap_or_default(),
@@ -257,6 +281,7 @@ pub fn run_job(
         track(&id, true);
         let ended = wait(cfg, store, key, &id, &files);
         track(&id, false);
+        absorb_array_log(&id, &files);
         let state = match ended {
             Ok(record) => return Ok(record),
             Err(state) => state,
@@ -293,35 +318,173 @@ fn submit(
         "--job".into(),
         files.spec.display().to_string(),
     ];
-    let wrap = command
+    let submission = Submission {
+        allocation: allocation_options(&cfg.spec, resources, gpu_kind),
+        workdir: cfg.workdir.clone(),
+        stage_name: stage_name.to_string(),
+        command: quoted(&command)?,
+        log: files.log.clone(),
+    };
+    let window = Duration::from_secs_f64(cfg.spec.group_seconds.unwrap_or(1.0).max(0.0));
+    let id = if window.is_zero() {
+        sbatch_one(&submission)
+    } else {
+        let (reply, answer) = channel();
+        batcher(window)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send((submission, reply))
+            .map_err(|_| StageError::Other("the Slurm submission thread is gone".into()))?;
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err("the Slurm submission thread is gone".into()))
+    }
+    .map_err(StageError::Other)?;
+    super::store::write_atomic(&files.id, id.as_bytes())?;
+    Ok(id)
+}
+
+/// One stage's job, as it waits to be submitted.
+struct Submission {
+    /// The options that shape its allocation: equal ones may share a job array.
+    allocation: Vec<String>,
+    workdir: PathBuf,
+    stage_name: String,
+    /// `alinea exec --job …`, quoted for a shell.
+    command: String,
+    log: PathBuf,
+}
+
+type Reply = Sender<Result<String, String>>;
+
+fn quoted(words: &[String]) -> Result<String, StageError> {
+    words
         .iter()
         .map(|a| shlex::try_quote(a).map(|q| q.into_owned()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StageError::Other(format!("cannot quote the job's command for sbatch: {e}")))?
-        .join(" ");
-    let options = sbatch_options(
-        &cfg.spec,
-        resources,
-        gpu_kind,
-        &format!("alinea:{stage_name}"),
-        &files.log,
-    );
+        .map(|w| w.join(" "))
+        .map_err(|e| StageError::Other(format!("cannot quote the job's command for sbatch: {e}")))
+}
+
+/// The one thread of this process that talks to `sbatch`: it gathers the submissions that arrive within `window`
+/// of the first and sends those with equal allocations as one job array.
+fn batcher(window: Duration) -> &'static Mutex<Sender<(Submission, Reply)>> {
+    static BATCHER: OnceLock<Mutex<Sender<(Submission, Reply)>>> = OnceLock::new();
+    BATCHER.get_or_init(|| {
+        let (tx, rx) = channel();
+        std::thread::Builder::new()
+            .name("alinea-sbatch".into())
+            .spawn(move || batch_loop(&rx, window))
+            .expect("spawn the Slurm submission thread");
+        Mutex::new(tx)
+    })
+}
+
+fn batch_loop(rx: &Receiver<(Submission, Reply)>, window: Duration) {
+    while let Ok(first) = rx.recv() {
+        let deadline = Instant::now() + window;
+        let mut batch = vec![first];
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut groups: BTreeMap<(Vec<String>, PathBuf), Vec<(Submission, Reply)>> =
+            BTreeMap::new();
+        for (sub, reply) in batch {
+            let group = (sub.allocation.clone(), sub.workdir.clone());
+            groups.entry(group).or_default().push((sub, reply));
+        }
+        for group in groups.into_values() {
+            send_group(group);
+        }
+    }
+}
+
+fn send_group(mut group: Vec<(Submission, Reply)>) {
+    if group.len() == 1 {
+        let (sub, reply) = group.remove(0);
+        let _ = reply.send(sbatch_one(&sub));
+        return;
+    }
+    let subs: Vec<&Submission> = group.iter().map(|(s, _)| s).collect();
+    match sbatch_array(&subs) {
+        Ok(array) => {
+            for (task, (_, reply)) in group.iter().enumerate() {
+                let _ = reply.send(Ok(format!("{array}_{task}")));
+            }
+        }
+        Err(e) => {
+            for (_, reply) in &group {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// One stage, one job: its log is the job's output.
+fn sbatch_one(sub: &Submission) -> Result<String, String> {
+    let mut options = vec![
+        "--parsable".to_string(),
+        format!("--job-name=alinea:{}", sub.stage_name),
+        format!("--output={}", sub.log.display()),
+        "--open-mode=append".to_string(),
+    ];
+    options.extend(sub.allocation.iter().cloned());
+    sbatch(
+        &options,
+        &sub.workdir,
+        &format!("exec {}", sub.command),
+        &sub.stage_name,
+    )
+}
+
+/// Several stages, one job array, task `i` running stage `i`. Each task writes its own output into its stage's
+/// log; what Slurm itself writes about a task (a time limit, a memory kill) goes to `logs/array-ARRAY_TASK.slurm.log`,
+/// which the coordinator appends to the stage's log once the task has ended ([`absorb_array_log`]).
+fn sbatch_array(subs: &[&Submission]) -> Result<String, String> {
+    let logs = subs[0].log.parent().unwrap_or(Path::new("."));
+    let names: Vec<&str> = subs.iter().map(|s| s.stage_name.as_str()).collect();
+    let mut options = vec![
+        "--parsable".to_string(),
+        format!("--job-name=alinea:{}+{}", names[0], names.len() - 1),
+        format!("--output={}/array-%A_%a.slurm.log", logs.display()),
+        "--open-mode=append".to_string(),
+        format!("--array=0-{}", subs.len() - 1),
+    ];
+    options.extend(subs[0].allocation.iter().cloned());
+    let mut script = String::from("case \"$SLURM_ARRAY_TASK_ID\" in\n");
+    for (task, sub) in subs.iter().enumerate() {
+        let log = shlex::try_quote(&sub.log.to_string_lossy())
+            .map_err(|e| format!("cannot quote the log path for sbatch: {e}"))?
+            .into_owned();
+        script.push_str(&format!("{task}) exec {} >>{log} 2>&1 ;;\n", sub.command));
+    }
+    script.push_str("esac");
+    sbatch(&options, &subs[0].workdir, &script, &names.join(", "))
+}
+
+fn sbatch(
+    options: &[String],
+    workdir: &Path,
+    script: &str,
+    stages: &str,
+) -> Result<String, String> {
     let out = Command::new("sbatch")
-        .args(&options)
-        .arg(format!("--chdir={}", cfg.workdir.display()))
-        .arg(format!("--wrap=exec {wrap}"))
+        .args(options)
+        .arg(format!("--chdir={}", workdir.display()))
+        .arg(format!("--wrap={script}"))
         .output()
         .map_err(|e| {
-            StageError::Other(format!(
-                "cannot run sbatch ({e}): is Slurm installed on this machine, and on PATH?"
-            ))
+            format!("cannot run sbatch ({e}): is Slurm installed on this machine, and on PATH?")
         })?;
     if !out.status.success() {
-        return Err(StageError::Other(format!(
-            "sbatch refused the job of stage `{stage_name}` ({}): {}",
+        return Err(format!(
+            "sbatch refused the job of stage `{stages}` ({}): {}",
             options.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        ));
     }
     let id = String::from_utf8_lossy(&out.stdout)
         .trim()
@@ -330,13 +493,33 @@ fn submit(
         .unwrap_or_default()
         .to_string();
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(StageError::Other(format!(
-            "sbatch printed no job id for stage `{stage_name}`: {:?}",
+        return Err(format!(
+            "sbatch printed no job id for stage `{stages}`: {:?}",
             String::from_utf8_lossy(&out.stdout)
-        )));
+        ));
     }
-    super::store::write_atomic(&files.id, id.as_bytes())?;
     Ok(id)
+}
+
+/// Appends what Slurm wrote about array task `id` to the stage's log, and removes that file.
+fn absorb_array_log(id: &str, files: &JobFiles) {
+    if !id.contains('_') {
+        return;
+    }
+    let Some(logs) = files.log.parent() else {
+        return;
+    };
+    let array_log = logs.join(format!("array-{id}.slurm.log"));
+    if let Ok(text) = std::fs::read(&array_log) {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&files.log)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &text));
+        if appended.is_ok() {
+            let _ = std::fs::remove_file(&array_log);
+        }
+    }
 }
 
 /// Waits until the record of `key` appears (`Ok`), or the job left the queue without one (`Err(state)`).
