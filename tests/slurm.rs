@@ -29,13 +29,14 @@ fn cluster() {
     });
 }
 
-/// FLORES (be, dev) → sample → `extra` stages, every stage on the cluster (`local = false`), polling fast.
+/// FLORES (be, dev) → sample → `extra` stages, every stage on the cluster (`local = false`), polling fast and
+/// submitting without the default pause of 6 s between two `sbatch` calls.
 fn pipeline(dir: &Path, name: &str, extra: &str) -> String {
     write(
         dir,
         &format!("{name}.toml"),
         &format!(
-            "[pipeline]\nname = \"{name}\"\nroot = \"{}\"\n[executor]\nkind = \"slurm\"\npoll_seconds = 0.2\n\
+            "[pipeline]\nname = \"{name}\"\nroot = \"{}\"\n[executor]\nkind = \"slurm\"\npoll_seconds = 0.2\nsubmissions_per_minute = 120\n\
              [stages.flores]\nkind = \"ingest.flores200\"\ninputs = {{ root = \"datasets/flores200\" }}\nlangs = [\"be\"]\nsplits = [\"dev\"]\nlocal = false\n\
              [stages.sample]\nkind = \"sample\"\ninputs = {{ pairs = \"flores\" }}\nsplits = [\"dev\"]\nper_lang = 100\nlocal = false\nresources = {{ cpus = 1, mem = \"1G\", time = \"00:10:00\" }}\n{extra}",
             repo().display()
@@ -368,4 +369,81 @@ fn arrays_of(stage: &str) -> Vec<String> {
         .filter(|(_, name)| name.starts_with(&format!("alinea:{stage}_")) && name.contains('+'))
         .map(|(id, _)| id.to_string())
         .collect()
+}
+
+/// The demo pipeline, made small, through Slurm with the default placement (alignment, the model, training,
+/// generation and the analyses as jobs; the cheap stages in the coordinator) gives the same bytes as a local run.
+/// The one-machine cluster has no GPU: the GPU kinds ask for none (`resources = { gpus = 0 }`), as on a CPU
+/// partition.
+#[test]
+fn the_demo_pipeline_through_slurm_is_byte_identical_to_a_local_run() {
+    cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = std::fs::read_to_string(repo().join("pipelines/demo.toml"))
+        .unwrap()
+        .replace(
+            "root = \"..\"",
+            &format!("root = {:?}", repo().display().to_string()),
+        );
+    for kind in ["train.lora", "generate", "analysis.representations"] {
+        let line = format!("kind = \"{kind}\"\n");
+        assert!(demo.contains(&line), "the demo has no {kind} stage");
+        demo = demo.replace(&line, &format!("{line}resources = {{ gpus = 0 }}\n"));
+    }
+    demo.push_str(
+        "\n[executor]\npoll_seconds = 0.2\ngroup_seconds = 0.5\nsubmissions_per_minute = 120\n",
+    );
+    let p = write(dir.path(), "demo.toml", &demo);
+    let p = p.to_str().unwrap();
+    let small = [
+        "--set",
+        "sample.per_lang=40",
+        "--set",
+        "test.per_lang=3",
+        "--set",
+        "tiny.vocab_size=300",
+        "--set",
+        "gen.max_new_tokens=3",
+    ];
+    let run = |store: &str, executor: &str| {
+        let mut args = vec![p, "--executor", executor, "-j", "4"];
+        args.extend(small);
+        run_report(&dir.path().join(store), &args)
+    };
+    let on_slurm = run("slurm", "slurm");
+    let local = run("local", "local");
+    let outputs = |r: &serde_json::Value| -> Vec<(String, String, Vec<String>)> {
+        r["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["status"].as_str().unwrap().to_string(),
+                    s["outputs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|o| o["digest"].as_str().unwrap().to_string())
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    assert!(
+        outputs(&on_slurm)
+            .iter()
+            .all(|(_, status, _)| status == "ran"),
+        "{on_slurm}"
+    );
+    assert_eq!(outputs(&on_slurm), outputs(&local));
+    // The cluster ran the heavy kinds, the coordinator the cheap ones.
+    let job_of = |stage: &str| json(&dir.path().join("slurm"), &["log", stage])["job"].clone();
+    for stage in ["align", "lora_mt", "gen_mt_align", "repr_mt"] {
+        assert!(job_of(stage)["id"].is_string(), "{stage} ran as a job");
+    }
+    for stage in ["opus", "sample", "mt", "report"] {
+        assert!(job_of(stage).is_null(), "{stage} ran in the coordinator");
+    }
 }

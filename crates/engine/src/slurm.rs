@@ -43,6 +43,9 @@ pub struct ExecutorSpec {
     /// Seconds a submission waits for other stages asking for the same allocation, to go out with them as one
     /// job array (default 1; 0 submits every stage on its own).
     pub group_seconds: Option<f64>,
+    /// At most this many `sbatch` calls a minute (default 10, what cluster sites ask of workflow tools): stages
+    /// that become ready sooner wait and go out together in the next call.
+    pub submissions_per_minute: Option<f64>,
 }
 
 /// Which executor runs stale stages.
@@ -326,11 +329,17 @@ fn submit(
         log: files.log.clone(),
     };
     let window = Duration::from_secs_f64(cfg.spec.group_seconds.unwrap_or(1.0).max(0.0));
-    let id = if window.is_zero() {
+    let per_minute = cfg.spec.submissions_per_minute.unwrap_or(10.0);
+    let spacing = Duration::from_secs_f64(if per_minute > 0.0 {
+        60.0 / per_minute
+    } else {
+        0.0
+    });
+    let id = if window.is_zero() && spacing.is_zero() {
         sbatch_one(&submission)
     } else {
         let (reply, answer) = channel();
-        batcher(window)
+        batcher(window, spacing)
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .send((submission, reply))
@@ -367,22 +376,27 @@ fn quoted(words: &[String]) -> Result<String, StageError> {
 }
 
 /// The one thread of this process that talks to `sbatch`: it gathers the submissions that arrive within `window`
-/// of the first and sends those with equal allocations as one job array.
-fn batcher(window: Duration) -> &'static Mutex<Sender<(Submission, Reply)>> {
+/// of the first, and until `spacing` has passed since its last call, and sends those with equal allocations as one
+/// job array.
+fn batcher(window: Duration, spacing: Duration) -> &'static Mutex<Sender<(Submission, Reply)>> {
     static BATCHER: OnceLock<Mutex<Sender<(Submission, Reply)>>> = OnceLock::new();
     BATCHER.get_or_init(|| {
         let (tx, rx) = channel();
         std::thread::Builder::new()
             .name("alinea-sbatch".into())
-            .spawn(move || batch_loop(&rx, window))
+            .spawn(move || batch_loop(&rx, window, spacing))
             .expect("spawn the Slurm submission thread");
         Mutex::new(tx)
     })
 }
 
-fn batch_loop(rx: &Receiver<(Submission, Reply)>, window: Duration) {
+fn batch_loop(rx: &Receiver<(Submission, Reply)>, window: Duration, spacing: Duration) {
+    let mut last_call: Option<Instant> = None;
     while let Ok(first) = rx.recv() {
-        let deadline = Instant::now() + window;
+        let mut deadline = Instant::now() + window;
+        if let Some(last) = last_call {
+            deadline = deadline.max(last + spacing);
+        }
         let mut batch = vec![first];
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match rx.recv_timeout(left) {
@@ -399,6 +413,7 @@ fn batch_loop(rx: &Receiver<(Submission, Reply)>, window: Duration) {
         for group in groups.into_values() {
             send_group(group);
         }
+        last_call = Some(Instant::now());
     }
 }
 
