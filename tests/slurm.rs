@@ -447,3 +447,75 @@ fn the_demo_pipeline_through_slurm_is_byte_identical_to_a_local_run() {
         assert!(job_of(stage).is_null(), "{stage} ran in the coordinator");
     }
 }
+
+/// Jobs on a node-local cache (`[executor] job_store`) in front of the run's remote: no store is shared with the
+/// coordinator, the artifacts travel through the remote, and the results equal a local run's.
+#[test]
+fn jobs_on_a_node_local_cache_exchange_artifacts_through_the_remote() {
+    cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let node_cache = dir.path().join("node-cache");
+    let p = pipeline(
+        dir.path(),
+        "nodelocal",
+        "[stages.pick]\nkind = \"sample\"\ninputs = { pairs = \"sample\" }\nsplits = [\"dev\"]\nper_lang = 10\nlocal = false\n",
+    );
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "poll_seconds = 0.2\n",
+        &format!(
+            "poll_seconds = 0.2\njob_store = \"{}\"\n",
+            node_cache.display()
+        ),
+    );
+    std::fs::write(&p, text).unwrap();
+    let remote = format!("file://{}", dir.path().join("remote").display());
+    let coordinator = dir.path().join("coordinator");
+    let on_slurm = run_report(&coordinator, &[&p, "--remote", &remote]);
+    let local = run_report(&dir.path().join("local"), &[&p, "--executor", "local"]);
+    let digests = |r: &serde_json::Value| -> Vec<(String, String, String)> {
+        r["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["status"].as_str().unwrap().to_string(),
+                    s["outputs"][0]["digest"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(digests(&on_slurm), digests(&local), "{on_slurm}");
+    for (stage, _, digest) in digests(&on_slurm) {
+        // Computed in the node's cache, pushed to the remote, brought from there into the coordinator's store.
+        let record = json(&coordinator, &["log", &stage]);
+        assert!(record["job"]["id"].is_string(), "{stage} ran as a job");
+        let key = record["key"].as_str().unwrap().to_string();
+        let in_node = node_cache
+            .join("actions")
+            .join(&key[..2])
+            .join(format!("{key}.json"));
+        assert!(in_node.is_file(), "{stage}: no record in the node's cache");
+        let on_remote = dir
+            .path()
+            .join("remote")
+            .join("ac")
+            .join(format!("{key}.json"));
+        assert!(on_remote.is_file(), "{stage}: no record on the remote");
+        assert!(
+            coordinator
+                .join("objects")
+                .join(&digest[..2])
+                .join(&digest)
+                .is_file(),
+            "{stage}: its output is not in the coordinator's store"
+        );
+    }
+    // The job's own log is in the node's cache.
+    let logs = std::fs::read_dir(node_cache.join("logs")).unwrap().count();
+    assert_eq!(logs, 3, "one log per job in the node's cache");
+}

@@ -65,25 +65,59 @@ pub fn on_interrupt(kept: &'static str) {
 
 /// Arguments of `exec`.
 #[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
 pub struct ExecArgs {
-    /// The job file (`<store>/work/<key>/job.json`)
+    /// The job file (`<store>/work/<key>/job.json`, in a store every node sees)
     #[arg(long)]
-    job: PathBuf,
+    job: Option<PathBuf>,
+    /// The job file as an object on the remote (`[executor] job_store`: a node-local cache in front of `--remote`);
+    /// the job pulls its inputs from the remote and pushes its outputs and record there
+    #[arg(long, value_name = "DIGEST")]
+    job_object: Option<String>,
 }
 
-/// `alinea exec --job FILE`: runs one stage as the coordinating run resolved it, storing its outputs and record.
-/// A failure is also written beside the job file, so the coordinator shows the stage's own error.
+/// `alinea exec --job FILE` (or `--job-object DIGEST --remote URL`): runs one stage as the coordinating run
+/// resolved it, storing its outputs and record. A failure is also written beside the job file, so the coordinator
+/// shows the stage's own error.
 pub fn exec(global: &Global, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let store = global.open_store()?;
-    let text = std::fs::read(&args.job)
-        .with_context(|| format!("cannot read job file {}", args.job.display()))?;
+    let remote = match &args.job_object {
+        Some(_) => super::remote_cmds::configured(global, &Default::default())?.map(|(r, _)| r),
+        None => None,
+    };
+    let (text, shown) = match (&args.job, &args.job_object, &remote) {
+        (Some(file), _, _) => (
+            std::fs::read(file)
+                .with_context(|| format!("cannot read job file {}", file.display()))?,
+            file.display().to_string(),
+        ),
+        (None, Some(digest), Some(remote)) => {
+            remote.download(&store, digest)?;
+            (
+                std::fs::read(store.object_path(digest))?,
+                format!("job object {digest}"),
+            )
+        }
+        _ => anyhow::bail!("exec --job-object needs --remote (and remote mode not `off`)"),
+    };
     let spec: JobSpec = serde_json::from_slice(&text)
-        .with_context(|| format!("{}: not a job file of this alinea", args.job.display()))?;
+        .with_context(|| format!("{shown}: not a job file of this alinea"))?;
     let key = spec.key().to_string();
+    if let Some(remote) = &remote {
+        for (digest, _) in spec.input_objects() {
+            if !store.object_path(&digest).is_file() {
+                remote.download(&store, &digest)?;
+            }
+        }
+    }
     let registry = crate::stages::registry();
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
     match exec::execute_job(&store, &registry, spec, &progress) {
         Ok(record) => {
+            if let Some(remote) = &remote {
+                // Objects first, the record last: the coordinator takes the record as the job's completion.
+                remote.push_record(&store, &record)?;
+            }
             outln!("stored {} ({} outputs)", record.key, record.outputs.len());
             Ok(ExitCode::SUCCESS)
         }

@@ -61,6 +61,10 @@ pub trait RemoteCache: Send + Sync + std::fmt::Debug {
     fn push(&self, store: &Store, record: &ActionRecord) -> Result<(), String>;
     /// The remote record of `key`, downloading none of its objects.
     fn record(&self, key: &str) -> Result<Option<ActionRecord>, String>;
+    /// Uploads those of these (digest, size) objects of `store` that the remote lacks; returns how many.
+    fn ensure_objects(&self, store: &Store, objects: &[(String, u64)]) -> Result<usize, String>;
+    /// Downloads one object into `store` (hash-checked), e.g. a job file placed there by the coordinator.
+    fn download(&self, store: &Store, digest: &str) -> Result<(), String>;
     /// The remote records of `keys`, in order. A backend overrides this to send the requests in parallel.
     fn records(&self, keys: &[String]) -> Result<Vec<Option<ActionRecord>>, String> {
         keys.iter().map(|k| self.record(k)).collect()
@@ -178,6 +182,20 @@ impl JobSpec {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// The store objects the job reads: (digest, size) of every upstream output it takes.
+    pub fn input_objects(&self) -> Vec<(String, u64)> {
+        let mut objects: Vec<(String, u64)> = self
+            .inputs
+            .tables
+            .values()
+            .flatten()
+            .map(|t| (t.output.digest.clone(), t.output.bytes))
+            .collect();
+        objects.sort();
+        objects.dedup();
+        objects
+    }
 }
 
 /// Runs the job of a [`JobSpec`] (in a cluster job): checks the kind's code is the code the key was made with,
@@ -256,12 +274,16 @@ fn dispatch(
     let json = serde_json::to_vec_pretty(&spec).expect("job specs serialize");
     super::slurm::run_job(
         slurm,
+        opts.remote.as_deref(),
         env.store,
-        key,
-        &stage.name,
-        &json,
-        &stage.resources,
-        kind.placement() == Placement::Gpu,
+        &super::slurm::Job {
+            key,
+            stage_name: &stage.name,
+            spec_json: &json,
+            input_objects: &spec.input_objects(),
+            resources: &stage.resources,
+            gpu_kind: kind.placement() == Placement::Gpu,
+        },
     )
 }
 

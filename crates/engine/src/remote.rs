@@ -1188,6 +1188,19 @@ impl RemoteCache for Remote {
         self.get_records(keys).map_err(|e| e.to_string())
     }
 
+    fn ensure_objects(&self, local: &Store, objects: &[(String, u64)]) -> Result<usize, String> {
+        let lacking = Remote::missing(self, objects).map_err(|e| e.to_string())?;
+        self.upload_all(local, &lacking)
+            .map_err(|e| e.to_string())?;
+        Ok(lacking.len())
+    }
+
+    fn download(&self, local: &Store, digest: &str) -> Result<(), String> {
+        Remote::download(self, local, digest)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     fn missing(&self, objects: &[(String, u64)]) -> Result<Vec<String>, String> {
         Remote::missing(self, objects).map_err(|e| e.to_string())
     }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::error::StageError;
+use super::exec::{Fetch, RemoteCache};
 use super::store::{ActionRecord, Store};
 
 /// The `[executor]` table of a pipeline file.
@@ -46,6 +47,12 @@ pub struct ExecutorSpec {
     /// At most this many `sbatch` calls a minute (default 10, what cluster sites ask of workflow tools): stages
     /// that become ready sooner wait and go out together in the next call.
     pub submissions_per_minute: Option<f64>,
+    /// A folder on every node for a node-local cache in front of the run's remote (`$VAR`s are expanded on the
+    /// node, e.g. `$TMPDIR/alinea`). Jobs then exchange artifacts through the remote: the coordinator uploads a
+    /// job's inputs and its job file, the job pulls them into this cache and pushes its outputs and record, and the
+    /// coordinator takes the record from the remote. No filesystem needs to be shared (path inputs excepted: a
+    /// dataset folder a cluster stage reads must be at the same path on the nodes). Needs a remote.
+    pub job_store: Option<String>,
 }
 
 /// Which executor runs stale stages.
@@ -258,31 +265,58 @@ fn tail(path: &Path, n: usize) -> String {
     }
 }
 
-/// Submits the job described by `spec_json` (or attaches to the one already in flight for `key`) and waits for
-/// its action record. `resources` and `gpu_kind` shape the allocation.
+/// One stage's job, as the coordinator resolved it.
+pub struct Job<'a> {
+    /// The action key.
+    pub key: &'a str,
+    /// The stage instance.
+    pub stage_name: &'a str,
+    /// The job file (`alinea exec --job`).
+    pub spec_json: &'a [u8],
+    /// (digest, size) of the store objects the job reads.
+    pub input_objects: &'a [(String, u64)],
+    /// What the stage asks of the cluster.
+    pub resources: &'a Resources,
+    /// A GPU kind (asks for one GPU unless `resources` say otherwise).
+    pub gpu_kind: bool,
+}
+
+/// Submits `job` (or attaches to the one already in flight for its key) and waits for its action record: in the
+/// shared store, or with a `job_store`, on `remote`, from which it is brought into `store`.
 pub fn run_job(
     cfg: &SlurmConfig,
+    remote: Option<&dyn RemoteCache>,
     store: &Store,
-    key: &str,
-    stage_name: &str,
-    spec_json: &[u8],
-    resources: &Resources,
-    gpu_kind: bool,
+    job: &Job,
 ) -> Result<ActionRecord, StageError> {
+    let key = job.key;
     let files = JobFiles::of(store, key);
-    super::store::write_atomic(&files.spec, spec_json)?;
+    super::store::write_atomic(&files.spec, job.spec_json)?;
     if let Some(logs) = files.log.parent() {
         std::fs::create_dir_all(logs).map_err(StageError::io(logs))?;
     }
     let _ = std::fs::remove_file(&files.failure);
+    let node_local = match (&cfg.spec.job_store, remote) {
+        (None, _) => None,
+        (Some(dir), Some(remote)) => Some(NodeLocal::prepare(dir, remote, store, job)?),
+        (Some(dir), None) => {
+            return Err(StageError::Other(format!(
+                "[executor] job_store = {dir:?} needs a remote (--remote, ALINEA_REMOTE or [store] remote) in \
+                 write mode: jobs exchange artifacts through it"
+            )));
+        }
+    };
     let mut attempts = 0;
     loop {
         let id = match attachable(&files) {
             Some(id) => id,
-            None => submit(cfg, store, &files, stage_name, resources, gpu_kind)?,
+            None => submit(cfg, store, &files, job, node_local.as_ref())?,
         };
         track(&id, true);
-        let ended = wait(cfg, store, key, &id, &files);
+        let ended = match (&node_local, remote) {
+            (Some(_), Some(remote)) => wait_remote(cfg, remote, store, key, &id, &files),
+            _ => wait(cfg, store, key, &id, &files),
+        };
         track(&id, false);
         absorb_array_log(&id, &files);
         let state = match ended {
@@ -295,7 +329,12 @@ pub fn run_job(
             let _ = std::fs::remove_file(&files.id);
             continue;
         }
-        return Err(ended_without_result(&id, state, &files));
+        // A job on a node-local cache logs on its node (readable here only when this machine sees that path).
+        let log = match &node_local {
+            Some(n) => PathBuf::from(n.log(key)),
+            None => files.log.clone(),
+        };
+        return Err(ended_without_result(&id, state, &files, &log));
     }
 }
 
@@ -305,28 +344,96 @@ fn attachable(files: &JobFiles) -> Option<String> {
     queued_state(&id).map(|_| id)
 }
 
+/// A job that runs against a node-local cache: where that cache is, and the job file's object on the remote.
+struct NodeLocal {
+    /// The node's cache folder, as the node's shell expands it.
+    store: String,
+    remote_url: String,
+    spec_object: String,
+}
+
+impl NodeLocal {
+    /// Puts what the job reads on the remote: its input objects and its job file (as an object of the store).
+    fn prepare(
+        dir: &str,
+        remote: &dyn RemoteCache,
+        store: &Store,
+        job: &Job,
+    ) -> Result<NodeLocal, StageError> {
+        if dir.contains(['"', '`', '\\', '\n']) {
+            return Err(StageError::Other(format!(
+                "[executor] job_store = {dir:?}: a folder path, with `$VAR`s at most (no quotes, backquotes, \
+                 backslashes or newlines)"
+            )));
+        }
+        let spec_object = store.put_bytes(job.spec_json)?;
+        let mut objects = job.input_objects.to_vec();
+        objects.push((spec_object.clone(), job.spec_json.len() as u64));
+        remote.ensure_objects(store, &objects).map_err(|e| {
+            StageError::Other(format!(
+                "cannot put the inputs of stage `{}` on {} for its job: {e}",
+                job.stage_name,
+                remote.describe()
+            ))
+        })?;
+        Ok(NodeLocal {
+            store: dir.trim_end_matches('/').to_string(),
+            remote_url: remote.describe().to_string(),
+            spec_object,
+        })
+    }
+
+    /// The log the job writes on its node.
+    fn log(&self, key: &str) -> String {
+        format!("{}/logs/{key}.slurm.log", self.store)
+    }
+}
+
 fn submit(
     cfg: &SlurmConfig,
     store: &Store,
     files: &JobFiles,
-    stage_name: &str,
-    resources: &Resources,
-    gpu_kind: bool,
+    job: &Job,
+    node_local: Option<&NodeLocal>,
 ) -> Result<String, StageError> {
-    let command = [
-        cfg.program.display().to_string(),
-        "--store".into(),
-        store.root().display().to_string(),
-        "exec".into(),
-        "--job".into(),
-        files.spec.display().to_string(),
-    ];
+    let program = shlex::try_quote(&cfg.program.to_string_lossy())
+        .map_err(|e| StageError::Other(format!("cannot quote the alinea path for sbatch: {e}")))?
+        .into_owned();
+    let (command, output) = match node_local {
+        None => (
+            format!(
+                "{program} {}",
+                quoted(&[
+                    "--store".into(),
+                    store.root().display().to_string(),
+                    "exec".into(),
+                    "--job".into(),
+                    files.spec.display().to_string(),
+                ])?
+            ),
+            None,
+        ),
+        // The node's shell expands `$VAR`s of the cache folder (hence double quotes); the job's own output goes
+        // to a log in that cache, Slurm's to nowhere the coordinator could read anyway.
+        Some(n) => (
+            format!(
+                "mkdir -p \"{store}/logs\" && {program} --store \"{store}\" --remote {remote} exec --job-object {spec} \
+                 >>\"{log}\" 2>&1",
+                store = n.store,
+                remote = quoted(&[n.remote_url.clone()])?,
+                spec = n.spec_object,
+                log = n.log(job.key),
+            ),
+            Some(PathBuf::from("/dev/null")),
+        ),
+    };
     let submission = Submission {
-        allocation: allocation_options(&cfg.spec, resources, gpu_kind),
+        allocation: allocation_options(&cfg.spec, job.resources, job.gpu_kind),
         workdir: cfg.workdir.clone(),
-        stage_name: stage_name.to_string(),
-        command: quoted(&command)?,
+        stage_name: job.stage_name.to_string(),
+        command,
         log: files.log.clone(),
+        output,
     };
     let window = Duration::from_secs_f64(cfg.spec.group_seconds.unwrap_or(1.0).max(0.0));
     let per_minute = cfg.spec.submissions_per_minute.unwrap_or(10.0);
@@ -359,9 +466,11 @@ struct Submission {
     allocation: Vec<String>,
     workdir: PathBuf,
     stage_name: String,
-    /// `alinea exec --job …`, quoted for a shell.
+    /// `alinea exec …`, a line for the job's shell.
     command: String,
     log: PathBuf,
+    /// Where Slurm writes the job's output, when not `log` (the node-local case: the command redirects its own).
+    output: Option<PathBuf>,
 }
 
 type Reply = Sender<Result<String, String>>;
@@ -404,10 +513,14 @@ fn batch_loop(rx: &Receiver<(Submission, Reply)>, window: Duration, spacing: Dur
                 Err(_) => break,
             }
         }
-        let mut groups: BTreeMap<(Vec<String>, PathBuf), Vec<(Submission, Reply)>> =
-            BTreeMap::new();
+        type Group = (Vec<String>, PathBuf, Option<PathBuf>);
+        let mut groups: BTreeMap<Group, Vec<(Submission, Reply)>> = BTreeMap::new();
         for (sub, reply) in batch {
-            let group = (sub.allocation.clone(), sub.workdir.clone());
+            let group = (
+                sub.allocation.clone(),
+                sub.workdir.clone(),
+                sub.output.clone(),
+            );
             groups.entry(group).or_default().push((sub, reply));
         }
         for group in groups.into_values() {
@@ -443,16 +556,18 @@ fn sbatch_one(sub: &Submission) -> Result<String, String> {
     let mut options = vec![
         "--parsable".to_string(),
         format!("--job-name=alinea:{}", sub.stage_name),
-        format!("--output={}", sub.log.display()),
+        format!(
+            "--output={}",
+            sub.output.as_ref().unwrap_or(&sub.log).display()
+        ),
         "--open-mode=append".to_string(),
     ];
     options.extend(sub.allocation.iter().cloned());
-    sbatch(
-        &options,
-        &sub.workdir,
-        &format!("exec {}", sub.command),
-        &sub.stage_name,
-    )
+    let script = match sub.output {
+        Some(_) => sub.command.clone(),
+        None => format!("exec {}", sub.command),
+    };
+    sbatch(&options, &sub.workdir, &script, &sub.stage_name)
 }
 
 /// Several stages, one job array, task `i` running stage `i`. Each task writes its own output into its stage's
@@ -464,13 +579,21 @@ fn sbatch_array(subs: &[&Submission]) -> Result<String, String> {
     let mut options = vec![
         "--parsable".to_string(),
         format!("--job-name=alinea:{}+{}", names[0], names.len() - 1),
-        format!("--output={}/array-%A_%a.slurm.log", logs.display()),
+        match &subs[0].output {
+            Some(output) => format!("--output={}", output.display()),
+            None => format!("--output={}/array-%A_%a.slurm.log", logs.display()),
+        },
         "--open-mode=append".to_string(),
         format!("--array=0-{}", subs.len() - 1),
     ];
     options.extend(subs[0].allocation.iter().cloned());
     let mut script = String::from("case \"$SLURM_ARRAY_TASK_ID\" in\n");
     for (task, sub) in subs.iter().enumerate() {
+        if sub.output.is_some() {
+            // The command redirects its own output (a node-local cache).
+            script.push_str(&format!("{task}) {} ;;\n", sub.command));
+            continue;
+        }
         let log = shlex::try_quote(&sub.log.to_string_lossy())
             .map_err(|e| format!("cannot quote the log path for sbatch: {e}"))?
             .into_owned();
@@ -570,6 +693,48 @@ fn wait(
     }
 }
 
+/// [`wait`] for a job on a node-local cache: its record appears on the remote, and is brought into `store` with its
+/// objects (hash-checked) once it does.
+fn wait_remote(
+    cfg: &SlurmConfig,
+    remote: &dyn RemoteCache,
+    store: &Store,
+    key: &str,
+    id: &str,
+    files: &JobFiles,
+) -> Result<ActionRecord, Option<String>> {
+    let poll = Duration::from_secs_f64(cfg.spec.poll_seconds.unwrap_or(1.0).max(0.05));
+    let mut left_queue: Option<Instant> = None;
+    loop {
+        match remote.fetch(store, key) {
+            Ok(Fetch::Hit(record)) => return Ok(*record),
+            Ok(Fetch::Unusable(why)) => {
+                let _ = std::fs::write(
+                    &files.failure,
+                    format!("its result on the remote is unusable: {why}"),
+                );
+                return Err(final_state(id));
+            }
+            Ok(Fetch::Miss) | Err(_) => {}
+        }
+        match queued_state(id) {
+            Some((state, reason)) => {
+                left_queue = None;
+                let _ = std::fs::write(&files.state, format!("{id} {state} {reason}"));
+            }
+            None => match left_queue {
+                None => left_queue = Some(Instant::now()),
+                Some(t) if t.elapsed() > Duration::from_secs(3) => {
+                    let _ = std::fs::remove_file(&files.state);
+                    return Err(final_state(id));
+                }
+                Some(_) => {}
+            },
+        }
+        std::thread::sleep(poll);
+    }
+}
+
 /// Slurm's name for how a job ended, sharpened by its log: a job killed by the memory enforcement of
 /// `JobAcctGatherParams=OverMemoryKill` ends FAILED, where cgroup enforcement says OUT_OF_MEMORY; both are named
 /// OUT_OF_MEMORY here, as users look for.
@@ -583,18 +748,20 @@ fn named_state(state: Option<String>, log: &str) -> String {
     }
 }
 
-fn ended_without_result(id: &str, state: Option<String>, files: &JobFiles) -> StageError {
-    let state = named_state(
-        state,
-        &std::fs::read_to_string(&files.log).unwrap_or_default(),
-    );
+fn ended_without_result(
+    id: &str,
+    state: Option<String>,
+    files: &JobFiles,
+    log: &Path,
+) -> StageError {
+    let state = named_state(state, &std::fs::read_to_string(log).unwrap_or_default());
     let cause = std::fs::read_to_string(&files.failure)
         .map(|f| format!("the stage failed: {}", f.trim()))
         .unwrap_or_else(|_| {
             format!(
                 "last lines of its log ({}):\n{}",
-                files.log.display(),
-                tail(&files.log, 12)
+                log.display(),
+                tail(log, 12)
             )
         });
     StageError::Other(format!(
