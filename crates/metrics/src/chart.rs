@@ -160,7 +160,8 @@ pub fn grouped_bars(
         let x0 = left + gap / 2.0 + group_w * c as f64;
         for (r, (run, vals)) in series.iter().enumerate() {
             if let Some(v) = vals[c] {
-                let y = to_y(v);
+                // A present zero keeps a hairline, so that it is told apart from an absent value (no bar).
+                let y = to_y(v).min(top + h - 1.0);
                 let _ = write!(
                     s,
                     "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{bar}\" height=\"{:.1}\" fill=\"{}\"><title>{} · {}: {v:.2}</title></rect>",

@@ -117,8 +117,11 @@ pub struct Sweep {
 /// sweeps. The HTML holds the charts (inline SVG); the Markdown says where they are.
 pub fn render_appendix(p: &Provenance) -> (String, String) {
     let mut md = String::from("\n## Appendix: provenance of this run\n");
-    let mut html =
-        String::from("<section class=\"appendix\">\n<h2>Appendix: provenance of this run</h2>\n");
+    // The page's tables right-align numbers; the appendix is mostly text (names, values, signatures).
+    let mut html = String::from(
+        "<section class=\"appendix\">\n<style>.appendix td{text-align:left}</style>\n\
+<h2>Appendix: provenance of this run</h2>\n",
+    );
     run_section(p, &mut md, &mut html);
     params_section(p, &mut md, &mut html);
     sizes_section(p, &mut md, &mut html);
@@ -170,10 +173,10 @@ fn table(md: &mut String, html: &mut String, head: &[&str], rows: &[Vec<String>]
 }
 
 fn heading(md: &mut String, html: &mut String, title: &str, note: &str) {
-    let _ = writeln!(md, "\n### {title}\n");
+    let _ = writeln!(md, "\n### {title}");
     let _ = writeln!(html, "<h3>{}</h3>", escape(title));
     if !note.is_empty() {
-        let _ = writeln!(md, "{note}");
+        let _ = writeln!(md, "\n{note}");
         let _ = writeln!(html, "<p>{}</p>", escape(note));
     }
 }
@@ -386,7 +389,19 @@ fn sweep_section(p: &Provenance, md: &mut String, html: &mut String) {
             series,
             categories: numeric.is_none().then(|| s.values.clone()),
         };
-        let _ = writeln!(html, "<figure>{}</figure>", line_chart(&chart));
+        let _ = writeln!(
+            md,
+            "\n#### Sweep: {} · {} over {}",
+            s.test_set, s.metric, s.axis
+        );
+        let _ = writeln!(
+            html,
+            "<h4>Sweep: {} · {} over {}</h4>\n<figure>{}</figure>",
+            escape(&s.test_set),
+            escape(&s.metric),
+            escape(&s.axis),
+            line_chart(&chart)
+        );
         let mut head = vec!["direction".to_string()];
         head.extend(s.values.iter().map(|v| format!("{} = {v}", s.axis)));
         let rows: Vec<Vec<String>> = s
@@ -402,18 +417,6 @@ fn sweep_section(p: &Provenance, md: &mut String, html: &mut String) {
                 r
             })
             .collect();
-        let _ = writeln!(
-            md,
-            "\n#### Sweep: {} · {} over {}",
-            s.test_set, s.metric, s.axis
-        );
-        let _ = writeln!(
-            html,
-            "<h4>Sweep: {} · {} over {}</h4>",
-            escape(&s.test_set),
-            escape(&s.metric),
-            escape(&s.axis)
-        );
         let head: Vec<&str> = head.iter().map(String::as_str).collect();
         table(md, html, &head, &rows);
     }
