@@ -202,7 +202,7 @@ fn run_section(p: &Provenance, md: &mut String, html: &mut String) {
 fn params_section(p: &Provenance, md: &mut String, html: &mut String) {
     let note = format!(
         "Every parameter that differs from its stage kind's default, or that took another value in one of the \
-{} kept runs of `{}`; all others are the defaults (`alinea kinds KIND`).",
+{} kept runs of `{}`; all others are the defaults (`alinea help KIND`).",
         p.runs_compared, p.pipeline
     );
     heading(md, html, "Parameters", &note);
