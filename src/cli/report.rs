@@ -86,7 +86,17 @@ pub fn report(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let appendix = match &run {
-        Some(run) => Some(render_appendix(&provenance(&store, run, &args.stage)?)),
+        // The documents are worth having without the appendix (an upstream object gone through gc, say).
+        Some(run) => match provenance(&store, run, &args.stage) {
+            Ok(p) => Some(render_appendix(&p)),
+            Err(e) => {
+                eprintln!(
+                    "warning: the provenance appendix of run {} is left out: {e:#}",
+                    run.id
+                );
+                None
+            }
+        },
         None => {
             eprintln!(
                 "note: no run record holds this result of `{}` (made before run history was kept): the \

@@ -119,7 +119,7 @@ pub fn render_appendix(p: &Provenance) -> (String, String) {
     let mut md = String::from("\n## Appendix: provenance of this run\n");
     // The page's tables right-align numbers; the appendix is mostly text (names, values, signatures).
     let mut html = String::from(
-        "<section class=\"appendix\">\n<style>.appendix td{text-align:left}</style>\n\
+        "<section class=\"appendix\">\n<style>.appendix td,.appendix th{text-align:left}</style>\n\
 <h2>Appendix: provenance of this run</h2>\n",
     );
     run_section(p, &mut md, &mut html);
