@@ -97,6 +97,20 @@ fn load_plan(args: &PlanArgs, registry: &Registry) -> anyhow::Result<Plan> {
     Ok(plan::load(&path, registry, &args.set)?)
 }
 
+/// How `run` shows progress, from `ALINEA_PROGRESS`: `auto` (the default: bars redrawn on a terminal, nothing
+/// otherwise), `plain` (also a plain overall line on stderr as stages start and end, for logs) or `off`.
+fn progress_mode() -> anyhow::Result<exec::OverallProgress> {
+    match std::env::var("ALINEA_PROGRESS").as_deref() {
+        Err(_) | Ok("" | "auto") => Ok(exec::OverallProgress::Bar),
+        Ok("plain") => Ok(exec::OverallProgress::Lines),
+        Ok("off") => Ok(exec::OverallProgress::Off),
+        Ok(other) => Err(super::Usage(format!(
+            "ALINEA_PROGRESS={other}: expected auto, plain or off"
+        ))
+        .into()),
+    }
+}
+
 fn status_word(s: Status) -> &'static str {
     match s {
         Status::Ran => "ran",
@@ -228,7 +242,8 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
             p.display()
         )
     })?;
-    let progress = if global.json {
+    let overall = progress_mode()?;
+    let progress = if global.json || overall == exec::OverallProgress::Off {
         MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
     } else {
         MultiProgress::new()
@@ -248,6 +263,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         remote: remote.map(|(r, _)| r as Arc<dyn exec::RemoteCache>),
         check_determinism: args.check_determinism,
         force: force.clone(),
+        overall,
     };
     let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
     let request = super::runs::RunRequest {

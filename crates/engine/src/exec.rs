@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use indicatif::MultiProgress;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use super::ctx::{StageCtx, UpstreamTable};
@@ -39,6 +39,82 @@ pub struct RunOptions {
     /// Stage instances to recompute even when cached; their new outputs are compared with the cached ones
     /// byte for byte, and the stage's reason says whether they matched.
     pub force: BTreeSet<String>,
+    /// How the run's overall progress (done / running / queued of N, elapsed) is shown. Display only: it never
+    /// reaches a key, a record or an output.
+    pub overall: OverallProgress,
+}
+
+/// How [`run`] shows its overall progress on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverallProgress {
+    /// One line redrawn in place above the stages' bars, through the run's `MultiProgress` (which draws only on a
+    /// terminal, so logs and pipes stay clean).
+    #[default]
+    Bar,
+    /// A plain line each time a stage starts or ends, for logs that want it (`ALINEA_PROGRESS=plain`).
+    Lines,
+    /// Nothing.
+    Off,
+}
+
+/// The overall progress of a run: how many stages are done, running and queued, and the time since it started.
+struct Overall {
+    mode: OverallProgress,
+    bar: Option<ProgressBar>,
+    total: usize,
+    t0: Instant,
+    last: Option<(usize, usize)>,
+}
+
+impl Overall {
+    fn new(mode: OverallProgress, progress: &MultiProgress, total: usize, t0: Instant) -> Overall {
+        let bar = (mode == OverallProgress::Bar).then(|| {
+            let bar = progress.add(ProgressBar::new(total as u64));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>12} {bar:30} {pos}/{len} stages done · {msg} · {elapsed_precise}",
+                )
+                .expect("static template"),
+            );
+            bar.set_prefix("run");
+            bar.set_message(format!("0 running · {total} queued"));
+            // So that the elapsed time moves while one long stage runs.
+            bar.enable_steady_tick(std::time::Duration::from_secs(1));
+            bar
+        });
+        Overall {
+            mode,
+            bar,
+            total,
+            t0,
+            last: None,
+        }
+    }
+
+    /// Shows the counts when they changed since last shown.
+    fn show(&mut self, done: usize, running: usize) {
+        if self.last == Some((done, running)) {
+            return;
+        }
+        self.last = Some((done, running));
+        let queued = self.total.saturating_sub(done + running);
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            bar.set_message(format!("{running} running · {queued} queued"));
+        } else if self.mode == OverallProgress::Lines {
+            eprintln!(
+                "progress: {done}/{} done, {running} running, {queued} queued, {:.1}s elapsed",
+                self.total,
+                self.t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// What a remote cache answered for an action key.
@@ -826,6 +902,7 @@ pub fn run(
         .map(|s| s.upstream().filter_map(|u| index.get(u).copied()).collect())
         .collect();
     let mut reports: Vec<Option<StageReport>> = vec![None; n];
+    let mut overall = Overall::new(opts.overall, progress, n, t0);
     let mut done: BTreeMap<String, Vec<OutputRef>> = BTreeMap::new();
     let mut started = vec![false; n];
     let mut stop = false;
@@ -992,6 +1069,7 @@ pub fn run(
                     let _ = tx.send((i, outcome));
                 });
             }
+            overall.show(reports.iter().filter(|r| r.is_some()).count(), running);
             if running == 0 {
                 break;
             }
@@ -1114,6 +1192,7 @@ pub fn run(
         }
         Ok(())
     })?;
+    overall.finish();
 
     stat_cache
         .into_inner()

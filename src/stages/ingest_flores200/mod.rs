@@ -118,6 +118,7 @@ Every file of a split must have the same number of lines (else an error names bo
         let registry = Registry::with_extra(&p.extra_languages);
         let mut rows = PairRows::default();
         let mut stats = Stats::default();
+        let bar = ctx.progress((p.splits.len() * p.langs.len()) as u64, "files");
         for split in &p.splits {
             let pivot_path = file_of(&root, &registry, &p.pivot, split)?;
             let pivot = split_lines(&ctx.read_file(&pivot_path)?, &pivot_path, p.on_invalid_utf8)?;
@@ -158,8 +159,10 @@ Every file of a split must have the same number of lines (else an error names bo
                     false,
                     &mut stats,
                 );
+                bar.inc(1);
             }
         }
+        bar.finish_and_clear();
         stats.rows_out = rows.len() as u64;
         Ok(Outputs::table("pairs", rows.into_frame()?, stats))
     }

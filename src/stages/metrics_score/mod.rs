@@ -375,8 +375,10 @@ the identifier. Without a known source for every segment of a direction, source_
             groups.entry(s.direction.clone()).or_default().push(s);
         }
         let mut results = Vec::with_capacity(order.len());
+        let bar = ctx.progress(order.len() as u64, "directions scored");
         for d in &order {
             let segs = groups.remove(d).expect("grouped above");
+            bar.set_message(format!("directions scored ({d})"));
             results.push(score_direction(
                 &opts,
                 &registry,
@@ -386,7 +388,9 @@ the identifier. Without a known source for every segment of a direction, source_
                 segs,
                 &mut stats,
             )?);
+            bar.inc(1);
         }
+        bar.finish_and_clear();
 
         let scores = scores_frame(p, &results)?;
         let segments = segments_frame(&results, lid.is_some())?;

@@ -137,11 +137,13 @@ fn read_comparisons(run: &str, df: &DataFrame) -> Result<Vec<Comparison>, StageE
 const METRIC_COLUMNS: [&str; 4] = ["bleu", "chrf", "chrfpp", "comet"];
 
 /// The column of each of `alinea_metrics::report::FAILURES` in a scores table.
-const FAILURE_COLUMNS: [&str; 5] = [
+const FAILURE_COLUMNS: [&str; 7] = [
     "empty_rate",
     "off_target_rate",
     "source_copy_rate",
     "oscillation_rate",
+    "over_translation_rate",
+    "under_translation_rate",
     "length_ratio",
 ];
 

@@ -16,15 +16,21 @@ use crate::html::escape;
 /// The metrics a report lays out, in the order of [`DirectionScores::values`].
 pub const METRICS: [&str; 4] = ["BLEU", "chrF", "chrF++", "COMET"];
 
-/// The failure measures of the appendix, in the order of [`DirectionScores::failures`]: four rates (empty output
-/// first: a model that says nothing scores zero everywhere, and the reader must see why) and the length ratio.
-pub const FAILURES: [&str; 5] = [
+/// The failure measures of the appendix, in the order of [`DirectionScores::failures`]: every failure column of a
+/// scores table, six rates (empty output first: a model that says nothing scores zero everywhere, and the reader must
+/// see why) and the length ratio.
+pub const FAILURES: [&str; 7] = [
     "empty output",
     "off-target",
     "source copy",
     "oscillation",
+    "over-translation",
+    "under-translation",
     "length ratio",
 ];
+
+/// How many of [`FAILURES`] are rates (shown as percentages); the rest are ratios.
+const FAILURE_RATES: usize = 6;
 
 /// One direction of one run, as a scores table of `metrics.score` has it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -42,7 +48,7 @@ pub struct DirectionScores {
     /// The scores of [`METRICS`], each if present.
     pub values: [Option<f64>; 4],
     /// The failure measures of [`FAILURES`], each if present.
-    pub failures: [Option<f64>; 5],
+    pub failures: [Option<f64>; 7],
 }
 
 /// What a report shows, beyond the scores.
@@ -655,7 +661,7 @@ fn directions_section(dirs: &[DirectionScores], d: usize) -> (String, String) {
             cells.extend(r.values.iter().map(|v| fmt_val(*v, d)));
             // Rates as percentages; the length ratio as a ratio.
             cells.extend(r.failures.iter().enumerate().map(|(i, v)| {
-                if i < 4 {
+                if i < FAILURE_RATES {
                     v.map_or("–".into(), |x| format!("{:.1}%", x * 100.0))
                 } else {
                     fmt_val(*v, 3)
@@ -730,7 +736,7 @@ mod tests {
             lang: lang.into(),
             segments: None,
             values: [None; 4],
-            failures: [None; 5],
+            failures: [None; 7],
         }
     }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::chart::{PALETTE, grouped_bars};
 use crate::html::escape;
 
+pub mod appendix;
 mod full;
 pub mod paper;
 pub mod significance;
@@ -105,6 +106,8 @@ pub(crate) fn mean(v: &[f64]) -> Option<f64> {
 /// One rendered table: rows = runs, columns = languages then the average.
 struct Table {
     caption: String,
+    /// The metric of every cell, for the chart's axis.
+    metric: String,
     columns: Vec<String>,
     rows: Vec<(String, Vec<Option<f64>>)>,
 }
@@ -184,6 +187,7 @@ fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
                 }
                 tables.push(Table {
                     caption: format!("{ts} · {metric} · {group}"),
+                    metric: metric.to_string(),
                     columns,
                     rows: trows,
                 });
@@ -215,12 +219,21 @@ fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
             }
             tables.push(Table {
                 caption: format!("{ts} · {metric} · buckets"),
+                metric: metric.to_string(),
                 columns,
                 rows: trows,
             });
         }
     }
     tables
+}
+
+/// The title of a chart axis showing `metric`, with its unit: sacrebleu's BLEU and chrF are on a 0–100 scale.
+pub fn axis_title(metric: &str) -> String {
+    match metric {
+        "COMET" => "COMET (score, higher is better)".into(),
+        m => format!("{m} (0–100, higher is better)"),
+    }
 }
 
 /// A value with `d` decimals, `–` when absent.
@@ -338,7 +351,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}th:first-child,td
             out,
             "<h2>{}</h2>\n{}\n<table><tr><th>run</th>",
             escape(&t.caption),
-            grouped_bars(&t.caption, &t.columns, &t.rows)
+            grouped_bars(&t.caption, &axis_title(&t.metric), &t.columns, &t.rows)
         );
         for c in &t.columns {
             let _ = write!(out, "<th>{}</th>", escape(c));
