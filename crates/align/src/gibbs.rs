@@ -43,7 +43,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AlignError;
-use crate::ibm2::{AlignStats, Alignment, Corpus, SentenceAlignment, TranslationTable, Vocab};
+use crate::ibm2::{AlignStats, Alignment, Corpus, SentenceAlignment, TranslationTable};
 
 /// The richest model of the IBM1 → HMM → fertility sequence to train.
 #[derive(
@@ -716,17 +716,7 @@ fn translation_table(
     } else {
         (&corpus.src_vocab, &corpus.tgt_vocab)
     };
-    TranslationTable::from_parts(
-        Vocab {
-            index: cond.index.clone(),
-        },
-        Vocab {
-            index: gen_.index.clone(),
-        },
-        row_start,
-        cols,
-        probs,
-    )
+    TranslationTable::from_parts(Arc::clone(cond), Arc::clone(gen_), row_start, cols, probs)
 }
 
 /// Trains one direction and returns links (src-tgt orientation) with their pooled marginals.
@@ -745,7 +735,7 @@ fn run_direction(
     let ttable = translation_table(corpus, reverse, &outs, h);
     let final_sweeps = schedule.iter().rev().copied().find(|&n| n > 0).unwrap_or(0);
     let draws = outs.len() as f64 * f64::from(final_sweeps - final_sweeps / 2);
-    let mut sentences = vec![SentenceAlignment::default(); corpus.pairs.len()];
+    let mut sentences = vec![SentenceAlignment::default(); corpus.len()];
     let mut pooled: Vec<(u32, u32)> = Vec::new();
     for (k, &(index, e, f)) in sents.items.iter().enumerate() {
         let sa = &mut sentences[index];
@@ -783,7 +773,7 @@ fn run_direction(
         }
     }
     let stats = AlignStats {
-        sentences: corpus.pairs.len(),
+        sentences: corpus.len(),
         aligned: sents.items.len(),
         skipped: corpus.skipped.clone(),
         suspicious_tokens: corpus.suspicious,
@@ -819,6 +809,17 @@ pub fn align_bayes_corpus<S: AsRef<str> + Sync>(
     params.validate()?;
     let corpus = Corpus::new(src, tgt, params.max_sentence_len, false)?;
     run_direction(&corpus, params, reverse)
+}
+
+/// Aligns one direction of an interned corpus with the Bayesian model (`params.max_sentence_len` is not used:
+/// the corpus's own limit applies).
+pub fn align_bayes_interned(
+    corpus: &Corpus,
+    params: &BayesParams,
+    reverse: bool,
+) -> Result<Alignment, AlignError> {
+    params.validate()?;
+    run_direction(corpus, params, reverse)
 }
 
 /// Aligns in both directions with the Bayesian model, interning the corpus once. Returns (forward, reverse); links

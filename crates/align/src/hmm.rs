@@ -304,7 +304,7 @@ fn run(
         ..base.stats.clone()
     };
     let toks: f64 = dir.sents.iter().map(|(_, _, f)| f.len() as f64).sum();
-    let mut sentences = vec![SentenceAlignment::default(); corpus.pairs.len()];
+    let mut sentences = vec![SentenceAlignment::default(); corpus.len()];
     let mut posteriors = None;
     for iter in 0..hp.iterations {
         let model = Model {
@@ -421,7 +421,7 @@ fn run(
                     res
                 })
                 .collect();
-            let mut dense = keep.then(|| vec![Posteriors::default(); corpus.pairs.len()]);
+            let mut dense = keep.then(|| vec![Posteriors::default(); corpus.len()]);
             for ((k, _, _), (sa, dp)) in dir.sents.iter().zip(outs.into_iter().flatten()) {
                 sentences[*k] = sa;
                 if let (Some(v), Some(dp)) = (dense.as_mut(), dp) {

@@ -238,7 +238,7 @@ impl Posteriors {
 }
 
 /// Interned vocabulary (ids in first-occurrence order).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Vocab {
     pub(crate) index: FxHashMap<Box<str>, u32>,
 }
@@ -246,8 +246,8 @@ pub(crate) struct Vocab {
 /// The trained translation table of one direction, for scoring arbitrary word pairs.
 #[derive(Debug)]
 pub struct TranslationTable {
-    cond: Vocab,
-    gen_: Vocab,
+    cond: Arc<Vocab>,
+    gen_: Arc<Vocab>,
     pub(crate) row_start: Vec<usize>,
     cols: Vec<u32>,
     pub(crate) probs: Vec<f64>,
@@ -256,12 +256,8 @@ pub struct TranslationTable {
 /// Deep copy of a table (used when an `Arc` is still shared).
 pub(crate) fn clone_table(t: &TranslationTable) -> TranslationTable {
     TranslationTable {
-        cond: Vocab {
-            index: t.cond.index.clone(),
-        },
-        gen_: Vocab {
-            index: t.gen_.index.clone(),
-        },
+        cond: Arc::clone(&t.cond),
+        gen_: Arc::clone(&t.gen_),
         row_start: t.row_start.clone(),
         cols: t.cols.clone(),
         probs: t.probs.clone(),
@@ -270,8 +266,8 @@ pub(crate) fn clone_table(t: &TranslationTable) -> TranslationTable {
 
 impl TranslationTable {
     pub(crate) fn from_parts(
-        cond: Vocab,
-        gen_: Vocab,
+        cond: Arc<Vocab>,
+        gen_: Arc<Vocab>,
         row_start: Vec<usize>,
         cols: Vec<u32>,
         probs: Vec<f64>,
@@ -336,46 +332,113 @@ impl Alignment {
     }
 }
 
-/// Interned corpus shared by both directions.
-pub(crate) struct Corpus {
-    /// Per pair: Some((src ids, tgt ids)) when usable. Src ids in `src_vocab`, tgt ids in `tgt_vocab`; 0 is free for
-    /// NULL in both numbering schemes, so words start at 1.
-    pub(crate) pairs: Vec<Option<(Vec<u32>, Vec<u32>)>>,
-    pub(crate) src_vocab: Vocab,
-    pub(crate) tgt_vocab: Vocab,
+/// A tokenized parallel corpus interned into two flat id buffers (4 bytes per token, one offset per line): the
+/// representation every model trains on, shared by both directions. Build it with [`Corpus::from_lines`] to
+/// tokenize and intern line by line without ever holding one string per token.
+#[derive(Debug)]
+pub struct Corpus {
+    /// Token ids of each side, pairs back to back: pair k's source is `src_ids[src_off[k]..src_off[k + 1]]`.
+    /// A skipped pair keeps no token (an empty range); a usable pair has both sides non-empty. Src ids are in
+    /// `src_vocab`, tgt ids in `tgt_vocab`; 0 is free for NULL in both numbering schemes, so words start at 1.
+    src_ids: Vec<u32>,
+    tgt_ids: Vec<u32>,
+    src_off: Vec<usize>,
+    tgt_off: Vec<usize>,
+    pub(crate) src_vocab: Arc<Vocab>,
+    pub(crate) tgt_vocab: Arc<Vocab>,
     pub(crate) skipped: Vec<Skipped>,
     pub(crate) suspicious: usize,
+    /// The longest side kept (see [`length_limit`]).
+    limit: usize,
 }
 
 fn is_suspicious(tok: &str) -> bool {
     tok == "|||" || tok == "<eps>" || tok.chars().any(char::is_whitespace)
 }
 
-fn intern<S: AsRef<str>>(
-    vocab: &mut Vocab,
-    toks: &[S],
-    suspicious: &mut usize,
-) -> Result<Vec<u32>, AlignError> {
-    let mut out = Vec::with_capacity(toks.len());
-    for t in toks {
-        let t = t.as_ref();
-        if is_suspicious(t) {
-            *suspicious += 1;
-        }
-        let next = vocab.index.len() + 1;
-        let id = match vocab.index.get(t) {
-            Some(&id) => id,
-            None => {
-                let id = u32::try_from(next).map_err(|_| AlignError::TooLarge {
-                    what: "vocabulary size",
-                })?;
-                vocab.index.insert(t.into(), id);
-                id
-            }
+/// One side of the corpus while it is interned: every line's ids, back to back.
+#[derive(Default)]
+struct Side {
+    vocab: Vocab,
+    ids: Vec<u32>,
+    off: Vec<usize>,
+    suspicious: usize,
+}
+
+impl Side {
+    /// Interns the tokens of `lines` lines in order; `line_tokens(k, push)` calls `push` once per token of line k.
+    /// Ids are numbered in first-occurrence order.
+    fn intern<F>(lines: usize, mut line_tokens: F) -> Result<Side, AlignError>
+    where
+        F: FnMut(usize, &mut dyn FnMut(&str)),
+    {
+        let mut s = Side {
+            off: Vec::with_capacity(lines + 1),
+            ..Default::default()
         };
-        out.push(id);
+        s.off.push(0);
+        let mut full = false;
+        for k in 0..lines {
+            line_tokens(k, &mut |t: &str| {
+                if is_suspicious(t) {
+                    s.suspicious += 1;
+                }
+                let id = match s.vocab.index.get(t) {
+                    Some(&id) => id,
+                    None => {
+                        let Ok(id) = u32::try_from(s.vocab.index.len() + 1) else {
+                            full = true;
+                            return;
+                        };
+                        s.vocab.index.insert(t.into(), id);
+                        id
+                    }
+                };
+                s.ids.push(id);
+            });
+            if full {
+                return Err(AlignError::TooLarge {
+                    what: "vocabulary size",
+                });
+            }
+            s.off.push(s.ids.len());
+        }
+        Ok(s)
     }
-    Ok(out)
+
+    fn len_of(&self, k: usize) -> usize {
+        self.off[k + 1] - self.off[k]
+    }
+
+    /// Drops the tokens of the lines not kept and renumbers the words in first-occurrence order over the kept
+    /// lines, forgetting words seen only in dropped ones: the result is what interning the kept lines alone gives.
+    fn retain(&mut self, keep: &[bool]) {
+        let mut ids = Vec::with_capacity(self.ids.len());
+        let mut off = Vec::with_capacity(self.off.len());
+        off.push(0);
+        let mut new_id = vec![0u32; self.vocab.index.len() + 1];
+        let mut next = 0u32;
+        for (k, &kp) in keep.iter().enumerate() {
+            if kp {
+                for &id in &self.ids[self.off[k]..self.off[k + 1]] {
+                    if new_id[id as usize] == 0 {
+                        next += 1;
+                        new_id[id as usize] = next;
+                    }
+                    ids.push(new_id[id as usize]);
+                }
+            }
+            off.push(ids.len());
+        }
+        self.vocab.index.retain(|_, id| {
+            *id = new_id[*id as usize];
+            *id != 0
+        });
+        self.vocab.index.shrink_to_fit();
+        ids.shrink_to_fit();
+        self.ids = ids;
+        self.off = off;
+    }
 }
 
 /// The longest side a model accepts for `max_sentence_len` (0 = no limit). IBM Model 2 (`shape_cap`) keeps one
@@ -391,29 +454,43 @@ pub fn length_limit(max_len: usize, shape_cap: bool) -> usize {
 }
 
 impl Corpus {
+    /// Number of input pairs, skipped ones included.
+    pub fn len(&self) -> usize {
+        self.src_off.len() - 1
+    }
+
+    /// Whether the corpus has no pair (never true for a built corpus: building fails without a usable pair).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The longest side this corpus kept.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Skipped pairs, in input order.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
     /// The usable pairs as (pair index, conditioning side, generated side): `src` conditions unless `reverse`.
     /// Both models' directions iterate this.
     pub(crate) fn oriented(&self, reverse: bool) -> Vec<(usize, &[u32], &[u32])> {
-        self.pairs
-            .iter()
-            .enumerate()
-            .filter_map(|(k, p)| {
-                p.as_ref().map(|(s, t)| {
-                    if reverse {
-                        (k, t.as_slice(), s.as_slice())
-                    } else {
-                        (k, s.as_slice(), t.as_slice())
-                    }
-                })
+        (0..self.len())
+            .filter_map(|k| {
+                let s = &self.src_ids[self.src_off[k]..self.src_off[k + 1]];
+                let t = &self.tgt_ids[self.tgt_off[k]..self.tgt_off[k + 1]];
+                (!s.is_empty()).then_some(if reverse { (k, t, s) } else { (k, s, t) })
             })
             .collect()
     }
 
-    pub(crate) fn new<S: AsRef<str> + Sync>(
+    /// Interns pre-tokenized sides (each `Vec` one line's tokens), as [`Corpus::from_lines`] does.
+    pub fn from_tokens<S: AsRef<str> + Sync>(
         src: &[Vec<S>],
         tgt: &[Vec<S>],
-        max_len: usize,
-        shape_cap: bool,
+        limit: usize,
     ) -> Result<Self, AlignError> {
         if src.len() != tgt.len() {
             return Err(AlignError::LengthMismatch {
@@ -421,66 +498,120 @@ impl Corpus {
                 tgt: tgt.len(),
             });
         }
-        let mut c = Corpus {
-            pairs: Vec::with_capacity(src.len()),
-            src_vocab: Vocab::default(),
-            tgt_vocab: Vocab::default(),
-            skipped: Vec::new(),
-            suspicious: 0,
+        let side = |v: &[Vec<S>]| {
+            Side::intern(v.len(), |k, push| {
+                for t in &v[k] {
+                    push(t.as_ref());
+                }
+            })
         };
-        let limit = length_limit(max_len, shape_cap);
-        let mut keep = Vec::with_capacity(src.len());
-        for (index, (s, t)) in src.iter().zip(tgt).enumerate() {
-            let reason = if s.is_empty() {
+        let (s, t) = rayon::join(|| side(src), || side(tgt));
+        Self::from_sides(s?, t?, limit)
+    }
+
+    /// Tokenizes and interns two line-aligned sides: `tokens(line, push)` calls `push` once per token of `line`.
+    /// Pairs with an empty side or a side longer than `limit` tokens (see [`length_limit`]) are skipped and
+    /// reported. Memory is 4 bytes per token plus the vocabulary: no string is kept per token.
+    pub fn from_lines<F>(
+        src: &[&str],
+        tgt: &[&str],
+        limit: usize,
+        tokens: F,
+    ) -> Result<Self, AlignError>
+    where
+        F: Fn(&str, &mut dyn FnMut(&str)) + Sync,
+    {
+        if src.len() != tgt.len() {
+            return Err(AlignError::LengthMismatch {
+                src: src.len(),
+                tgt: tgt.len(),
+            });
+        }
+        // The two sides are interned concurrently; each side is numbered sequentially in corpus order, so ids do
+        // not depend on the thread count.
+        let side = |v: &[&str]| Side::intern(v.len(), |k, push| tokens(v[k], push));
+        let (s, t) = rayon::join(|| side(src), || side(tgt));
+        Self::from_sides(s?, t?, limit)
+    }
+
+    fn from_sides(mut s: Side, mut t: Side, limit: usize) -> Result<Self, AlignError> {
+        let n = s.off.len() - 1;
+        let mut skipped = Vec::new();
+        let mut keep = Vec::with_capacity(n);
+        for index in 0..n {
+            let (ls, lt) = (s.len_of(index), t.len_of(index));
+            let reason = if ls == 0 {
                 Some(SkipReason::EmptySource)
-            } else if t.is_empty() {
+            } else if lt == 0 {
                 Some(SkipReason::EmptyTarget)
-            } else if s.len() > limit || t.len() > limit {
+            } else if ls > limit || lt > limit {
                 Some(SkipReason::TooLong)
             } else {
                 None
             };
             if let Some(reason) = reason {
-                c.skipped.push(Skipped { index, reason });
+                skipped.push(Skipped { index, reason });
             }
             keep.push(reason.is_none());
         }
-        // The two sides are interned concurrently; each side is numbered sequentially in corpus order, so ids do
-        // not depend on the thread count.
-        let side = |v: &[Vec<S>]| -> Result<(Vocab, Vec<Vec<u32>>, usize), AlignError> {
-            let mut vocab = Vocab::default();
-            let mut suspicious = 0;
-            let mut ids = Vec::with_capacity(v.len());
-            for (toks, &k) in v.iter().zip(&keep) {
-                if k {
-                    ids.push(intern(&mut vocab, toks, &mut suspicious)?);
-                }
-            }
-            Ok((vocab, ids, suspicious))
-        };
-        let (s_side, t_side) = rayon::join(|| side(src), || side(tgt));
-        let (src_vocab, src_ids, s_susp) = s_side?;
-        let (tgt_vocab, tgt_ids, t_susp) = t_side?;
-        c.src_vocab = src_vocab;
-        c.tgt_vocab = tgt_vocab;
-        c.suspicious = s_susp + t_susp;
-        let mut it = src_ids.into_iter().zip(tgt_ids);
-        for &k in &keep {
-            c.pairs.push(if k { it.next() } else { None });
-        }
-        let empty = c
-            .skipped
-            .iter()
-            .filter(|s| s.reason != SkipReason::TooLong)
-            .count();
-        if c.pairs.iter().all(Option::is_none) {
+        if skipped.len() == n {
+            let empty = skipped
+                .iter()
+                .filter(|s| s.reason != SkipReason::TooLong)
+                .count();
             return Err(AlignError::NothingToAlign {
-                total: src.len(),
+                total: n,
                 empty,
-                too_long: c.skipped.len() - empty,
+                too_long: skipped.len() - empty,
             });
         }
-        Ok(c)
+        // Words of skipped pairs must not exist for the models (the vocabulary size is a model constant).
+        let dropped_tokens = skipped
+            .iter()
+            .any(|sk| s.len_of(sk.index) + t.len_of(sk.index) > 0);
+        if dropped_tokens {
+            rayon::join(|| s.retain(&keep), || t.retain(&keep));
+        }
+        // Suspicious tokens are counted over the pairs that are aligned, as before.
+        if dropped_tokens {
+            let count = |side: &Side, vocab: &Vocab| {
+                let sus: std::collections::HashSet<u32> = vocab
+                    .index
+                    .iter()
+                    .filter(|(w, _)| is_suspicious(w))
+                    .map(|(_, &id)| id)
+                    .collect();
+                if sus.is_empty() {
+                    0
+                } else {
+                    side.ids.iter().filter(|id| sus.contains(id)).count()
+                }
+            };
+            s.suspicious = count(&s, &s.vocab);
+            t.suspicious = count(&t, &t.vocab);
+        }
+        Ok(Corpus {
+            src_ids: s.ids,
+            tgt_ids: t.ids,
+            src_off: s.off,
+            tgt_off: t.off,
+            src_vocab: Arc::new(s.vocab),
+            tgt_vocab: Arc::new(t.vocab),
+            skipped,
+            suspicious: s.suspicious + t.suspicious,
+            limit,
+        })
+    }
+
+    /// The corpus of a model with `max_len` (0 = no limit; `shape_cap`: the model caps sides, see
+    /// [`length_limit`]).
+    pub(crate) fn new<S: AsRef<str> + Sync>(
+        src: &[Vec<S>],
+        tgt: &[Vec<S>],
+        max_len: usize,
+        shape_cap: bool,
+    ) -> Result<Self, AlignError> {
+        Self::from_tokens(src, tgt, length_limit(max_len, shape_cap))
     }
 }
 
@@ -847,7 +978,7 @@ pub(crate) fn run_direction(
         lambda: params.diagonal_tension,
     };
     let mut stats = AlignStats {
-        sentences: corpus.pairs.len(),
+        sentences: corpus.len(),
         aligned: dir.sents.len(),
         skipped: corpus.skipped.clone(),
         suspicious_tokens: corpus.suspicious,
@@ -859,7 +990,7 @@ pub(crate) fn run_direction(
     };
     let fast_align = params.model == Model::FastAlign;
     let mut initialized = false;
-    let mut sentences = vec![SentenceAlignment::default(); corpus.pairs.len()];
+    let mut sentences = vec![SentenceAlignment::default(); corpus.len()];
     let mut dense: Option<Vec<Posteriors>> = None;
     for iter in 0..params.iterations {
         let final_pass = iter + 1 == params.iterations;
@@ -1063,7 +1194,7 @@ pub(crate) fn run_direction(
                 })
                 .collect();
             let mut likelihood = 0.0;
-            let mut dense_v = keep.then(|| vec![Posteriors::default(); corpus.pairs.len()]);
+            let mut dense_v = keep.then(|| vec![Posteriors::default(); corpus.len()]);
             for ((k, _, _), (sa, dp, lik)) in dir.sents.iter().zip(outs.into_iter().flatten()) {
                 likelihood += lik;
                 sentences[*k] = sa;
@@ -1092,12 +1223,8 @@ pub(crate) fn run_direction(
         (&corpus.src_vocab, &corpus.tgt_vocab)
     };
     let ttable = TranslationTable {
-        cond: Vocab {
-            index: cond.index.clone(),
-        },
-        gen_: Vocab {
-            index: gen_.index.clone(),
-        },
+        cond: Arc::clone(cond),
+        gen_: Arc::clone(gen_),
         row_start: dir.row_start,
         cols: dir.cols,
         probs: t,
@@ -1179,6 +1306,27 @@ pub fn align_corpus<S: AsRef<str> + Sync>(
     params.validate()?;
     let corpus = Corpus::new(src, tgt, params.max_sentence_len, true)?;
     run_direction(&corpus, params, params.reverse)
+}
+
+/// Aligns one direction of an interned corpus (`reverse`: P(src | tgt)); `params.max_sentence_len` and
+/// `params.reverse` are not used (the corpus's own limit applies). Links are 0-based (src index, tgt index).
+pub fn align_interned(
+    corpus: &Corpus,
+    params: &Ibm2Params,
+    reverse: bool,
+) -> Result<Alignment, AlignError> {
+    params.validate()?;
+    if corpus.limit() > length_limit(0, true) {
+        return Err(AlignError::InvalidParam {
+            field: "max_sentence_len",
+            reason: format!(
+                "the corpus keeps sides of up to {} tokens; IBM Model 2 accepts at most {}",
+                corpus.limit(),
+                length_limit(0, true)
+            ),
+        });
+    }
+    run_direction(corpus, params, reverse)
 }
 
 /// Aligns in both directions (ignoring `params.reverse`), interning the corpus once. Returns (forward, reverse).

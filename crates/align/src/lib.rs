@@ -30,11 +30,14 @@ pub mod tokenize;
 
 pub use aer::{AerScore, aer};
 pub use error::{AlignError, FormatError};
-pub use gibbs::{BayesModel, BayesParams, align_bayes_bidirectional, align_bayes_corpus};
+pub use gibbs::{
+    BayesModel, BayesParams, align_bayes_bidirectional, align_bayes_corpus, align_bayes_interned,
+};
 pub use hmm::{HmmParams, align_hmm_bidirectional};
 pub use ibm2::{
-    AlignStats, Alignment, Ibm2Params, IterationLog, Model, Posteriors, SentenceAlignment,
-    SkipReason, Skipped, TranslationTable, align_bidirectional, align_corpus,
+    AlignStats, Alignment, Corpus, Ibm2Params, IterationLog, Model, Posteriors, SentenceAlignment,
+    SkipReason, Skipped, TranslationTable, align_bidirectional, align_corpus, align_interned,
+    length_limit,
 };
 pub use pairs::{
     LinkScore, PairError, PairFilter, PairInput, PairParams, PairRow, PairStats, ScoreKind,
