@@ -136,7 +136,7 @@ fn run_one(name: &str, threads: usize, model: Model, kind: &str) {
                 align_interned(&c, &p, true).unwrap(),
             )
         };
-        let g = symmetrize(&f.links(), &r.links(), Method::GrowDiagFinalAnd).unwrap();
+        let g = symmetrize_runs(&f, &r, Method::GrowDiagFinalAnd).unwrap();
         (f, r, g)
     });
     let wall = t0.elapsed().as_secs_f64();

@@ -737,8 +737,13 @@ fn run_direction(
     let draws = outs.len() as f64 * f64::from(final_sweeps - final_sweeps / 2);
     let mut sentences = vec![SentenceAlignment::default(); corpus.len()];
     let mut pooled: Vec<(u32, u32)> = Vec::new();
+    // Each sentence's links are gathered in scratch vectors and copied out at their exact length: growing them
+    // in place would leave up to half of every small allocation unused, for every pair of the corpus.
+    let mut sa = SentenceAlignment::default();
     for (k, &(index, e, f)) in sents.items.iter().enumerate() {
-        let sa = &mut sentences[index];
+        sa.links.clear();
+        sa.posteriors.clear();
+        sa.ttable.clear();
         for (j, &fj) in f.iter().enumerate() {
             let t = sents.tok_off[k] + j;
             pooled.clear();
@@ -771,6 +776,7 @@ fn run_direction(
             sa.ttable
                 .push(ttable.prob_ids(ew, fj).unwrap_or(0.0) as f32);
         }
+        sentences[index] = sa.clone();
     }
     let stats = AlignStats {
         sentences: corpus.len(),

@@ -44,5 +44,7 @@ pub use pairs::{
     ScoredPairInput, extract_pairs, extract_pairs_scored, link_scores,
 };
 pub use pharaoh::{GoldAlignment, Link};
-pub use symmetrize::{Method, symmetrize, symmetrize_posteriors, symmetrize_sentence};
+pub use symmetrize::{
+    Method, symmetrize, symmetrize_posteriors, symmetrize_runs, symmetrize_sentence,
+};
 pub use tokenize::{Token, TokenizeMode, tokenize};
