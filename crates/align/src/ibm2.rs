@@ -839,11 +839,19 @@ pub(crate) fn build_direction<'a>(
     reverse: bool,
     n_cond_vocab: usize,
 ) -> Result<Direction<'a>, AlignError> {
+    build_direction_bounded(corpus, reverse, n_cond_vocab, MAX_CHUNK_CELLS)
+}
+
+/// [`build_direction`] with chunks of at most `max_cells` cells (the tests use tiny bounds to force splits).
+fn build_direction_bounded<'a>(
+    corpus: &'a Corpus,
+    reverse: bool,
+    n_cond_vocab: usize,
+    max_cells: usize,
+) -> Result<Direction<'a>, AlignError> {
     let sents = corpus.oriented(reverse);
-    let (pieces, chunk_start) = plan_chunks(
-        sents.iter().map(|(_, e, f)| (e.len(), f.len())),
-        MAX_CHUNK_CELLS,
-    );
+    let (pieces, chunk_start) =
+        plan_chunks(sents.iter().map(|(_, e, f)| (e.len(), f.len())), max_cells);
     // Co-occurrence keys (e << 32 | f). Raw keys grow with the corpus while unique keys grow with the vocabulary, so
     // they are gathered in groups, each sorted, deduplicated and merged into the running unique set as soon as the
     // group is as large as that set (amortised linear merging, transient memory ~ unique keys, not corpus cells).
@@ -1123,13 +1131,23 @@ pub(crate) fn run_direction(
     params: &Ibm2Params,
     reverse: bool,
 ) -> Result<Alignment, AlignError> {
+    run_direction_bounded(corpus, params, reverse, MAX_CHUNK_CELLS)
+}
+
+/// [`run_direction`] with work chunks of at most `max_cells` cells.
+fn run_direction_bounded(
+    corpus: &Corpus,
+    params: &Ibm2Params,
+    reverse: bool,
+    max_cells: usize,
+) -> Result<Alignment, AlignError> {
     params.validate()?;
     let (cond_vocab_len, gen_vocab_len) = if reverse {
         (corpus.tgt_vocab.index.len(), corpus.src_vocab.index.len())
     } else {
         (corpus.src_vocab.index.len(), corpus.tgt_vocab.index.len())
     };
-    let dir = build_direction(corpus, reverse, cond_vocab_len)?;
+    let dir = build_direction_bounded(corpus, reverse, cond_vocab_len, max_cells)?;
     let n_cells = dir.cols.len();
     let mut t = vec![0.0f64; n_cells];
     let mut counts = vec![0.0f64; n_cells];
@@ -1553,4 +1571,84 @@ pub fn align_bidirectional<S: AsRef<str> + Sync>(
     let fwd = run_direction(&corpus, params, false)?;
     let rev = run_direction(&corpus, params, true)?;
     Ok((fwd, rev))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cells of every chunk, and that the pieces cover every sentence's positions in order.
+    fn check_plan(lens: &[(usize, usize)], max_cells: usize) {
+        let (pieces, starts) = plan_chunks(lens.iter().copied(), max_cells);
+        assert_eq!(starts[0], 0);
+        assert_eq!(*starts.last().unwrap(), pieces.len());
+        for c in 0..starts.len() - 1 {
+            let ps = &pieces[starts[c]..starts[c + 1]];
+            assert!(!ps.is_empty() && ps.len() <= CHUNK, "chunk {c}");
+            let cells: usize = ps
+                .iter()
+                .map(|p| (p.j1 - p.j0) as usize * (lens[p.k].0 + 1))
+                .sum();
+            // Only a single generated token whose row alone is over the bound may exceed it.
+            let one_wide_token = ps.len() == 1 && ps[0].j1 - ps[0].j0 == 1;
+            assert!(
+                cells <= max_cells || one_wide_token && lens[ps[0].k].0 + 1 > max_cells,
+                "chunk {c}: {cells} cells > {max_cells}"
+            );
+        }
+        let mut next = (0usize, 0u32);
+        for p in &pieces {
+            if p.j0 == 0 {
+                assert_eq!(next.1 as usize, if p.k == 0 { 0 } else { lens[next.0].1 });
+                assert_eq!(p.k, if p.k == 0 { 0 } else { next.0 + 1 });
+            } else {
+                assert_eq!((p.k, p.j0), next, "gap before {p:?}");
+            }
+            assert!(p.j0 < p.j1 && p.j1 as usize <= lens[p.k].1);
+            next = (p.k, p.j1);
+        }
+        assert_eq!(next, (lens.len() - 1, lens.last().unwrap().1 as u32));
+    }
+
+    #[test]
+    fn chunk_planner_bounds_cells_whatever_the_lengths() {
+        // The cases: 256 pairs of 1000 × 1000 tokens (≈ 2.6e8 cells in one 512-pair chunk before) and one
+        // 40k × 40k pair (1.6e9 cells), among short pairs; and a side longer than the bound itself.
+        let mut lens = vec![(5, 7); 700];
+        lens.extend(std::iter::repeat_n((1000, 1000), 256));
+        lens.push((40_000, 40_000));
+        lens.extend([(3, 2), (MAX_CHUNK_CELLS + 5, 2), (1, 1)]);
+        check_plan(&lens, MAX_CHUNK_CELLS);
+        check_plan(&lens, 7);
+        // Short sentences keep the old 512-sentence chunks (so their sums are unchanged).
+        let (_, starts) = plan_chunks(std::iter::repeat_n((10, 10), 2000), MAX_CHUNK_CELLS);
+        assert_eq!(starts, vec![0, 512, 1024, 1536, 2000]);
+    }
+
+    fn words(n: usize, salt: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("w{}", (i * 7 + salt) % 13))
+            .collect()
+    }
+
+    #[test]
+    fn split_sentences_align_exactly_as_whole_ones() {
+        // Sentences split into one-token pieces across chunks and batches must give the same counts (added in
+        // corpus order either way), links, posteriors and table as whole sentences.
+        let src: Vec<Vec<String>> = (0..40).map(|k| words(3 + k % 17, k)).collect();
+        let tgt: Vec<Vec<String>> = (0..40).map(|k| words(2 + (k * 5) % 19, k + 3)).collect();
+        let corpus = Corpus::new(&src, &tgt, 0, true).unwrap();
+        let p = Ibm2Params {
+            keep_posteriors: true,
+            ..Default::default()
+        };
+        for reverse in [false, true] {
+            let whole = run_direction_bounded(&corpus, &p, reverse, MAX_CHUNK_CELLS).unwrap();
+            let split = run_direction_bounded(&corpus, &p, reverse, 7).unwrap();
+            assert_eq!(whole.sentences, split.sentences, "reverse {reverse}");
+            assert_eq!(whole.posteriors, split.posteriors, "reverse {reverse}");
+            assert_eq!(whole.ttable.probs, split.ttable.probs, "reverse {reverse}");
+            assert!(whole.sentences.iter().map(|s| s.links.len()).sum::<usize>() > 100);
+        }
+    }
 }
