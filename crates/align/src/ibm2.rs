@@ -625,7 +625,7 @@ pub(crate) const BATCH: usize = 32;
 pub(crate) const MAX_CHUNK_CELLS: usize = 1 << 18;
 /// At most this many cells per IBM2 E-step batch (12 bytes each: a posterior and a table index), a batch being at
 /// most `BATCH` chunks; a single chunk above it (one generated token of a side longer than this) is its own batch.
-pub(crate) const MAX_BATCH_CELLS: usize = 1 << 20;
+pub(crate) const MAX_BATCH_CELLS: usize = 1 << 19;
 /// Prior values cached per sentence shape (m, n): shapes up to `MAX_SHAPE_CACHE` values each, up to
 /// `MAX_PRIOR_CACHE` values in all (8 MB); the priors of the other shapes are computed row by row when used.
 const MAX_SHAPE_CACHE: usize = 1 << 16;

@@ -33,7 +33,12 @@ fn child(model: &str) {
             // One E+M pass and the Viterbi pass over every cell (the diagonal prior spread over 3000 positions
             // may leave every token on NULL, so links are not asserted).
             assert_eq!(a.stats.iterations.len(), 2);
-            assert!(a.stats.iterations.iter().all(|l| l.log_likelihood.is_finite()));
+            assert!(
+                a.stats
+                    .iterations
+                    .iter()
+                    .all(|l| l.log_likelihood.is_finite())
+            );
             assert_eq!(a.stats.ttable_cells, 40 * 40 + 40);
         }
         _ => {
