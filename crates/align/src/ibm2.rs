@@ -27,6 +27,12 @@
 //!   then accumulated in corpus order, and every reduction is summed in a fixed order. The output is therefore
 //!   byte-identical for any rayon thread count, and counts are summed in the same order as single-threaded
 //!   fast_align (only the per-row normalisation order differs from its hash-map order).
+//! - Memory: the corpus is interned into flat id buffers ([`Corpus`]); nothing is stored per (i, j) cell for the
+//!   corpus. Work chunks are planned by cells (at most 2^18, a longer sentence split into runs of generated
+//!   positions), the table index and posterior of each cell are held for one batch of at most 2^19 cells, and the
+//!   diagonal prior is cached for at most 2^20 shape cells: working memory is the translation table (one entry per
+//!   co-occurring word pair) plus a constant, whatever the sentence lengths. Measured on be-en 67k (fwd + rev +
+//!   gdfa, 2 threads): 132 MB peak, was 244 MB; fast_align takes 78 MB.
 
 use std::sync::Arc;
 
