@@ -30,7 +30,9 @@
 //! # Memory and determinism
 //! The corpus is the shared interned one; a sampler holds one position per token, sparse translation counts keyed
 //! by (conditioning word, generated word) (at most one entry per token), per-word fertility counts and its summary:
-//! nothing is indexed per (i, j) cell, so memory is linear in the number of tokens. Samplers are sequential inside
+//! nothing is indexed per (i, j) cell, so memory is linear in the number of tokens. Measured on be-en 67k (forward,
+//! reverse and gdfa through the bench, 2 threads, lines interned with [`Corpus::from_lines`]): 76.5 MiB peak (median
+//! of 3; one run reached 81.8 MiB, as the third sampler's overlap varies), was 155 MiB. Samplers are sequential inside
 //! and seeded from (`seed`, direction, sampler index); they run in parallel, and the pooling is in sampler order,
 //! so the output is identical for any thread count.
 
