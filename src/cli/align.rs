@@ -9,9 +9,9 @@ use clap::Args;
 
 use super::Global;
 use alinea_align::{
-    AlignError, Alignment, BayesModel, BayesParams, Ibm2Params, Method, Model, TokenizeMode, aer,
-    align_bayes_bidirectional, align_bayes_corpus, align_bidirectional, align_corpus, pharaoh,
-    symmetrize, tokenize,
+    AlignError, Alignment, BayesModel, BayesParams, Corpus, Ibm2Params, Method, Model,
+    TokenizeMode, aer, align_bayes_interned, align_interned, length_limit, pharaoh,
+    symmetrize_runs, tokenize,
 };
 
 /// Arguments of `align`.
@@ -128,29 +128,24 @@ fn chosen_model(args: &AlignArgs) -> anyhow::Result<Chosen> {
     Ok(Chosen::Ibm2(params))
 }
 
-/// The words of every line. They borrow from the file text unless lowercasing changes them: an owned String per
-/// token would be most of the peak memory on a large corpus.
-fn words<'a>(
-    lines: &[&'a str],
+/// Tokenizes and interns both sides line by line: no string is kept per token (one per token was most of the peak
+/// memory on a large corpus).
+fn interned(
+    src: &[&str],
+    tgt: &[&str],
+    limit: usize,
     mode: TokenizeMode,
     lowercase: bool,
-) -> Vec<Vec<std::borrow::Cow<'a, str>>> {
-    use rayon::prelude::*;
-    lines
-        .par_iter()
-        .map(|l| {
-            tokenize(l, mode)
-                .into_iter()
-                .map(|t| {
-                    if lowercase {
-                        std::borrow::Cow::Owned(t.text.to_lowercase())
-                    } else {
-                        std::borrow::Cow::Borrowed(t.text)
-                    }
-                })
-                .collect()
-        })
-        .collect()
+) -> Result<Corpus, AlignError> {
+    Corpus::from_lines(src, tgt, limit, |line, push| {
+        for t in tokenize(line, mode) {
+            if lowercase {
+                push(&t.text.to_lowercase());
+            } else {
+                push(t.text);
+            }
+        }
+    })
 }
 
 /// Skipped lines printed one by one before the rest are summarised.
@@ -187,10 +182,6 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
             args.tgt.display()
         );
     }
-    let (sw, tw) = (
-        words(&src_lines, mode, args.lowercase),
-        words(&tgt_lines, mode, args.lowercase),
-    );
     let named = |e: AlignError| {
         anyhow::Error::new(e).context(format!(
             "aligning {} with {}",
@@ -198,25 +189,23 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
             args.tgt.display()
         ))
     };
-    let (links, runs): (Vec<Vec<(u32, u32)>>, Vec<Alignment>) = match (method, &chosen) {
-        (Some(m), _) => {
-            let (f, r) = match &chosen {
-                Chosen::Ibm2(p) => align_bidirectional(&sw, &tw, p),
-                Chosen::Bayes(p) => align_bayes_bidirectional(&sw, &tw, p),
-            }
-            .map_err(named)?;
-            (symmetrize(&f.links(), &r.links(), m)?, vec![f, r])
+    let limit = match &chosen {
+        Chosen::Ibm2(p) => length_limit(p.max_sentence_len, true),
+        Chosen::Bayes(p) => length_limit(p.max_sentence_len, false),
+    };
+    let corpus = interned(&src_lines, &tgt_lines, limit, mode, args.lowercase).map_err(named)?;
+    let direction = |reverse: bool| match &chosen {
+        Chosen::Ibm2(p) => align_interned(&corpus, p, reverse),
+        Chosen::Bayes(p) => align_bayes_interned(&corpus, p, reverse),
+    };
+    let (links, runs): (Vec<Vec<(u32, u32)>>, Vec<Alignment>) = match method {
+        Some(m) => {
+            let f = direction(false).map_err(named)?;
+            let r = direction(true).map_err(named)?;
+            (symmetrize_runs(&f, &r, m)?, vec![f, r])
         }
-        (None, Chosen::Ibm2(p)) => {
-            let p = Ibm2Params {
-                reverse: args.reverse,
-                ..p.clone()
-            };
-            let a = align_corpus(&sw, &tw, &p).map_err(named)?;
-            (a.links(), vec![a])
-        }
-        (None, Chosen::Bayes(p)) => {
-            let a = align_bayes_corpus(&sw, &tw, p, args.reverse).map_err(named)?;
+        None => {
+            let a = direction(args.reverse).map_err(named)?;
             (a.links(), vec![a])
         }
     };

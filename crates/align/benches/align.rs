@@ -31,12 +31,6 @@ fn read(p: &str) -> String {
     s
 }
 
-fn toks(s: &str) -> Vec<Vec<String>> {
-    s.lines()
-        .map(|l| l.split_whitespace().map(String::from).collect())
-        .collect()
-}
-
 fn status_mb(key: &str) -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()
@@ -63,21 +57,26 @@ fn cpu_s() -> f64 {
     (tick(11) + tick(12)) / 100.0
 }
 
-fn corpus(name: &str) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+/// The two sides' texts: lines are tokenized and interned straight from them (see `Corpus::from_lines`), so the
+/// peak RSS is the aligner's plus the text, as for `alinea align`.
+fn texts(name: &str) -> (String, String) {
     match name {
         "be-en" | "be-en-x3" => {
-            let s = toks(&read("reference/fast_align-outputs/be-en-67k/src.be.gz"));
-            let t = toks(&read("reference/fast_align-outputs/be-en-67k/tgt.en.gz"));
+            let s = read("reference/fast_align-outputs/be-en-67k/src.be.gz");
+            let t = read("reference/fast_align-outputs/be-en-67k/tgt.en.gz");
             let k = if name == "be-en" { 1 } else { 3 };
-            let rep = |v: Vec<Vec<String>>| (0..k).flat_map(|_| v.clone()).collect::<Vec<_>>();
-            (rep(s), rep(t))
+            (s.repeat(k), t.repeat(k))
         }
         "enfr-long" => (
-            toks(&read("reference/aer-protocol/enfr/src")),
-            toks(&read("reference/aer-protocol/enfr/tgt")),
+            read("reference/aer-protocol/enfr/src"),
+            read("reference/aer-protocol/enfr/tgt"),
         ),
         other => panic!("unknown corpus {other}"),
     }
+}
+
+fn whitespace(line: &str, push: &mut dyn FnMut(&str)) {
+    line.split_whitespace().for_each(push);
 }
 
 fn run_one(name: &str, threads: usize, model: Model, kind: &str) {
@@ -87,8 +86,14 @@ fn run_one(name: &str, threads: usize, model: Model, kind: &str) {
         "bayes_hmm" => Some(BayesModel::Hmm),
         _ => None,
     };
-    let (src, tgt) = corpus(name);
-    let cells: usize = src.iter().zip(&tgt).map(|(s, t)| s.len() * t.len()).sum();
+    let (src_text, tgt_text) = texts(name);
+    let (src, tgt): (Vec<&str>, Vec<&str>) =
+        (src_text.lines().collect(), tgt_text.lines().collect());
+    let cells: usize = src
+        .iter()
+        .zip(&tgt)
+        .map(|(s, t)| s.split_whitespace().count() * t.split_whitespace().count())
+        .sum();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -106,20 +111,39 @@ fn run_one(name: &str, threads: usize, model: Model, kind: &str) {
                 model,
                 ..Default::default()
             };
-            align_bayes_bidirectional(&src, &tgt, &p).unwrap()
+            let limit = length_limit(p.max_sentence_len, false);
+            let c = Corpus::from_lines(&src, &tgt, limit, whitespace).unwrap();
+            (
+                align_bayes_interned(&c, &p, false).unwrap(),
+                align_bayes_interned(&c, &p, true).unwrap(),
+            )
         } else if hmm {
-            align_hmm_bidirectional(&src, &tgt, &p, &HmmParams::default()).unwrap()
+            let (s, t): (Vec<Vec<&str>>, Vec<Vec<&str>>) = (
+                src.iter().map(|l| l.split_whitespace().collect()).collect(),
+                tgt.iter().map(|l| l.split_whitespace().collect()).collect(),
+            );
+            align_hmm_bidirectional(&s, &t, &p, &HmmParams::default()).unwrap()
         } else {
-            align_bidirectional(&src, &tgt, &p).unwrap()
+            let c = Corpus::from_lines(
+                &src,
+                &tgt,
+                length_limit(p.max_sentence_len, true),
+                whitespace,
+            )
+            .unwrap();
+            (
+                align_interned(&c, &p, false).unwrap(),
+                align_interned(&c, &p, true).unwrap(),
+            )
         };
-        let g = symmetrize(&f.links(), &r.links(), Method::GrowDiagFinalAnd).unwrap();
+        let g = symmetrize_runs(&f, &r, Method::GrowDiagFinalAnd).unwrap();
         (f, r, g)
     });
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_s() - cpu0;
     let links: usize = g.iter().map(Vec::len).sum();
     println!(
-        "{name:<10} model={} threads={threads} pairs={} cells/pass={cells} wall={wall:.2}s cpu={cpu:.2}s pairs/s={:.0} peak_rss={:.0}MB (input tokens {rss0:.0}MB) ttable={}+{} λ={:.2}/{:.2} gdfa_links={links}",
+        "{name:<10} model={} threads={threads} pairs={} cells/pass={cells} wall={wall:.2}s cpu={cpu:.2}s pairs/s={:.0} peak_rss={:.0}MB (input text {rss0:.0}MB) ttable={}+{} λ={:.2}/{:.2} gdfa_links={links}",
         if bayes.is_some() || hmm {
             kind.to_string()
         } else {

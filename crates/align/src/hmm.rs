@@ -299,12 +299,14 @@ fn run(
         .collect();
     let n_chunks = dir.sents.len().div_ceil(CHUNK);
     let mut posts = vec![0.0f64; dir.batch_cells()];
+    // The table index of each cell, for one batch at a time (nothing is stored per cell for the whole corpus).
+    let mut cell_buf = vec![0u32; posts.len()];
     let mut stats = AlignStats {
         iterations: Vec::new(),
         ..base.stats.clone()
     };
     let toks: f64 = dir.sents.iter().map(|(_, _, f)| f.len() as f64).sum();
-    let mut sentences = vec![SentenceAlignment::default(); corpus.pairs.len()];
+    let mut sentences = vec![SentenceAlignment::default(); corpus.len()];
     let mut posteriors = None;
     for iter in 0..hp.iterations {
         let model = Model {
@@ -320,6 +322,8 @@ fn run(
                 let b1 = (b0 + BATCH).min(n_chunks);
                 let (s0, s1) = (b0 * CHUNK, (b1 * CHUNK).min(dir.sents.len()));
                 let (cell0, cell1) = (dir.offsets[s0], dir.offsets[s1]);
+                dir.cells_range(s0, s1, &mut cell_buf[..cell1 - cell0]);
+                let batch_cells = &cell_buf[..cell1 - cell0];
                 let buf = &mut posts[..cell1 - cell0];
                 let parts = split_by_offsets(buf, &dir.offsets[s0..=s1], CHUNK);
                 let sums: Vec<(f64, Vec<f64>)> = parts
@@ -334,7 +338,8 @@ fn run(
                         for k in c * CHUNK..((c + 1) * CHUNK).min(dir.sents.len()) {
                             let (_, e, f) = dir.sents[k];
                             let (m, n) = (f.len(), e.len());
-                            let cells = &dir.cells[dir.offsets[k]..dir.offsets[k + 1]];
+                            let cells =
+                                &batch_cells[dir.offsets[k] - cell0..dir.offsets[k + 1] - cell0];
                             model.prepare(n, &mut sc);
                             model.emissions(cells, &mut sc.emit);
                             ll += model.forward_backward(m, n, &mut sc);
@@ -364,7 +369,7 @@ fn run(
                 }
                 ibm2::add_counts(
                     &mut counts,
-                    &dir.cells[cell0..cell1],
+                    &cell_buf[..cell1 - cell0],
                     &posts[..cell1 - cell0],
                 );
             }
@@ -391,11 +396,14 @@ fn run(
                 .enumerate()
                 .map(|(c, chunk)| {
                     let mut sc = Scratch::default();
+                    let mut cells = Vec::new();
                     let mut res = Vec::with_capacity(chunk.len());
                     for (kk, &(_, e, f)) in chunk.iter().enumerate() {
                         let k = c * CHUNK + kk;
                         let (m, n) = (f.len(), e.len());
-                        let cells = &dir.cells[dir.offsets[k]..dir.offsets[k + 1]];
+                        cells.resize(dir.offsets[k + 1] - dir.offsets[k], 0);
+                        dir.cells_of(k, 0, m, &mut cells);
+                        let cells = &cells[..];
                         model.prepare(n, &mut sc);
                         model.emissions(cells, &mut sc.emit);
                         model.forward_backward(m, n, &mut sc);
@@ -421,7 +429,7 @@ fn run(
                     res
                 })
                 .collect();
-            let mut dense = keep.then(|| vec![Posteriors::default(); corpus.pairs.len()]);
+            let mut dense = keep.then(|| vec![Posteriors::default(); corpus.len()]);
             for ((k, _, _), (sa, dp)) in dir.sents.iter().zip(outs.into_iter().flatten()) {
                 sentences[*k] = sa;
                 if let (Some(v), Some(dp)) = (dense.as_mut(), dp) {

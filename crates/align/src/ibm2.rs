@@ -27,6 +27,13 @@
 //!   then accumulated in corpus order, and every reduction is summed in a fixed order. The output is therefore
 //!   byte-identical for any rayon thread count, and counts are summed in the same order as single-threaded
 //!   fast_align (only the per-row normalisation order differs from its hash-map order).
+//! - Memory: the corpus is interned into flat id buffers ([`Corpus`]); nothing is stored per (i, j) cell for the
+//!   corpus. Work chunks are planned by cells (at most 2^18, a longer sentence split into runs of generated
+//!   positions), the table index and posterior of each cell are held for one batch of at most 2^19 cells, and the
+//!   diagonal prior is cached for at most 2^20 shape cells: working memory is the translation table (one entry per
+//!   co-occurring word pair) plus a constant, whatever the sentence lengths. Measured on be-en 67k (forward,
+//!   reverse and gdfa, 2 threads, paired runs): 131.7 MiB peak against 243.8 MiB when every cell's table index was
+//!   stored, at 1.9× the CPU time (the indices are looked up again in every pass); fast_align takes 78 MB.
 
 use std::sync::Arc;
 
@@ -238,7 +245,7 @@ impl Posteriors {
 }
 
 /// Interned vocabulary (ids in first-occurrence order).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Vocab {
     pub(crate) index: FxHashMap<Box<str>, u32>,
 }
@@ -246,8 +253,8 @@ pub(crate) struct Vocab {
 /// The trained translation table of one direction, for scoring arbitrary word pairs.
 #[derive(Debug)]
 pub struct TranslationTable {
-    cond: Vocab,
-    gen_: Vocab,
+    cond: Arc<Vocab>,
+    gen_: Arc<Vocab>,
     pub(crate) row_start: Vec<usize>,
     cols: Vec<u32>,
     pub(crate) probs: Vec<f64>,
@@ -256,12 +263,8 @@ pub struct TranslationTable {
 /// Deep copy of a table (used when an `Arc` is still shared).
 pub(crate) fn clone_table(t: &TranslationTable) -> TranslationTable {
     TranslationTable {
-        cond: Vocab {
-            index: t.cond.index.clone(),
-        },
-        gen_: Vocab {
-            index: t.gen_.index.clone(),
-        },
+        cond: Arc::clone(&t.cond),
+        gen_: Arc::clone(&t.gen_),
         row_start: t.row_start.clone(),
         cols: t.cols.clone(),
         probs: t.probs.clone(),
@@ -270,8 +273,8 @@ pub(crate) fn clone_table(t: &TranslationTable) -> TranslationTable {
 
 impl TranslationTable {
     pub(crate) fn from_parts(
-        cond: Vocab,
-        gen_: Vocab,
+        cond: Arc<Vocab>,
+        gen_: Arc<Vocab>,
         row_start: Vec<usize>,
         cols: Vec<u32>,
         probs: Vec<f64>,
@@ -336,46 +339,113 @@ impl Alignment {
     }
 }
 
-/// Interned corpus shared by both directions.
-pub(crate) struct Corpus {
-    /// Per pair: Some((src ids, tgt ids)) when usable. Src ids in `src_vocab`, tgt ids in `tgt_vocab`; 0 is free for
-    /// NULL in both numbering schemes, so words start at 1.
-    pub(crate) pairs: Vec<Option<(Vec<u32>, Vec<u32>)>>,
-    pub(crate) src_vocab: Vocab,
-    pub(crate) tgt_vocab: Vocab,
+/// A tokenized parallel corpus interned into two flat id buffers (4 bytes per token, one offset per line): the
+/// representation every model trains on, shared by both directions. Build it with [`Corpus::from_lines`] to
+/// tokenize and intern line by line without ever holding one string per token.
+#[derive(Debug)]
+pub struct Corpus {
+    /// Token ids of each side, pairs back to back: pair k's source is `src_ids[src_off[k]..src_off[k + 1]]`.
+    /// A skipped pair keeps no token (an empty range); a usable pair has both sides non-empty. Src ids are in
+    /// `src_vocab`, tgt ids in `tgt_vocab`; 0 is free for NULL in both numbering schemes, so words start at 1.
+    src_ids: Vec<u32>,
+    tgt_ids: Vec<u32>,
+    src_off: Vec<usize>,
+    tgt_off: Vec<usize>,
+    pub(crate) src_vocab: Arc<Vocab>,
+    pub(crate) tgt_vocab: Arc<Vocab>,
     pub(crate) skipped: Vec<Skipped>,
     pub(crate) suspicious: usize,
+    /// The longest side kept (see [`length_limit`]).
+    limit: usize,
 }
 
 fn is_suspicious(tok: &str) -> bool {
     tok == "|||" || tok == "<eps>" || tok.chars().any(char::is_whitespace)
 }
 
-fn intern<S: AsRef<str>>(
-    vocab: &mut Vocab,
-    toks: &[S],
-    suspicious: &mut usize,
-) -> Result<Vec<u32>, AlignError> {
-    let mut out = Vec::with_capacity(toks.len());
-    for t in toks {
-        let t = t.as_ref();
-        if is_suspicious(t) {
-            *suspicious += 1;
-        }
-        let next = vocab.index.len() + 1;
-        let id = match vocab.index.get(t) {
-            Some(&id) => id,
-            None => {
-                let id = u32::try_from(next).map_err(|_| AlignError::TooLarge {
-                    what: "vocabulary size",
-                })?;
-                vocab.index.insert(t.into(), id);
-                id
-            }
+/// One side of the corpus while it is interned: every line's ids, back to back.
+#[derive(Default)]
+struct Side {
+    vocab: Vocab,
+    ids: Vec<u32>,
+    off: Vec<usize>,
+    suspicious: usize,
+}
+
+impl Side {
+    /// Interns the tokens of `lines` lines in order; `line_tokens(k, push)` calls `push` once per token of line k.
+    /// Ids are numbered in first-occurrence order.
+    fn intern<F>(lines: usize, mut line_tokens: F) -> Result<Side, AlignError>
+    where
+        F: FnMut(usize, &mut dyn FnMut(&str)),
+    {
+        let mut s = Side {
+            off: Vec::with_capacity(lines + 1),
+            ..Default::default()
         };
-        out.push(id);
+        s.off.push(0);
+        let mut full = false;
+        for k in 0..lines {
+            line_tokens(k, &mut |t: &str| {
+                if is_suspicious(t) {
+                    s.suspicious += 1;
+                }
+                let id = match s.vocab.index.get(t) {
+                    Some(&id) => id,
+                    None => {
+                        let Ok(id) = u32::try_from(s.vocab.index.len() + 1) else {
+                            full = true;
+                            return;
+                        };
+                        s.vocab.index.insert(t.into(), id);
+                        id
+                    }
+                };
+                s.ids.push(id);
+            });
+            if full {
+                return Err(AlignError::TooLarge {
+                    what: "vocabulary size",
+                });
+            }
+            s.off.push(s.ids.len());
+        }
+        Ok(s)
     }
-    Ok(out)
+
+    fn len_of(&self, k: usize) -> usize {
+        self.off[k + 1] - self.off[k]
+    }
+
+    /// Drops the tokens of the lines not kept and renumbers the words in first-occurrence order over the kept
+    /// lines, forgetting words seen only in dropped ones: the result is what interning the kept lines alone gives.
+    fn retain(&mut self, keep: &[bool]) {
+        let mut ids = Vec::with_capacity(self.ids.len());
+        let mut off = Vec::with_capacity(self.off.len());
+        off.push(0);
+        let mut new_id = vec![0u32; self.vocab.index.len() + 1];
+        let mut next = 0u32;
+        for (k, &kp) in keep.iter().enumerate() {
+            if kp {
+                for &id in &self.ids[self.off[k]..self.off[k + 1]] {
+                    if new_id[id as usize] == 0 {
+                        next += 1;
+                        new_id[id as usize] = next;
+                    }
+                    ids.push(new_id[id as usize]);
+                }
+            }
+            off.push(ids.len());
+        }
+        self.vocab.index.retain(|_, id| {
+            *id = new_id[*id as usize];
+            *id != 0
+        });
+        self.vocab.index.shrink_to_fit();
+        ids.shrink_to_fit();
+        self.ids = ids;
+        self.off = off;
+    }
 }
 
 /// The longest side a model accepts for `max_sentence_len` (0 = no limit). IBM Model 2 (`shape_cap`) keeps one
@@ -391,29 +461,43 @@ pub fn length_limit(max_len: usize, shape_cap: bool) -> usize {
 }
 
 impl Corpus {
+    /// Number of input pairs, skipped ones included.
+    pub fn len(&self) -> usize {
+        self.src_off.len() - 1
+    }
+
+    /// Whether the corpus has no pair (never true for a built corpus: building fails without a usable pair).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The longest side this corpus kept.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Skipped pairs, in input order.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
     /// The usable pairs as (pair index, conditioning side, generated side): `src` conditions unless `reverse`.
     /// Both models' directions iterate this.
     pub(crate) fn oriented(&self, reverse: bool) -> Vec<(usize, &[u32], &[u32])> {
-        self.pairs
-            .iter()
-            .enumerate()
-            .filter_map(|(k, p)| {
-                p.as_ref().map(|(s, t)| {
-                    if reverse {
-                        (k, t.as_slice(), s.as_slice())
-                    } else {
-                        (k, s.as_slice(), t.as_slice())
-                    }
-                })
+        (0..self.len())
+            .filter_map(|k| {
+                let s = &self.src_ids[self.src_off[k]..self.src_off[k + 1]];
+                let t = &self.tgt_ids[self.tgt_off[k]..self.tgt_off[k + 1]];
+                (!s.is_empty()).then_some(if reverse { (k, t, s) } else { (k, s, t) })
             })
             .collect()
     }
 
-    pub(crate) fn new<S: AsRef<str> + Sync>(
+    /// Interns pre-tokenized sides (each `Vec` one line's tokens), as [`Corpus::from_lines`] does.
+    pub fn from_tokens<S: AsRef<str> + Sync>(
         src: &[Vec<S>],
         tgt: &[Vec<S>],
-        max_len: usize,
-        shape_cap: bool,
+        limit: usize,
     ) -> Result<Self, AlignError> {
         if src.len() != tgt.len() {
             return Err(AlignError::LengthMismatch {
@@ -421,66 +505,120 @@ impl Corpus {
                 tgt: tgt.len(),
             });
         }
-        let mut c = Corpus {
-            pairs: Vec::with_capacity(src.len()),
-            src_vocab: Vocab::default(),
-            tgt_vocab: Vocab::default(),
-            skipped: Vec::new(),
-            suspicious: 0,
+        let side = |v: &[Vec<S>]| {
+            Side::intern(v.len(), |k, push| {
+                for t in &v[k] {
+                    push(t.as_ref());
+                }
+            })
         };
-        let limit = length_limit(max_len, shape_cap);
-        let mut keep = Vec::with_capacity(src.len());
-        for (index, (s, t)) in src.iter().zip(tgt).enumerate() {
-            let reason = if s.is_empty() {
+        let (s, t) = rayon::join(|| side(src), || side(tgt));
+        Self::from_sides(s?, t?, limit)
+    }
+
+    /// Tokenizes and interns two line-aligned sides: `tokens(line, push)` calls `push` once per token of `line`.
+    /// Pairs with an empty side or a side longer than `limit` tokens (see [`length_limit`]) are skipped and
+    /// reported. Memory is 4 bytes per token plus the vocabulary: no string is kept per token.
+    pub fn from_lines<F>(
+        src: &[&str],
+        tgt: &[&str],
+        limit: usize,
+        tokens: F,
+    ) -> Result<Self, AlignError>
+    where
+        F: Fn(&str, &mut dyn FnMut(&str)) + Sync,
+    {
+        if src.len() != tgt.len() {
+            return Err(AlignError::LengthMismatch {
+                src: src.len(),
+                tgt: tgt.len(),
+            });
+        }
+        // The two sides are interned concurrently; each side is numbered sequentially in corpus order, so ids do
+        // not depend on the thread count.
+        let side = |v: &[&str]| Side::intern(v.len(), |k, push| tokens(v[k], push));
+        let (s, t) = rayon::join(|| side(src), || side(tgt));
+        Self::from_sides(s?, t?, limit)
+    }
+
+    fn from_sides(mut s: Side, mut t: Side, limit: usize) -> Result<Self, AlignError> {
+        let n = s.off.len() - 1;
+        let mut skipped = Vec::new();
+        let mut keep = Vec::with_capacity(n);
+        for index in 0..n {
+            let (ls, lt) = (s.len_of(index), t.len_of(index));
+            let reason = if ls == 0 {
                 Some(SkipReason::EmptySource)
-            } else if t.is_empty() {
+            } else if lt == 0 {
                 Some(SkipReason::EmptyTarget)
-            } else if s.len() > limit || t.len() > limit {
+            } else if ls > limit || lt > limit {
                 Some(SkipReason::TooLong)
             } else {
                 None
             };
             if let Some(reason) = reason {
-                c.skipped.push(Skipped { index, reason });
+                skipped.push(Skipped { index, reason });
             }
             keep.push(reason.is_none());
         }
-        // The two sides are interned concurrently; each side is numbered sequentially in corpus order, so ids do
-        // not depend on the thread count.
-        let side = |v: &[Vec<S>]| -> Result<(Vocab, Vec<Vec<u32>>, usize), AlignError> {
-            let mut vocab = Vocab::default();
-            let mut suspicious = 0;
-            let mut ids = Vec::with_capacity(v.len());
-            for (toks, &k) in v.iter().zip(&keep) {
-                if k {
-                    ids.push(intern(&mut vocab, toks, &mut suspicious)?);
-                }
-            }
-            Ok((vocab, ids, suspicious))
-        };
-        let (s_side, t_side) = rayon::join(|| side(src), || side(tgt));
-        let (src_vocab, src_ids, s_susp) = s_side?;
-        let (tgt_vocab, tgt_ids, t_susp) = t_side?;
-        c.src_vocab = src_vocab;
-        c.tgt_vocab = tgt_vocab;
-        c.suspicious = s_susp + t_susp;
-        let mut it = src_ids.into_iter().zip(tgt_ids);
-        for &k in &keep {
-            c.pairs.push(if k { it.next() } else { None });
-        }
-        let empty = c
-            .skipped
-            .iter()
-            .filter(|s| s.reason != SkipReason::TooLong)
-            .count();
-        if c.pairs.iter().all(Option::is_none) {
+        if skipped.len() == n {
+            let empty = skipped
+                .iter()
+                .filter(|s| s.reason != SkipReason::TooLong)
+                .count();
             return Err(AlignError::NothingToAlign {
-                total: src.len(),
+                total: n,
                 empty,
-                too_long: c.skipped.len() - empty,
+                too_long: skipped.len() - empty,
             });
         }
-        Ok(c)
+        // Words of skipped pairs must not exist for the models (the vocabulary size is a model constant).
+        let dropped_tokens = skipped
+            .iter()
+            .any(|sk| s.len_of(sk.index) + t.len_of(sk.index) > 0);
+        if dropped_tokens {
+            rayon::join(|| s.retain(&keep), || t.retain(&keep));
+        }
+        // Suspicious tokens are counted over the pairs that are aligned, as before.
+        if dropped_tokens {
+            let count = |side: &Side, vocab: &Vocab| {
+                let sus: std::collections::HashSet<u32> = vocab
+                    .index
+                    .iter()
+                    .filter(|(w, _)| is_suspicious(w))
+                    .map(|(_, &id)| id)
+                    .collect();
+                if sus.is_empty() {
+                    0
+                } else {
+                    side.ids.iter().filter(|id| sus.contains(id)).count()
+                }
+            };
+            s.suspicious = count(&s, &s.vocab);
+            t.suspicious = count(&t, &t.vocab);
+        }
+        Ok(Corpus {
+            src_ids: s.ids,
+            tgt_ids: t.ids,
+            src_off: s.off,
+            tgt_off: t.off,
+            src_vocab: Arc::new(s.vocab),
+            tgt_vocab: Arc::new(t.vocab),
+            skipped,
+            suspicious: s.suspicious + t.suspicious,
+            limit,
+        })
+    }
+
+    /// The corpus of a model with `max_len` (0 = no limit; `shape_cap`: the model caps sides, see
+    /// [`length_limit`]).
+    pub(crate) fn new<S: AsRef<str> + Sync>(
+        src: &[Vec<S>],
+        tgt: &[Vec<S>],
+        max_len: usize,
+        shape_cap: bool,
+    ) -> Result<Self, AlignError> {
+        Self::from_tokens(src, tgt, length_limit(max_len, shape_cap))
     }
 }
 
@@ -488,26 +626,97 @@ impl Corpus {
 pub(crate) const CHUNK: usize = 512;
 /// Chunks per E-step batch (posteriors of one batch are buffered, then added to the counts in corpus order).
 pub(crate) const BATCH: usize = 32;
+/// At most this many (generated token × conditioning position) cells per IBM2 work chunk: a chunk holds up to
+/// `CHUNK` sentences but is cut before it would exceed this, and a sentence larger than this on its own is split
+/// into runs of generated positions. Working memory therefore never depends on sentence lengths.
+pub(crate) const MAX_CHUNK_CELLS: usize = 1 << 18;
+/// At most this many cells per IBM2 E-step batch (12 bytes each: a posterior and a table index), a batch being at
+/// most `BATCH` chunks; a single chunk above it (one generated token of a side longer than this) is its own batch.
+pub(crate) const MAX_BATCH_CELLS: usize = 1 << 19;
+/// Prior values cached per sentence shape (m, n): shapes up to `MAX_SHAPE_CACHE` values each, up to
+/// `MAX_PRIOR_CACHE` values in all (8 MB); the priors of the other shapes are computed row by row when used.
+const MAX_SHAPE_CACHE: usize = 1 << 16;
+const MAX_PRIOR_CACHE: usize = 1 << 20;
 
-/// Training state of one direction.
+/// Generated positions j0..j1 of sentence k (an index into `Direction::sents`): the unit of IBM2 work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Piece {
+    pub(crate) k: usize,
+    pub(crate) j0: u32,
+    pub(crate) j1: u32,
+}
+
+/// Cuts sentences of `(n, m)` = (conditioning, generated) lengths into pieces and chunks: at most `CHUNK`
+/// sentences and at most `max_cells` cells ((n + 1) per generated token) per chunk, a sentence larger than
+/// `max_cells` split into runs of ⌊max_cells / (n + 1)⌋ positions (at least one). Returns the pieces and each
+/// chunk's first piece (one more entry at the end).
+pub(crate) fn plan_chunks(
+    lens: impl Iterator<Item = (usize, usize)>,
+    max_cells: usize,
+) -> (Vec<Piece>, Vec<usize>) {
+    let mut pieces = Vec::new();
+    let mut starts = vec![0usize];
+    let (mut cells, mut sents) = (0usize, 0usize);
+    for (k, (n, m)) in lens.enumerate() {
+        let row = n + 1;
+        if row * m > max_cells {
+            if sents > 0 {
+                starts.push(pieces.len());
+                (cells, sents) = (0, 0);
+            }
+            let step = (max_cells / row).max(1);
+            for j0 in (0..m).step_by(step) {
+                let j1 = (j0 + step).min(m);
+                pieces.push(Piece {
+                    k,
+                    j0: j0 as u32,
+                    j1: j1 as u32,
+                });
+                starts.push(pieces.len());
+            }
+            continue;
+        }
+        if sents == CHUNK || cells + row * m > max_cells {
+            starts.push(pieces.len());
+            (cells, sents) = (0, 0);
+        }
+        pieces.push(Piece {
+            k,
+            j0: 0,
+            j1: m as u32,
+        });
+        cells += row * m;
+        sents += 1;
+    }
+    if sents > 0 {
+        starts.push(pieces.len());
+    }
+    (pieces, starts)
+}
+
+/// Training state of one direction. Nothing is stored per (i, j) cell: the table index of each cell is looked up
+/// again for the batch being processed.
 pub(crate) struct Direction<'a> {
     /// Usable pairs as (input index, conditioning ids, generated ids).
     pub(crate) sents: Vec<(usize, &'a [u32], &'a [u32])>,
-    /// Offset of each sentence's cells in `cells` (len = sents + 1). Cells are j-major: for each generated
-    /// position j, NULL then conditioning positions 1..n.
+    /// Offset of each sentence's cells in the corpus's (virtual) cell sequence (len = sents + 1). Cells are
+    /// j-major: for each generated position j, NULL then conditioning positions 1..n.
     pub(crate) offsets: Vec<usize>,
-    pub(crate) cells: Vec<u32>,
     pub(crate) row_start: Vec<usize>,
     pub(crate) cols: Vec<u32>,
+    /// Work pieces and the first piece of each chunk (see [`plan_chunks`]).
+    pieces: Vec<Piece>,
+    chunk_start: Vec<usize>,
     /// Distinct (m, n) shapes in sorted order, each sentence's shape index, and each shape's offset in the
-    /// per-pass prior table (m·(n+1) values per shape).
+    /// per-pass prior table (m·(n+1) values per cached shape; `usize::MAX` for a shape computed when used).
     shapes: Vec<(u32, u32)>,
     shape_of: Vec<u32>,
     shape_off: Vec<usize>,
+    prior_len: usize,
 }
 
 impl Direction<'_> {
-    /// Cells of the largest batch of `BATCH` chunks: the size of the buffer that holds one batch's posteriors.
+    /// Cells of the largest batch of `BATCH` sentence chunks: the buffer size of the HMM's batches.
     pub(crate) fn batch_cells(&self) -> usize {
         let n_chunks = self.sents.len().div_ceil(CHUNK);
         (0..n_chunks)
@@ -519,6 +728,117 @@ impl Direction<'_> {
             .max()
             .unwrap_or(0)
     }
+
+    /// Table index of (conditioning word e, generated word f), which co-occur.
+    #[inline]
+    fn find(&self, e: u32, f: u32) -> u32 {
+        let (a, b) = (self.row_start[e as usize], self.row_start[e as usize + 1]);
+        let row = &self.cols[a..b];
+        // Dense rows (always the NULL row, which holds every generated word) are indexed directly; the binary
+        // search over big rows is the slowest part of the look-up.
+        if f >= row[0] && row.get((f - row[0]) as usize) == Some(&f) {
+            return (a + (f - row[0]) as usize) as u32;
+        }
+        let k = row
+            .binary_search(&f)
+            .expect("co-occurring pair is in the table");
+        (a + k) as u32
+    }
+
+    /// Table indices of the cells of sentence k's generated positions j0..j1 into `out` ((j1 − j0)·(n + 1)).
+    pub(crate) fn cells_of(&self, k: usize, j0: usize, j1: usize, out: &mut [u32]) {
+        let (_, e, f) = self.sents[k];
+        let mut w = 0;
+        for &fj in &f[j0..j1] {
+            out[w] = self.find(0, fj);
+            w += 1;
+            for &ei in e {
+                out[w] = self.find(ei, fj);
+                w += 1;
+            }
+        }
+    }
+
+    /// Table indices of the cells of sentences s0..s1 into `out`, in parallel on `CHUNK`-sentence slices.
+    pub(crate) fn cells_range(&self, s0: usize, s1: usize, out: &mut [u32]) {
+        let parts = split_by_offsets(out, &self.offsets[s0..=s1], CHUNK);
+        parts.into_par_iter().enumerate().for_each(|(c, part)| {
+            let lo = s0 + c * CHUNK;
+            let hi = (lo + CHUNK).min(s1);
+            let mut w = 0;
+            for k in lo..hi {
+                let len = self.offsets[k + 1] - self.offsets[k];
+                let m = self.sents[k].2.len();
+                self.cells_of(k, 0, m, &mut part[w..w + len]);
+                w += len;
+            }
+        });
+    }
+
+    fn n_chunks(&self) -> usize {
+        self.chunk_start.len() - 1
+    }
+
+    fn chunk_pieces(&self, c: usize) -> &[Piece] {
+        &self.pieces[self.chunk_start[c]..self.chunk_start[c + 1]]
+    }
+
+    /// First cell of a piece in the corpus's cell sequence, and its number of cells.
+    fn piece_cells(&self, p: &Piece) -> (usize, usize) {
+        let row = self.sents[p.k].1.len() + 1;
+        (
+            self.offsets[p.k] + p.j0 as usize * row,
+            (p.j1 - p.j0) as usize * row,
+        )
+    }
+
+    /// Cell range of chunks c0..c1 (consecutive pieces cover consecutive cells).
+    fn chunks_cells(&self, c0: usize, c1: usize) -> (usize, usize) {
+        let first = self.piece_cells(&self.pieces[self.chunk_start[c0]]).0;
+        let (lo, len) = self.piece_cells(&self.pieces[self.chunk_start[c1] - 1]);
+        (first, lo + len)
+    }
+
+    /// E-step batches as chunk ranges: at most `BATCH` chunks and `MAX_BATCH_CELLS` cells each (at least one chunk).
+    fn batches(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut c0 = 0;
+        while c0 < self.n_chunks() {
+            let mut c1 = c0 + 1;
+            while c1 < self.n_chunks()
+                && c1 - c0 < BATCH
+                && self.chunks_cells(c0, c1 + 1).1 - self.chunks_cells(c0, c1 + 1).0
+                    <= MAX_BATCH_CELLS
+            {
+                c1 += 1;
+            }
+            out.push((c0, c1));
+            c0 = c1;
+        }
+        out
+    }
+
+    /// The prior row of sentence k at generated position j: cached, or computed into `scratch`.
+    fn prior_row<'t>(
+        &self,
+        table: &'t [f64],
+        prior: &Prior,
+        k: usize,
+        j: usize,
+        scratch: &'t mut Vec<f64>,
+    ) -> &'t [f64] {
+        let shape = self.shape_of[k] as usize;
+        let (m, n) = self.shapes[shape];
+        let row = n as usize + 1;
+        let off = self.shape_off[shape];
+        if off != usize::MAX {
+            &table[off + j * row..off + (j + 1) * row]
+        } else {
+            scratch.resize(row, 0.0);
+            prior.row(j, m, n, scratch);
+            scratch
+        }
+    }
 }
 
 pub(crate) fn build_direction<'a>(
@@ -526,10 +846,23 @@ pub(crate) fn build_direction<'a>(
     reverse: bool,
     n_cond_vocab: usize,
 ) -> Result<Direction<'a>, AlignError> {
+    build_direction_bounded(corpus, reverse, n_cond_vocab, MAX_CHUNK_CELLS)
+}
+
+/// [`build_direction`] with chunks of at most `max_cells` cells (the tests use tiny bounds to force splits).
+fn build_direction_bounded<'a>(
+    corpus: &'a Corpus,
+    reverse: bool,
+    n_cond_vocab: usize,
+    max_cells: usize,
+) -> Result<Direction<'a>, AlignError> {
     let sents = corpus.oriented(reverse);
+    let (pieces, chunk_start) =
+        plan_chunks(sents.iter().map(|(_, e, f)| (e.len(), f.len())), max_cells);
     // Co-occurrence keys (e << 32 | f). Raw keys grow with the corpus while unique keys grow with the vocabulary, so
     // they are gathered in groups, each sorted, deduplicated and merged into the running unique set as soon as the
     // group is as large as that set (amortised linear merging, transient memory ~ unique keys, not corpus cells).
+    // Each chunk's raw keys are bounded by `MAX_CHUNK_CELLS` whatever the sentence lengths.
     let mut keys: Vec<u64> = Vec::new();
     let mut group: Vec<u64> = Vec::new();
     let flush = |keys: &mut Vec<u64>, group: &mut Vec<u64>| {
@@ -538,21 +871,25 @@ pub(crate) fn build_direction<'a>(
         *keys = merge_unique(keys, group);
         group.clear();
     };
-    for batch in sents.chunks(CHUNK * BATCH) {
-        let per_chunk: Vec<Vec<u64>> = batch
-            .par_chunks(CHUNK)
-            .map(|chunk| {
+    let n_chunks = chunk_start.len() - 1;
+    for b0 in (0..n_chunks).step_by(BATCH) {
+        let b1 = (b0 + BATCH).min(n_chunks);
+        let per_chunk: Vec<Vec<u64>> = (b0..b1)
+            .into_par_iter()
+            .map(|c| {
                 let mut v: Vec<u64> = Vec::new();
-                for (_, e, f) in chunk {
-                    for &fj in *f {
+                for p in &pieces[chunk_start[c]..chunk_start[c + 1]] {
+                    let (_, e, f) = sents[p.k];
+                    for &fj in &f[p.j0 as usize..p.j1 as usize] {
                         v.push(u64::from(fj));
-                        for &ei in *e {
+                        for &ei in e {
                             v.push(u64::from(ei) << 32 | u64::from(fj));
                         }
                     }
                 }
                 v.sort_unstable();
                 v.dedup();
+                v.shrink_to_fit();
                 v
             })
             .collect();
@@ -560,7 +897,7 @@ pub(crate) fn build_direction<'a>(
         for v in per_chunk {
             group.extend_from_slice(&v);
         }
-        if group.len() >= keys.len().max(1 << 22) {
+        if group.len() >= keys.len().max(1 << 20) {
             flush(&mut keys, &mut group);
         }
     }
@@ -587,46 +924,23 @@ pub(crate) fn build_direction<'a>(
         total += (e.len() + 1) * f.len();
         offsets.push(total);
     }
-    let mut cells = vec![0u32; total];
-    {
-        let find = |e: u32, f: u32| -> u32 {
-            let (a, b) = (row_start[e as usize], row_start[e as usize + 1]);
-            let row = &cols[a..b];
-            // Dense rows (always the NULL row, which holds every generated word) are indexed directly; the
-            // binary search over big rows was the slowest part of the set-up.
-            if f >= row[0] && row.get((f - row[0]) as usize) == Some(&f) {
-                return (a + (f - row[0]) as usize) as u32;
-            }
-            let k = row
-                .binary_search(&f)
-                .expect("co-occurring pair is in the table");
-            (a + k) as u32
-        };
-        let parts = split_by_offsets(&mut cells, &offsets, CHUNK);
-        parts.into_par_iter().enumerate().for_each(|(c, part)| {
-            let mut w = 0;
-            for (_, e, f) in &sents[c * CHUNK..((c + 1) * CHUNK).min(sents.len())] {
-                for &fj in *f {
-                    part[w] = find(0, fj);
-                    w += 1;
-                    for &ei in *e {
-                        part[w] = find(ei, fj);
-                        w += 1;
-                    }
-                }
-            }
-        });
-    }
     let mut shape_map: std::collections::BTreeMap<(u32, u32), u32> = Default::default();
     for (_, e, f) in &sents {
         shape_map.insert((f.len() as u32, e.len() as u32), 0);
     }
     let mut shapes = Vec::with_capacity(shape_map.len());
-    let mut shape_off = vec![0usize];
+    let mut shape_off = Vec::with_capacity(shape_map.len());
+    let mut prior_len = 0usize;
     for (k, (&(m, n), idx)) in shape_map.iter_mut().enumerate() {
         *idx = k as u32;
         shapes.push((m, n));
-        shape_off.push(shape_off[k] + (m as usize) * (n as usize + 1));
+        let size = (m as usize) * (n as usize + 1);
+        if size <= MAX_SHAPE_CACHE && prior_len + size <= MAX_PRIOR_CACHE {
+            shape_off.push(prior_len);
+            prior_len += size;
+        } else {
+            shape_off.push(usize::MAX);
+        }
     }
     let shape_of = sents
         .iter()
@@ -635,12 +949,14 @@ pub(crate) fn build_direction<'a>(
     Ok(Direction {
         sents,
         offsets,
-        cells,
         row_start,
         cols,
+        pieces,
+        chunk_start,
         shapes,
         shape_of,
         shape_off,
+        prior_len,
     })
 }
 
@@ -697,6 +1013,23 @@ fn merge_unique(a: &[u64], b: &[u64]) -> Vec<u64> {
     out
 }
 
+/// Splits `buf` (the cells of chunks c0..c1) into each chunk's cells.
+fn split_by_chunks<'b, T>(
+    mut buf: &'b mut [T],
+    dir: &Direction<'_>,
+    c0: usize,
+    c1: usize,
+) -> Vec<&'b mut [T]> {
+    let mut parts = Vec::with_capacity(c1 - c0);
+    for c in c0..c1 {
+        let (a, b) = dir.chunks_cells(c, c + 1);
+        let (x, y) = buf.split_at_mut(b - a);
+        parts.push(x);
+        buf = y;
+    }
+    parts
+}
+
 /// Splits `buf` into the cell ranges of consecutive sentence chunks of `chunk` sentences.
 pub(crate) fn split_by_offsets<'b, T>(
     mut buf: &'b mut [T],
@@ -751,25 +1084,24 @@ impl Prior {
         }
     }
 
-    /// The prior of every shape of the corpus for the current λ (one exp per shape cell instead of per corpus
-    /// cell: shapes repeat a lot).
+    /// The prior of every cached shape of the corpus for the current λ (one exp per shape cell instead of per
+    /// corpus cell: shapes repeat a lot).
     fn table(&self, dir: &Direction<'_>) -> Vec<f64> {
-        let mut vals = vec![0.0; *dir.shape_off.last().unwrap_or(&0)];
+        let mut vals = vec![0.0; dir.prior_len];
         let mut parts = Vec::with_capacity(dir.shapes.len());
         let mut rest = vals.as_mut_slice();
-        for k in 0..dir.shapes.len() {
-            let (a, b) = rest.split_at_mut(dir.shape_off[k + 1] - dir.shape_off[k]);
-            parts.push(a);
-            rest = b;
+        for (k, &(m, n)) in dir.shapes.iter().enumerate() {
+            if dir.shape_off[k] != usize::MAX {
+                let (a, b) = rest.split_at_mut(m as usize * (n as usize + 1));
+                parts.push((a, (m, n)));
+                rest = b;
+            }
         }
-        parts
-            .into_par_iter()
-            .zip(&dir.shapes)
-            .for_each(|(buf, &(m, n))| {
-                for (j, row) in buf.chunks_mut(n as usize + 1).enumerate() {
-                    self.row(j, m, n, row);
-                }
-            });
+        parts.into_par_iter().for_each(|(buf, (m, n))| {
+            for (j, row) in buf.chunks_mut(n as usize + 1).enumerate() {
+                self.row(j, m, n, row);
+            }
+        });
         vals
     }
 }
@@ -806,19 +1138,39 @@ pub(crate) fn run_direction(
     params: &Ibm2Params,
     reverse: bool,
 ) -> Result<Alignment, AlignError> {
+    run_direction_bounded(corpus, params, reverse, MAX_CHUNK_CELLS)
+}
+
+/// [`run_direction`] with work chunks of at most `max_cells` cells.
+fn run_direction_bounded(
+    corpus: &Corpus,
+    params: &Ibm2Params,
+    reverse: bool,
+    max_cells: usize,
+) -> Result<Alignment, AlignError> {
     params.validate()?;
     let (cond_vocab_len, gen_vocab_len) = if reverse {
         (corpus.tgt_vocab.index.len(), corpus.src_vocab.index.len())
     } else {
         (corpus.src_vocab.index.len(), corpus.tgt_vocab.index.len())
     };
-    let dir = build_direction(corpus, reverse, cond_vocab_len)?;
+    let dir = build_direction_bounded(corpus, reverse, cond_vocab_len, max_cells)?;
     let n_cells = dir.cols.len();
     let mut t = vec![0.0f64; n_cells];
     let mut counts = vec![0.0f64; n_cells];
-    // Posteriors are held for one batch of chunks at a time, which bounds memory on big corpora.
-    let n_chunks = dir.sents.len().div_ceil(CHUNK);
-    let mut posts = vec![0.0f64; dir.batch_cells()];
+    // Posteriors and cell indices are held for one batch of chunks at a time: memory is bounded by
+    // `MAX_BATCH_CELLS`, not by the corpus or its sentence lengths.
+    let batches = dir.batches();
+    let batch_max = batches
+        .iter()
+        .map(|&(c0, c1)| {
+            let (a, b) = dir.chunks_cells(c0, c1);
+            b - a
+        })
+        .max()
+        .unwrap_or(0);
+    let mut posts = vec![0.0f64; batch_max];
+    let mut cell_buf = vec![0u32; batch_max];
     let mut w_off = Vec::with_capacity(dir.shapes.len());
     let mut w_len = 0usize;
     for &(m, _) in &dir.shapes {
@@ -847,7 +1199,7 @@ pub(crate) fn run_direction(
         lambda: params.diagonal_tension,
     };
     let mut stats = AlignStats {
-        sentences: corpus.pairs.len(),
+        sentences: corpus.len(),
         aligned: dir.sents.len(),
         skipped: corpus.skipped.clone(),
         suspicious_tokens: corpus.suspicious,
@@ -859,7 +1211,7 @@ pub(crate) fn run_direction(
     };
     let fast_align = params.model == Model::FastAlign;
     let mut initialized = false;
-    let mut sentences = vec![SentenceAlignment::default(); corpus.pairs.len()];
+    let mut sentences = vec![SentenceAlignment::default(); corpus.len()];
     let mut dense: Option<Vec<Posteriors>> = None;
     for iter in 0..params.iterations {
         let final_pass = iter + 1 == params.iterations;
@@ -869,36 +1221,35 @@ pub(crate) fn run_direction(
             let want_w =
                 !fast_align && params.favor_diagonal && params.optimizes_tension() && iter > 0;
             let mut tot = PassSums::default();
-            for b0 in (0..n_chunks).step_by(BATCH) {
-                let b1 = (b0 + BATCH).min(n_chunks);
-                let (s0, s1) = (b0 * CHUNK, (b1 * CHUNK).min(dir.sents.len()));
-                let (cell0, cell1) = (dir.offsets[s0], dir.offsets[s1]);
-                let buf = &mut posts[..cell1 - cell0];
-                let parts = split_by_offsets(buf, &dir.offsets[s0..=s1], CHUNK);
-                let sums: Vec<PassSums> = parts
+            for &(b0, b1) in &batches {
+                let (cell0, cell1) = dir.chunks_cells(b0, b1);
+                let post_parts = split_by_chunks(&mut posts[..cell1 - cell0], &dir, b0, b1);
+                let cell_parts = split_by_chunks(&mut cell_buf[..cell1 - cell0], &dir, b0, b1);
+                let sums: Vec<PassSums> = post_parts
                     .into_par_iter()
+                    .zip(cell_parts)
                     .enumerate()
-                    .map(|(cc, part)| {
+                    .map(|(cc, (part, cells_part))| {
                         let c = b0 + cc;
                         let mut s = PassSums::default();
                         let mut probs = Vec::new();
                         let mut i_over_n: Vec<f64> = Vec::new();
-                        let base = dir.offsets[c * CHUNK];
-                        let hi = ((c + 1) * CHUNK).min(dir.sents.len());
-                        for k in c * CHUNK..hi {
-                            let (_, e, f) = dir.sents[k];
+                        let mut scratch = Vec::new();
+                        let mut off = 0usize;
+                        for p in dir.chunk_pieces(c) {
+                            let (_, e, f) = dir.sents[p.k];
                             let (m, n) = (f.len() as u32, e.len() as u32);
-                            probs.resize(e.len() + 1, 0.0);
+                            let row = e.len() + 1;
+                            let (j0, j1) = (p.j0 as usize, p.j1 as usize);
+                            dir.cells_of(p.k, j0, j1, &mut cells_part[off..off + (j1 - j0) * row]);
+                            probs.resize(row, 0.0);
                             i_over_n.clear();
                             i_over_n.extend((0..=n).map(|i| f64::from(i) / f64::from(n)));
-                            let mut off = dir.offsets[k];
-                            for j in 0..f.len() {
-                                let cells = &dir.cells[off..off + e.len() + 1];
-                                let pr = &table
-                                    [dir.shape_off[dir.shape_of[k] as usize] + j * (e.len() + 1)..]
-                                    [..e.len() + 1];
+                            for j in j0..j1 {
+                                let cells = &cells_part[off..off + row];
+                                let pr = dir.prior_row(&table, &prior, p.k, j, &mut scratch);
                                 let sum = fill(pr, &t, cells, !initialized, &mut probs);
-                                let out = &mut part[off - base..off - base + e.len() + 1];
+                                let out = &mut part[off..off + row];
                                 // Feature position: upstream uses the 0-based j here (notes §4), fixed uses j + 1.
                                 let jf = if fast_align { j as u32 } else { j as u32 + 1 };
                                 if prior.use_null {
@@ -916,7 +1267,7 @@ pub(crate) fn run_direction(
                                     s.emp_feat += -(i_over_n[i] - jm).abs() * q;
                                 }
                                 s.likelihood += sum.ln();
-                                off += e.len() + 1;
+                                off += row;
                             }
                         }
                         s
@@ -930,20 +1281,20 @@ pub(crate) fn run_direction(
                 // Counts in corpus order: the same summation order as single-threaded fast_align.
                 add_counts(
                     &mut counts,
-                    &dir.cells[cell0..cell1],
+                    &cell_buf[..cell1 - cell0],
                     &posts[..cell1 - cell0],
                 );
                 // Fixed mode: the λ gradient is Σ_tokens Σ_{i≥1} q(i)·h − Σ_tokens (1 − q(0))·E_δ\[h\]: the model term
                 // is weighted by each token's non-NULL posterior mass (upstream weights every token by 1, which biases
                 // λ upwards by the NULL mass). Summed sequentially in corpus order for determinism.
                 if want_w {
-                    for k in s0..s1 {
-                        let (_, e, f) = dir.sents[k];
-                        let w = &mut shape_w[w_off[dir.shape_of[k] as usize]..][..f.len()];
-                        let mut off = dir.offsets[k] - cell0;
-                        for wj in w.iter_mut() {
+                    let mut off = 0usize;
+                    for p in &dir.pieces[dir.chunk_start[b0]..dir.chunk_start[b1]] {
+                        let row = dir.sents[p.k].1.len() + 1;
+                        let w = &mut shape_w[w_off[dir.shape_of[p.k] as usize]..];
+                        for wj in &mut w[p.j0 as usize..p.j1 as usize] {
                             *wj += 1.0 - if prior.use_null { posts[off] } else { 0.0 };
-                            off += e.len() + 1;
+                            off += row;
                         }
                     }
                 }
@@ -987,35 +1338,34 @@ pub(crate) fn run_direction(
                 tension: prior.lambda,
             });
         } else {
-            type Out = (SentenceAlignment, Option<Posteriors>, f64);
+            // One result per piece: links of its positions, their dense posterior rows (j-major, n per j) when
+            // kept, and its log-likelihood; a split sentence's pieces are consecutive and joined below in order.
+            type Out = (SentenceAlignment, Vec<f32>, f64);
             let keep = params.keep_posteriors;
-            let outs: Vec<Vec<Out>> = dir
-                .sents
-                .par_chunks(CHUNK)
-                .enumerate()
-                .map(|(c, chunk)| {
+            let outs: Vec<Vec<Out>> = (0..dir.n_chunks())
+                .into_par_iter()
+                .map(|c| {
                     let mut probs = Vec::new();
-                    let mut res = Vec::with_capacity(chunk.len());
-                    for (kk, &(_, e, f)) in chunk.iter().enumerate() {
-                        let k = c * CHUNK + kk;
-                        let (m, n) = (f.len() as u32, e.len() as u32);
-                        probs.resize(e.len() + 1, 0.0);
+                    let mut scratch = Vec::new();
+                    let mut cells_buf = Vec::new();
+                    let pieces = dir.chunk_pieces(c);
+                    let mut res = Vec::with_capacity(pieces.len());
+                    for p in pieces {
+                        let (_, e, _) = dir.sents[p.k];
+                        let row = e.len() + 1;
+                        let (j0, j1) = (p.j0 as usize, p.j1 as usize);
+                        cells_buf.resize((j1 - j0) * row, 0);
+                        dir.cells_of(p.k, j0, j1, &mut cells_buf);
+                        probs.resize(row, 0.0);
                         let mut sa = SentenceAlignment::default();
-                        let mut dp = keep.then(|| {
-                            let (ns, nt) = if reverse { (m, n) } else { (n, m) };
-                            Posteriors {
-                                n_src: ns,
-                                n_tgt: nt,
-                                p: vec![0.0; (m * n) as usize],
-                            }
-                        });
+                        let mut dp = Vec::new();
+                        if keep {
+                            dp.reserve_exact((j1 - j0) * e.len());
+                        }
                         let mut lik = 0.0;
-                        let mut off = dir.offsets[k];
-                        for j in 0..f.len() {
-                            let cells = &dir.cells[off..off + e.len() + 1];
-                            let pr = &table
-                                [dir.shape_off[dir.shape_of[k] as usize] + j * (e.len() + 1)..]
-                                [..e.len() + 1];
+                        for j in j0..j1 {
+                            let cells = &cells_buf[(j - j0) * row..(j - j0 + 1) * row];
+                            let pr = dir.prior_row(&table, &prior, p.k, j, &mut scratch);
                             let sum = fill(pr, &t, cells, !initialized, &mut probs);
                             lik += sum.ln();
                             // Ties go to NULL, then to the lowest i (strict `>`), as upstream.
@@ -1045,30 +1395,49 @@ pub(crate) fn run_direction(
                                 };
                                 sa.ttable.push(tv as f32);
                             }
-                            if let Some(dp) = dp.as_mut() {
-                                for (i0, &p) in probs[1..].iter().enumerate() {
-                                    let idx = if reverse {
-                                        j * e.len() + i0
-                                    } else {
-                                        i0 * f.len() + j
-                                    };
-                                    dp.p[idx] = (p / sum) as f32;
-                                }
+                            if keep {
+                                dp.extend(probs[1..].iter().map(|&p| (p / sum) as f32));
                             }
-                            off += e.len() + 1;
                         }
+                        sa.links.shrink_to_fit();
+                        sa.posteriors.shrink_to_fit();
+                        sa.ttable.shrink_to_fit();
                         res.push((sa, dp, lik));
                     }
                     res
                 })
                 .collect();
             let mut likelihood = 0.0;
-            let mut dense_v = keep.then(|| vec![Posteriors::default(); corpus.pairs.len()]);
-            for ((k, _, _), (sa, dp, lik)) in dir.sents.iter().zip(outs.into_iter().flatten()) {
+            let mut dense_v = keep.then(|| vec![Posteriors::default(); corpus.len()]);
+            for (p, (sa, rows, lik)) in dir.pieces.iter().zip(outs.into_iter().flatten()) {
                 likelihood += lik;
-                sentences[*k] = sa;
-                if let (Some(v), Some(dp)) = (dense_v.as_mut(), dp) {
-                    v[*k] = dp;
+                let (k, e, f) = dir.sents[p.k];
+                if p.j0 == 0 {
+                    sentences[k] = sa;
+                } else {
+                    let s = &mut sentences[k];
+                    s.links.extend_from_slice(&sa.links);
+                    s.posteriors.extend_from_slice(&sa.posteriors);
+                    s.ttable.extend_from_slice(&sa.ttable);
+                }
+                if let Some(v) = dense_v.as_mut() {
+                    let (m, n) = (f.len(), e.len());
+                    let d = &mut v[k];
+                    if p.j0 == 0 {
+                        let (ns, nt) = if reverse { (m, n) } else { (n, m) };
+                        *d = Posteriors {
+                            n_src: ns as u32,
+                            n_tgt: nt as u32,
+                            p: vec![0.0; m * n],
+                        };
+                    }
+                    for (jj, r) in rows.chunks(n.max(1)).enumerate() {
+                        let j = p.j0 as usize + jj;
+                        for (i0, &q) in r.iter().enumerate() {
+                            let idx = if reverse { j * n + i0 } else { i0 * m + j };
+                            d.p[idx] = q;
+                        }
+                    }
                 }
             }
             dense = dense_v;
@@ -1092,12 +1461,8 @@ pub(crate) fn run_direction(
         (&corpus.src_vocab, &corpus.tgt_vocab)
     };
     let ttable = TranslationTable {
-        cond: Vocab {
-            index: cond.index.clone(),
-        },
-        gen_: Vocab {
-            index: gen_.index.clone(),
-        },
+        cond: Arc::clone(cond),
+        gen_: Arc::clone(gen_),
         row_start: dir.row_start,
         cols: dir.cols,
         probs: t,
@@ -1181,6 +1546,27 @@ pub fn align_corpus<S: AsRef<str> + Sync>(
     run_direction(&corpus, params, params.reverse)
 }
 
+/// Aligns one direction of an interned corpus (`reverse`: P(src | tgt)); `params.max_sentence_len` and
+/// `params.reverse` are not used (the corpus's own limit applies). Links are 0-based (src index, tgt index).
+pub fn align_interned(
+    corpus: &Corpus,
+    params: &Ibm2Params,
+    reverse: bool,
+) -> Result<Alignment, AlignError> {
+    params.validate()?;
+    if corpus.limit() > length_limit(0, true) {
+        return Err(AlignError::InvalidParam {
+            field: "max_sentence_len",
+            reason: format!(
+                "the corpus keeps sides of up to {} tokens; IBM Model 2 accepts at most {}",
+                corpus.limit(),
+                length_limit(0, true)
+            ),
+        });
+    }
+    run_direction(corpus, params, reverse)
+}
+
 /// Aligns in both directions (ignoring `params.reverse`), interning the corpus once. Returns (forward, reverse).
 pub fn align_bidirectional<S: AsRef<str> + Sync>(
     src: &[Vec<S>],
@@ -1192,4 +1578,84 @@ pub fn align_bidirectional<S: AsRef<str> + Sync>(
     let fwd = run_direction(&corpus, params, false)?;
     let rev = run_direction(&corpus, params, true)?;
     Ok((fwd, rev))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cells of every chunk, and that the pieces cover every sentence's positions in order.
+    fn check_plan(lens: &[(usize, usize)], max_cells: usize) {
+        let (pieces, starts) = plan_chunks(lens.iter().copied(), max_cells);
+        assert_eq!(starts[0], 0);
+        assert_eq!(*starts.last().unwrap(), pieces.len());
+        for c in 0..starts.len() - 1 {
+            let ps = &pieces[starts[c]..starts[c + 1]];
+            assert!(!ps.is_empty() && ps.len() <= CHUNK, "chunk {c}");
+            let cells: usize = ps
+                .iter()
+                .map(|p| (p.j1 - p.j0) as usize * (lens[p.k].0 + 1))
+                .sum();
+            // Only a single generated token whose row alone is over the bound may exceed it.
+            let one_wide_token = ps.len() == 1 && ps[0].j1 - ps[0].j0 == 1;
+            assert!(
+                cells <= max_cells || one_wide_token && lens[ps[0].k].0 + 1 > max_cells,
+                "chunk {c}: {cells} cells > {max_cells}"
+            );
+        }
+        let mut next = (0usize, 0u32);
+        for p in &pieces {
+            if p.j0 == 0 {
+                assert_eq!(next.1 as usize, if p.k == 0 { 0 } else { lens[next.0].1 });
+                assert_eq!(p.k, if p.k == 0 { 0 } else { next.0 + 1 });
+            } else {
+                assert_eq!((p.k, p.j0), next, "gap before {p:?}");
+            }
+            assert!(p.j0 < p.j1 && p.j1 as usize <= lens[p.k].1);
+            next = (p.k, p.j1);
+        }
+        assert_eq!(next, (lens.len() - 1, lens.last().unwrap().1 as u32));
+    }
+
+    #[test]
+    fn chunk_planner_bounds_cells_whatever_the_lengths() {
+        // The cases: 256 pairs of 1000 × 1000 tokens (≈ 2.6e8 cells in one 512-pair chunk before) and one
+        // 40k × 40k pair (1.6e9 cells), among short pairs; and a side longer than the bound itself.
+        let mut lens = vec![(5, 7); 700];
+        lens.extend(std::iter::repeat_n((1000, 1000), 256));
+        lens.push((40_000, 40_000));
+        lens.extend([(3, 2), (MAX_CHUNK_CELLS + 5, 2), (1, 1)]);
+        check_plan(&lens, MAX_CHUNK_CELLS);
+        check_plan(&lens, 7);
+        // Short sentences keep the old 512-sentence chunks (so their sums are unchanged).
+        let (_, starts) = plan_chunks(std::iter::repeat_n((10, 10), 2000), MAX_CHUNK_CELLS);
+        assert_eq!(starts, vec![0, 512, 1024, 1536, 2000]);
+    }
+
+    fn words(n: usize, salt: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("w{}", (i * 7 + salt) % 13))
+            .collect()
+    }
+
+    #[test]
+    fn split_sentences_align_exactly_as_whole_ones() {
+        // Sentences split into one-token pieces across chunks and batches must give the same counts (added in
+        // corpus order either way), links, posteriors and table as whole sentences.
+        let src: Vec<Vec<String>> = (0..40).map(|k| words(3 + k % 17, k)).collect();
+        let tgt: Vec<Vec<String>> = (0..40).map(|k| words(2 + (k * 5) % 19, k + 3)).collect();
+        let corpus = Corpus::new(&src, &tgt, 0, true).unwrap();
+        let p = Ibm2Params {
+            keep_posteriors: true,
+            ..Default::default()
+        };
+        for reverse in [false, true] {
+            let whole = run_direction_bounded(&corpus, &p, reverse, MAX_CHUNK_CELLS).unwrap();
+            let split = run_direction_bounded(&corpus, &p, reverse, 7).unwrap();
+            assert_eq!(whole.sentences, split.sentences, "reverse {reverse}");
+            assert_eq!(whole.posteriors, split.posteriors, "reverse {reverse}");
+            assert_eq!(whole.ttable.probs, split.ttable.probs, "reverse {reverse}");
+            assert!(whole.sentences.iter().map(|s| s.links.len()).sum::<usize>() > 100);
+        }
+    }
 }

@@ -30,16 +30,21 @@ pub mod tokenize;
 
 pub use aer::{AerScore, aer};
 pub use error::{AlignError, FormatError};
-pub use gibbs::{BayesModel, BayesParams, align_bayes_bidirectional, align_bayes_corpus};
+pub use gibbs::{
+    BayesModel, BayesParams, align_bayes_bidirectional, align_bayes_corpus, align_bayes_interned,
+};
 pub use hmm::{HmmParams, align_hmm_bidirectional};
 pub use ibm2::{
-    AlignStats, Alignment, Ibm2Params, IterationLog, Model, Posteriors, SentenceAlignment,
-    SkipReason, Skipped, TranslationTable, align_bidirectional, align_corpus,
+    AlignStats, Alignment, Corpus, Ibm2Params, IterationLog, Model, Posteriors, SentenceAlignment,
+    SkipReason, Skipped, TranslationTable, align_bidirectional, align_corpus, align_interned,
+    length_limit,
 };
 pub use pairs::{
     LinkScore, PairError, PairFilter, PairInput, PairParams, PairRow, PairStats, ScoreKind,
     ScoredPairInput, extract_pairs, extract_pairs_scored, link_scores,
 };
 pub use pharaoh::{GoldAlignment, Link};
-pub use symmetrize::{Method, symmetrize, symmetrize_posteriors, symmetrize_sentence};
+pub use symmetrize::{
+    Method, symmetrize, symmetrize_posteriors, symmetrize_runs, symmetrize_sentence,
+};
 pub use tokenize::{Token, TokenizeMode, tokenize};

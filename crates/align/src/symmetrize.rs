@@ -209,6 +209,26 @@ pub fn symmetrize(
         .collect())
 }
 
+/// [`symmetrize`] of two runs' links, read in place (no copy of either run's links is made).
+pub fn symmetrize_runs(
+    forward: &crate::ibm2::Alignment,
+    reverse: &crate::ibm2::Alignment,
+    method: Method,
+) -> Result<Vec<Vec<(u32, u32)>>, FormatError> {
+    use rayon::prelude::*;
+    let (f, r) = (&forward.sentences, &reverse.sentences);
+    if f.len() != r.len() {
+        return Err(FormatError::Mismatch {
+            a: f.len(),
+            b: r.len(),
+        });
+    }
+    Ok(f.par_iter()
+        .zip(r)
+        .map(|(a, b)| symmetrize_sentence(&a.links, &b.links, method))
+        .collect())
+}
+
 /// Soft symmetrization (not an atools method): keeps the links whose averaged directional posteriors
 /// (q_fwd(i, j) + q_rev(i, j)) / 2 reach `threshold`, in i-major order. Needs both runs with `keep_posteriors`.
 /// On the AER protocol (fixed model) θ = 0.5 scored 17.5 (en-fr) / 47.5 (ro-en) and θ = 0.4 scored 20.2 / 46.9,
