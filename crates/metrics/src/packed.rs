@@ -19,6 +19,10 @@ pub(crate) const MAX_PACKED_TOKENS: usize = 4;
 pub(crate) trait Key: Copy + Ord {
     fn lift(id: u32) -> Self;
     fn extend(self, id: u32, bits: u32) -> Self;
+    /// One more empty lane (past the end of the sequence).
+    fn pad(self, bits: u32) -> Self;
+    fn shr(self, bits: u32) -> Self;
+    fn last_lane_empty(self, bits: u32) -> bool;
 }
 
 impl Key for u64 {
@@ -29,6 +33,18 @@ impl Key for u64 {
     #[inline]
     fn extend(self, id: u32, bits: u32) -> Self {
         (self << bits) | (u64::from(id) + 1)
+    }
+    #[inline]
+    fn pad(self, bits: u32) -> Self {
+        self << bits
+    }
+    #[inline]
+    fn shr(self, bits: u32) -> Self {
+        self >> bits
+    }
+    #[inline]
+    fn last_lane_empty(self, bits: u32) -> bool {
+        self & ((1 << bits) - 1) == 0
     }
 }
 
@@ -41,6 +57,18 @@ impl Key for u128 {
     fn extend(self, id: u32, bits: u32) -> Self {
         (self << bits) | (u128::from(id) + 1)
     }
+    #[inline]
+    fn pad(self, bits: u32) -> Self {
+        self << bits
+    }
+    #[inline]
+    fn shr(self, bits: u32) -> Self {
+        self >> bits
+    }
+    #[inline]
+    fn last_lane_empty(self, bits: u32) -> bool {
+        self & ((1 << bits) - 1) == 0
+    }
 }
 
 /// Lane width for ids `0..n_ids` (ids + 1 must fit).
@@ -49,22 +77,32 @@ pub(crate) fn lane_bits(n_ids: usize) -> u32 {
 }
 
 /// Sorted keys of every n-gram of `ids`, one vector per order 1..=`order`.
+///
+/// One sort serves every order: each position gets the key of its `order` lanes with the lanes
+/// past the end left empty (0, below every id + 1). Keys compare lane by lane from the first, so
+/// dropping the last lanes (a shift) keeps them sorted, and the shifted keys of the positions
+/// whose n-th lane is not empty are exactly the sorted n-gram keys.
 pub(crate) fn ngrams_sorted<K: Key>(ids: &[u32], order: usize, bits: u32) -> Vec<Vec<K>> {
-    let mut out = Vec::with_capacity(order);
-    let mut cur: Vec<K> = ids.iter().map(|&c| K::lift(c)).collect();
-    for n in 1..=order {
-        if n > 1 {
-            let len = cur.len().saturating_sub(1);
-            for i in 0..len {
-                cur[i] = cur[i].extend(ids[i + n - 1], bits);
-            }
-            cur.truncate(len);
-        }
-        let mut v = cur.clone();
-        v.sort_unstable();
-        out.push(v);
-    }
-    out
+    let len = ids.len();
+    let mut padded: Vec<K> = (0..len)
+        .map(|p| {
+            (p + 1..p + order).fold(K::lift(ids[p]), |k, i| match ids.get(i) {
+                Some(&id) => k.extend(id, bits),
+                None => k.pad(bits),
+            })
+        })
+        .collect();
+    padded.sort_unstable();
+    (1..=order)
+        .map(|n| {
+            let shift = (order - n) as u32 * bits;
+            padded
+                .iter()
+                .map(|&k| k.shr(shift))
+                .filter(|&k| !k.last_lane_empty(bits))
+                .collect()
+        })
+        .collect()
 }
 
 /// `Σ_g min(count_h(g), count_r(g))` for two sorted multisets.
@@ -264,6 +302,29 @@ mod tests {
         let b: Vec<u64> = vec![1, 5, 5, 7];
         assert_eq!(clipped_matches(&a, &b), 3);
         assert_eq!(max_union(&a, &b), vec![1, 1, 2, 5, 5, 5, 7]);
+    }
+
+    #[test]
+    fn refined_order_equals_sorting_every_order() {
+        // Real text: the ids of a Flores-200 line's characters, and a run-heavy repetitive one.
+        let line = "Le lundi, des scientifiques de l'École de médecine de l'Université de Stanford ont annoncé";
+        let mut interner = CharInterner::default();
+        for text in [line, "aaaaabaaaaabaaaaab abab ab"] {
+            let ids = interner.ids(text.chars());
+            let bits = lane_bits(interner.len());
+            let got = ngrams_sorted::<u64>(&ids, 6, bits);
+            for (n, sorted) in got.iter().enumerate() {
+                let mut want: Vec<u64> = ids
+                    .windows(n + 1)
+                    .map(|w| {
+                        w.iter()
+                            .fold(0u64, |k, &id| (k << bits) | (u64::from(id) + 1))
+                    })
+                    .collect();
+                want.sort_unstable();
+                assert_eq!(sorted, &want, "order {}", n + 1);
+            }
+        }
     }
 
     #[test]
