@@ -160,7 +160,10 @@ fn flat_bits(report: &PairedReport) -> Vec<Option<u64>> {
 /// Directions whose every score, p-value, mean and interval has sacrebleu's bits.
 fn identical(ours: &[PairedReport], sacrebleu: &serde_json::Value) -> usize {
     let mut identical = 0;
-    for (o, p) in ours.iter().zip(sacrebleu["results"].as_array().expect("results")) {
+    for (o, p) in ours
+        .iter()
+        .zip(sacrebleu["results"].as_array().expect("results"))
+    {
         let theirs: Vec<Option<u64>> = p
             .as_array()
             .expect("rows")
@@ -199,7 +202,11 @@ fn main() {
             if let Some(json) = rest.first() {
                 let text = std::fs::read_to_string(json).expect("sacrebleu's JSON");
                 // The last line: a file that farm-bench-style runs append to may hold several.
-                let last = text.lines().rev().find(|l| l.starts_with('{')).expect("a JSON line");
+                let last = text
+                    .lines()
+                    .rev()
+                    .find(|l| l.starts_with('{'))
+                    .expect("a JSON line");
                 let v: serde_json::Value = serde_json::from_str(last).expect("sacrebleu's JSON");
                 println!(
                     "directions bit-identical to sacrebleu {}: {} of {}",
