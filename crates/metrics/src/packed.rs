@@ -76,15 +76,14 @@ pub(crate) fn lane_bits(n_ids: usize) -> u32 {
     (usize::BITS - (n_ids + 1).leading_zeros()).max(1)
 }
 
-/// Sorted keys of every n-gram of `ids`, one vector per order 1..=`order`.
+/// Each position's key of `order` lanes, the lanes past the end left empty (0, below every id + 1),
+/// sorted.
 ///
-/// One sort serves every order: each position gets the key of its `order` lanes with the lanes
-/// past the end left empty (0, below every id + 1). Keys compare lane by lane from the first, so
-/// dropping the last lanes (a shift) keeps them sorted, and the shifted keys of the positions
-/// whose n-th lane is not empty are exactly the sorted n-gram keys.
-pub(crate) fn ngrams_sorted<K: Key>(ids: &[u32], order: usize, bits: u32) -> Vec<Vec<K>> {
-    let len = ids.len();
-    let mut padded: Vec<K> = (0..len)
+/// One sort serves every order: keys compare lane by lane from the first, so dropping the last
+/// lanes (a shift) keeps them sorted, and the shifted keys of the positions whose n-th lane is not
+/// empty are exactly the sorted keys of the n-grams ([`order_keys`]).
+fn padded_sorted<K: Key>(ids: &[u32], order: usize, bits: u32) -> Vec<K> {
+    let mut padded: Vec<K> = (0..ids.len())
         .map(|p| {
             (p + 1..p + order).fold(K::lift(ids[p]), |k, i| match ids.get(i) {
                 Some(&id) => k.extend(id, bits),
@@ -93,16 +92,44 @@ pub(crate) fn ngrams_sorted<K: Key>(ids: &[u32], order: usize, bits: u32) -> Vec
         })
         .collect();
     padded.sort_unstable();
+    padded
+}
+
+/// The sorted keys of the `n`-grams, from [`padded_sorted`] keys of `order` lanes.
+fn order_keys<K: Key>(padded: &[K], order: usize, n: usize, bits: u32) -> impl Iterator<Item = K> {
+    let shift = (order - n) as u32 * bits;
+    padded
+        .iter()
+        .map(move |&k| k.shr(shift))
+        .filter(move |&k| !k.last_lane_empty(bits))
+}
+
+/// Sorted keys of every n-gram of `ids`, one vector per order 1..=`order`.
+pub(crate) fn ngrams_sorted<K: Key>(ids: &[u32], order: usize, bits: u32) -> Vec<Vec<K>> {
+    let padded = padded_sorted::<K>(ids, order, bits);
     (1..=order)
-        .map(|n| {
-            let shift = (order - n) as u32 * bits;
-            padded
-                .iter()
-                .map(|&k| k.shr(shift))
-                .filter(|&k| !k.last_lane_empty(bits))
-                .collect()
-        })
+        .map(|n| order_keys(&padded, order, n, bits).collect())
         .collect()
+}
+
+/// [`clipped_matches`] of two sorted streams.
+fn clipped_matches_of<K: Ord + Copy>(
+    mut h: impl Iterator<Item = K>,
+    mut r: impl Iterator<Item = K>,
+) -> u64 {
+    let (mut a, mut b, mut m) = (h.next(), r.next(), 0u64);
+    while let (Some(x), Some(y)) = (a, b) {
+        match x.cmp(&y) {
+            std::cmp::Ordering::Equal => {
+                m += 1;
+                a = h.next();
+                b = r.next();
+            }
+            std::cmp::Ordering::Less => a = h.next(),
+            std::cmp::Ordering::Greater => b = r.next(),
+        }
+    }
+    m
 }
 
 /// `Σ_g min(count_h(g), count_r(g))` for two sorted multisets.
@@ -157,17 +184,25 @@ pub(crate) fn chrf_triples(
     n_ids: usize,
 ) -> Vec<Vec<[u64; 3]>> {
     fn run<K: Key>(h: &[u32], refs: &[Vec<u32>], order: usize, bits: u32) -> Vec<Vec<[u64; 3]>> {
-        let hg = ngrams_sorted::<K>(h, order, bits);
+        // Straight from the one sorted key list of each side: no vector per order.
+        let hp = padded_sorted::<K>(h, order, bits);
         refs.iter()
             .map(|r| {
-                let rg = ngrams_sorted::<K>(r, order, bits);
-                (0..order)
+                let rp = padded_sorted::<K>(r, order, bits);
+                (1..=order)
                     .map(|n| {
-                        let (hn, rn) = (&hg[n], &rg[n]);
+                        // A sequence of `len` items has `len - n + 1` n-grams.
+                        let (hn, rn) = (
+                            (h.len() + 1).saturating_sub(n),
+                            (r.len() + 1).saturating_sub(n),
+                        );
                         [
-                            if rn.is_empty() { 0 } else { hn.len() as u64 },
-                            rn.len() as u64,
-                            clipped_matches(hn, rn),
+                            if rn == 0 { 0 } else { hn as u64 },
+                            rn as u64,
+                            clipped_matches_of(
+                                order_keys(&hp, order, n, bits),
+                                order_keys(&rp, order, n, bits),
+                            ),
                         ]
                     })
                     .collect()
@@ -191,6 +226,26 @@ pub(crate) fn bleu_counts(
     n_ids: usize,
 ) -> (Vec<u64>, Vec<u64>) {
     fn run<K: Key>(h: &[u32], refs: &[Vec<u32>], order: usize, bits: u32) -> (Vec<u64>, Vec<u64>) {
+        // A sequence of `len` items has `len - n + 1` n-grams.
+        let total = (1..=order)
+            .map(|n| (h.len() + 1).saturating_sub(n) as u64)
+            .collect();
+        if let [r] = refs {
+            // One reference: straight from the one sorted key list of each side.
+            let (hp, rp) = (
+                padded_sorted::<K>(h, order, bits),
+                padded_sorted::<K>(r, order, bits),
+            );
+            let correct = (1..=order)
+                .map(|n| {
+                    clipped_matches_of(
+                        order_keys(&hp, order, n, bits),
+                        order_keys(&rp, order, n, bits),
+                    )
+                })
+                .collect();
+            return (correct, total);
+        }
         let hg = ngrams_sorted::<K>(h, order, bits);
         let mut merged: Option<Vec<Vec<K>>> = None;
         for r in refs {
@@ -204,7 +259,6 @@ pub(crate) fn bleu_counts(
         let correct = (0..order)
             .map(|n| clipped_matches(&hg[n], &rg[n]))
             .collect();
-        let total = hg.iter().map(|v| v.len() as u64).collect();
         (correct, total)
     }
     let bits = lane_bits(n_ids);
