@@ -10,6 +10,7 @@ use alinea_engine::Store;
 use alinea_engine::exec::{RunReport, Status};
 use alinea_engine::plan::Plan;
 use alinea_engine::runs::{self, RunRecord, RunStage};
+use alinea_metrics::significance;
 
 /// What the caller of [`record_run`] asked for, beside the plan.
 pub struct RunRequest<'a> {
@@ -311,6 +312,7 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
         .map(|n| (n.clone(), key(&a, n), key(&b, n)))
         .collect();
     let (ma, mb) = (headline_metrics(&store, &a), headline_metrics(&store, &b));
+    let tests = paired_tests(&store, &a, &b);
     let metric_names: BTreeSet<&String> = ma.keys().chain(mb.keys()).collect();
     let metrics: Vec<(String, Option<f64>, Option<f64>)> = metric_names
         .into_iter()
@@ -322,6 +324,12 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
             "params": params.iter().map(|(n, x, y)| serde_json::json!({"name": n, "a": x, "b": y})).collect::<Vec<_>>(),
             "stages": stages.iter().map(|(n, x, y)| serde_json::json!({"name": n, "a": x, "b": y})).collect::<Vec<_>>(),
             "metrics": metrics.iter().map(|(n, x, y)| serde_json::json!({"name": n, "a": x, "b": y})).collect::<Vec<_>>(),
+            "significance": tests.iter().map(|t| serde_json::json!({
+                "stage": t.stage, "direction": t.direction, "metric": t.metric, "test": "bs",
+                "samples": t.samples, "seed": t.seed, "a": t.a, "b": t.b, "p_value": t.p_value,
+                "significant": t.p_value.is_some_and(|p| p <= significance::SIGNIFICANCE_LEVEL),
+                "note": t.note,
+            })).collect::<Vec<_>>(),
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -354,7 +362,172 @@ pub fn diff(global: &Global, args: DiffArgs) -> anyhow::Result<ExitCode> {
             .map(|(n, x, y)| [n, num(x), num(y)])
             .collect(),
     );
+    if !tests.is_empty() {
+        outln!(
+            "\nsignificance (sacrebleu's paired bootstrap, b against a, {} resamples, seed {}; * p <= {})",
+            significance::DEFAULT_BOOTSTRAP_SAMPLES,
+            significance::DEFAULT_SEED,
+            significance::SIGNIFICANCE_LEVEL
+        );
+        let mut t = super::console_table(Some(vec!["", "a", "b", "p"]));
+        for r in &tests {
+            let p = match (r.p_value, &r.note) {
+                (Some(p), _) => format!(
+                    "{p:.4}{}",
+                    if p <= significance::SIGNIFICANCE_LEVEL {
+                        "*"
+                    } else {
+                        ""
+                    }
+                ),
+                (None, Some(note)) => note.clone(),
+                (None, None) => "-".into(),
+            };
+            t.add_row(vec![
+                format!("{}.{} {}", r.stage, r.metric, r.direction),
+                num(r.a),
+                num(r.b),
+                p,
+            ]);
+        }
+        super::print_table(t, &[1, 2]);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One paired test of `alinea diff`: a `metrics.score` stage's direction and metric in both runs.
+struct PairedLine {
+    stage: String,
+    direction: String,
+    metric: String,
+    samples: usize,
+    seed: u64,
+    a: Option<f64>,
+    b: Option<f64>,
+    p_value: Option<f64>,
+    /// Why there is no test.
+    note: Option<String>,
+}
+
+/// What a `metrics.score` stage of a run scored: its options and its segments per direction.
+struct Scored {
+    score: alinea_metrics::ScoreConfig,
+    directions: crate::stages::metrics_compare::Directions,
+}
+
+/// The generations a `metrics.score` action read, and its options; None when the store no longer
+/// has them (or the stage read a file, which the record does not keep).
+fn scored(store: &Store, key: &str) -> Option<Result<Scored, String>> {
+    use crate::stages::metrics_score::{Params, input};
+    let record = store.get_action(key).ok()??;
+    let digest = record.components.inputs.get("generations")?.first()?;
+    let bytes = store.get_bytes(digest).ok()?;
+    let df = alinea_engine::table::decode_parquet(bytes).ok()?;
+    let p: Params = match serde_json::from_value(record.components.params.clone()) {
+        Ok(p) => p,
+        Err(e) => return Some(Err(format!("parameters unreadable: {e}"))),
+    };
+    let segs = match input::segments(&df, &p, None, &mut input::ReadCounts::default()) {
+        Ok(s) => s,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    Some(Ok(Scored {
+        score: p.score,
+        directions: crate::stages::metrics_compare::by_direction(segs),
+    }))
+}
+
+/// sacrebleu's paired bootstrap test (its defaults) of run `b` against run `a`, per direction and
+/// metric, for each `metrics.score` stage both runs ran with other keys and whose generations the
+/// store still has: the same library code as `metrics.compare`.
+fn paired_tests(store: &Store, a: &RunRecord, b: &RunRecord) -> Vec<PairedLine> {
+    let config = significance::TestConfig::new(significance::TestKind::Bootstrap);
+    let mut out = Vec::new();
+    for (name, sa) in a.stages.iter().filter(|(_, s)| s.kind == "metrics.score") {
+        let Some(sb) = b.stages.get(name).filter(|s| s.key != sa.key) else {
+            continue;
+        };
+        let (Some(x), Some(y)) = (scored(store, &sa.key), scored(store, &sb.key)) else {
+            continue;
+        };
+        let line = |direction: &str, metric: &str| PairedLine {
+            stage: name.clone(),
+            direction: direction.to_string(),
+            metric: metric.to_string(),
+            samples: config.samples,
+            seed: config.seed,
+            a: None,
+            b: None,
+            p_value: None,
+            note: None,
+        };
+        let (x, y) = match (x, y) {
+            (Ok(x), Ok(y)) => (x, y),
+            (Err(e), _) | (_, Err(e)) => {
+                out.push(PairedLine {
+                    note: Some(e),
+                    ..line("-", "-")
+                });
+                continue;
+            }
+        };
+        let options = (x.score == y.score).then(|| x.score.options(None));
+        let metrics = match options {
+            Some(Ok(o)) => o.metrics(),
+            Some(Err(e)) => {
+                out.push(PairedLine {
+                    note: Some(format!("no test: {e}")),
+                    ..line("-", "-")
+                });
+                continue;
+            }
+            None => {
+                out.push(PairedLine {
+                    note: Some("scored with other options: no test".into()),
+                    ..line("-", "-")
+                });
+                continue;
+            }
+        };
+        for (direction, base) in &x.directions {
+            let sys = y
+                .directions
+                .iter()
+                .find(|(d, _)| d == direction)
+                .map(|(_, s)| s);
+            let hyps = crate::stages::metrics_compare::aligned_hyps("b", "a", direction, base, sys);
+            let systems = hyps.map(|h| {
+                vec![
+                    (
+                        "a".to_string(),
+                        base.iter().map(|s| s.hyp.clone()).collect(),
+                    ),
+                    ("b".to_string(), h),
+                ]
+            });
+            let refs = vec![base.iter().map(|s| s.reference.clone()).collect::<Vec<_>>()];
+            match systems.map_err(|e| e.to_string()).and_then(|systems| {
+                significance::paired_test(&metrics, &refs, &systems, &config)
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok(report) => {
+                    for (m, metric) in report.metrics.iter().enumerate() {
+                        out.push(PairedLine {
+                            a: Some(report.results[0][m].score),
+                            b: Some(report.results[1][m].score),
+                            p_value: report.results[1][m].p_value,
+                            ..line(direction, metric)
+                        });
+                    }
+                }
+                Err(e) => out.push(PairedLine {
+                    note: Some(e),
+                    ..line(direction, "-")
+                }),
+            }
+        }
+    }
+    out
 }
 
 /// Arguments of `pin`.

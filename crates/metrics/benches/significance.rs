@@ -4,10 +4,13 @@
 //! 2.6.0's `PairedTest` in Python on the same files in one process. Checks that every mean, interval
 //! and p-value is bit-identical.
 //!
-//! usage: cargo bench -p alinea-metrics --bench significance [-- --only-alinea DIR | --write DIR]
+//! usage: cargo bench -p alinea-metrics --bench significance
+//!            [-- --only-alinea DIR [SACREBLEU_JSON] | --write DIR]
 //! env: SACREBLEU_PYTHON (default `python3`) must import sacrebleu 2.6.0 for the comparison.
 //! `--write DIR` only writes the files (and the Python script, DIR/paired_bs.py, which takes DIR);
-//! `--only-alinea DIR` only runs the alinea side on them: whole-process timing of each side.
+//! `--only-alinea DIR` only runs the alinea side on them: whole-process timing of each side. Given
+//! the JSON that `python3 DIR/paired_bs.py DIR` printed, it also counts the directions whose
+//! results are bit-identical to sacrebleu's.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -154,6 +157,30 @@ fn flat_bits(report: &PairedReport) -> Vec<Option<u64>> {
     out
 }
 
+/// Directions whose every score, p-value, mean and interval has sacrebleu's bits.
+fn identical(ours: &[PairedReport], sacrebleu: &serde_json::Value) -> usize {
+    let mut identical = 0;
+    for (o, p) in ours
+        .iter()
+        .zip(sacrebleu["results"].as_array().expect("results"))
+    {
+        let theirs: Vec<Option<u64>> = p
+            .as_array()
+            .expect("rows")
+            .iter()
+            .flat_map(|r| {
+                r.as_array()
+                    .expect("row")
+                    .iter()
+                    .map(|x| x.as_u64())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        identical += usize::from(flat_bits(o) == theirs);
+    }
+    identical
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -164,7 +191,7 @@ fn main() {
             write_files(Path::new(dir));
             return;
         }
-        [flag, dir] if flag == "--only-alinea" => {
+        [flag, dir, rest @ ..] if flag == "--only-alinea" && rest.len() <= 1 => {
             let dir = Path::new(dir);
             let names: Vec<String> = serde_json::from_str(
                 &std::fs::read_to_string(dir.join("directions.json")).expect("directions.json"),
@@ -172,6 +199,22 @@ fn main() {
             .expect("names");
             let reports = run_alinea(dir, &names);
             println!("{} directions tested", reports.len());
+            if let Some(json) = rest.first() {
+                let text = std::fs::read_to_string(json).expect("sacrebleu's JSON");
+                // The last line: a file that farm-bench-style runs append to may hold several.
+                let last = text
+                    .lines()
+                    .rev()
+                    .find(|l| l.starts_with('{'))
+                    .expect("a JSON line");
+                let v: serde_json::Value = serde_json::from_str(last).expect("sacrebleu's JSON");
+                println!(
+                    "directions bit-identical to sacrebleu {}: {} of {}",
+                    v["version"],
+                    identical(&reports, &v),
+                    names.len()
+                );
+            }
             return;
         }
         _ => {}
@@ -197,22 +240,7 @@ fn main() {
         Ok(out) if out.status.success() => {
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("python JSON");
             let py = v["seconds"].as_f64().expect("seconds");
-            let mut identical = 0;
-            for (o, p) in ours.iter().zip(v["results"].as_array().expect("results")) {
-                let theirs: Vec<Option<u64>> = p
-                    .as_array()
-                    .expect("rows")
-                    .iter()
-                    .flat_map(|r| {
-                        r.as_array()
-                            .expect("row")
-                            .iter()
-                            .map(|x| x.as_u64())
-                            .collect::<Vec<_>>()
-                    })
-                    .collect();
-                identical += usize::from(flat_bits(o) == theirs);
-            }
+            let identical = identical(&ours, &v);
             println!(
                 "sacrebleu {}: {py:.3} s ({:.2} CPU s; 1 process, excluding start-up and import)",
                 v["version"],

@@ -19,6 +19,10 @@ pub(crate) const MAX_PACKED_TOKENS: usize = 4;
 pub(crate) trait Key: Copy + Ord {
     fn lift(id: u32) -> Self;
     fn extend(self, id: u32, bits: u32) -> Self;
+    /// One more empty lane (past the end of the sequence).
+    fn pad(self, bits: u32) -> Self;
+    fn shr(self, bits: u32) -> Self;
+    fn last_lane_empty(self, bits: u32) -> bool;
 }
 
 impl Key for u64 {
@@ -29,6 +33,18 @@ impl Key for u64 {
     #[inline]
     fn extend(self, id: u32, bits: u32) -> Self {
         (self << bits) | (u64::from(id) + 1)
+    }
+    #[inline]
+    fn pad(self, bits: u32) -> Self {
+        self << bits
+    }
+    #[inline]
+    fn shr(self, bits: u32) -> Self {
+        self >> bits
+    }
+    #[inline]
+    fn last_lane_empty(self, bits: u32) -> bool {
+        self & ((1 << bits) - 1) == 0
     }
 }
 
@@ -41,6 +57,18 @@ impl Key for u128 {
     fn extend(self, id: u32, bits: u32) -> Self {
         (self << bits) | (u128::from(id) + 1)
     }
+    #[inline]
+    fn pad(self, bits: u32) -> Self {
+        self << bits
+    }
+    #[inline]
+    fn shr(self, bits: u32) -> Self {
+        self >> bits
+    }
+    #[inline]
+    fn last_lane_empty(self, bits: u32) -> bool {
+        self & ((1 << bits) - 1) == 0
+    }
 }
 
 /// Lane width for ids `0..n_ids` (ids + 1 must fit).
@@ -48,23 +76,60 @@ pub(crate) fn lane_bits(n_ids: usize) -> u32 {
     (usize::BITS - (n_ids + 1).leading_zeros()).max(1)
 }
 
+/// Each position's key of `order` lanes, the lanes past the end left empty (0, below every id + 1),
+/// sorted.
+///
+/// One sort serves every order: keys compare lane by lane from the first, so dropping the last
+/// lanes (a shift) keeps them sorted, and the shifted keys of the positions whose n-th lane is not
+/// empty are exactly the sorted keys of the n-grams ([`order_keys`]).
+fn padded_sorted<K: Key>(ids: &[u32], order: usize, bits: u32) -> Vec<K> {
+    let mut padded: Vec<K> = (0..ids.len())
+        .map(|p| {
+            (p + 1..p + order).fold(K::lift(ids[p]), |k, i| match ids.get(i) {
+                Some(&id) => k.extend(id, bits),
+                None => k.pad(bits),
+            })
+        })
+        .collect();
+    padded.sort_unstable();
+    padded
+}
+
+/// The sorted keys of the `n`-grams, from [`padded_sorted`] keys of `order` lanes.
+fn order_keys<K: Key>(padded: &[K], order: usize, n: usize, bits: u32) -> impl Iterator<Item = K> {
+    let shift = (order - n) as u32 * bits;
+    padded
+        .iter()
+        .map(move |&k| k.shr(shift))
+        .filter(move |&k| !k.last_lane_empty(bits))
+}
+
 /// Sorted keys of every n-gram of `ids`, one vector per order 1..=`order`.
 pub(crate) fn ngrams_sorted<K: Key>(ids: &[u32], order: usize, bits: u32) -> Vec<Vec<K>> {
-    let mut out = Vec::with_capacity(order);
-    let mut cur: Vec<K> = ids.iter().map(|&c| K::lift(c)).collect();
-    for n in 1..=order {
-        if n > 1 {
-            let len = cur.len().saturating_sub(1);
-            for i in 0..len {
-                cur[i] = cur[i].extend(ids[i + n - 1], bits);
+    let padded = padded_sorted::<K>(ids, order, bits);
+    (1..=order)
+        .map(|n| order_keys(&padded, order, n, bits).collect())
+        .collect()
+}
+
+/// [`clipped_matches`] of two sorted streams.
+fn clipped_matches_of<K: Ord + Copy>(
+    mut h: impl Iterator<Item = K>,
+    mut r: impl Iterator<Item = K>,
+) -> u64 {
+    let (mut a, mut b, mut m) = (h.next(), r.next(), 0u64);
+    while let (Some(x), Some(y)) = (a, b) {
+        match x.cmp(&y) {
+            std::cmp::Ordering::Equal => {
+                m += 1;
+                a = h.next();
+                b = r.next();
             }
-            cur.truncate(len);
+            std::cmp::Ordering::Less => a = h.next(),
+            std::cmp::Ordering::Greater => b = r.next(),
         }
-        let mut v = cur.clone();
-        v.sort_unstable();
-        out.push(v);
     }
-    out
+    m
 }
 
 /// `Σ_g min(count_h(g), count_r(g))` for two sorted multisets.
@@ -119,17 +184,25 @@ pub(crate) fn chrf_triples(
     n_ids: usize,
 ) -> Vec<Vec<[u64; 3]>> {
     fn run<K: Key>(h: &[u32], refs: &[Vec<u32>], order: usize, bits: u32) -> Vec<Vec<[u64; 3]>> {
-        let hg = ngrams_sorted::<K>(h, order, bits);
+        // Straight from the one sorted key list of each side: no vector per order.
+        let hp = padded_sorted::<K>(h, order, bits);
         refs.iter()
             .map(|r| {
-                let rg = ngrams_sorted::<K>(r, order, bits);
-                (0..order)
+                let rp = padded_sorted::<K>(r, order, bits);
+                (1..=order)
                     .map(|n| {
-                        let (hn, rn) = (&hg[n], &rg[n]);
+                        // A sequence of `len` items has `len - n + 1` n-grams.
+                        let (hn, rn) = (
+                            (h.len() + 1).saturating_sub(n),
+                            (r.len() + 1).saturating_sub(n),
+                        );
                         [
-                            if rn.is_empty() { 0 } else { hn.len() as u64 },
-                            rn.len() as u64,
-                            clipped_matches(hn, rn),
+                            if rn == 0 { 0 } else { hn as u64 },
+                            rn as u64,
+                            clipped_matches_of(
+                                order_keys(&hp, order, n, bits),
+                                order_keys(&rp, order, n, bits),
+                            ),
                         ]
                     })
                     .collect()
@@ -153,6 +226,26 @@ pub(crate) fn bleu_counts(
     n_ids: usize,
 ) -> (Vec<u64>, Vec<u64>) {
     fn run<K: Key>(h: &[u32], refs: &[Vec<u32>], order: usize, bits: u32) -> (Vec<u64>, Vec<u64>) {
+        // A sequence of `len` items has `len - n + 1` n-grams.
+        let total = (1..=order)
+            .map(|n| (h.len() + 1).saturating_sub(n) as u64)
+            .collect();
+        if let [r] = refs {
+            // One reference: straight from the one sorted key list of each side.
+            let (hp, rp) = (
+                padded_sorted::<K>(h, order, bits),
+                padded_sorted::<K>(r, order, bits),
+            );
+            let correct = (1..=order)
+                .map(|n| {
+                    clipped_matches_of(
+                        order_keys(&hp, order, n, bits),
+                        order_keys(&rp, order, n, bits),
+                    )
+                })
+                .collect();
+            return (correct, total);
+        }
         let hg = ngrams_sorted::<K>(h, order, bits);
         let mut merged: Option<Vec<Vec<K>>> = None;
         for r in refs {
@@ -166,7 +259,6 @@ pub(crate) fn bleu_counts(
         let correct = (0..order)
             .map(|n| clipped_matches(&hg[n], &rg[n]))
             .collect();
-        let total = hg.iter().map(|v| v.len() as u64).collect();
         (correct, total)
     }
     let bits = lane_bits(n_ids);
@@ -264,6 +356,29 @@ mod tests {
         let b: Vec<u64> = vec![1, 5, 5, 7];
         assert_eq!(clipped_matches(&a, &b), 3);
         assert_eq!(max_union(&a, &b), vec![1, 1, 2, 5, 5, 5, 7]);
+    }
+
+    #[test]
+    fn refined_order_equals_sorting_every_order() {
+        // Real text: the ids of a Flores-200 line's characters, and a run-heavy repetitive one.
+        let line = "Le lundi, des scientifiques de l'École de médecine de l'Université de Stanford ont annoncé";
+        let mut interner = CharInterner::default();
+        for text in [line, "aaaaabaaaaabaaaaab abab ab"] {
+            let ids = interner.ids(text.chars());
+            let bits = lane_bits(interner.len());
+            let got = ngrams_sorted::<u64>(&ids, 6, bits);
+            for (n, sorted) in got.iter().enumerate() {
+                let mut want: Vec<u64> = ids
+                    .windows(n + 1)
+                    .map(|w| {
+                        w.iter()
+                            .fold(0u64, |k, &id| (k << bits) | (u64::from(id) + 1))
+                    })
+                    .collect();
+                want.sort_unstable();
+                assert_eq!(sorted, &want, "order {}", n + 1);
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use alinea_metrics::{ScoreConfig, Tokenizer};
+use alinea_metrics::{MetricsError, ScoreConfig, SpmModel};
 use alinea_metrics::significance::{
     self, DEFAULT_SEED, PairedReport, TestConfig, TestKind, TestResult,
 };
@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::stages::metrics_score::input::{self, ReadCounts, Segment};
 use alinea_engine::{
-    DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats,
-    TablesSlot, col,
+    DType, InputSlot, Optional, OutputSlot, Outputs, ParamError, PathSlot, Stage, StageCtx,
+    StageError, Stats, TablesSlot, col,
 };
 
 /// Parameters of `metrics.compare`.
@@ -76,7 +76,7 @@ impl Params {
             config.samples = n;
         }
         config.check().map_err(|e| match e {
-            alinea_metrics::MetricsError::BadValue { field, .. } => {
+            MetricsError::BadValue { field, .. } => {
                 ParamError::new(field, e.to_string())
             }
             e => ParamError::new("test", e.to_string()),
@@ -96,17 +96,22 @@ impl Params {
 
 const GENERATIONS: TablesSlot = TablesSlot::new(
     "generations",
-    "the generations tables of the runs to compare (two or more: [\"gen_mt\", \"gen_align\"] or \"gen[*]\"), with the columns metrics.score reads; every run must cover the same directions and references in the same order",
+    "the generations tables of the runs to compare (two or more: [\"gen_mt\", \"gen_align\"] or \"gen[*]\"), with the columns metrics.score reads; every run must cover the baseline's directions and segments (matched by pair_id, else by order) with the same references",
 );
+const SPM_MODEL: PathSlot<Optional> = PathSlot::new(
+    "spm_model",
+    "the SentencePiece model of `tokenize = \"flores200\"` / `\"flores101\"` (spBLEU), as for metrics.score",
+)
+.optional();
 
 /// The stage kind.
 pub struct MetricsCompare;
 
 /// A run's segments per direction, in order of first appearance.
-type Directions = Vec<(String, Vec<Segment>)>;
+pub(crate) type Directions = Vec<(String, Vec<Segment>)>;
 
 /// One run's segments per direction, in order of first appearance.
-fn by_direction(segs: Vec<Segment>) -> Directions {
+pub(crate) fn by_direction(segs: Vec<Segment>) -> Directions {
     let mut out: Vec<(String, Vec<Segment>)> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
     for s in segs {
@@ -119,14 +124,49 @@ fn by_direction(segs: Vec<Segment>) -> Directions {
     out
 }
 
-/// Checks that a system's direction has the baseline's references, segment by segment.
-fn check_aligned(
+/// At most this many pair_ids are named in an alignment error.
+const NAMED_IDS: usize = 5;
+
+fn id_list(ids: &[u64]) -> String {
+    let mut s = ids
+        .iter()
+        .take(NAMED_IDS)
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ids.len() > NAMED_IDS {
+        s.push_str(&format!(" and {} more", ids.len() - NAMED_IDS));
+    }
+    s
+}
+
+/// The pair_ids of a direction's segments, or None when some segment has none; an error for a
+/// pair_id given twice.
+fn pair_ids(segs: &[Segment], bad: &dyn Fn(String) -> StageError, whose: &str) -> Result<Option<BTreeMap<u64, usize>>, StageError> {
+    let mut ids = BTreeMap::new();
+    for (i, s) in segs.iter().enumerate() {
+        let Some(id) = s.pair_id else {
+            return Ok(None);
+        };
+        if let Some(first) = ids.insert(id, i) {
+            return Err(bad(format!(
+                "{whose} has pair_id {id} twice (rows {} and {})",
+                segs[first].row, s.row
+            )));
+        }
+    }
+    Ok(Some(ids))
+}
+
+/// A system's hypotheses in the order of the baseline's segments: matched by `pair_id` when both
+/// tables have one, by position otherwise, and checked to have the baseline's references.
+pub(crate) fn aligned_hyps(
     run: &str,
     baseline: &str,
     direction: &str,
     base: &[Segment],
     sys: Option<&Vec<Segment>>,
-) -> Result<(), StageError> {
+) -> Result<Vec<String>, StageError> {
     let bad = |message: String| StageError::Input {
         slot: GENERATIONS.name().into(),
         message: format!("run `{run}`, direction {direction}: {message}"),
@@ -134,22 +174,59 @@ fn check_aligned(
     let Some(sys) = sys else {
         return Err(bad(format!("missing, but the baseline `{baseline}` has it")));
     };
-    if sys.len() != base.len() {
-        return Err(bad(format!(
-            "{} segments, the baseline `{baseline}` has {}",
-            sys.len(),
-            base.len()
-        )));
-    }
-    for (i, (b, s)) in base.iter().zip(sys).enumerate() {
-        if b.reference != s.reference {
+    let base_ids = pair_ids(base, &bad, &format!("the baseline `{baseline}`"))?;
+    let sys_ids = pair_ids(sys, &bad, "it")?;
+    let order: Vec<usize> = match (&base_ids, &sys_ids) {
+        (Some(b), Some(s)) => {
+            let missing: Vec<u64> = b.keys().filter(|id| !s.contains_key(id)).copied().collect();
+            let extra: Vec<u64> = s.keys().filter(|id| !b.contains_key(id)).copied().collect();
+            if !missing.is_empty() || !extra.is_empty() {
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("lacks pair_id {} of the baseline `{baseline}`", id_list(&missing)));
+                }
+                if !extra.is_empty() {
+                    parts.push(format!("has pair_id {} that the baseline `{baseline}` lacks", id_list(&extra)));
+                }
+                return Err(bad(parts.join("; ")));
+            }
+            base.iter()
+                .map(|seg| s[&seg.pair_id.expect("every baseline segment has a pair_id")])
+                .collect()
+        }
+        (None, None) => {
+            if sys.len() != base.len() {
+                return Err(bad(format!(
+                    "{} segments, the baseline `{baseline}` has {} (neither has pair_ids to match them by)",
+                    sys.len(),
+                    base.len()
+                )));
+            }
+            (0..base.len()).collect()
+        }
+        (b, _) => {
+            let (with, without) = if b.is_some() { (baseline, run) } else { (run, baseline) };
             return Err(bad(format!(
-                "segment {i} (row {}) has another reference than the baseline's (row {}): the runs are not aligned",
-                s.row, b.row
+                "`{with}` has pair_ids but `{without}` does not: the segments cannot be matched"
             )));
         }
-    }
-    Ok(())
+    };
+    order
+        .into_iter()
+        .zip(base)
+        .map(|(i, b)| {
+            let s = &sys[i];
+            if b.reference != s.reference {
+                return Err(bad(format!(
+                    "segment {} (row {}) has another reference than the baseline's (row {}): the runs are not aligned",
+                    s.pair_id.map_or(format!("{i}"), |id| format!("with pair_id {id}")),
+                    s.row,
+                    b.row
+                )));
+            }
+            Ok(s.hyp.clone())
+        })
+        .collect()
 }
 
 /// One row of the output per (direction, system, metric).
@@ -188,11 +265,13 @@ Compares the generations of two or more runs direction by direction with sacrebl
 paired bootstrap resampling (`test = \"bs\"`, 1000 resamples, with each system's bootstrap mean and 95% confidence
 interval) or approximate randomization (`test = \"ar\"`, 10,000 trials), seed 12345, for BLEU, chrF and chrF++ under
 the scoring options of `metrics.score`. The baseline is the `baseline` stage's table (default: the first input); a
-difference is significant when p <= 0.05 (sacrebleu's `*`). Every run must have the baseline's directions with the
-same references in the same order. The `report` stage marks significant differences when given this table as
+difference is significant when p <= 0.05 (sacrebleu's `*`). `tokenize = \"flores200\"` / `\"flores101\"` (spBLEU) take
+the SentencePiece model as the `spm_model` input, as in `metrics.score`. Every run must have the baseline's directions
+and segments with the same references: matched by `pair_id` when the tables have one (a run lacking or adding
+pair_ids is refused, naming them), by order otherwise. The `report` stage marks significant differences when given this table as
 `comparisons`.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[GENERATIONS.slot()];
+    const INPUTS: &'static [InputSlot] = &[GENERATIONS.slot(), SPM_MODEL.slot()];
     const OUTPUTS: &'static [OutputSlot] = &[OutputSlot::table(
         "comparisons",
         &[
@@ -219,12 +298,6 @@ same references in the same order. The `report` stage marks significant differen
         p.score
             .validate()
             .map_err(|(field, message)| ParamError::new(field, message))?;
-        if Tokenizer::needs_model(&p.score.tokenize) {
-            return Err(ParamError::new(
-                "tokenize",
-                "SentencePiece tokenizers are not offered here: compare with 13a, intl, zh, char or none",
-            ));
-        }
         p.test_config()?;
         if p.test_set.is_empty() {
             return Err(ParamError::new("test_set", "must not be empty"));
@@ -239,7 +312,26 @@ same references in the same order. The `report` stage marks significant differen
                 field: e.field.clone(),
                 message: e.message.clone(),
             })?;
-        let opts = p.score.options(None).map_err(|e| StageError::domain("", e))?;
+        let spm_model = match ctx.path(SPM_MODEL)? {
+            Some(path) => {
+                let path = path.to_path_buf();
+                let bytes = ctx.read_file(&path)?;
+                Some(
+                    SpmModel::from_bytes(&path, &bytes).map_err(|e| StageError::Input {
+                        slot: SPM_MODEL.name().into(),
+                        message: e.to_string(),
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let opts = p.score.options(spm_model).map_err(|e| match e {
+            MetricsError::TokenizerModel(m) => StageError::Input {
+                slot: SPM_MODEL.name().into(),
+                message: m,
+            },
+            e => StageError::domain("", e),
+        })?;
         let metrics = opts.metrics();
         let tables = ctx.tables(GENERATIONS)?;
         if tables.len() < 2 {
@@ -284,9 +376,8 @@ same references in the same order. The `report` stage marks significant differen
             )];
             for (run, dirs) in &runs {
                 let sys = dirs.iter().find(|(d, _)| d == direction).map(|(_, s)| s);
-                check_aligned(run, &baseline.0, direction, base_segs, sys)?;
-                let sys = sys.expect("checked above");
-                systems.push((run.clone(), sys.iter().map(|s| s.hyp.clone()).collect()));
+                let hyps = aligned_hyps(run, &baseline.0, direction, base_segs, sys)?;
+                systems.push((run.clone(), hyps));
             }
             let refs = vec![base_segs.iter().map(|s| s.reference.clone()).collect()];
             let report = significance::paired_test(&metrics, &refs, &systems, &config)
@@ -328,4 +419,62 @@ fn frame(p: &Params, config: &TestConfig, baseline: &str, rows: &[Row]) -> Polar
         col!("significant", |r: &Row| r.result.significant()),
         col!("signature", |r: &Row| r.signature.clone()),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real Flores-200 devtest lines as one direction's segments, pair_ids from `first`.
+    fn segments(hyp_of: impl Fn(&str) -> String, first: u64) -> Vec<Segment> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/datasets/flores200/flores200_dataset/devtest/zho_Hans.devtest");
+        let text = std::fs::read_to_string(path).expect("flores devtest");
+        text.lines()
+            .take(20)
+            .enumerate()
+            .map(|(i, l)| Segment {
+                row: i as u64,
+                pair_id: Some(first + i as u64),
+                direction: "en-zh".into(),
+                src_lang: "en".into(),
+                tgt_lang: "zh".into(),
+                src: None,
+                reference: l.to_string(),
+                hyp: hyp_of(l),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn systems_are_lined_up_by_pair_id() {
+        let base = segments(|l| l.chars().skip(1).collect(), 0);
+        // The other run's rows in reverse order: its hypotheses come back in the baseline's order.
+        let mut sys = segments(|l| l.chars().rev().collect(), 0);
+        sys.reverse();
+        for (i, s) in sys.iter_mut().enumerate() {
+            s.row = i as u64;
+        }
+        let hyps = aligned_hyps("gen_b", "gen_a", "en-zh", &base, Some(&sys)).unwrap();
+        for (h, b) in hyps.iter().zip(&base) {
+            assert_eq!(*h, b.reference.chars().rev().collect::<String>());
+        }
+        // Pair ids shifted by three: three missing, three extra, all named.
+        let shifted = segments(|l| l.to_string(), 3);
+        let err = aligned_hyps("gen_b", "gen_a", "en-zh", &base, Some(&shifted))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lacks pair_id 0, 1, 2 of the baseline `gen_a`")
+                && err.contains("has pair_id 20, 21, 22 that the baseline `gen_a` lacks"),
+            "{err}"
+        );
+        // Same pair_ids but another reference: not the same segments.
+        let mut other = segments(|l| l.to_string(), 0);
+        other[4].reference.push('。');
+        let err = aligned_hyps("gen_b", "gen_a", "en-zh", &base, Some(&other))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("segment with pair_id 4 (row 4) has another reference"), "{err}");
+    }
 }

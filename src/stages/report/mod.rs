@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use alinea_metrics::report::significance::{
-    Comparison, insert_into_html, significance_html, significance_markdown,
+    Comparison, Marks, insert_into_html, significance_html, significance_markdown,
 };
 use alinea_metrics::report::{DirectionScores, ReportSpec, build_report, paper};
 use polars::prelude::*;
@@ -40,6 +40,9 @@ pub struct Params {
     pub metrics: Vec<String>,
     /// Languages beyond the built-in registry (for the seen/unseen buckets).
     pub extra_languages: Vec<Language>,
+    /// For the significance marks in the tables: the name metrics.compare knew a scores run by
+    /// (its generations stage), `{ score_align = "gen_align" }`; unnamed runs match by their own name.
+    pub significance_runs: BTreeMap<String, String>,
 }
 
 impl Default for Params {
@@ -52,6 +55,7 @@ impl Default for Params {
             paper_match: BTreeMap::new(),
             metrics: vec!["BLEU".into(), "chrF++".into(), "COMET".into()],
             extra_languages: Vec::new(),
+            significance_runs: BTreeMap::new(),
         }
     }
 }
@@ -82,6 +86,8 @@ const COMPARISONS: TablesSlot<Optional> = TablesSlot::new(
     col("score", DType::F64),
     col("p_value", DType::F64),
     col("significant", DType::Bool),
+    col("samples", DType::U64),
+    col("signature", DType::Str),
 ]);
 
 /// The stage kind.
@@ -117,6 +123,22 @@ fn read_comparisons(run: &str, df: &DataFrame) -> Result<Vec<Comparison>, StageE
         .iter()
         .map(|v| v.unwrap_or(false))
         .collect();
+    let samples: Vec<u64> = df
+        .column("samples")?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
+    // sacrebleu's signature names the seed: `nrefs:1|bs:1000|seed:12345|…`.
+    let seeds: Vec<Option<u64>> = s("signature")?
+        .iter()
+        .map(|sig| {
+            sig.split('|')
+                .find_map(|f| f.strip_prefix("seed:"))
+                .and_then(|v| v.parse().ok())
+        })
+        .collect();
     Ok((0..df.height())
         .map(|i| Comparison {
             test_set: ts[i].clone(),
@@ -129,6 +151,8 @@ fn read_comparisons(run: &str, df: &DataFrame) -> Result<Vec<Comparison>, StageE
             score: sc[i],
             p_value: p[i],
             significant: sig[i],
+            samples: samples[i],
+            seed: seeds[i],
         })
         .collect())
 }
@@ -219,7 +243,9 @@ Lays out the scores of one or more `metrics.score` stages as the paper's tables:
 per direction group (en→xx, xx→en) with languages as columns and the average, the BLOOMZ+3 seen/unseen buckets
 (seen = `bloom_seen` in the registry), runs side by side with the best value of every column marked, grouped bar
 charts, a per-direction appendix with the failure analysis, and, given the `comparisons` of metrics.compare stages,
-a significance section marking which differences to the baseline are significant (p <= 0.05, `*`). The run name of a scores table is the name of the
+a significance section marking which differences to the baseline are significant (p <= 0.05, `*`); the tables mark
+those cells with `†` (legend: test, samples, seed, threshold), matching a scores run to the compared run by
+`significance_runs` (`{ score_align = \"gen_align\" }`) or by name. The run name of a scores table is the name of the
 stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*]`).";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[SCORES.slot(), COMPARISONS.slot()];
@@ -318,7 +344,12 @@ stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*
             .iter()
             .map(|l| (l.code.clone(), l.flores.clone()))
             .collect();
+        let mut comparisons = Vec::new();
+        for (run, df) in ctx.tables(COMPARISONS)?.unwrap_or_default() {
+            comparisons.extend(read_comparisons(&run, &df)?);
+        }
         let spec = ReportSpec {
+            marks: Marks::new(&comparisons, &p.significance_runs),
             title: p.title.clone(),
             decimals: p.decimals,
             metrics: p.metrics.clone(),
@@ -343,10 +374,6 @@ stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*
         }
 
         let mut report = build_report(&dirs, &spec);
-        let mut comparisons = Vec::new();
-        for (run, df) in ctx.tables(COMPARISONS)?.unwrap_or_default() {
-            comparisons.extend(read_comparisons(&run, &df)?);
-        }
         if !comparisons.is_empty() {
             report
                 .markdown

@@ -70,6 +70,8 @@ pub struct ReportSpec {
     pub seen: BTreeSet<String>,
     /// ISO 639-1 code → Flores-200 code, to name the paper's directions as runs with Flores codes do.
     pub flores: BTreeMap<String, String>,
+    /// Significance markers of the per-direction cells.
+    pub marks: super::significance::Marks,
 }
 
 /// A built report: the three documents and the summary table.
@@ -101,6 +103,7 @@ pub fn build_report(dirs: &[DirectionScores], spec: &ReportSpec) -> Report {
         english: english.into(),
         seen: spec.seen.clone(),
         decimals: spec.decimals,
+        marks: spec.marks.clone(),
     };
     let comet_present = dirs.iter().any(|r| r.values[3].is_some());
     let shown: Vec<&str> = METRICS

@@ -49,6 +49,9 @@ pub struct ReportOptions {
     pub seen: BTreeSet<String>,
     /// Decimals shown.
     pub decimals: usize,
+    /// Significance markers of the per-direction cells (from metrics.compare).
+    #[serde(skip)]
+    pub marks: significance::Marks,
 }
 
 impl Default for ReportOptions {
@@ -58,6 +61,7 @@ impl Default for ReportOptions {
             english: "eng_Latn".into(),
             seen: BTreeSet::new(),
             decimals: 2,
+            marks: significance::Marks::default(),
         }
     }
 }
@@ -110,6 +114,18 @@ struct Table {
     metric: String,
     columns: Vec<String>,
     rows: Vec<(String, Vec<Option<f64>>)>,
+    /// Significance markers per row and column (empty for tables without per-direction cells).
+    marks: Vec<Vec<&'static str>>,
+}
+
+impl Table {
+    fn mark(&self, row: usize, col: usize) -> &'static str {
+        self.marks
+            .get(row)
+            .and_then(|r| r.get(col))
+            .copied()
+            .unwrap_or("")
+    }
 }
 
 impl Table {
@@ -167,15 +183,25 @@ fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
                 let mut columns: Vec<String> = langs.iter().map(|s| s.to_string()).collect();
                 columns.push("Avg".into());
                 let mut trows = Vec::new();
+                let mut marks = Vec::new();
                 for run in &runs {
-                    let mut vals: Vec<Option<f64>> = langs
+                    let cells: Vec<Option<&&ScoreRow>> = langs
                         .iter()
                         .map(|l| {
                             g.iter()
                                 .find(|r| r.run == *run && column_of(r, group) == *l)
-                                .and_then(|r| r.value)
                         })
                         .collect();
+                    marks.push(
+                        cells
+                            .iter()
+                            .map(|c| {
+                                c.map_or("", |r| opts.marks.get(run, ts, metric, &r.direction))
+                            })
+                            .collect(),
+                    );
+                    let mut vals: Vec<Option<f64>> =
+                        cells.iter().map(|c| c.and_then(|r| r.value)).collect();
                     // The average is only shown when the run has every language (else "–").
                     let avg = if vals.iter().all(Option::is_some) {
                         mean(&vals.iter().flatten().copied().collect::<Vec<_>>())
@@ -190,6 +216,7 @@ fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
                     metric: metric.to_string(),
                     columns,
                     rows: trows,
+                    marks,
                 });
             }
             // Seen/unseen buckets over all directions of this test set and metric.
@@ -222,6 +249,7 @@ fn build_tables(rows: &[ScoreRow], opts: &ReportOptions) -> Vec<Table> {
                 metric: metric.to_string(),
                 columns,
                 rows: trows,
+                marks: Vec::new(),
             });
         }
     }
@@ -245,6 +273,9 @@ pub(crate) fn fmt_val(v: Option<f64>, d: usize) -> String {
 /// languages + Avg) plus a bucket table; the best value per column is in bold.
 pub fn render_markdown(rows: &[ScoreRow], opts: &ReportOptions) -> String {
     let mut out = format!("# {}\n", opts.title);
+    for line in opts.marks.legend() {
+        let _ = write!(out, "\n{line}\n");
+    }
     for t in build_tables(rows, opts) {
         let best = t.best();
         let _ = write!(
@@ -260,10 +291,11 @@ pub fn render_markdown(rows: &[ScoreRow], opts: &ReportOptions) -> String {
                 .enumerate()
                 .map(|(c, v)| {
                     let s = fmt_val(*v, opts.decimals);
+                    let mark = t.mark(ri, c);
                     if best[c] == Some(ri) && t.rows.len() > 1 {
-                        format!("**{s}**")
+                        format!("**{s}**{mark}")
                     } else {
-                        s
+                        format!("{s}{mark}")
                     }
                 })
                 .collect();
@@ -345,6 +377,9 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}th:first-child,td
         );
     }
     out.push_str("</p>\n");
+    for line in opts.marks.legend() {
+        let _ = writeln!(out, "<p class=\"marks\">{}</p>", escape(line));
+    }
     for t in &tables {
         let best = t.best();
         let _ = write!(
@@ -365,7 +400,12 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}th:first-child,td
                 } else {
                     ""
                 };
-                let _ = write!(out, "<td{class}>{}</td>", fmt_val(*v, opts.decimals));
+                let _ = write!(
+                    out,
+                    "<td{class}>{}{}</td>",
+                    fmt_val(*v, opts.decimals),
+                    t.mark(ri, c)
+                );
             }
             out.push_str("</tr>");
         }

@@ -242,6 +242,21 @@ struct StatsRows {
     width: usize,
     offsets: Vec<(usize, usize)>,
     data: Vec<f32>,
+    /// The same rows as integers, each padded with zeros to [`padded_width`], when no resample of
+    /// `n` rows can overflow a u32 column sum.
+    ints: Option<Vec<u32>>,
+}
+
+/// The largest integer up to which every float32 partial sum of non-negative integers is exact:
+/// below it numpy's float32 additions equal integer additions, in any order.
+const F32_EXACT: u32 = 1 << 24;
+
+/// Columns summed together in [`StatsRows::integer_sums`]: four SSE2 registers.
+const LANES: usize = 16;
+
+/// The integer rows' width: the statistics' width rounded up to whole blocks of [`LANES`].
+fn padded_width(width: usize) -> usize {
+    width.div_ceil(LANES) * LANES
 }
 
 impl StatsRows {
@@ -255,34 +270,83 @@ impl StatsRows {
             width += w;
         }
         let mut data = Vec::with_capacity(n * width);
+        let mut max = 0u64;
         for i in 0..n {
             for m in per_metric {
+                max = m[i].iter().fold(max, |a, &v| a.max(v));
                 // `np.array(stats, dtype='float32')`.
                 data.extend(m[i].iter().map(|&v| v as f32));
             }
         }
+        // A resample sums `n` rows, each column at most `max`.
+        let fits = (n as u64)
+            .checked_mul(max)
+            .is_some_and(|bound| bound <= u64::from(u32::MAX));
+        let ints = fits.then(|| {
+            let stride = padded_width(width);
+            let mut ints = Vec::with_capacity(n * stride);
+            for i in 0..n {
+                for m in per_metric {
+                    ints.extend(m[i].iter().map(|&v| v as u32));
+                }
+                ints.resize((i + 1) * stride, 0);
+            }
+            ints
+        });
         StatsRows {
             width,
             offsets,
             data,
+            ints,
         }
     }
 
-    /// `stats_np[idxs[s]].sum(0)` for each resample `s`: numpy adds the rows one after another
-    /// in float32.
+    /// `stats_np[idxs[s]].sum(0)` for each resample `s`. Summed as integers, which equals
+    /// numpy's float32 sums whenever no column exceeds 2^24; a resample where one does is summed
+    /// again the way numpy does it.
     fn resample_sums(&self, idxs: &[usize], n: usize) -> Vec<Vec<f32>> {
         idxs.par_chunks(n)
             .map(|rows| {
-                let mut acc = vec![0f32; self.width];
-                for &r in rows {
-                    let row = &self.data[r * self.width..(r + 1) * self.width];
-                    for (a, &v) in acc.iter_mut().zip(row) {
-                        *a += v;
-                    }
-                }
-                acc
+                self.ints
+                    .as_deref()
+                    .and_then(|ints| self.integer_sums(ints, rows))
+                    .unwrap_or_else(|| self.float32_sums(rows))
             })
             .collect()
+    }
+
+    /// The rows' sums as float32 when every one is exact (at most 2^24), else None.
+    fn integer_sums(&self, ints: &[u32], rows: &[usize]) -> Option<Vec<f32>> {
+        let w = self.width;
+        let stride = padded_width(w);
+        let mut acc = vec![0u32; stride];
+        // Column blocks outermost: a block's accumulators stay in registers over all the rows.
+        for (b, block) in acc.chunks_exact_mut(LANES).enumerate() {
+            let mut sums = [0u32; LANES];
+            for &r in rows {
+                let row = &ints[r * stride + b * LANES..][..LANES];
+                for (s, &v) in sums.iter_mut().zip(row) {
+                    *s += v;
+                }
+            }
+            block.copy_from_slice(&sums);
+        }
+        acc.truncate(w);
+        acc.iter()
+            .all(|&v| v <= F32_EXACT)
+            .then(|| acc.iter().map(|&v| v as f32).collect())
+    }
+
+    /// numpy's own way: the rows added one after another in float32.
+    fn float32_sums(&self, rows: &[usize]) -> Vec<f32> {
+        let w = self.width;
+        let mut acc = vec![0f32; w];
+        for &r in rows {
+            for (a, &v) in acc.iter_mut().zip(&self.data[r * w..(r + 1) * w]) {
+                *a += v;
+            }
+        }
+        acc
     }
 }
 
@@ -309,6 +373,59 @@ fn sum_stats(stats: &[Vec<u64>]) -> Vec<u64> {
         }
     }
     acc
+}
+
+/// For each metric, the index of the chrF++ metric whose pass also gives its statistics: a chrF
+/// metric that is a chrF++ one without word n-grams shares that one's character n-gram work.
+fn chrf_partners(metrics: &[Metric]) -> Vec<Option<usize>> {
+    metrics
+        .iter()
+        .map(|m| match m {
+            Metric::Chrf(c) if c.word_order == 0 => metrics.iter().position(|o| {
+                matches!(o, Metric::Chrf(pp) if pp.word_order > 0
+                    && Chrf { word_order: 0, ..pp.clone() } == *c)
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Per-segment statistics of every metric (`out[m][segment]`), in one parallel pass over the
+/// segments. The streams must have been checked.
+fn metrics_stats(metrics: &[Metric], hyps: &[String], refs: &[Vec<String>]) -> Vec<Vec<Vec<u64>>> {
+    let partners = chrf_partners(metrics);
+    let per_segment: Vec<Vec<Vec<u64>>> = (0..hyps.len())
+        .into_par_iter()
+        .with_min_len(64)
+        .map(|i| {
+            let rs: Vec<&str> = refs.iter().map(|r| r[i].as_str()).collect();
+            let mut out = vec![Vec::new(); metrics.len()];
+            for (m, metric) in metrics.iter().enumerate() {
+                if partners[m].is_some() {
+                    continue;
+                }
+                out[m] = match metric {
+                    Metric::Bleu(b) => b.segment_stats(&hyps[i], &rs),
+                    Metric::Chrf(c) if partners.contains(&Some(m)) => {
+                        let (chars_only, full) = c.segment_stats_pair(&hyps[i], &rs);
+                        for (k, _) in partners.iter().enumerate().filter(|(_, p)| **p == Some(m)) {
+                            out[k] = chars_only.clone();
+                        }
+                        full
+                    }
+                    Metric::Chrf(c) => c.segment_stats(&hyps[i], &rs),
+                };
+            }
+            out
+        })
+        .collect();
+    let mut out: Vec<Vec<Vec<u64>>> = vec![Vec::with_capacity(hyps.len()); metrics.len()];
+    for seg in per_segment {
+        for (o, s) in out.iter_mut().zip(seg) {
+            o.push(s);
+        }
+    }
+    out
 }
 
 /// The test to run.
@@ -491,13 +608,8 @@ pub fn paired_test(
     }
     let stats: Vec<Vec<Vec<Vec<u64>>>> = systems
         .iter()
-        .map(|(_, hyps)| {
-            metrics
-                .iter()
-                .map(|m| m.corpus_stats(hyps, refs))
-                .collect::<Result<_, _>>()
-        })
-        .collect::<Result<_, _>>()?;
+        .map(|(_, hyps)| metrics_stats(metrics, hyps, refs))
+        .collect();
     let results = paired_test_on_stats(metrics, &stats, config);
     Ok(PairedReport {
         config: *config,
@@ -536,15 +648,14 @@ pub fn paired_test_on_stats(
     // Every system's test reseeds the generator, so all draw the same bootstrap indices, and so
     // does the baseline's confidence interval when it uses as many resamples.
     let confidence = config.confidence_samples().map(|samples| {
-        let idxs = match config.kind {
-            TestKind::Bootstrap => bootstrap_indices(config.seed, samples, n),
-            TestKind::ApproximateRandomization => {
-                let mut rng = NumpyRng::new(config.seed);
-                let _ = rng.bools(config.samples * n);
-                rng.choice(n, samples * n)
-            }
-        };
         let baseline_idxs = bootstrap_indices(config.seed, samples, n);
+        // The bootstrap test's systems draw the baseline's indices; AR's draw them after the
+        // trials' selection.
+        let idxs = (config.kind == TestKind::ApproximateRandomization).then(|| {
+            let mut rng = NumpyRng::new(config.seed);
+            let _ = rng.bools(config.samples * n);
+            rng.choice(n, samples * n)
+        });
         (idxs, baseline_idxs)
     });
     let mut out = Vec::with_capacity(stats.len());
@@ -567,9 +678,10 @@ pub fn paired_test_on_stats(
     let ar_selection = (config.kind == TestKind::ApproximateRandomization)
         .then(|| NumpyRng::new(config.seed).bools(config.samples * n));
     for s in 1..stats.len() {
-        let sys_scores = confidence
-            .as_ref()
-            .map(|(idxs, _)| resampled_scores(metrics, &rows[s], &rows[s].resample_sums(idxs, n)));
+        let sys_scores = confidence.as_ref().map(|(idxs, bl_idxs)| {
+            let idxs = idxs.as_ref().unwrap_or(bl_idxs);
+            resampled_scores(metrics, &rows[s], &rows[s].resample_sums(idxs, n))
+        });
         let mut row = Vec::with_capacity(metrics.len());
         for (m, metric) in metrics.iter().enumerate() {
             let diff = (actual[0][m] - actual[s][m]).abs();
