@@ -87,12 +87,13 @@ pub enum RemoteError {
         what: String,
     },
     /// The bucket or container does not exist.
-    #[error("remote {url}: {noun} `{bucket}` does not exist (create it, or fix the URL): {source}")]
+    #[error(
+        "remote {url}: {} `{bucket}` does not exist (create it, or fix the URL): {source}",
+        bucket_noun(url)
+    )]
     NoBucket {
         /// The remote.
         url: String,
-        /// What the backend calls it: "bucket", or "container" on Azure.
-        noun: &'static str,
         /// The bucket.
         bucket: String,
         /// What the backend said.
@@ -283,6 +284,14 @@ impl std::fmt::Debug for Remote {
 }
 
 /// The URL as it may be shown: no user, password or query (where signed URLs keep their secrets).
+/// What the backend of `url` calls a bucket: a container on Azure.
+fn bucket_noun(url: &str) -> &'static str {
+    match url.split("://").next() {
+        Some("az" | "azure" | "abfs" | "abfss") => "container",
+        _ => "bucket",
+    }
+}
+
 fn display_url(url: &url::Url) -> String {
     let mut shown = url.clone();
     let _ = shown.set_username("");
@@ -547,14 +556,8 @@ impl Remote {
                 .and_then(|r| r.split('/').next())
                 .unwrap_or_default()
                 .to_string();
-            let noun = if text.contains("ContainerNotFound") {
-                "container"
-            } else {
-                "bucket"
-            };
             return RemoteError::NoBucket {
                 url: self.url.clone(),
-                noun,
                 bucket,
                 source,
             };

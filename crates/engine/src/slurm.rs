@@ -420,7 +420,7 @@ fn submit(
                 "mkdir -p \"{store}/logs\" && {program} --store \"{store}\" --remote {remote} exec --job-object {spec} \
                  >>\"{log}\" 2>&1",
                 store = n.store,
-                remote = quoted(&[n.remote_url.clone()])?,
+                remote = quoted(std::slice::from_ref(&n.remote_url))?,
                 spec = n.spec_object,
                 log = n.log(job.key),
             ),
