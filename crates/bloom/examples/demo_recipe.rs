@@ -116,6 +116,7 @@ fn main() -> Result<()> {
         max_new_tokens: env("MAXNEW", 48usize),
         batch_size: 16,
         max_input_len: 256,
+        no_repeat_ngram_size: env("NOREP", 3usize),
     };
     let t2 = Instant::now();
     let stops = stop_token_ids(&model, &tk);
