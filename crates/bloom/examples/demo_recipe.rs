@@ -75,7 +75,14 @@ fn main() -> Result<()> {
     let examples: Vec<Example> = pairs
         .iter()
         .map(|(yn, xn, y, x)| {
-            let mut e = Example::encode(&tk, &prompt(yn, xn, y), &format!(" {x}"), 256, 128, Some(eos))?;
+            let mut e = Example::encode(
+                &tk,
+                &prompt(yn, xn, y),
+                &format!(" {x}"),
+                256,
+                128,
+                Some(eos),
+            )?;
             if !output_only {
                 e.n_input = 1;
             }
@@ -92,11 +99,22 @@ fn main() -> Result<()> {
     let t0 = Instant::now();
     let (model, rows) = pretrain(&model, &examples, &cfg, &mut |r, total| {
         if r.step % 20 == 0 || r.step == total {
-            eprintln!("step {}/{total} loss {:.3} {:.0} tok/s {:.0}s", r.step, r.loss, r.tokens_per_sec, t0.elapsed().as_secs_f64());
+            eprintln!(
+                "step {}/{total} loss {:.3} {:.0} tok/s {:.0}s",
+                r.step,
+                r.loss,
+                r.tokens_per_sec,
+                t0.elapsed().as_secs_f64()
+            );
         }
         ControlFlow::Continue(())
     })?;
-    eprintln!("pretrain: {} steps, {:.1}s, vocab {}", rows.len(), t0.elapsed().as_secs_f64(), model.config().vocab_size);
+    eprintln!(
+        "pretrain: {} steps, {:.1}s, vocab {}",
+        rows.len(),
+        t0.elapsed().as_secs_f64(),
+        model.config().vocab_size
+    );
     let lora_epochs = env("LORA_EPOCHS", 0usize);
     let adapter = if lora_epochs > 0 {
         let tcfg = TrainConfig {
@@ -106,8 +124,15 @@ fn main() -> Result<()> {
             ..TrainConfig::default()
         };
         let t1 = Instant::now();
-        let o = train(&model, &[examples.clone()], &tcfg, None, &mut |_, _| ControlFlow::Continue(()))?;
-        eprintln!("lora: {} steps {:.1}s last loss {:.3}", o.rows.len(), t1.elapsed().as_secs_f64(), o.rows.last().map(|r| r.loss).unwrap_or(0.0));
+        let o = train(&model, &[examples.clone()], &tcfg, None, &mut |_, _| {
+            ControlFlow::Continue(())
+        })?;
+        eprintln!(
+            "lora: {} steps {:.1}s last loss {:.3}",
+            o.rows.len(),
+            t1.elapsed().as_secs_f64(),
+            o.rows.last().map(|r| r.loss).unwrap_or(0.0)
+        );
         Some(o.adapter)
     } else {
         None
@@ -122,13 +147,21 @@ fn main() -> Result<()> {
     let stops = stop_token_ids(&model, &tk);
     for (dir, yn, xn, src, refs) in &tests {
         let prompts: Vec<String> = src.iter().map(|s| prompt(yn, xn, s)).collect();
-        let hyps = generate_text_with_stops(&model, adapter.as_ref(), &tk, &prompts, &stops, &gcfg)?;
-        let w = |name: &str, v: &[String]| std::fs::write(out.join(format!("{name}.{dir}")), v.join("\n") + "\n").expect("write");
+        let hyps =
+            generate_text_with_stops(&model, adapter.as_ref(), &tk, &prompts, &stops, &gcfg)?;
+        let w = |name: &str, v: &[String]| {
+            std::fs::write(out.join(format!("{name}.{dir}")), v.join("\n") + "\n").expect("write")
+        };
         w("hyp", &hyps);
         w("ref", refs);
         w("src", src);
         w("empty", &vec![String::new(); refs.len()]);
-        eprintln!("{dir}: empty {}/{}  e.g. {:?}", hyps.iter().filter(|h| h.is_empty()).count(), hyps.len(), &hyps[..3.min(hyps.len())]);
+        eprintln!(
+            "{dir}: empty {}/{}  e.g. {:?}",
+            hyps.iter().filter(|h| h.is_empty()).count(),
+            hyps.len(),
+            &hyps[..3.min(hyps.len())]
+        );
     }
     eprintln!("generate: {:.1}s", t2.elapsed().as_secs_f64());
     Ok(())

@@ -161,7 +161,10 @@ fn argmax_without(logits: &[f32], banned: &HashSet<u32>) -> u32 {
             logits
                 .iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+                )
                 .0 as u32
         },
         |(i, _)| i as u32,

@@ -69,7 +69,10 @@ fn pretraining_trains_every_weight_lowers_the_loss_and_repeats_byte_for_byte() {
         assert!(diff > 0.0, "{name} did not change");
     }
 
-    let (again, _) = pretrain(&random, &examples, &cfg, &mut |_, _| ControlFlow::Continue(())).unwrap();
+    let (again, _) = pretrain(&random, &examples, &cfg, &mut |_, _| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
     let bytes = |m: &Bloom| {
         let d = tempfile::tempdir().unwrap();
         m.save(d.path()).unwrap();
@@ -88,9 +91,30 @@ fn bad_pretraining_parameters_are_named() {
     let rows = common::mt_instruct(&common::flores_pairs(4));
     let (_dir, random, _tok) = common::tiny_model(&rows, 300);
     for (cfg, name) in [
-        (PretrainConfig { batch_size: 0, epochs: 1, ..Default::default() }, "pretrain_batch_size"),
-        (PretrainConfig { max_len: 1, epochs: 1, ..Default::default() }, "pretrain_max_len"),
-        (PretrainConfig { learning_rate: f64::NAN, epochs: 1, ..Default::default() }, "pretrain_learning_rate"),
+        (
+            PretrainConfig {
+                batch_size: 0,
+                epochs: 1,
+                ..Default::default()
+            },
+            "pretrain_batch_size",
+        ),
+        (
+            PretrainConfig {
+                max_len: 1,
+                epochs: 1,
+                ..Default::default()
+            },
+            "pretrain_max_len",
+        ),
+        (
+            PretrainConfig {
+                learning_rate: f64::NAN,
+                epochs: 1,
+                ..Default::default()
+            },
+            "pretrain_learning_rate",
+        ),
     ] {
         let e = pretrain(&random, &[], &cfg, &mut |_, _| ControlFlow::Continue(())).unwrap_err();
         assert!(e.to_string().contains(name), "{e}");
