@@ -1,7 +1,7 @@
 //! Recipe search for the demo's tiny model: pretrains a random BLOOM on MTInstruct-formatted OPUS-100 pairs
 //! (the demo's data), optionally trains a LoRA adapter on top, and writes greedy translations of the OPUS-100
 //! test sets for sacrebleu. Settings come from the environment (`N`, `VOCAB`, `HIDDEN`, `LAYERS`, `HEADS`,
-//! `EPOCHS`, `LR`, `BS`, `MAXLEN`, `OBJ` = all|output, `TEST`, `LORA_EPOCHS`, `OUT`).
+//! `EPOCHS`, `LR`, `BS`, `MAXLEN`, `STD`, `OBJ` = all|output, `TEST`, `LORA_EPOCHS`, `LORA_LR`, `MAXNEW`, `NOREP`, `OUT`).
 //!
 //! `cargo run --release -p alinea-bloom --example demo_recipe` from the repository root; then
 //! `sacrebleu OUT/ref.<dir> -i OUT/hyp.<dir> -m chrf --chrf-word-order 2`.
@@ -124,9 +124,13 @@ fn main() -> Result<()> {
             ..TrainConfig::default()
         };
         let t1 = Instant::now();
-        let o = train(&model, &[examples.clone()], &tcfg, None, &mut |_, _| {
-            ControlFlow::Continue(())
-        })?;
+        let o = train(
+            &model,
+            std::slice::from_ref(&examples),
+            &tcfg,
+            None,
+            &mut |_, _| ControlFlow::Continue(()),
+        )?;
         eprintln!(
             "lora: {} steps {:.1}s last loss {:.3}",
             o.rows.len(),

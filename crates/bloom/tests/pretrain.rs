@@ -18,7 +18,12 @@ fn mean_loss(model: &Bloom, examples: &[Example]) -> f64 {
             .map(|(i, &x)| (i >= e.n_input).then_some(x))
             .collect();
         let l = model
-            .lm_loss(&[e.ids.clone()], &[vec![1; e.ids.len()]], &[labels], None)
+            .lm_loss(
+                std::slice::from_ref(&e.ids),
+                &[vec![1; e.ids.len()]],
+                &[labels],
+                None,
+            )
             .unwrap();
         sum += l as f64;
     }
