@@ -30,8 +30,9 @@ kind = "instruct.mt"
 inputs = {{ pairs = "train_pairs" }}
 [stages.tiny]
 kind = "model.tiny"
-inputs = {{ texts = "train_pairs" }}
+inputs = {{ texts = "train_pairs", pretrain = "mt" }}
 vocab_size = 400
+pretrain_epochs = 2
 [stages.lora]
 kind = "train.lora"
 inputs = {{ model = "tiny", train = "mt" }}
@@ -153,8 +154,36 @@ fn tiny_model_trains_a_peft_adapter_and_generates_deterministically() {
         statuses(&two),
         "same artifacts for 1 and 2 threads"
     );
+    assert_eq!(
+        output_digests(&one, "tiny"),
+        output_digests(&two, "tiny"),
+        "the pretrained weights are the same for 1 and 2 threads"
+    );
     let again = json(&store, &["run", &p]);
     assert!(statuses(&again).iter().all(|(_, s, _)| s == "cached"));
+}
+
+#[test]
+fn pretraining_is_in_the_key_and_changes_the_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let store = dir.path().join("s");
+    let pretrained = json(&store, &["run", &p, "tiny"]);
+    let status = json(&store, &["status", &p, "--set", "tiny.pretrain_epochs=0"]);
+    assert!(
+        status.to_string().contains("pretrain_epochs"),
+        "the reason names the parameter: {status}"
+    );
+    let random = json(
+        &store,
+        &["run", &p, "tiny", "--set", "tiny.pretrain_epochs=0"],
+    );
+    let (a, b) = (
+        output_digests(&pretrained, "tiny"),
+        output_digests(&random, "tiny"),
+    );
+    assert_eq!(a[2], b[2], "same tokenizer");
+    assert_ne!(a[1], b[1], "pretraining changes model.safetensors");
 }
 
 #[test]

@@ -94,6 +94,12 @@ fn every_table_kind_reads_in_pandas_old_and_new_pyarrow_polars_duckdb_and_hf_dat
             "tiny.vocab_size=300",
             "--set",
             "gen.max_new_tokens=3",
+            "--set",
+            "test_opus.per_lang=3",
+            "--set",
+            "gen_opus.max_new_tokens=3",
+            "--set",
+            "tiny.pretrain_epochs=1",
         ],
     );
     let tables = tmp.path().join("out");

@@ -440,7 +440,7 @@ fn the_demo_pipeline_through_slurm_is_byte_identical_to_a_local_run() {
     assert_eq!(outputs(&on_slurm), outputs(&local));
     // The cluster ran the heavy kinds, the coordinator the cheap ones.
     let job_of = |stage: &str| json(&dir.path().join("slurm"), &["log", stage])["job"].clone();
-    for stage in ["align", "lora_mt", "gen_mt_align", "repr_mt"] {
+    for stage in ["align", "tiny", "lora_mt", "gen_mt_align", "repr_mt"] {
         assert!(job_of(stage)["id"].is_string(), "{stage} ran as a job");
     }
     for stage in ["opus", "sample", "mt", "report"] {

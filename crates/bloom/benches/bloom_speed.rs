@@ -99,6 +99,7 @@ fn main() {
         max_new_tokens: 64,
         batch_size: 8,
         max_input_len: 384,
+        no_repeat_ngram_size: 0,
     };
     let t0 = Instant::now();
     // No stop tokens: every prompt produces exactly max_new_tokens, so the rate is well defined.

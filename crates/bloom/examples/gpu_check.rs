@@ -345,6 +345,7 @@ fn gen_speed(a: &Args) -> Res<()> {
         max_new_tokens: new,
         batch_size: batch,
         max_input_len: plen,
+        no_repeat_ngram_size: 0,
     };
     generate_ids(
         &model,

@@ -20,6 +20,10 @@ pub struct GenerateConfig {
     pub batch_size: usize,
     /// Longest prompt kept (tokens, truncated from the left so the cue at its end survives).
     pub max_input_len: usize,
+    /// Never generate an n-gram of this many tokens twice in one continuation (0: off), as transformers'
+    /// `no_repeat_ngram_size` but over the generated tokens only (a translation may repeat the prompt's words).
+    /// Stops the loops a small greedy model falls into ("реререре...").
+    pub no_repeat_ngram_size: usize,
 }
 
 impl Default for GenerateConfig {
@@ -28,6 +32,7 @@ impl Default for GenerateConfig {
             max_new_tokens: 256,
             batch_size: 8,
             max_input_len: 384,
+            no_repeat_ngram_size: 0,
         }
     }
 }
@@ -89,7 +94,16 @@ pub fn generate_ids(
             let flat: Vec<u8> = mask.iter().flatten().copied().collect();
             let h = model.hidden(&input, &flat, Some(&mut cache), lora, Pass::Eval)?;
             let last = h.narrow(1, h.dims()[1] - 1, 1)?.squeeze(1)?;
-            let next: Vec<u32> = model.project(&last)?.argmax(D::Minus1)?.to_vec1()?;
+            let logits = model.project(&last)?;
+            let next: Vec<u32> = if cfg.no_repeat_ngram_size == 0 {
+                logits.argmax(D::Minus1)?.to_vec1()?
+            } else {
+                let rows: Vec<Vec<f32>> = logits.to_vec2()?;
+                rows.iter()
+                    .zip(&produced)
+                    .map(|(l, prev)| argmax_without(l, &banned(prev, cfg.no_repeat_ngram_size)))
+                    .collect()
+            };
             for r in 0..b {
                 if done[r] {
                     continue;
@@ -117,6 +131,44 @@ pub fn generate_ids(
         }
     }
     Ok(out)
+}
+
+/// The tokens that would repeat an `n`-gram of `prev` if appended to it (transformers' `_get_ngrams` rule).
+fn banned(prev: &[u32], n: usize) -> HashSet<u32> {
+    if n == 0 || prev.len() + 1 < n {
+        return HashSet::new();
+    }
+    let tail = &prev[prev.len() + 1 - n..];
+    prev.windows(n)
+        .filter(|w| w[..n - 1] == *tail)
+        .map(|w| w[n - 1])
+        .collect()
+}
+
+/// The index of the largest logit outside `banned` (the first on a tie, as `argmax`); all banned: the argmax.
+fn argmax_without(logits: &[f32], banned: &HashSet<u32>) -> u32 {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &v) in logits.iter().enumerate() {
+        if banned.contains(&(i as u32)) {
+            continue;
+        }
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map_or_else(
+        || {
+            logits
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+                )
+                .0 as u32
+        },
+        |(i, _)| i as u32,
+    )
 }
 
 /// Ids of the vocabulary entries whose text contains a newline (decoding stops at the first one).
@@ -187,4 +239,20 @@ pub fn generate_text_with_stops(
                 .to_string())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn banned_tokens_are_those_that_would_repeat_an_ngram() {
+        // "a b a" + next: "a b" was followed by "a", and the tail "a" was followed by "b".
+        assert_eq!(banned(&[1, 2, 1], 2), HashSet::from([2]));
+        assert_eq!(banned(&[1, 2, 3, 1, 2], 3), HashSet::from([3]));
+        assert_eq!(banned(&[1, 2, 3], 3), HashSet::new());
+        assert_eq!(banned(&[5, 5], 1), HashSet::from([5]));
+        assert_eq!(argmax_without(&[0.1, 0.9, 0.5], &HashSet::from([1])), 2);
+        assert_eq!(argmax_without(&[0.1, 0.9], &HashSet::from([0, 1])), 1);
+    }
 }

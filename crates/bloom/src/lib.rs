@@ -35,6 +35,7 @@ pub mod error;
 pub mod generate;
 pub mod lora;
 pub mod model;
+pub mod pretrain;
 pub mod rng;
 pub mod tiny;
 pub mod train;
@@ -48,6 +49,7 @@ pub use generate::{
 };
 pub use lora::{LoraAdapter, LoraConfig, LoraModule, LoraTarget};
 pub use model::{Bloom, KvCache};
+pub use pretrain::{PretrainConfig, pretrain};
 pub use tiny::{load_tokenizer, tiny_config, train_tokenizer, write_tiny_model};
 pub use train::{
     Example, LossRow, TrainConfig, TrainOutcome, lr_factor, step_batches, train,

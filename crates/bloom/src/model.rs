@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-#[cfg(test)]
-use candle_core::Var;
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{D, DType, Device, Tensor, Var};
 
 use crate::config::BloomConfig;
 use crate::error::{BloomError, Result, io_err, read_json};
@@ -95,6 +93,9 @@ pub struct Bloom {
     ln_f: LayerNorm,
     lm_head: Option<Tensor>,
     slopes: Vec<f32>,
+    /// Whether the weights are trainable variables ([`Bloom::trainable`]): training passes then take the gradient
+    /// of every weight instead of skipping it with [`FrozenMatmul`].
+    full_grad: bool,
 }
 
 /// ALiBi slopes as in transformers' `build_alibi_tensor`.
@@ -311,7 +312,26 @@ impl Bloom {
             ln_f,
             lm_head,
             slopes,
+            full_grad: false,
         })
+    }
+
+    /// A copy of this model whose every weight (f32) is a trainable variable, with those variables in a fixed
+    /// order (sorted Hugging Face names), for full-parameter training: the model reads the variables' storage,
+    /// so updating a variable updates the model.
+    pub fn trainable(&self) -> Result<(Bloom, Vec<(String, Var)>)> {
+        let mut named: Vec<(String, Tensor)> = self.state_dict()?.into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut vars = Vec::with_capacity(named.len());
+        let mut tensors = HashMap::new();
+        for (name, t) in named {
+            let v = Var::from_tensor(&t.to_device(&self.device)?)?;
+            tensors.insert(name.clone(), v.as_tensor().clone());
+            vars.push((name, v));
+        }
+        let mut model = Self::from_tensors(self.config.clone(), tensors, &self.device, DType::F32)?;
+        model.full_grad = true;
+        Ok((model, vars))
     }
 
     /// A randomly initialised model (normal(0, `std`) weights, unit LayerNorms, zero biases), fully
@@ -640,8 +660,10 @@ impl Bloom {
         let n_in = *dims.last().expect("rank >= 1");
         let rows: usize = dims[..dims.len() - 1].iter().product();
         let x2 = x.reshape((rows, n_in))?;
-        let frozen =
-            matches!(pass, Pass::Train { .. }) && x2.device().is_cpu() && x2.dtype() == DType::F32;
+        let frozen = !self.full_grad
+            && matches!(pass, Pass::Train { .. })
+            && x2.device().is_cpu()
+            && x2.dtype() == DType::F32;
         let mut y = if frozen {
             x2.apply_op1(FrozenMatmul { w: lin.w.clone() })?
         } else {
@@ -744,7 +766,7 @@ impl Bloom {
         let idx = Tensor::from_slice(pos, pos.len(), &self.device)?;
         let sel = flat.index_select(&idx, 0)?;
         let w = self.lm_head.as_ref().unwrap_or(&self.wte);
-        let logits = if sel.device().is_cpu() && sel.dtype() == DType::F32 {
+        let logits = if !self.full_grad && sel.device().is_cpu() && sel.dtype() == DType::F32 {
             // The head is frozen: skip the wasted vocabulary-sized weight gradient.
             sel.apply_op1(FrozenMatmul { w: w.clone() })?
         } else {

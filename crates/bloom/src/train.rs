@@ -260,14 +260,14 @@ pub fn lr_factor(s: usize, total: usize, warmup_ratio: f64) -> f64 {
 }
 
 /// AdamW as in `torch.optim.AdamW`, with its moment tensors exposed for checkpoints.
-struct AdamW {
+pub(crate) struct AdamW {
     m: Vec<Tensor>,
     v: Vec<Tensor>,
     t: u64,
 }
 
 impl AdamW {
-    fn new(vars: &[Var]) -> Result<Self> {
+    pub(crate) fn new(vars: &[Var]) -> Result<Self> {
         let z = |v: &Var| v.zeros_like();
         Ok(AdamW {
             m: vars.iter().map(z).collect::<candle_core::Result<_>>()?,
@@ -276,7 +276,13 @@ impl AdamW {
         })
     }
 
-    fn step(&mut self, vars: &[Var], grads: &[Tensor], lr: f64, cfg: &TrainConfig) -> Result<()> {
+    pub(crate) fn step(
+        &mut self,
+        vars: &[Var],
+        grads: &[Tensor],
+        lr: f64,
+        cfg: &TrainConfig,
+    ) -> Result<()> {
         self.t += 1;
         let bc1 = 1.0 - cfg.beta1.powi(self.t as i32);
         let bc2 = 1.0 - cfg.beta2.powi(self.t as i32);
@@ -452,15 +458,15 @@ fn load_checkpoint(
 
 /// A padded micro-batch: ids right-padded, mask, and the flattened positions whose next token is
 /// an output token (with those targets).
-struct MicroBatch {
-    ids: Vec<Vec<u32>>,
-    mask: Vec<Vec<u8>>,
-    pos: Vec<u32>,
-    targets: Vec<u32>,
-    real_tokens: usize,
+pub(crate) struct MicroBatch {
+    pub(crate) ids: Vec<Vec<u32>>,
+    pub(crate) mask: Vec<Vec<u8>>,
+    pub(crate) pos: Vec<u32>,
+    pub(crate) targets: Vec<u32>,
+    pub(crate) real_tokens: usize,
 }
 
-fn micro_batch(examples: &[Example], idx: &[usize], pad: u32) -> MicroBatch {
+pub(crate) fn micro_batch(examples: &[Example], idx: &[usize], pad: u32) -> MicroBatch {
     let t = idx
         .iter()
         .map(|&i| examples[i].ids.len())

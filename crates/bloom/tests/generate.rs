@@ -51,6 +51,7 @@ fn cached_batched_greedy_equals_naive_decoding() {
         max_new_tokens: 12,
         batch_size: 3,
         max_input_len: 384,
+        no_repeat_ngram_size: 0,
     };
     let got = generate_ids(&model, None, &prompts, &none, &cfg).unwrap();
     for (p, g) in prompts.iter().zip(&got) {
@@ -124,6 +125,7 @@ fn tiny_offline_model_is_reproducible_and_generates_text() {
         max_new_tokens: 10,
         batch_size: 2,
         max_input_len: 384,
+        no_repeat_ngram_size: 0,
     };
     let out = generate_text(&model, None, &tok, &prompts, &cfg).unwrap();
     assert_eq!(out.len(), 3);

@@ -49,7 +49,8 @@ impl Stage for Generate {
         "greedy batched decoding (KV cache) of a prompts table, with or without an adapter";
     const DOC: &'static str = "\
 Decodes every prompt of an instruction table greedily (beam 1, as the paper), stopping at EOS or the first newline
-or after max_new_tokens. Deterministic: the output depends on the inputs and batch size only.";
+or after max_new_tokens; `no_repeat_ngram_size = n` (0: off) never repeats an n-gram of the continuation, which
+stops the loops a small model falls into. Deterministic: the output depends on the inputs and batch size only.";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[MODEL.slot(), ADAPTER.slot(), PROMPTS.slot()];
     const OUTPUTS: &'static [OutputSlot] = &[OutputSlot::table(

@@ -1,12 +1,26 @@
 //! `model.tiny`: a tiny BLOOM-architecture model with its own byte-level BPE tokenizer, made offline from the
-//! pipeline's own text, so the demo trains and generates with no model download.
+//! pipeline's own text and optionally pretrained on it (every weight, causal LM), so the demo trains and generates
+//! with no model download and its adapters translate something.
+
+use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::support::model::bloom_err;
 use alinea_engine::{
-    DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError, Stats,
-    TableSlot, col,
+    DType, InputSlot, Optional, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError,
+    Stats, TableSlot, col,
 };
+
+/// Which tokens of a pretraining example carry the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PretrainLoss {
+    /// The output (the target-language side of an MT instruction) only, as `train.lora` does.
+    Output,
+    /// Every token after the first: a plain causal LM on prompt and output.
+    All,
+}
 
 /// Parameters of `model.tiny`.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -24,6 +38,11 @@ pub struct Params {
     pub seed: u64,
     /// Standard deviation of the random weights.
     pub init_std: f64,
+    /// Full-parameter pretraining on the `pretrain` instruction table (`pretrain_epochs = 0`: none).
+    #[serde(flatten)]
+    pub pretrain: alinea_bloom::PretrainConfig,
+    /// Tokens of each pretraining example that carry the loss: `output` or `all`.
+    pub pretrain_loss: PretrainLoss,
 }
 
 impl Default for Params {
@@ -35,6 +54,8 @@ impl Default for Params {
             n_head: 4,
             seed: 0,
             init_std: 0.25,
+            pretrain: alinea_bloom::PretrainConfig::default(),
+            pretrain_loss: PretrainLoss::Output,
         }
     }
 }
@@ -45,23 +66,38 @@ const TEXTS: TableSlot = TableSlot::new(
 )
 .requires(&[col("src", DType::Str), col("tgt", DType::Str)]);
 
+const PRETRAIN: TableSlot<Optional> = TableSlot::new(
+    "pretrain",
+    "an instruction table (e.g. instruct.mt of the same pairs): the random model is pretrained on its prompts and \
+     outputs before it is written",
+)
+.requires(crate::support::tables::instruct::INSTRUCTION_COLUMNS)
+.optional();
+
 /// The stage kind.
 pub struct ModelTiny;
 
 impl Stage for ModelTiny {
     const KIND: &'static str = "model.tiny";
-    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
+    // Pretraining takes minutes of CPU: a cluster job, not the coordinator's work.
+    const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Cluster;
     const SUMMARY: &'static str =
-        "make a tiny random BLOOM model + BPE tokenizer from the pipeline's text (offline demo)";
+        "make a tiny BLOOM model + BPE tokenizer from the pipeline's text, optionally pretrained on it (offline demo)";
     const DOC: &'static str = "\
 Makes a complete Hugging Face model folder for a tiny BLOOM-architecture model: a byte-level BPE tokenizer
 (BLOOM's kind) trained on the `src` and `tgt` columns of a pairs table, and random weights drawn from `seed`.
-Same inputs, same bytes. Real runs point `train.lora`/`generate` at a local BLOOMZ folder instead.";
+With a `pretrain` instruction table and `pretrain_epochs > 0`, every weight is then trained on it as a causal LM
+(AdamW, linear warm-up and decay; loss on the outputs or on all tokens, `pretrain_loss`), standing in for the
+pretrained BLOOMZ the paper adapts: a random model gives LoRA nothing to adapt and generates empty strings.
+Same inputs, same bytes, for any thread count. Real runs point `train.lora`/`generate` at a local BLOOMZ folder.";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[TEXTS.slot()];
+    const INPUTS: &'static [InputSlot] = &[TEXTS.slot(), PRETRAIN.slot()];
     const OUTPUTS: &'static [OutputSlot] = &[
         OutputSlot::blob("config.json", "the BLOOM configuration"),
-        OutputSlot::blob("model.safetensors", "the random weights"),
+        OutputSlot::blob(
+            "model.safetensors",
+            "the weights: random, or pretrained on the `pretrain` table",
+        ),
         OutputSlot::blob("tokenizer.json", "the byte-level BPE tokenizer"),
     ];
 
@@ -75,7 +111,12 @@ Same inputs, same bytes. Real runs point `train.lora`/`generate` at a local BLOO
                 ),
             ));
         }
-        Ok(())
+        p.pretrain
+            .validate()
+            .map_err(|e| match e {
+                alinea_bloom::BloomError::Param { name, msg } => ParamError::new(&name, msg),
+                other => ParamError::new("pretrain", other.to_string()),
+            })
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
@@ -99,6 +140,11 @@ Same inputs, same bytes. Real runs point `train.lora`/`generate` at a local BLOO
         std::fs::create_dir_all(&dir).map_err(StageError::io(&dir))?;
         alinea_bloom::write_tiny_model(&dir, &texts, p.vocab_size, config, p.seed, p.init_std)
             .map_err(StageError::with(""))?;
+        if let Some(df) = ctx.table(PRETRAIN)?
+            && p.pretrain.epochs > 0
+        {
+            pretrain(p, ctx, &df, &dir)?;
+        }
         let mut outputs = Outputs {
             stats: Stats {
                 rows_in: texts.len() as u64,
@@ -111,4 +157,47 @@ Same inputs, same bytes. Real runs point `train.lora`/`generate` at a local BLOO
         }
         Ok(outputs)
     }
+}
+
+/// Pretrains the random model written in `dir` on the instruction table `df` and writes it back in place.
+fn pretrain(
+    p: &Params,
+    ctx: &StageCtx,
+    df: &polars::prelude::DataFrame,
+    dir: &std::path::Path,
+) -> Result<(), StageError> {
+    let rows = crate::support::tables::instruct::from_frame(df)?;
+    let model = alinea_bloom::Bloom::load(dir, &candle_core::Device::Cpu, candle_core::DType::F32)
+        .map_err(bloom_err)?;
+    let tokenizer = alinea_bloom::load_tokenizer(dir).map_err(bloom_err)?;
+    let eos = Some(model.config().eos_token_id);
+    let cfg = &p.pretrain;
+    let examples = rows
+        .iter()
+        .map(|r| {
+            let mut e = alinea_bloom::Example::encode(
+                &tokenizer,
+                &r.prompt(),
+                &r.output,
+                cfg.max_len,
+                cfg.max_len,
+                eos,
+            )
+            .map_err(bloom_err)?;
+            if p.pretrain_loss == PretrainLoss::All {
+                e.n_input = 1;
+            }
+            Ok(e)
+        })
+        .collect::<Result<Vec<_>, StageError>>()?;
+    let bar = ctx.progress(cfg.total_steps(examples.len()) as u64, "pretraining steps");
+    let (trained, _rows) = alinea_bloom::pretrain(&model, &examples, cfg, &mut |row, total| {
+        bar.set_length(total as u64);
+        bar.set_position(row.step as u64);
+        bar.set_message(format!("pretraining loss {:.4}", row.loss));
+        ControlFlow::Continue(())
+    })
+    .map_err(bloom_err)?;
+    bar.finish_and_clear();
+    trained.save(dir).map_err(bloom_err)
 }
