@@ -8,27 +8,6 @@ use common::*;
 
 const PIPELINE: &str = "tests/data/pipelines/ingest.toml";
 
-/// `(stage, key, digests of its outputs)` of every stage of a `run --json` report.
-fn keys_and_digests(report: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
-    report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap().to_string(),
-                s["key"].as_str().unwrap().to_string(),
-                s["outputs"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|o| o["digest"].as_str().unwrap().to_string())
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn plain_progress_lines_go_to_stderr_only_and_change_no_key_or_artifact() {
     let dir = tempfile::tempdir().unwrap();

@@ -83,24 +83,10 @@ fn every_table_kind_reads_in_pandas_old_and_new_pyarrow_polars_duckdb_and_hf_dat
     // The demo, made small: every stage kind it has, tables with list, struct and float columns included.
     let report = json(
         &store,
-        &[
-            "run",
-            "pipelines/demo.toml",
-            "--set",
-            "sample.per_lang=40",
-            "--set",
-            "test.per_lang=3",
-            "--set",
-            "tiny.vocab_size=300",
-            "--set",
-            "gen.max_new_tokens=3",
-            "--set",
-            "test_opus.per_lang=3",
-            "--set",
-            "gen_opus.max_new_tokens=3",
-            "--set",
-            "tiny.pretrain_epochs=1",
-        ],
+        &["run", "pipelines/demo.toml"]
+            .into_iter()
+            .chain(SMALL_DEMO)
+            .collect::<Vec<_>>(),
     );
     let tables = tmp.path().join("out");
     let manifest = checkout_tables(&store, &report, &tables);

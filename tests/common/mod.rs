@@ -64,6 +64,45 @@ pub fn fails(store: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `--set` overrides that make the demo small enough for a debug-build test: every stage kind it has, in seconds.
+pub const SMALL_DEMO: [&str; 14] = [
+    "--set",
+    "sample.per_lang=40",
+    "--set",
+    "test.per_lang=3",
+    "--set",
+    "tiny.vocab_size=300",
+    "--set",
+    "gen.max_new_tokens=3",
+    "--set",
+    "test_opus.per_lang=3",
+    "--set",
+    "gen_opus.max_new_tokens=3",
+    "--set",
+    "tiny.pretrain_epochs=1",
+];
+
+/// `(stage, key, digests of its outputs)` of every stage of a `run --json` report.
+pub fn keys_and_digests(report: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["key"].as_str().unwrap_or_default().to_string(),
+                s["outputs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o["digest"].as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 /// Per stage name: (status, reason, first output digest).
 pub fn statuses(report: &serde_json::Value) -> Vec<(String, String, String)> {
     report["stages"]

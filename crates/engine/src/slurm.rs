@@ -660,7 +660,8 @@ fn absorb_array_log(id: &str, files: &JobFiles) {
     }
 }
 
-/// Waits until the record of `key` appears (`Ok`), or the job left the queue without one (`Err(state)`).
+/// Waits until the record of `key` appears in the (shared) store (`Ok`), or the job left the queue without one
+/// (`Err(state)`).
 fn wait(
     cfg: &SlurmConfig,
     store: &Store,
@@ -668,29 +669,9 @@ fn wait(
     id: &str,
     files: &JobFiles,
 ) -> Result<ActionRecord, Option<String>> {
-    let poll = Duration::from_secs_f64(cfg.spec.poll_seconds.unwrap_or(1.0).max(0.05));
-    let mut left_queue: Option<Instant> = None;
-    loop {
-        if let Ok(Some(record)) = store.get_action(key) {
-            return Ok(record);
-        }
-        match queued_state(id) {
-            Some((state, reason)) => {
-                left_queue = None;
-                let _ = std::fs::write(&files.state, format!("{id} {state} {reason}"));
-            }
-            // The record is written before the job ends: give the shared filesystem a moment to show it.
-            None => match left_queue {
-                None => left_queue = Some(Instant::now()),
-                Some(t) if t.elapsed() > Duration::from_secs(3) => {
-                    let _ = std::fs::remove_file(&files.state);
-                    return Err(final_state(id));
-                }
-                Some(_) => {}
-            },
-        }
-        std::thread::sleep(poll);
-    }
+    wait_for(cfg, id, files, || {
+        store.get_action(key).ok().flatten().map(Ok)
+    })
 }
 
 /// [`wait`] for a job on a node-local cache: its record appears on the remote, and is brought into `store` with its
@@ -703,25 +684,40 @@ fn wait_remote(
     id: &str,
     files: &JobFiles,
 ) -> Result<ActionRecord, Option<String>> {
+    wait_for(cfg, id, files, || match remote.fetch(store, key) {
+        Ok(Fetch::Hit(record)) => Some(Ok(*record)),
+        Ok(Fetch::Unusable(why)) => {
+            Some(Err(format!("its result on the remote is unusable: {why}")))
+        }
+        Ok(Fetch::Miss) | Err(_) => None,
+    })
+}
+
+/// Polls `record` (the job's result: found, found unusable, or not yet) and the queue until the result is there,
+/// or the job left the queue without one: then `Err` with how it ended, the reason kept in the failure file.
+fn wait_for(
+    cfg: &SlurmConfig,
+    id: &str,
+    files: &JobFiles,
+    mut record: impl FnMut() -> Option<Result<ActionRecord, String>>,
+) -> Result<ActionRecord, Option<String>> {
     let poll = Duration::from_secs_f64(cfg.spec.poll_seconds.unwrap_or(1.0).max(0.05));
     let mut left_queue: Option<Instant> = None;
     loop {
-        match remote.fetch(store, key) {
-            Ok(Fetch::Hit(record)) => return Ok(*record),
-            Ok(Fetch::Unusable(why)) => {
-                let _ = std::fs::write(
-                    &files.failure,
-                    format!("its result on the remote is unusable: {why}"),
-                );
+        match record() {
+            Some(Ok(record)) => return Ok(record),
+            Some(Err(why)) => {
+                let _ = std::fs::write(&files.failure, why);
                 return Err(final_state(id));
             }
-            Ok(Fetch::Miss) | Err(_) => {}
+            None => {}
         }
         match queued_state(id) {
             Some((state, reason)) => {
                 left_queue = None;
                 let _ = std::fs::write(&files.state, format!("{id} {state} {reason}"));
             }
+            // The record is written before the job ends: give the filesystem (or the remote) a moment to show it.
             None => match left_queue {
                 None => left_queue = Some(Instant::now()),
                 Some(t) if t.elapsed() > Duration::from_secs(3) => {
