@@ -327,6 +327,6 @@ fn generate_keeps_its_canonical_parameters_while_reusing_the_domain_config() {
         .unwrap();
     assert_eq!(
         canonical,
-        serde_json::json!({"batch_size": 16, "device": "cpu", "dtype": "auto", "max_input_len": 384, "max_new_tokens": 48})
+        serde_json::json!({"batch_size": 16, "device": "cpu", "dtype": "auto", "max_input_len": 384, "max_new_tokens": 48, "no_repeat_ngram_size": 0})
     );
 }

@@ -201,13 +201,9 @@ fn renaming_a_language_moves_the_instruction_kinds_and_not_the_aligner() {
             "{template_kind} takes language names from lang.rs: {moved:?}"
         );
     }
-    for unrelated in [
-        "sample",
-        "align_ibm2",
-        "align_pairs",
-        "ingest_opus100",
-        "model_tiny",
-    ] {
+    // (model_tiny reads instruction tables to pretrain on, through the instruct crate's row type, and so reaches
+    // the whole crate: the granularity is the file, and that crate's lib.rs re-exports lang.rs.)
+    for unrelated in ["sample", "align_ibm2", "align_pairs", "ingest_opus100"] {
         assert!(
             !moved.contains(unrelated),
             "{unrelated} does not reach lang.rs"
