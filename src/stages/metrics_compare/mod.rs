@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use alinea_metrics::{MetricsError, ScoreConfig, SpmModel};
+use alinea_metrics::{MetricsError, ScoreConfig};
 use alinea_metrics::significance::{
     self, DEFAULT_SEED, PairedReport, TestConfig, TestKind, TestResult,
 };
@@ -312,19 +312,7 @@ pair_ids is refused, naming them), by order otherwise. The `report` stage marks 
                 field: e.field.clone(),
                 message: e.message.clone(),
             })?;
-        let spm_model = match ctx.path(SPM_MODEL)? {
-            Some(path) => {
-                let path = path.to_path_buf();
-                let bytes = ctx.read_file(&path)?;
-                Some(
-                    SpmModel::from_bytes(&path, &bytes).map_err(|e| StageError::Input {
-                        slot: SPM_MODEL.name().into(),
-                        message: e.to_string(),
-                    })?,
-                )
-            }
-            None => None,
-        };
+        let spm_model = input::spm_model(ctx, SPM_MODEL)?;
         let opts = p.score.options(spm_model).map_err(|e| match e {
             MetricsError::TokenizerModel(m) => StageError::Input {
                 slot: SPM_MODEL.name().into(),

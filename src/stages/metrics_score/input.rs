@@ -9,7 +9,26 @@ use polars::prelude::*;
 
 use super::Params;
 use crate::support::lang::Registry;
-use alinea_engine::StageError;
+use alinea_engine::{Optional, PathSlot, StageCtx, StageError};
+use alinea_metrics::SpmModel;
+
+/// The SentencePiece model of the optional `slot` (spBLEU's tokenizer), read and parsed, if the pipeline gives one.
+pub fn spm_model(
+    ctx: &StageCtx,
+    slot: PathSlot<Optional>,
+) -> Result<Option<SpmModel>, StageError> {
+    let Some(path) = ctx.path(slot)? else {
+        return Ok(None);
+    };
+    let path = path.to_path_buf();
+    let bytes = ctx.read_file(&path)?;
+    SpmModel::from_bytes(&path, &bytes)
+        .map(Some)
+        .map_err(|e| StageError::Input {
+            slot: slot.name().into(),
+            message: e.to_string(),
+        })
+}
 
 /// One segment to score.
 #[derive(Debug, Clone, PartialEq)]

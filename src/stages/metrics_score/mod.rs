@@ -288,19 +288,7 @@ the identifier. Without a known source for every segment of a direction, source_
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let spm_model = match ctx.path(SPM_MODEL)? {
-            Some(path) => {
-                let path = path.to_path_buf();
-                let bytes = ctx.read_file(&path)?;
-                Some(
-                    SpmModel::from_bytes(&path, &bytes).map_err(|e| StageError::Input {
-                        slot: SPM_MODEL.name().into(),
-                        message: e.to_string(),
-                    })?,
-                )
-            }
-            None => None,
-        };
+        let spm_model = input::spm_model(ctx, SPM_MODEL)?;
         let opts = p.options(spm_model).map_err(|e| match e {
             MetricsError::TokenizerModel(m) => StageError::Input {
                 slot: SPM_MODEL.name().into(),
