@@ -103,7 +103,7 @@ pub fn keys_and_digests(report: &serde_json::Value) -> Vec<(String, String, Vec<
         .collect()
 }
 
-/// Per stage name: (status, reason, first output digest).
+/// Per stage: (name, status, first output digest, or "" when it has none).
 pub fn statuses(report: &serde_json::Value) -> Vec<(String, String, String)> {
     report["stages"]
         .as_array()

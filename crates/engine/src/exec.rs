@@ -890,12 +890,7 @@ pub fn run(
         .retain(|name, _| plan.stages.iter().any(|s| &s.name == name));
 
     let n = plan.stages.len();
-    let index: BTreeMap<&str, usize> = plan
-        .stages
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
+    let index = stage_index(plan);
     let deps: Vec<BTreeSet<usize>> = plan
         .stages
         .iter()
@@ -1426,14 +1421,18 @@ fn stage_status(stage: &PlannedStage, state: &'static str, reasons: Vec<String>)
     }
 }
 
-/// The plan's stage indices grouped by depth (0: reads no stage), each group in plan order.
-fn levels(plan: &Plan) -> Vec<Vec<usize>> {
-    let index: BTreeMap<&str, usize> = plan
-        .stages
+/// Each stage's position in the plan, by name.
+fn stage_index(plan: &Plan) -> BTreeMap<&str, usize> {
+    plan.stages
         .iter()
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
+        .collect()
+}
+
+/// The plan's stage indices grouped by depth (0: reads no stage), each group in plan order.
+fn levels(plan: &Plan) -> Vec<Vec<usize>> {
+    let index = stage_index(plan);
     let mut depth = vec![0usize; plan.stages.len()];
     // Plan order is topological: every upstream stage comes first.
     for (i, stage) in plan.stages.iter().enumerate() {

@@ -25,51 +25,35 @@ pub(crate) trait Key: Copy + Ord {
     fn last_lane_empty(self, bits: u32) -> bool;
 }
 
-impl Key for u64 {
-    #[inline]
-    fn lift(id: u32) -> Self {
-        u64::from(id) + 1
-    }
-    #[inline]
-    fn extend(self, id: u32, bits: u32) -> Self {
-        (self << bits) | (u64::from(id) + 1)
-    }
-    #[inline]
-    fn pad(self, bits: u32) -> Self {
-        self << bits
-    }
-    #[inline]
-    fn shr(self, bits: u32) -> Self {
-        self >> bits
-    }
-    #[inline]
-    fn last_lane_empty(self, bits: u32) -> bool {
-        self & ((1 << bits) - 1) == 0
-    }
+/// The same shift-and-or arithmetic on either width.
+macro_rules! impl_key {
+    ($($t:ty),*) => {$(
+        impl Key for $t {
+            #[inline]
+            fn lift(id: u32) -> Self {
+                <$t>::from(id) + 1
+            }
+            #[inline]
+            fn extend(self, id: u32, bits: u32) -> Self {
+                (self << bits) | (<$t>::from(id) + 1)
+            }
+            #[inline]
+            fn pad(self, bits: u32) -> Self {
+                self << bits
+            }
+            #[inline]
+            fn shr(self, bits: u32) -> Self {
+                self >> bits
+            }
+            #[inline]
+            fn last_lane_empty(self, bits: u32) -> bool {
+                self & ((1 << bits) - 1) == 0
+            }
+        }
+    )*};
 }
 
-impl Key for u128 {
-    #[inline]
-    fn lift(id: u32) -> Self {
-        u128::from(id) + 1
-    }
-    #[inline]
-    fn extend(self, id: u32, bits: u32) -> Self {
-        (self << bits) | (u128::from(id) + 1)
-    }
-    #[inline]
-    fn pad(self, bits: u32) -> Self {
-        self << bits
-    }
-    #[inline]
-    fn shr(self, bits: u32) -> Self {
-        self >> bits
-    }
-    #[inline]
-    fn last_lane_empty(self, bits: u32) -> bool {
-        self & ((1 << bits) - 1) == 0
-    }
-}
+impl_key!(u64, u128);
 
 /// Lane width for ids `0..n_ids` (ids + 1 must fit).
 pub(crate) fn lane_bits(n_ids: usize) -> u32 {
