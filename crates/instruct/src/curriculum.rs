@@ -128,22 +128,45 @@ impl Default for CurriculumParams {
     }
 }
 
-/// Builds the training set of an objective from task rows (of any tasks, in any concatenation order): phase by
-/// phase, the rows of the phase's tasks in input order, `phase` set (1-based), shuffled within the phase. Phases
-/// come out in order, so a trainer reading the file sequentially follows the curriculum.
-pub fn build_curriculum(rows: &[InstructRow], params: &CurriculumParams) -> Result<BuildOutput> {
+/// The rows of one curriculum phase, as indices into the input rows, in training order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseOrder {
+    /// The phase number (1-based), written into the rows' `phase` column.
+    pub phase: u32,
+    /// Indices of the input rows the phase takes, in the order the trainer reads them.
+    pub rows: Vec<u32>,
+}
+
+/// Plans the training set of an objective over the tasks of its input rows (`tasks[i]` is the task of input row
+/// `i`): phase by phase, the indices of the rows of the phase's tasks in input order, shuffled within the phase.
+///
+/// Only the row indices are planned, so a caller holding the rows in columns (a table) gathers them without ever
+/// holding a row as a struct: the training set of the paper's 24 languages is tens of millions of rows. The
+/// shuffle permutes the index list exactly as it would permute the rows themselves (Fisher–Yates draws depend on
+/// the length alone), so [`build_curriculum`] and a table gather give the same order.
+pub fn curriculum_order(tasks: &[Task], params: &CurriculumParams) -> Result<Vec<PhaseOrder>> {
     let objective: Objective = params.objective.parse()?;
-    let mut out = Vec::new();
-    for (pi, tasks) in objective.phases.iter().enumerate() {
+    if u32::try_from(tasks.len()).is_err() {
+        return Err(InstructError::Objective {
+            objective: params.objective.clone(),
+            message: format!(
+                "{} input rows: a curriculum takes at most {} (split the objective's tables)",
+                tasks.len(),
+                u32::MAX
+            ),
+        });
+    }
+    let mut phases = Vec::with_capacity(objective.phases.len());
+    for (pi, phase_tasks) in objective.phases.iter().enumerate() {
         let phase = pi as u32 + 1;
-        let mut part: Vec<InstructRow> = rows
-            .iter()
-            .filter(|r| tasks.contains(&r.task))
-            .map(|r| InstructRow { phase, ..r.clone() })
+        let mut rows: Vec<u32> = (0u32..)
+            .zip(tasks)
+            .filter(|(_, t)| phase_tasks.contains(t))
+            .map(|(i, _)| i)
             .collect();
         if !params.allow_empty {
-            for t in tasks {
-                if !part.iter().any(|r| r.task == *t) {
+            for t in phase_tasks {
+                if !rows.iter().any(|&i| tasks[i as usize] == *t) {
                     return Err(InstructError::Objective {
                         objective: params.objective.clone(),
                         message: format!("phase {phase}: no `{}` rows in the input", t.as_str()),
@@ -152,9 +175,25 @@ pub fn build_curriculum(rows: &[InstructRow], params: &CurriculumParams) -> Resu
             }
         }
         if params.shuffle {
-            part.shuffle(&mut rng_for(params.seed, SALT_CURRICULUM, u64::from(phase)));
+            rows.shuffle(&mut rng_for(params.seed, SALT_CURRICULUM, u64::from(phase)));
         }
-        out.extend(part);
+        phases.push(PhaseOrder { phase, rows });
+    }
+    Ok(phases)
+}
+
+/// Builds the training set of an objective from task rows (of any tasks, in any concatenation order): phase by
+/// phase, the rows of the phase's tasks in input order, `phase` set (1-based), shuffled within the phase. Phases
+/// come out in order, so a trainer reading the file sequentially follows the curriculum. The order is
+/// [`curriculum_order`]'s.
+pub fn build_curriculum(rows: &[InstructRow], params: &CurriculumParams) -> Result<BuildOutput> {
+    let tasks: Vec<Task> = rows.iter().map(|r| r.task).collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for PhaseOrder { phase, rows: order } in curriculum_order(&tasks, params)? {
+        out.extend(order.iter().map(|&i| InstructRow {
+            phase,
+            ..rows[i as usize].clone()
+        }));
     }
     let mut stats = Stats::default();
     stats.count_rows(&out);

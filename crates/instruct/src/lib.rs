@@ -59,7 +59,7 @@ pub mod template;
 pub use align::{
     AlignParams, HintParams, HintSelection, ReviseParams, build_align, build_hint, build_revise,
 };
-pub use curriculum::{CurriculumParams, Objective, build_curriculum};
+pub use curriculum::{CurriculumParams, Objective, PhaseOrder, build_curriculum, curriculum_order};
 pub use error::{InstructError, Result};
 pub use export::{ExportFormat, PromptCompletion, read_jsonl, write_jsonl};
 pub use generative::{
@@ -73,7 +73,7 @@ pub use model::{
     AlignedCorpus, AlignedSentence, Directions, GoldPair, LanguageNames, NameFn, ParallelPair,
     SentenceTokens, Side, Token, XSide, whitespace_tokens,
 };
-pub use row::{BuildOutput, InstructRow, Stats, SwapOrigin, Task};
+pub use row::{BuildOutput, InstructRow, RowFacts, Stats, SwapOrigin, Task};
 pub use template::PromptVariant;
 
 use rand::SeedableRng;

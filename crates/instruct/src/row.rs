@@ -222,7 +222,13 @@ impl Stats {
 
     /// Recomputes every per-row count from `rows` (drop counters are kept).
     pub fn count_rows(&mut self, rows: &[InstructRow]) {
-        self.rows = rows.len() as u64;
+        self.count_facts(rows.iter().map(InstructRow::facts));
+    }
+
+    /// Recomputes every per-row count from the counted fields of each row (drop counters are kept): what a
+    /// caller holding rows as table columns passes instead of the rows.
+    pub fn count_facts<'a>(&mut self, rows: impl IntoIterator<Item = RowFacts<'a>>) {
+        self.rows = 0;
         self.by_task.clear();
         self.by_task_direction.clear();
         self.by_task_lang.clear();
@@ -231,38 +237,76 @@ impl Stats {
         self.swaps.clear();
         self.truncated = 0;
         for r in rows {
-            let t = r.task.as_str().to_string();
-            *self.by_task.entry(t.clone()).or_default() += 1;
+            self.rows += 1;
+            let t = r.task.as_str();
+            *self.by_task.entry(t.to_string()).or_default() += 1;
             if !r.direction.is_empty() {
                 *self
                     .by_task_direction
-                    .entry(t.clone())
+                    .entry(t.to_string())
                     .or_default()
-                    .entry(r.direction.clone())
+                    .entry(r.direction.to_string())
                     .or_default() += 1;
                 *self
                     .by_task_lang
-                    .entry(t.clone())
+                    .entry(t.to_string())
                     .or_default()
-                    .entry(r.tgt_lang.clone())
+                    .entry(r.tgt_lang.to_string())
                     .or_default() += 1;
             }
             if let Some(l) = r.label {
                 *self
                     .by_task_label
-                    .entry(t.clone())
+                    .entry(t.to_string())
                     .or_default()
                     .entry(l.to_string())
                     .or_default() += 1;
             }
             *self.by_phase.entry(r.phase).or_default() += 1;
-            if let (Some(s), Some(o)) = (r.swapped_side, r.swap_origin) {
+            if let (Some(side), Some(origin)) = (r.swapped_side, r.swap_origin) {
                 *self
                     .swaps
-                    .entry(format!("{}/{}/{}", t, s.as_str(), o.as_str()))
+                    .entry(format!("{t}/{side}/{origin}"))
                     .or_default() += 1;
             }
             self.truncated += u64::from(r.truncated);
+        }
+    }
+}
+
+/// The fields of a row that [`Stats`] counts by, borrowed (from a row or from a table's columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowFacts<'a> {
+    /// Producing task.
+    pub task: Task,
+    /// `"{src_lang}-{tgt_lang}"`, empty for external rows.
+    pub direction: &'a str,
+    /// The language produced or judged.
+    pub tgt_lang: &'a str,
+    /// AlignInstruct label.
+    pub label: Option<bool>,
+    /// Curriculum phase.
+    pub phase: u32,
+    /// Side replaced in a negative or corruption, by its stable name (`src`, `tgt`).
+    pub swapped_side: Option<&'a str>,
+    /// Where the replacement came from, by its stable name (`same`, `other`).
+    pub swap_origin: Option<&'a str>,
+    /// Whether a side was truncated.
+    pub truncated: bool,
+}
+
+impl InstructRow {
+    /// The fields of the row that [`Stats`] counts by.
+    pub fn facts(&self) -> RowFacts<'_> {
+        RowFacts {
+            task: self.task,
+            direction: &self.direction,
+            tgt_lang: &self.tgt_lang,
+            label: self.label,
+            phase: self.phase,
+            swapped_side: self.swapped_side.map(Side::as_str),
+            swap_origin: self.swap_origin.map(SwapOrigin::as_str),
+            truncated: self.truncated,
         }
     }
 }

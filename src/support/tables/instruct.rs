@@ -162,10 +162,14 @@ pub fn parallel_pairs(df: &DataFrame) -> Result<Vec<ParallelPair>, StageError> {
 /// Engine stats of a builder's output: row counts, drops by reason, and the per task / direction / language /
 /// label / phase / swap counts as named counters (`label/align/true`, `direction/mt/en-be`, …) for `alinea log`.
 pub fn stats(out: &BuildOutput, rows_in: u64) -> Stats {
-    let st = &out.stats;
+    engine_stats(&out.stats, out.rows.len() as u64, rows_in)
+}
+
+/// [`stats`] of a builder's counts `st` over `rows_out` rows.
+pub fn engine_stats(st: &alinea_instruct::Stats, rows_out: u64, rows_in: u64) -> Stats {
     let mut stats = Stats {
         rows_in,
-        rows_out: out.rows.len() as u64,
+        rows_out,
         ..Stats::default()
     };
     for (reason, n) in &st.dropped {
@@ -193,6 +197,93 @@ pub fn stats(out: &BuildOutput, rows_in: u64) -> Stats {
     }
     stats.count("truncated", st.truncated);
     stats
+}
+
+/// The builder counts of an instruction table, read from its columns (no row is materialized): what
+/// [`alinea_instruct::Stats::count_rows`] gives for the same rows. `table` names it in errors.
+pub fn stats_of_frame(table: &str, df: &DataFrame) -> Result<alinea_instruct::Stats, StageError> {
+    let s = |c: &str| df.column(c).and_then(|x| x.str().cloned());
+    let (direction, tgt_lang) = (s("direction")?, s("tgt_lang")?);
+    let (swapped_side, swap_origin) = (s("swapped_side")?, s("swap_origin")?);
+    let label = df.column("label")?.bool()?.clone();
+    let truncated = df.column("truncated")?.bool()?.clone();
+    let phase = df.column("phase")?.u32()?.clone();
+    let tasks = tasks_of_frame(table, df)?;
+    let mut sides = EnumNames::<alinea_instruct::Side>::new(table, "swapped_side");
+    let mut origins = EnumNames::<alinea_instruct::SwapOrigin>::new(table, "swap_origin");
+    let mut facts = Vec::with_capacity(df.height());
+    for (i, task) in tasks.into_iter().enumerate() {
+        facts.push(alinea_instruct::RowFacts {
+            task,
+            direction: direction.get(i).unwrap_or(""),
+            tgt_lang: tgt_lang.get(i).unwrap_or(""),
+            label: label.get(i),
+            phase: phase.get(i).unwrap_or(0),
+            swapped_side: swapped_side
+                .get(i)
+                .map(|v| sides.parse(i, v))
+                .transpose()?
+                .map(|v| v.as_str()),
+            swap_origin: swap_origin
+                .get(i)
+                .map(|v| origins.parse(i, v))
+                .transpose()?
+                .map(|v| v.as_str()),
+            truncated: truncated.get(i).unwrap_or(false),
+        });
+    }
+    let mut stats = alinea_instruct::Stats::default();
+    stats.count_facts(facts);
+    Ok(stats)
+}
+
+/// The `task` of every row of an instruction table. `table` names it in errors.
+pub fn tasks_of_frame(
+    table: &str,
+    df: &DataFrame,
+) -> Result<Vec<alinea_instruct::Task>, StageError> {
+    let column = df.column("task")?.str()?.clone();
+    let mut names = EnumNames::<alinea_instruct::Task>::new(table, "task");
+    (0..df.height())
+        .map(|i| match column.get(i) {
+            Some(v) => names.parse(i, v),
+            None => Err(StageError::Other(format!(
+                "instruction table `{table}`, row {i}, column `task`: null (expected a task name such as `mt`)"
+            ))),
+        })
+        .collect()
+}
+
+/// Parses the few distinct names of an enum column once each (a table has millions of rows and a handful of
+/// names), naming the table, row and column of a bad one.
+struct EnumNames<'t, T> {
+    table: &'t str,
+    column: &'static str,
+    seen: std::collections::HashMap<String, T>,
+}
+
+impl<'t, T: DeserializeOwned + Copy> EnumNames<'t, T> {
+    fn new(table: &'t str, column: &'static str) -> Self {
+        EnumNames {
+            table,
+            column,
+            seen: std::collections::HashMap::new(),
+        }
+    }
+
+    fn parse(&mut self, row: usize, name: &str) -> Result<T, StageError> {
+        if let Some(v) = self.seen.get(name) {
+            return Ok(*v);
+        }
+        let v: T = serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(
+            StageError::with(format!(
+                "instruction table `{}`, row {row}, column `{}`: `{name}`",
+                self.table, self.column
+            )),
+        )?;
+        self.seen.insert(name.to_string(), v);
+        Ok(v)
+    }
 }
 
 /// Maps a builder error to a stage error.
