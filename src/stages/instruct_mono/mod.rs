@@ -19,9 +19,9 @@ MonoInstruct (Sec. 2.4, 4.3): input `Given the context, complete the following s
     const OUTPUTS: &'static [OutputSlot] = table::INSTRUCTIONS_OUTPUT;
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let pairs = table::parallel_pairs(&ctx.table(table::PAIRS)?)?;
-        let out = alinea_instruct::build_mono(&pairs, &table::token_counter(ctx)?, p)
-            .map_err(table::err)?;
-        table::outputs(out, pairs.len() as u64)
+        let counter = table::token_counter(ctx)?;
+        table::per_pair_outputs(&ctx.table(table::PAIRS)?, |pairs| {
+            alinea_instruct::build_mono(pairs, &counter, p)
+        })
     }
 }

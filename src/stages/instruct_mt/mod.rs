@@ -19,10 +19,9 @@ Language names come from the registry (`src/lang.rs`).";
     const OUTPUTS: &'static [OutputSlot] = table::INSTRUCTIONS_OUTPUT;
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let pairs = table::parallel_pairs(&ctx.table(table::PAIRS)?)?;
-        let out =
-            alinea_instruct::build_mt(&pairs, &table::names(), &table::token_counter(ctx)?, p)
-                .map_err(table::err)?;
-        table::outputs(out, pairs.len() as u64)
+        let (names, counter) = (table::names(), table::token_counter(ctx)?);
+        table::per_pair_outputs(&ctx.table(table::PAIRS)?, |pairs| {
+            alinea_instruct::build_mt(pairs, &names, &counter, p)
+        })
     }
 }

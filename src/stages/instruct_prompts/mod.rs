@@ -20,8 +20,9 @@ PROMPT-5 `Translate to {X}.\\n{y}\\n{X}:`. The `output` column holds the referen
     const OUTPUTS: &'static [OutputSlot] = table::INSTRUCTIONS_OUTPUT;
 
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
-        let pairs = table::parallel_pairs(&ctx.table(table::PAIRS)?)?;
-        let out = alinea_instruct::build_prompts(&pairs, &table::names(), p).map_err(table::err)?;
-        table::outputs(out, pairs.len() as u64)
+        let names = table::names();
+        table::per_pair_outputs(&ctx.table(table::PAIRS)?, |pairs| {
+            alinea_instruct::build_prompts(pairs, &names, p)
+        })
     }
 }

@@ -286,6 +286,58 @@ impl<'t, T: DeserializeOwned + Copy> EnumNames<'t, T> {
     }
 }
 
+/// Pairs handed to a per-pair builder at once: the rows of one chunk exist as structs only until they are
+/// turned into columns, so a stage's memory is its input and output tables plus one chunk, whatever the corpus
+/// size (the paper's 24 languages are 4.8M sampled pairs, ~10M MT rows).
+const PAIRS_PER_CHUNK: usize = 1 << 16;
+
+/// The stage outputs of a builder whose rows of each pair depend on that pair alone (MTInstruct, Mono, denoising,
+/// prompts: per-pair random streams, per-row length limits), run over the pairs table chunk by chunk. The table,
+/// its row order and its counts are those of one call over all pairs.
+pub fn per_pair_outputs(
+    pairs: &DataFrame,
+    build: impl Fn(&[ParallelPair]) -> alinea_instruct::Result<BuildOutput>,
+) -> Result<alinea_engine::Outputs, StageError> {
+    per_pair_outputs_in_chunks(pairs, PAIRS_PER_CHUNK, build)
+}
+
+fn per_pair_outputs_in_chunks(
+    pairs: &DataFrame,
+    chunk_pairs: usize,
+    build: impl Fn(&[ParallelPair]) -> alinea_instruct::Result<BuildOutput>,
+) -> Result<alinea_engine::Outputs, StageError> {
+    let mut frames: Option<DataFrame> = None;
+    let mut dropped: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut notes: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut offset = 0;
+    while offset < pairs.height() || offset == 0 {
+        let chunk = parallel_pairs(&pairs.slice(offset as i64, chunk_pairs))?;
+        let out = build(&chunk).map_err(err)?;
+        for (map, add) in [
+            (&mut dropped, &out.stats.dropped),
+            (&mut notes, &out.stats.notes),
+        ] {
+            for (k, n) in add {
+                *map.entry(k.clone()).or_default() += n;
+            }
+        }
+        let frame = to_frame(&out.rows)?;
+        match frames.as_mut() {
+            None => frames = Some(frame),
+            Some(all) => {
+                all.vstack_mut_owned(frame)?;
+            }
+        }
+        offset += chunk_pairs;
+    }
+    let table = frames.unwrap_or_default();
+    let mut counts = stats_of_frame("instructions", &table)?;
+    counts.dropped = dropped;
+    counts.notes = notes;
+    let stats = engine_stats(&counts, table.height() as u64, pairs.height() as u64);
+    Ok(alinea_engine::Outputs::table("instructions", table, stats))
+}
+
 /// Maps a builder error to a stage error.
 pub fn err(e: alinea_instruct::InstructError) -> StageError {
     StageError::domain("", e)
@@ -500,3 +552,94 @@ pub const INSTRUCTIONS_OUTPUT: &[OutputSlot] = &[OutputSlot::table(
     INSTRUCTION_COLUMNS,
     "the instruction table (one schema for every task; see the module doc of src/support/tables/instruct.rs)",
 )];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alinea_instruct::{DenoiseParams, MonoParams, MtParams, TokenCounter};
+
+    /// The first 500 li-en pairs of the shipped OPUS-100 sample as a pairs table, a few sides emptied (so that
+    /// builders drop rows).
+    fn pairs_table() -> DataFrame {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/datasets/opus-100/supervised/en-li"
+        );
+        let read = |lang: &str| {
+            let path = format!("{dir}/opus.en-li-train.{lang}");
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            text.lines()
+                .take(500)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let (en, mut li) = (read("en"), read("li"));
+        for i in (0..li.len()).step_by(50) {
+            li[i].clear();
+        }
+        let n = en.len();
+        df!(
+            "pair_id" => (0..n as u64).collect::<Vec<_>>(),
+            "src_lang" => vec!["en"; n],
+            "tgt_lang" => vec!["li"; n],
+            "src" => en,
+            "tgt" => li,
+        )
+        .unwrap()
+    }
+
+    fn encoded(mut out: alinea_engine::Outputs) -> (Vec<u8>, Stats) {
+        let (_, df) = out.tables.remove(0);
+        let mut df = df;
+        (
+            alinea_engine::table::encode_parquet(&mut df).unwrap(),
+            out.stats,
+        )
+    }
+
+    /// Chunked building gives the bytes and the counts (drops and notes included) of one call over all pairs,
+    /// for every per-pair builder that the stages run this way.
+    #[test]
+    fn per_pair_chunks_equal_one_build_over_all_pairs() {
+        let df = pairs_table();
+        let pairs = parallel_pairs(&df).unwrap();
+        let (names, counter) = (names(), TokenCounter::Bytes);
+        let mono = MonoParams::default();
+        let builders: Vec<(
+            &str,
+            Box<dyn Fn(&[ParallelPair]) -> alinea_instruct::Result<BuildOutput>>,
+        )> = vec![
+            (
+                "mt",
+                Box::new(|p| alinea_instruct::build_mt(p, &names, &counter, &MtParams::default())),
+            ),
+            (
+                "mono",
+                Box::new(|p| alinea_instruct::build_mono(p, &counter, &mono)),
+            ),
+            (
+                "denoise",
+                Box::new(|p| {
+                    alinea_instruct::build_denoise(p, &names, &counter, &DenoiseParams::default())
+                }),
+            ),
+            (
+                "prompts",
+                Box::new(|p| alinea_instruct::build_prompts(p, &names, &Default::default())),
+            ),
+        ];
+        for (name, build) in builders {
+            let whole = encoded(outputs(build(&pairs).unwrap(), pairs.len() as u64).unwrap());
+            let chunked = encoded(per_pair_outputs_in_chunks(&df, 37, &build).unwrap());
+            assert!(whole.1.rows_out > 0, "{name}");
+            if name == "mt" {
+                assert_eq!(
+                    whole.1.dropped["empty_sentence"], 10,
+                    "emptied sides are dropped and counted"
+                );
+            }
+            assert_eq!(chunked.1, whole.1, "{name}: stats");
+            assert!(chunked.0 == whole.0, "{name}: the chunked table differs");
+        }
+    }
+}
