@@ -259,11 +259,14 @@ struct Swapper<'a> {
     other_tries: usize,
     /// Every gold (source text, target text) pair of the corpus, per language pair, when the corpus-wide check is
     /// on: a replacement must not recreate a pair that the aligner found anywhere.
-    gold_texts: Option<HashSet<(&'a str, &'a str, &'a str, &'a str)>>,
+    gold_texts: Option<&'a GoldTexts<'a>>,
 }
 
 /// Gold text pairs keyed by (src_lang, tgt_lang, src text, tgt text).
-fn gold_texts(corpus: &AlignedCorpus) -> HashSet<(&str, &str, &str, &str)> {
+type GoldTexts<'a> = HashSet<(&'a str, &'a str, &'a str, &'a str)>;
+
+/// The corpus's gold text pairs.
+fn gold_texts(corpus: &AlignedCorpus) -> GoldTexts<'_> {
     let mut set = HashSet::new();
     for s in &corpus.sentences {
         for g in &s.gold {
@@ -457,133 +460,169 @@ pub fn build_align(
     counter: &TokenCounter,
     params: &AlignParams,
 ) -> Result<BuildOutput> {
-    check_ratio("negative_ratio", params.negative_ratio)?;
-    let pool = lang_pool(corpus);
-    let swapper = Swapper {
-        corpus,
-        pool: &pool,
-        skip_punct: params.skip_punct,
-        other_tries: params.other_tries,
-        gold_texts: params.corpus_wide_check.then(|| gold_texts(corpus)),
-    };
-    let sep = params.separator.as_str();
-    let parts: Vec<Part> = (0..corpus.sentences.len())
-        .into_par_iter()
-        .map(|si| {
-            let s = &corpus.sentences[si];
-            let p = &s.pair;
-            let mut drops = Vec::new();
-            let gold = usable_gold(s, params.min_score, params.skip_punct, true);
-            if gold.is_empty() {
-                drops.push("no_gold_pairs");
-                return Ok((Vec::new(), drops));
-            }
-            let xs = p.x_side(params.x_side);
-            let ys = xs.other();
-            let (x_name, y_name) = (name_of(names, p, xs)?, name_of(names, p, ys)?);
-            let mut rng = rng_for(params.seed, SALT_ALIGN, p.pair_id);
-            let k = if params.pairs_per_sentence == 0 {
-                gold.len()
-            } else {
-                params.pairs_per_sentence.min(gold.len())
-            };
-            let mut chosen = sample(&mut rng, gold.len(), k).into_vec();
-            chosen.sort_unstable();
-            let row_for = |y_phrase: &str, x_phrase: &str, label: bool| {
-                InstructRow::generated(
-                    Task::Align,
-                    p.lang(ys),
-                    p.lang(xs),
-                    p.pair_id,
-                    template::align_input(
-                        sep,
-                        &y_name,
-                        &x_name,
-                        p.text(ys),
-                        p.text(xs),
-                        y_phrase,
-                        x_phrase,
-                    ),
-                    template::align_output(label),
-                )
-            };
-            let mut rows = Vec::new();
-            for &c in &chosen {
-                let g = gold[c];
-                let mut r = row_for(g.phrase(ys), g.phrase(xs), true);
-                r.label = Some(true);
-                set_gold_spans(&mut r, g);
-                rows.push(r);
-            }
-            let want = k as f64 * params.negative_ratio;
-            let mut n_neg = want.floor() as usize;
-            if rng.random_bool((want - want.floor()).clamp(0.0, 1.0)) {
-                n_neg += 1;
-            }
-            let mut used: HashSet<(usize, Side, usize, usize, usize)> = HashSet::new();
-            for j in 0..n_neg {
-                let g = gold[chosen[j % k]];
-                let mut made = None;
-                // A few attempts so that ratios above 1 do not repeat the same negative for one gold pair.
-                for _ in 0..4 {
-                    let first = if rng.random_bool(0.5) {
-                        Side::Src
-                    } else {
-                        Side::Tgt
-                    };
-                    let try_origin = |origin: SwapOrigin, rng: &mut ChaCha8Rng| {
-                        swapper
-                            .find(si, g, first, origin, rng)
-                            .map(|r| (first, r))
-                            .or_else(|| {
-                                swapper
-                                    .find(si, g, first.other(), origin, rng)
-                                    .map(|r| (first.other(), r))
-                            })
-                    };
-                    let mut rep = try_origin(params.negative_origin, &mut rng);
-                    if rep.is_none()
-                        && params.negative_origin == SwapOrigin::Same
-                        && params.fallback_to_other
-                    {
-                        rep = try_origin(SwapOrigin::Other, &mut rng);
-                    }
-                    match rep {
-                        Some((side, r))
-                            if used.insert((
-                                chosen[j % k],
-                                side,
-                                r.sentence,
-                                r.span.0,
-                                r.span.1,
-                            )) =>
-                        {
-                            made = Some((side, r));
-                            break;
-                        }
-                        Some(_) => continue,
-                        None => break,
-                    }
-                }
-                let Some((side, rep)) = made else {
-                    drops.push("no_negative_candidate");
-                    continue;
-                };
-                let (yp, xp) = if side == ys {
-                    (rep.text.as_str(), g.phrase(xs))
-                } else {
-                    (g.phrase(ys), rep.text.as_str())
-                };
-                let mut r = row_for(yp, xp, false);
-                r.label = Some(false);
-                set_gold_spans(&mut r, g);
-                set_swap(&mut r, corpus, &rep, side);
-                rows.push(r);
-            }
-            Ok((rows, drops))
+    AlignBuilder::new(corpus, names, counter, params)?.sentences(0..corpus.sentences.len())
+}
+
+/// [`build_align`] for any range of the corpus's sentences, with every other sentence still available to negative
+/// swapping: building a large corpus range by range gives, concatenated, the rows of one call (each sentence has
+/// its own random stream), while only one range's rows exist as structs at a time.
+pub struct AlignBuilder<'c> {
+    corpus: &'c AlignedCorpus,
+    names: &'c dyn LanguageNames,
+    counter: &'c TokenCounter,
+    params: &'c AlignParams,
+    pool: LangPool,
+    gold_texts: Option<GoldTexts<'c>>,
+}
+
+impl<'c> AlignBuilder<'c> {
+    /// Checks the parameters and indexes the corpus for swapping.
+    pub fn new(
+        corpus: &'c AlignedCorpus,
+        names: &'c dyn LanguageNames,
+        counter: &'c TokenCounter,
+        params: &'c AlignParams,
+    ) -> Result<Self> {
+        check_ratio("negative_ratio", params.negative_ratio)?;
+        Ok(AlignBuilder {
+            corpus,
+            names,
+            counter,
+            params,
+            pool: lang_pool(corpus),
+            gold_texts: params.corpus_wide_check.then(|| gold_texts(corpus)),
         })
-        .collect();
-    finish(parts, counter, &params.length)
+    }
+
+    /// The rows of sentences `range` (indices into the corpus), with their counts.
+    pub fn sentences(&self, range: std::ops::Range<usize>) -> Result<BuildOutput> {
+        let (corpus, names, counter, params) = (self.corpus, self.names, self.counter, self.params);
+        let swapper = Swapper {
+            corpus,
+            pool: &self.pool,
+            skip_punct: params.skip_punct,
+            other_tries: params.other_tries,
+            gold_texts: self.gold_texts.as_ref(),
+        };
+        let sep = params.separator.as_str();
+        let parts: Vec<Part> = range
+            .into_par_iter()
+            .map(|si| {
+                let s = &corpus.sentences[si];
+                let p = &s.pair;
+                let mut drops = Vec::new();
+                let gold = usable_gold(s, params.min_score, params.skip_punct, true);
+                if gold.is_empty() {
+                    drops.push("no_gold_pairs");
+                    return Ok((Vec::new(), drops));
+                }
+                let xs = p.x_side(params.x_side);
+                let ys = xs.other();
+                let (x_name, y_name) = (name_of(names, p, xs)?, name_of(names, p, ys)?);
+                let mut rng = rng_for(params.seed, SALT_ALIGN, p.pair_id);
+                let k = if params.pairs_per_sentence == 0 {
+                    gold.len()
+                } else {
+                    params.pairs_per_sentence.min(gold.len())
+                };
+                let mut chosen = sample(&mut rng, gold.len(), k).into_vec();
+                chosen.sort_unstable();
+                let row_for = |y_phrase: &str, x_phrase: &str, label: bool| {
+                    InstructRow::generated(
+                        Task::Align,
+                        p.lang(ys),
+                        p.lang(xs),
+                        p.pair_id,
+                        template::align_input(
+                            sep,
+                            &y_name,
+                            &x_name,
+                            p.text(ys),
+                            p.text(xs),
+                            y_phrase,
+                            x_phrase,
+                        ),
+                        template::align_output(label),
+                    )
+                };
+                let mut rows = Vec::new();
+                for &c in &chosen {
+                    let g = gold[c];
+                    let mut r = row_for(g.phrase(ys), g.phrase(xs), true);
+                    r.label = Some(true);
+                    set_gold_spans(&mut r, g);
+                    rows.push(r);
+                }
+                let want = k as f64 * params.negative_ratio;
+                let mut n_neg = want.floor() as usize;
+                if rng.random_bool((want - want.floor()).clamp(0.0, 1.0)) {
+                    n_neg += 1;
+                }
+                let mut used: HashSet<(usize, Side, usize, usize, usize)> = HashSet::new();
+                for j in 0..n_neg {
+                    let g = gold[chosen[j % k]];
+                    let mut made = None;
+                    // A few attempts so that ratios above 1 do not repeat the same negative for one gold pair.
+                    for _ in 0..4 {
+                        let first = if rng.random_bool(0.5) {
+                            Side::Src
+                        } else {
+                            Side::Tgt
+                        };
+                        let try_origin = |origin: SwapOrigin, rng: &mut ChaCha8Rng| {
+                            swapper
+                                .find(si, g, first, origin, rng)
+                                .map(|r| (first, r))
+                                .or_else(|| {
+                                    swapper
+                                        .find(si, g, first.other(), origin, rng)
+                                        .map(|r| (first.other(), r))
+                                })
+                        };
+                        let mut rep = try_origin(params.negative_origin, &mut rng);
+                        if rep.is_none()
+                            && params.negative_origin == SwapOrigin::Same
+                            && params.fallback_to_other
+                        {
+                            rep = try_origin(SwapOrigin::Other, &mut rng);
+                        }
+                        match rep {
+                            Some((side, r))
+                                if used.insert((
+                                    chosen[j % k],
+                                    side,
+                                    r.sentence,
+                                    r.span.0,
+                                    r.span.1,
+                                )) =>
+                            {
+                                made = Some((side, r));
+                                break;
+                            }
+                            Some(_) => continue,
+                            None => break,
+                        }
+                    }
+                    let Some((side, rep)) = made else {
+                        drops.push("no_negative_candidate");
+                        continue;
+                    };
+                    let (yp, xp) = if side == ys {
+                        (rep.text.as_str(), g.phrase(xs))
+                    } else {
+                        (g.phrase(ys), rep.text.as_str())
+                    };
+                    let mut r = row_for(yp, xp, false);
+                    r.label = Some(false);
+                    set_gold_spans(&mut r, g);
+                    set_swap(&mut r, corpus, &rep, side);
+                    rows.push(r);
+                }
+                Ok((rows, drops))
+            })
+            .collect();
+        finish(parts, counter, &params.length)
+    }
 }
 
 fn finish(parts: Vec<Part>, counter: &TokenCounter, length: &LengthParams) -> Result<BuildOutput> {
@@ -682,12 +721,13 @@ pub fn build_revise(
     params: &ReviseParams,
 ) -> Result<BuildOutput> {
     let pool = lang_pool(corpus);
+    let gold_set = params.corpus_wide_check.then(|| gold_texts(corpus));
     let swapper = Swapper {
         corpus,
         pool: &pool,
         skip_punct: params.skip_punct,
         other_tries: params.other_tries,
-        gold_texts: params.corpus_wide_check.then(|| gold_texts(corpus)),
+        gold_texts: gold_set.as_ref(),
     };
     let sep = params.separator.as_str();
     let parts: Vec<Part> = (0..corpus.sentences.len())

@@ -57,7 +57,8 @@ pub mod row;
 pub mod template;
 
 pub use align::{
-    AlignParams, HintParams, HintSelection, ReviseParams, build_align, build_hint, build_revise,
+    AlignBuilder, AlignParams, HintParams, HintSelection, ReviseParams, build_align, build_hint,
+    build_revise,
 };
 pub use curriculum::{CurriculumParams, Objective, PhaseOrder, build_curriculum, curriculum_order};
 pub use error::{InstructError, Result};

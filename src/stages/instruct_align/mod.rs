@@ -25,9 +25,6 @@ never coincides with a gold pair. Each row records label, swapped side, origin a
     fn run(p: &Self::Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let corpus =
             table::aligned_corpus(&ctx.table(table::ALIGNMENTS)?, &ctx.table(table::GOLD)?)?;
-        let out =
-            alinea_instruct::build_align(&corpus, &table::names(), &table::token_counter(ctx)?, p)
-                .map_err(table::err)?;
-        table::outputs(out, corpus.sentences.len() as u64)
+        table::align_outputs(&corpus, &table::token_counter(ctx)?, p)
     }
 }

@@ -306,35 +306,80 @@ fn per_pair_outputs_in_chunks(
     chunk_pairs: usize,
     build: impl Fn(&[ParallelPair]) -> alinea_instruct::Result<BuildOutput>,
 ) -> Result<alinea_engine::Outputs, StageError> {
-    let mut frames: Option<DataFrame> = None;
-    let mut dropped: std::collections::BTreeMap<String, u64> = Default::default();
-    let mut notes: std::collections::BTreeMap<String, u64> = Default::default();
-    let mut offset = 0;
-    while offset < pairs.height() || offset == 0 {
-        let chunk = parallel_pairs(&pairs.slice(offset as i64, chunk_pairs))?;
-        let out = build(&chunk).map_err(err)?;
+    chunked_outputs(pairs.height(), chunk_pairs, |range| {
+        let chunk = parallel_pairs(&pairs.slice(range.start as i64, range.len()))?;
+        build(&chunk).map_err(err)
+    })
+}
+
+/// Sentences of an aligned corpus given to [`alinea_instruct::AlignBuilder`] at once (see [`PAIRS_PER_CHUNK`]).
+const SENTENCES_PER_CHUNK: usize = 1 << 15;
+
+/// The stage outputs of AlignInstruct over `corpus`, built range by range (the whole corpus stays available
+/// to negative swapping): the table and counts of one [`alinea_instruct::build_align`] call.
+pub fn align_outputs(
+    corpus: &alinea_instruct::AlignedCorpus,
+    counter: &alinea_instruct::TokenCounter,
+    params: &alinea_instruct::AlignParams,
+) -> Result<alinea_engine::Outputs, StageError> {
+    align_outputs_in_chunks(corpus, counter, params, SENTENCES_PER_CHUNK)
+}
+
+fn align_outputs_in_chunks(
+    corpus: &alinea_instruct::AlignedCorpus,
+    counter: &alinea_instruct::TokenCounter,
+    params: &alinea_instruct::AlignParams,
+    chunk: usize,
+) -> Result<alinea_engine::Outputs, StageError> {
+    let names = names();
+    let builder =
+        alinea_instruct::AlignBuilder::new(corpus, &names, counter, params).map_err(err)?;
+    chunked_outputs(corpus.sentences.len(), chunk, |range| {
+        builder.sentences(range).map_err(err)
+    })
+}
+
+/// Runs `build` over `0..items` in ranges of `chunk` (at least one call, so an empty input still gives the table
+/// with its columns), turning each range's rows into columns before the next: the instruction table of all the
+/// ranges one under the other, with the counts of the whole (drops and notes summed, row counts read from the
+/// table).
+fn chunked_outputs(
+    items: usize,
+    chunk: usize,
+    mut build: impl FnMut(std::ops::Range<usize>) -> Result<BuildOutput, StageError>,
+) -> Result<alinea_engine::Outputs, StageError> {
+    let mut table: Option<DataFrame> = None;
+    let mut counts = alinea_instruct::Stats::default();
+    let mut start = 0;
+    loop {
+        let end = (start + chunk).min(items);
+        let out = build(start..end)?;
         for (map, add) in [
-            (&mut dropped, &out.stats.dropped),
-            (&mut notes, &out.stats.notes),
+            (&mut counts.dropped, &out.stats.dropped),
+            (&mut counts.notes, &out.stats.notes),
         ] {
             for (k, n) in add {
                 *map.entry(k.clone()).or_default() += n;
             }
         }
         let frame = to_frame(&out.rows)?;
-        match frames.as_mut() {
-            None => frames = Some(frame),
+        match table.as_mut() {
+            None => table = Some(frame),
             Some(all) => {
                 all.vstack_mut_owned(frame)?;
             }
         }
-        offset += chunk_pairs;
+        start = end;
+        if start >= items {
+            break;
+        }
     }
-    let table = frames.unwrap_or_default();
+    let table = table.unwrap_or_default();
+    let (dropped, notes) = (counts.dropped, counts.notes);
     let mut counts = stats_of_frame("instructions", &table)?;
     counts.dropped = dropped;
     counts.notes = notes;
-    let stats = engine_stats(&counts, table.height() as u64, pairs.height() as u64);
+    let stats = engine_stats(&counts, table.height() as u64, items as u64);
     Ok(alinea_engine::Outputs::table("instructions", table, stats))
 }
 
