@@ -1,5 +1,6 @@
 //! `show`, `query`, `export` and `log`: reading what runs left in the store, by stage name.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,15 +52,45 @@ fn stage_record(
 
 /// Writes an exported file with the usual mode (0644), not the 0600 of the store's temporary files.
 fn write_exported(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    alinea_engine::store::write_atomic(path, bytes)?;
+    write_exported_with(path, |w| Ok(w.write_all(bytes)?)).map(|_| ())
+}
+
+/// Writes an exported file through `write` into a temporary file beside `path`, then renames it into place
+/// (a reader never sees half a file; a failed export leaves no file), mode 0644 like any file a user makes.
+/// Streams: an export of a paper-scale training set never holds the whole file in memory. Returns its size.
+fn write_exported_with(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut w = std::io::BufWriter::new(tmp.as_file());
+    write(&mut w).with_context(|| format!("writing {}", path.display()))?;
+    w.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    drop(w);
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("writing {}", path.display()))?;
+    let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
             .with_context(|| format!("setting the mode of {}", path.display()))?;
     }
-    Ok(())
+    tmp.persist(path)
+        .with_context(|| format!("renaming the export into {}", path.display()))?;
+    Ok(size)
 }
+
+/// Rows of an instruction table converted to structs at once when exporting `--as` records.
+const EXPORT_ROWS_PER_CHUNK: usize = 1 << 16;
 
 /// Arguments of `path`.
 #[derive(Debug, Args)]
@@ -473,45 +504,47 @@ pub fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
             }
         },
     };
-    let bytes = store.get_bytes(&out.digest)?;
-    let data = match format.as_str() {
-        "parquet" => bytes,
-        "jsonl" if args.records.is_some() => {
-            let rows = crate::support::tables::instruct::from_frame(&decode_parquet(bytes)?)
-                .context("--as needs an instruction table (from an instruct.* stage)")?;
-            let format = if args.records.as_deref() == Some("alpaca") {
-                alinea_instruct::ExportFormat::Alpaca
-            } else {
-                alinea_instruct::ExportFormat::PromptCompletion
-            };
-            let mut buf = Vec::new();
-            alinea_instruct::write_jsonl(&rows, format, &mut buf)?;
-            buf
-        }
-        other => {
-            let mut df = decode_parquet(bytes)?;
-            let mut buf = Vec::new();
-            if other == "jsonl" {
-                JsonWriter::new(&mut buf)
-                    .with_json_format(JsonFormat::JsonLines)
-                    .finish(&mut df)?;
-            } else {
-                CsvWriter::new(&mut buf).finish(&mut df)?;
+    let size = if format == "parquet" {
+        let object = store.verified_path(&out.digest)?;
+        write_exported_with(&args.output, |w| {
+            std::io::copy(&mut std::fs::File::open(&object)?, w)?;
+            Ok(())
+        })?
+    } else {
+        let mut df = decode_parquet(store.get_bytes(&out.digest)?)?;
+        write_exported_with(&args.output, |w| match format.as_str() {
+            "jsonl" if args.records.is_some() => {
+                let format = if args.records.as_deref() == Some("alpaca") {
+                    alinea_instruct::ExportFormat::Alpaca
+                } else {
+                    alinea_instruct::ExportFormat::PromptCompletion
+                };
+                let mut offset = 0;
+                while offset < df.height() {
+                    let chunk = df.slice(offset as i64, EXPORT_ROWS_PER_CHUNK);
+                    let rows = crate::support::tables::instruct::from_frame(&chunk)
+                        .context("--as needs an instruction table (from an instruct.* stage)")?;
+                    alinea_instruct::write_jsonl(&rows, format, &mut *w)?;
+                    offset += EXPORT_ROWS_PER_CHUNK;
+                }
+                Ok(())
             }
-            buf
-        }
+            "jsonl" => Ok(JsonWriter::new(w)
+                .with_json_format(JsonFormat::JsonLines)
+                .finish(&mut df)?),
+            _ => Ok(CsvWriter::new(w).finish(&mut df)?),
+        })?
     };
-    write_exported(&args.output, &data)?;
     if global.json {
         print_json(
-            &serde_json::json!({"output": args.output, "format": format, "bytes": data.len(), "rows": out.rows}),
+            &serde_json::json!({"output": args.output, "format": format, "bytes": size, "rows": out.rows}),
         )?;
     } else {
         eprintln!(
             "wrote {} ({format}, {} rows, {} bytes)",
             args.output.display(),
             out.rows.unwrap_or(0),
-            data.len()
+            size
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -43,8 +43,7 @@ A component with no rows is an error unless allow_empty = true.";
         let order = alinea_instruct::curriculum_order(&tasks, p).map_err(table::err)?;
         drop(tasks);
         let rows_in = input.height() as u64;
-        let out = gather(&input, &order)?;
-        drop(input);
+        let out = gather(input, &order)?;
         let stats = table::stats_of_frame("instructions", &out)?;
         let stats = table::engine_stats(&stats, out.height() as u64, rows_in);
         Ok(Outputs::table("instructions", out, stats))
@@ -71,8 +70,9 @@ fn concat_tasks(tables: Vec<(String, DataFrame)>) -> Result<DataFrame, StageErro
     all.ok_or_else(|| StageError::Other("no task tables".into()))
 }
 
-/// The rows of the curriculum's phases in their order, `phase` set: one gather over the input columns.
-fn gather(input: &DataFrame, order: &[alinea_instruct::PhaseOrder]) -> Result<DataFrame, StageError> {
+/// The rows of the curriculum's phases in their order, `phase` set. Column by column, each input column dropped
+/// once gathered, so that the input and the output are never both whole in memory.
+fn gather(input: DataFrame, order: &[alinea_instruct::PhaseOrder]) -> Result<DataFrame, StageError> {
     let total: usize = order.iter().map(|ph| ph.rows.len()).sum();
     let mut indices: Vec<IdxSize> = Vec::with_capacity(total);
     let mut phases: Vec<u32> = Vec::with_capacity(total);
@@ -80,9 +80,18 @@ fn gather(input: &DataFrame, order: &[alinea_instruct::PhaseOrder]) -> Result<Da
         indices.extend(ph.rows.iter().map(|&i| i as IdxSize));
         phases.extend(std::iter::repeat_n(ph.phase, ph.rows.len()));
     }
-    let mut out = input.take(&IdxCa::from_vec("".into(), indices))?;
-    out.with_column(Column::new("phase".into(), phases))?;
-    Ok(out)
+    let indices = IdxCa::from_vec("".into(), indices);
+    let mut columns = Vec::with_capacity(input.width());
+    for column in input.into_columns() {
+        columns.push(if column.name().as_str() == "phase" {
+            Column::new("phase".into(), std::mem::take(&mut phases))
+        } else {
+            let gathered = column.take(&indices)?.rechunk();
+            drop(column);
+            gathered
+        });
+    }
+    Ok(DataFrame::new(total, columns)?)
 }
 
 #[cfg(test)]
@@ -159,7 +168,7 @@ mod tests {
             .unwrap();
             let tasks = table::tasks_of_frame("tasks", &input).unwrap();
             let order = alinea_instruct::curriculum_order(&tasks, &params).unwrap();
-            let mut got = gather(&input, &order).unwrap();
+            let mut got = gather(input, &order).unwrap();
 
             assert_eq!(got.height(), reference.rows.len(), "{objective}");
             assert!(got.height() > mt.len(), "{objective}: mono rows are in");
