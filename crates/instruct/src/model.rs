@@ -344,6 +344,16 @@ impl AlignedCorpus {
         tokens: &[SentenceTokens],
         gold: &[GoldPair],
     ) -> Result<Self> {
+        Self::from_owned(pairs.to_vec(), tokens.to_vec(), gold.to_vec())
+    }
+
+    /// [`AlignedCorpus::new`] taking its inputs by value: sentences, tokens and phrases are moved into the corpus,
+    /// never copied, so that a paper-scale corpus (millions of sentences, a string per token) is held once.
+    pub fn from_owned(
+        pairs: Vec<ParallelPair>,
+        tokens: Vec<SentenceTokens>,
+        gold: Vec<GoldPair>,
+    ) -> Result<Self> {
         let mut index: HashMap<u64, usize> = HashMap::with_capacity(pairs.len());
         for (row, p) in pairs.iter().enumerate() {
             if index.insert(p.pair_id, row).is_some() {
@@ -355,16 +365,16 @@ impl AlignedCorpus {
             }
         }
         let mut sentences: Vec<AlignedSentence> = pairs
-            .iter()
+            .into_iter()
             .map(|p| AlignedSentence {
-                pair: p.clone(),
+                pair: p,
                 src_tokens: Vec::new(),
                 tgt_tokens: Vec::new(),
                 gold: Vec::new(),
             })
             .collect();
-        let mut has_tokens = vec![false; pairs.len()];
-        for (row, t) in tokens.iter().enumerate() {
+        let mut has_tokens = vec![false; sentences.len()];
+        for (row, t) in tokens.into_iter().enumerate() {
             let Some(&i) = index.get(&t.pair_id) else {
                 return Err(InstructError::UnknownPair {
                     table: "tokens",
@@ -381,12 +391,12 @@ impl AlignedCorpus {
                 });
             }
             has_tokens[i] = true;
-            check_tokens(t.pair_id, "src", &pairs[i].src, &t.src)?;
-            check_tokens(t.pair_id, "tgt", &pairs[i].tgt, &t.tgt)?;
-            sentences[i].src_tokens = t.src.clone();
-            sentences[i].tgt_tokens = t.tgt.clone();
+            check_tokens(t.pair_id, "src", &sentences[i].pair.src, &t.src)?;
+            check_tokens(t.pair_id, "tgt", &sentences[i].pair.tgt, &t.tgt)?;
+            sentences[i].src_tokens = t.src;
+            sentences[i].tgt_tokens = t.tgt;
         }
-        for (row, g) in gold.iter().enumerate() {
+        for (row, g) in gold.into_iter().enumerate() {
             let Some(&i) = index.get(&g.pair_id) else {
                 return Err(InstructError::UnknownPair {
                     table: "gold pairs",
@@ -450,8 +460,8 @@ impl AlignedCorpus {
             sentences[i].gold.push(Gold {
                 src: (g.src_start as usize, g.src_end as usize),
                 tgt: (g.tgt_start as usize, g.tgt_end as usize),
-                src_phrase: g.src_phrase.clone(),
-                tgt_phrase: g.tgt_phrase.clone(),
+                src_phrase: g.src_phrase,
+                tgt_phrase: g.tgt_phrase,
                 score: g.score,
             });
         }

@@ -470,13 +470,14 @@ pub fn aligned_corpus(
         u32_lists(alignments, "tgt_starts")?,
         u32_lists(alignments, "tgt_ends")?,
     );
-    let tokens: Vec<alinea_instruct::SentenceTokens> = pairs
-        .iter()
+    let ids: Vec<u64> = pairs.iter().map(|p| p.pair_id).collect();
+    let tokens: Vec<alinea_instruct::SentenceTokens> = ids
+        .into_iter()
         .zip(src_tok.into_iter().zip(src_start.into_iter().zip(src_end)))
         .zip(tgt_tok.into_iter().zip(tgt_start.into_iter().zip(tgt_end)))
         .map(
-            |((p, (st, (ss, se))), (tt, (ts, te)))| alinea_instruct::SentenceTokens {
-                pair_id: p.pair_id,
+            |((pair_id, (st, (ss, se))), (tt, (ts, te)))| alinea_instruct::SentenceTokens {
+                pair_id,
                 src: tokens_of(st, ss, se),
                 tgt: tokens_of(tt, ts, te),
             },
@@ -507,7 +508,7 @@ pub fn aligned_corpus(
             score: score.get(i).unwrap_or(f64::NAN),
         })
         .collect();
-    alinea_instruct::AlignedCorpus::new(&pairs, &tokens, &gold_pairs).map_err(err)
+    alinea_instruct::AlignedCorpus::from_owned(pairs, tokens, gold_pairs).map_err(err)
 }
 
 /// The `alignments` input of the instruction stages built on alignments.
