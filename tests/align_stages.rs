@@ -812,3 +812,38 @@ min_score = 0.0
     let err = fails(&store, &["run", s(&write(dir.path(), "bad2.toml", &bad))]);
     assert!(err.contains("iterationz"), "{err}");
 }
+
+/// `chunk_sentences` only trades memory for per-chunk overhead: the gold table of 7-sentence chunks is the table
+/// of one chunk, byte for byte, under the same key, and its counts are equal.
+#[test]
+fn gold_pairs_do_not_depend_on_the_chunk_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let gold = |store: &str, extra: &[&str]| -> (serde_json::Value, serde_json::Value) {
+        let store = dir.path().join(store);
+        let mut args = vec!["run", p.as_str()];
+        args.extend_from_slice(extra);
+        let report = json(&store, &args);
+        let stage = report["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "gold")
+            .unwrap()
+            .clone();
+        let log = json(&store, &["log", "gold"]);
+        (stage, log["stats"].clone())
+    };
+    let (whole, whole_stats) = gold("s1", &[]);
+    let (chunked, chunked_stats) = gold("s2", &["--set", "gold.chunk_sentences=7"]);
+    assert_eq!(chunked["outputs"], whole["outputs"]);
+    assert_eq!(
+        chunked["key"], whole["key"],
+        "chunk_sentences is not in the key"
+    );
+    assert!(
+        whole_stats["rows_out"].as_u64().unwrap() > 1000,
+        "{whole_stats}"
+    );
+    assert_eq!(chunked_stats, whole_stats);
+}

@@ -220,7 +220,8 @@ pub struct PairStats {
 }
 
 impl PairStats {
-    fn add(&mut self, o: &PairStats) {
+    /// Adds the counts of `o` (of other sentences) to these.
+    pub fn add(&mut self, o: &PairStats) {
         self.sentences_without_links += o.sentences_without_links;
         self.candidates += o.candidates;
         self.punctuation += o.punctuation;

@@ -2,7 +2,7 @@
 //! and per-link scores.
 
 use alinea_align::{
-    LinkScore, PairFilter, ScoredPairInput, Token, extract_pairs_scored,
+    LinkScore, PairFilter, PairStats, ScoredPairInput, Token, extract_pairs_scored,
 };
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,13 @@ pub struct Params {
     /// Span and score filter.
     #[serde(flatten)]
     pub filter: PairFilter,
+    /// Sentences whose tokens and links are unpacked at once (default 65,536; 0 = the default): memory against
+    /// per-chunk overhead. Extraction is per sentence, so it cannot change the result and is not in the key.
+    pub chunk_sentences: usize,
 }
+
+/// [`Params::chunk_sentences`]'s default.
+const SENTENCES_PER_CHUNK: usize = 1 << 16;
 
 const ALIGNMENTS: TableSlot = TableSlot::new("alignments", "an align.ibm2 table").requires(&[
     col("pair_id", DType::U64),
@@ -124,6 +130,7 @@ substrings of `src` / `tgt`.
 Stats: rows_in = alignment rows, rows_out = pairs kept; dropped: punctuation, below_threshold (candidate pairs);
 counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
     type Params = Params;
+    const UNKEYED_PARAMS: &'static [&'static str] = &["chunk_sentences"];
     const INPUTS: &'static [InputSlot] = &[ALIGNMENTS.slot()];
     const OUTPUTS: &'static [OutputSlot] = &[OutputSlot::table(
         "gold",
@@ -152,162 +159,212 @@ counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let df = ctx.table(ALIGNMENTS)?;
-        let n = df.height();
-        let pair_id = df.column("pair_id")?.u64()?.clone();
-        let (lang, src_lang, tgt_lang) = (
-            strs(&df, "lang")?,
-            strs(&df, "src_lang")?,
-            strs(&df, "tgt_lang")?,
-        );
-        let (src, tgt) = (strs(&df, "src")?, strs(&df, "tgt")?);
-        let (ss, se, ts, te) = (
-            u32s(&df, "src_starts")?,
-            u32s(&df, "src_ends")?,
-            u32s(&df, "tgt_starts")?,
-            u32s(&df, "tgt_ends")?,
-        );
-        let (ls, lt) = (u32s(&df, "link_src")?, u32s(&df, "link_tgt")?);
-        let (lp, lq) = (f64s(&df, "link_posterior")?, f64s(&df, "link_tprob")?);
-
-        let src_text: Vec<&str> = (0..n).map(|i| src.get(i).unwrap_or("")).collect();
-        let tgt_text: Vec<&str> = (0..n).map(|i| tgt.get(i).unwrap_or("")).collect();
-        let mut src_tokens = Vec::with_capacity(n);
-        let mut tgt_tokens = Vec::with_capacity(n);
-        let mut links = Vec::with_capacity(n);
-        let mut scores = Vec::with_capacity(n);
-        for i in 0..n {
-            src_tokens.push(side_tokens(src_text[i], &ss[i], &se[i], i, "src_starts")?);
-            tgt_tokens.push(side_tokens(tgt_text[i], &ts[i], &te[i], i, "tgt_starts")?);
-            if ls[i].len() != lt[i].len()
-                || lp[i].len() != ls[i].len()
-                || lq[i].len() != ls[i].len()
-            {
-                return Err(column_err(
-                    i,
-                    "link_src",
-                    "link_src, link_tgt, link_posterior and link_tprob differ in length",
-                ));
-            }
-            links.push(
-                ls[i]
-                    .iter()
-                    .copied()
-                    .zip(lt[i].iter().copied())
-                    .collect::<Vec<_>>(),
-            );
-            scores.push(
-                lp[i]
-                    .iter()
-                    .zip(&lq[i])
-                    .map(|(&posterior, &tprob)| LinkScore { posterior, tprob })
-                    .collect::<Vec<_>>(),
-            );
-        }
-        let input = ScoredPairInput {
-            src_text: &src_text,
-            tgt_text: &tgt_text,
-            src_tokens: &src_tokens,
-            tgt_tokens: &tgt_tokens,
-            links: &links,
-            scores: &scores,
+        let mut gold: Option<DataFrame> = None;
+        let mut totals = PairStats::default();
+        let mut per_direction: std::collections::BTreeMap<String, u64> = Default::default();
+        // Tokens, links and scores exist as vectors for one chunk at a time: the stage's memory is its input and
+        // output tables plus one chunk (the paper's 24 languages are 4.8M sentences).
+        let chunk_len = match p.chunk_sentences {
+            0 => SENTENCES_PER_CHUNK,
+            n => n,
         };
-        let (pairs, pst) = extract_pairs_scored(input, &p.filter).map_err(|e| StageError::Input {
-            slot: "alignments".into(),
-            message: format!("{e} (sentence = 0-based table row)"),
-        })?;
-
+        let mut offset = 0;
+        loop {
+            let chunk = df.slice(offset as i64, chunk_len);
+            let (out, pst) = gold_of_chunk(&chunk, offset, p, &mut per_direction)?;
+            totals.add(&pst);
+            match gold.as_mut() {
+                None => gold = Some(out),
+                Some(all) => {
+                    all.vstack_mut_owned(out)?;
+                }
+            }
+            offset += chunk_len;
+            if offset >= df.height() {
+                break;
+            }
+        }
+        let out = gold.unwrap_or_default();
         let mut stats = Stats {
-            rows_in: n as u64,
-            rows_out: pairs.len() as u64,
+            rows_in: df.height() as u64,
+            rows_out: out.height() as u64,
             ..Stats::default()
         };
-        stats.drop_rows("punctuation", pst.punctuation);
-        stats.drop_rows("below_threshold", pst.below_threshold);
-        stats.count("candidates", pst.candidates);
-        stats.count("kept", pst.kept);
-        stats.count("sentences_without_links", pst.sentences_without_links);
-        for r in &pairs {
-            let k = r.sentence;
-            stats.count(
-                &format!(
-                    "pairs/{}-{}",
-                    src_lang.get(k).unwrap_or(""),
-                    tgt_lang.get(k).unwrap_or("")
-                ),
-                1,
-            );
+        stats.drop_rows("punctuation", totals.punctuation);
+        stats.drop_rows("below_threshold", totals.below_threshold);
+        stats.count("candidates", totals.candidates);
+        stats.count("kept", totals.kept);
+        stats.count("sentences_without_links", totals.sentences_without_links);
+        for (direction, n) in &per_direction {
+            stats.count(&format!("pairs/{direction}"), *n);
         }
-        let s = |c: &StringChunked, k: usize| c.get(k).map(str::to_string);
-        let out = DataFrame::new_infer_height(vec![
-            Column::new(
-                "pair_id".into(),
-                pairs
-                    .iter()
-                    .map(|r| pair_id.get(r.sentence))
-                    .collect::<Vec<Option<u64>>>(),
-            ),
-            Column::new(
-                "lang".into(),
-                pairs
-                    .iter()
-                    .map(|r| s(lang, r.sentence))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "src_lang".into(),
-                pairs
-                    .iter()
-                    .map(|r| s(src_lang, r.sentence))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "tgt_lang".into(),
-                pairs
-                    .iter()
-                    .map(|r| s(tgt_lang, r.sentence))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "src_start".into(),
-                pairs.iter().map(|r| r.src_span.0).collect::<Vec<u32>>(),
-            ),
-            Column::new(
-                "src_end".into(),
-                pairs.iter().map(|r| r.src_span.1).collect::<Vec<u32>>(),
-            ),
-            Column::new(
-                "tgt_start".into(),
-                pairs.iter().map(|r| r.tgt_span.0).collect::<Vec<u32>>(),
-            ),
-            Column::new(
-                "tgt_end".into(),
-                pairs.iter().map(|r| r.tgt_span.1).collect::<Vec<u32>>(),
-            ),
-            Column::new(
-                "src_phrase".into(),
-                pairs
-                    .iter()
-                    .map(|r| r.src_text.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "tgt_phrase".into(),
-                pairs
-                    .iter()
-                    .map(|r| r.tgt_text.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "score".into(),
-                pairs.iter().map(|r| r.score).collect::<Vec<f64>>(),
-            ),
-            Column::new(
-                "links".into(),
-                pairs.iter().map(|r| r.links).collect::<Vec<u32>>(),
-            ),
-        ])?;
         Ok(Outputs::table("gold", out, stats))
     }
+}
+
+/// The gold pairs of the alignments rows `df` (rows `offset..` of the table: errors name table rows), their
+/// extraction counts, and the pairs per direction added to `per_direction`.
+fn gold_of_chunk(
+    df: &DataFrame,
+    offset: usize,
+    p: &Params,
+    per_direction: &mut std::collections::BTreeMap<String, u64>,
+) -> Result<(DataFrame, PairStats), StageError> {
+    let n = df.height();
+    let pair_id = df.column("pair_id")?.u64()?.clone();
+    let (lang, src_lang, tgt_lang) = (
+        strs(&df, "lang")?,
+        strs(&df, "src_lang")?,
+        strs(&df, "tgt_lang")?,
+    );
+    let (src, tgt) = (strs(&df, "src")?, strs(&df, "tgt")?);
+    let (ss, se, ts, te) = (
+        u32s(&df, "src_starts")?,
+        u32s(&df, "src_ends")?,
+        u32s(&df, "tgt_starts")?,
+        u32s(&df, "tgt_ends")?,
+    );
+    let (ls, lt) = (u32s(&df, "link_src")?, u32s(&df, "link_tgt")?);
+    let (lp, lq) = (f64s(&df, "link_posterior")?, f64s(&df, "link_tprob")?);
+
+    let src_text: Vec<&str> = (0..n).map(|i| src.get(i).unwrap_or("")).collect();
+    let tgt_text: Vec<&str> = (0..n).map(|i| tgt.get(i).unwrap_or("")).collect();
+    let mut src_tokens = Vec::with_capacity(n);
+    let mut tgt_tokens = Vec::with_capacity(n);
+    let mut links = Vec::with_capacity(n);
+    let mut scores = Vec::with_capacity(n);
+    for i in 0..n {
+        src_tokens.push(side_tokens(src_text[i], &ss[i], &se[i], i, "src_starts")?);
+        tgt_tokens.push(side_tokens(tgt_text[i], &ts[i], &te[i], i, "tgt_starts")?);
+        if ls[i].len() != lt[i].len()
+            || lp[i].len() != ls[i].len()
+            || lq[i].len() != ls[i].len()
+        {
+            return Err(column_err(
+                i,
+                "link_src",
+                "link_src, link_tgt, link_posterior and link_tprob differ in length",
+            ));
+        }
+        links.push(
+            ls[i]
+                .iter()
+                .copied()
+                .zip(lt[i].iter().copied())
+                .collect::<Vec<_>>(),
+        );
+        scores.push(
+            lp[i]
+                .iter()
+                .zip(&lq[i])
+                .map(|(&posterior, &tprob)| LinkScore { posterior, tprob })
+                .collect::<Vec<_>>(),
+        );
+    }
+    let input = ScoredPairInput {
+        src_text: &src_text,
+        tgt_text: &tgt_text,
+        src_tokens: &src_tokens,
+        tgt_tokens: &tgt_tokens,
+        links: &links,
+        scores: &scores,
+    };
+    let (pairs, pst) = extract_pairs_scored(input, &p.filter).map_err(|e| StageError::Input {
+        slot: "alignments".into(),
+        message: format!("{} (sentence = 0-based table row)", at_table_row(e, offset)),
+    })?;
+
+    for r in &pairs {
+        let k = r.sentence;
+        let direction = format!(
+            "{}-{}",
+            src_lang.get(k).unwrap_or(""),
+            tgt_lang.get(k).unwrap_or("")
+        );
+        *per_direction.entry(direction).or_default() += 1;
+    }
+    let s = |c: &StringChunked, k: usize| c.get(k).map(str::to_string);
+    let out = DataFrame::new_infer_height(vec![
+        Column::new(
+            "pair_id".into(),
+            pairs
+                .iter()
+                .map(|r| pair_id.get(r.sentence))
+                .collect::<Vec<Option<u64>>>(),
+        ),
+        Column::new(
+            "lang".into(),
+            pairs
+                .iter()
+                .map(|r| s(lang, r.sentence))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "src_lang".into(),
+            pairs
+                .iter()
+                .map(|r| s(src_lang, r.sentence))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "tgt_lang".into(),
+            pairs
+                .iter()
+                .map(|r| s(tgt_lang, r.sentence))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "src_start".into(),
+            pairs.iter().map(|r| r.src_span.0).collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "src_end".into(),
+            pairs.iter().map(|r| r.src_span.1).collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "tgt_start".into(),
+            pairs.iter().map(|r| r.tgt_span.0).collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "tgt_end".into(),
+            pairs.iter().map(|r| r.tgt_span.1).collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "src_phrase".into(),
+            pairs
+                .iter()
+                .map(|r| r.src_text.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "tgt_phrase".into(),
+            pairs
+                .iter()
+                .map(|r| r.tgt_text.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "score".into(),
+            pairs.iter().map(|r| r.score).collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "links".into(),
+            pairs.iter().map(|r| r.links).collect::<Vec<u32>>(),
+        ),
+    ])?;
+    Ok((out, pst))
+}
+
+/// `e` with its sentence index counted from the start of the table rather than of the chunk.
+fn at_table_row(mut e: alinea_align::PairError, offset: usize) -> alinea_align::PairError {
+    use alinea_align::PairError::*;
+    match &mut e {
+        LinkOutOfRange { sentence, .. }
+        | SpanOutOfText { sentence, .. }
+        | ScoreCount { sentence, .. } => *sentence += offset,
+        Count { .. } | MaxLen => {}
+    }
+    e
 }
 
 #[cfg(test)]
