@@ -581,6 +581,27 @@ fn digests_of(outputs: &super::stage::Outputs) -> Result<BTreeMap<String, String
     Ok(out)
 }
 
+/// Stores a table output: encoded into a file of the stage's scratch space, then moved into the store (hashed
+/// as it streams), so the encoded bytes never sit in memory beside the table. Returns (digest, size).
+fn put_table(
+    store: &Store,
+    work_dir: &Path,
+    df: &mut polars::prelude::DataFrame,
+) -> Result<(String, u64), StageError> {
+    std::fs::create_dir_all(work_dir).map_err(StageError::io(work_dir))?;
+    let file = tempfile::Builder::new()
+        .prefix(".table-")
+        .suffix(".parquet")
+        .tempfile_in(work_dir)
+        .map_err(StageError::io(work_dir))?;
+    let mut w = std::io::BufWriter::new(file.as_file());
+    super::table::encode_parquet_into(df, &mut w)?;
+    std::io::Write::flush(&mut w).map_err(StageError::io(file.path()))?;
+    drop(w);
+    let path = file.into_temp_path();
+    Ok(store.put_file(&path, true)?)
+}
+
 /// Runs the stage once more, in a scratch space of its own, and names the outputs whose digests differ from
 /// `record`'s (`name: stored -> again`; an output present in only one run counts too). Nothing is stored.
 fn determinism_check(
@@ -767,13 +788,12 @@ fn execute(
     let mut outputs = run_kind(env, stage, kind, &inputs, work_dir.clone())?;
     let mut refs = Vec::new();
     for (name, df) in outputs.tables.iter_mut() {
-        let bytes = super::table::encode_parquet(df)?;
-        let digest = store.put_bytes(&bytes)?;
+        let (digest, bytes) = put_table(store, &work_dir, df)?;
         refs.push(OutputRef {
             name: name.clone(),
             digest,
             kind: ObjectKind::Table,
-            bytes: bytes.len() as u64,
+            bytes,
             rows: Some(df.height() as u64),
         });
     }

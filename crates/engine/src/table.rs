@@ -22,16 +22,23 @@ const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 /// Encodes `df` as Parquet with pinned settings.
 pub fn encode_parquet(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
-    df.rechunk_mut();
     let mut buf = Vec::new();
-    ParquetWriter::new(&mut buf)
+    encode_parquet_into(df, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`encode_parquet`] into a writer (a file of the store's scratch space: a paper-scale table's encoding is
+/// gigabytes, which need not sit in memory beside the table).
+pub fn encode_parquet_into<W: std::io::Write>(df: &mut DataFrame, w: W) -> PolarsResult<()> {
+    df.rechunk_mut();
+    ParquetWriter::new(w)
         .with_compression(ParquetCompression::Zstd(None))
         .with_statistics(StatisticsOptions::default())
         .with_row_group_size(Some(ROW_GROUP_ROWS))
         .set_parallel(false)
         .with_key_value_metadata(Some(portable_arrow_schema(df)))
         .finish(df)?;
-    Ok(buf)
+    Ok(())
 }
 
 /// The footer's `ARROW:schema` entry with every view type replaced by its `large_` form (see the module docs);
