@@ -213,19 +213,19 @@ fn gold_of_chunk(
     let n = df.height();
     let pair_id = df.column("pair_id")?.u64()?.clone();
     let (lang, src_lang, tgt_lang) = (
-        strs(&df, "lang")?,
-        strs(&df, "src_lang")?,
-        strs(&df, "tgt_lang")?,
+        strs(df, "lang")?,
+        strs(df, "src_lang")?,
+        strs(df, "tgt_lang")?,
     );
-    let (src, tgt) = (strs(&df, "src")?, strs(&df, "tgt")?);
+    let (src, tgt) = (strs(df, "src")?, strs(df, "tgt")?);
     let (ss, se, ts, te) = (
-        u32s(&df, "src_starts")?,
-        u32s(&df, "src_ends")?,
-        u32s(&df, "tgt_starts")?,
-        u32s(&df, "tgt_ends")?,
+        u32s(df, "src_starts")?,
+        u32s(df, "src_ends")?,
+        u32s(df, "tgt_starts")?,
+        u32s(df, "tgt_ends")?,
     );
-    let (ls, lt) = (u32s(&df, "link_src")?, u32s(&df, "link_tgt")?);
-    let (lp, lq) = (f64s(&df, "link_posterior")?, f64s(&df, "link_tprob")?);
+    let (ls, lt) = (u32s(df, "link_src")?, u32s(df, "link_tgt")?);
+    let (lp, lq) = (f64s(df, "link_posterior")?, f64s(df, "link_tprob")?);
 
     let src_text: Vec<&str> = (0..n).map(|i| src.get(i).unwrap_or("")).collect();
     let tgt_text: Vec<&str> = (0..n).map(|i| tgt.get(i).unwrap_or("")).collect();

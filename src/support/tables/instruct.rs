@@ -634,6 +634,8 @@ mod tests {
         .unwrap()
     }
 
+    type Builder<'a> = dyn Fn(&[ParallelPair]) -> alinea_instruct::Result<BuildOutput> + 'a;
+
     fn encoded(mut out: alinea_engine::Outputs) -> (Vec<u8>, Stats) {
         let (_, df) = out.tables.remove(0);
         let mut df = df;
@@ -651,10 +653,7 @@ mod tests {
         let pairs = parallel_pairs(&df).unwrap();
         let (names, counter) = (names(), TokenCounter::Bytes);
         let mono = MonoParams::default();
-        let builders: Vec<(
-            &str,
-            Box<dyn Fn(&[ParallelPair]) -> alinea_instruct::Result<BuildOutput>>,
-        )> = vec![
+        let builders: Vec<(&str, Box<Builder>)> = vec![
             (
                 "mt",
                 Box::new(|p| alinea_instruct::build_mt(p, &names, &counter, &MtParams::default())),
