@@ -88,8 +88,8 @@ fn main() {
                         src_end: i as u32 + 1,
                         tgt_start: j as u32,
                         tgt_end: j as u32 + 1,
-                        src_phrase: s[i].text.clone(),
-                        tgt_phrase: t[j].text.clone(),
+                        src_phrase: s[i].text(&p.src).to_string(),
+                        tgt_phrase: t[j].text(&p.tgt).to_string(),
                         score: 1.0,
                     });
                 }

@@ -21,15 +21,21 @@ pub struct ParallelPair {
     pub tgt: String,
 }
 
-/// One token of a sentence: its text and byte span in the sentence (end exclusive).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One token of a sentence: its byte span in the sentence (end exclusive). The text is the span of the sentence
+/// ([`Token::text`]), never a copy: a paper-scale corpus has a hundred million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
-    /// Token text (normally `sentence[start..end]`).
-    pub text: String,
     /// Byte offset of the first byte.
     pub start: usize,
     /// Byte offset one past the last byte.
     pub end: usize,
+}
+
+impl Token {
+    /// The token's text in `sentence` (the sentence its span indexes; empty if the span does not fit it).
+    pub fn text<'s>(&self, sentence: &'s str) -> &'s str {
+        sentence.get(self.start..self.end).unwrap_or("")
+    }
 }
 
 /// Token lists of both sides of one pair, as the aligner saw them.
@@ -72,11 +78,7 @@ pub fn whitespace_tokens(sentence: &str) -> Vec<Token> {
     for (i, c) in sentence.char_indices() {
         match (c.is_whitespace(), start) {
             (true, Some(s)) => {
-                out.push(Token {
-                    text: sentence[s..i].to_string(),
-                    start: s,
-                    end: i,
-                });
+                out.push(Token { start: s, end: i });
                 start = None;
             }
             (false, None) => start = Some(i),
@@ -85,7 +87,6 @@ pub fn whitespace_tokens(sentence: &str) -> Vec<Token> {
     }
     if let Some(s) = start {
         out.push(Token {
-            text: sentence[s..].to_string(),
             start: s,
             end: sentence.len(),
         });

@@ -427,26 +427,11 @@ fn u32_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<u32>>, StageError> {
         .collect()
 }
 
-fn str_lists(df: &DataFrame, name: &str) -> Result<Vec<Vec<String>>, StageError> {
-    let lists = df.column(name)?.list()?.clone();
-    (0..lists.len())
-        .map(|i| match lists.get_as_series(i) {
-            Some(s) => Ok(s
-                .str()?
-                .iter()
-                .map(|v| v.unwrap_or("").to_string())
-                .collect()),
-            None => Ok(Vec::new()),
-        })
-        .collect()
-}
-
-fn tokens_of(texts: Vec<String>, starts: Vec<u32>, ends: Vec<u32>) -> Vec<alinea_instruct::Token> {
-    texts
+fn tokens_of(starts: Vec<u32>, ends: Vec<u32>) -> Vec<alinea_instruct::Token> {
+    starts
         .into_iter()
-        .zip(starts.into_iter().zip(ends))
-        .map(|(text, (start, end))| alinea_instruct::Token {
-            text,
+        .zip(ends)
+        .map(|(start, end)| alinea_instruct::Token {
             start: start as usize,
             end: end as usize,
         })
@@ -460,26 +445,25 @@ pub fn aligned_corpus(
     gold: &DataFrame,
 ) -> Result<alinea_instruct::AlignedCorpus, StageError> {
     let pairs = parallel_pairs(alignments)?;
-    let (src_tok, src_start, src_end) = (
-        str_lists(alignments, "src_tokens")?,
+    // Tokens are spans of the sentences; the aligner's token strings (possibly lowercased) are not read.
+    let (src_start, src_end) = (
         u32_lists(alignments, "src_starts")?,
         u32_lists(alignments, "src_ends")?,
     );
-    let (tgt_tok, tgt_start, tgt_end) = (
-        str_lists(alignments, "tgt_tokens")?,
+    let (tgt_start, tgt_end) = (
         u32_lists(alignments, "tgt_starts")?,
         u32_lists(alignments, "tgt_ends")?,
     );
     let ids: Vec<u64> = pairs.iter().map(|p| p.pair_id).collect();
     let tokens: Vec<alinea_instruct::SentenceTokens> = ids
         .into_iter()
-        .zip(src_tok.into_iter().zip(src_start.into_iter().zip(src_end)))
-        .zip(tgt_tok.into_iter().zip(tgt_start.into_iter().zip(tgt_end)))
+        .zip(src_start.into_iter().zip(src_end))
+        .zip(tgt_start.into_iter().zip(tgt_end))
         .map(
-            |((pair_id, (st, (ss, se))), (tt, (ts, te)))| alinea_instruct::SentenceTokens {
+            |((pair_id, (ss, se)), (ts, te))| alinea_instruct::SentenceTokens {
                 pair_id,
-                src: tokens_of(st, ss, se),
-                tgt: tokens_of(tt, ts, te),
+                src: tokens_of(ss, se),
+                tgt: tokens_of(ts, te),
             },
         )
         .collect();
@@ -534,10 +518,8 @@ const ALIGNED_COLUMNS: &[ColumnDecl] = &[
     col("tgt_lang", DType::Str),
     col("src", DType::Str),
     col("tgt", DType::Str),
-    col("src_tokens", DType::List(&DType::Str)),
     col("src_starts", DType::List(&DType::U32)),
     col("src_ends", DType::List(&DType::U32)),
-    col("tgt_tokens", DType::List(&DType::Str)),
     col("tgt_starts", DType::List(&DType::U32)),
     col("tgt_ends", DType::List(&DType::U32)),
 ];

@@ -61,15 +61,15 @@ pub fn hansards(n: usize) -> (Vec<ParallelPair>, Vec<SentenceTokens>, Vec<GoldPa
             continue;
         }
         let (ep, fp): (u32, u32) = (parts[1].parse().unwrap(), parts[2].parse().unwrap());
-        let t = &toks[sent - 1];
+        let (t, pair) = (&toks[sent - 1], &pairs[sent - 1]);
         gold.push(GoldPair {
             pair_id: t.pair_id,
             src_start: ep - 1,
             src_end: ep,
             tgt_start: fp - 1,
             tgt_end: fp,
-            src_phrase: t.src[ep as usize - 1].text.clone(),
-            tgt_phrase: t.tgt[fp as usize - 1].text.clone(),
+            src_phrase: t.src[ep as usize - 1].text(&pair.src).to_string(),
+            tgt_phrase: t.tgt[fp as usize - 1].text(&pair.tgt).to_string(),
             score: 1.0,
         });
     }
