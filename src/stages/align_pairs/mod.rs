@@ -159,7 +159,6 @@ counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
         let df = ctx.table(ALIGNMENTS)?;
-        let mut gold: Option<DataFrame> = None;
         let mut totals = PairStats::default();
         let mut per_direction: std::collections::BTreeMap<String, u64> = Default::default();
         // Tokens, links and scores exist as vectors for one chunk at a time: the stage's memory is its input and
@@ -168,23 +167,12 @@ counters: candidates, kept, sentences_without_links, pairs/<src>-<tgt>.";
             0 => SENTENCES_PER_CHUNK,
             n => n,
         };
-        let mut offset = 0;
-        loop {
-            let chunk = df.slice(offset as i64, chunk_len);
-            let (out, pst) = gold_of_chunk(&chunk, offset, p, &mut per_direction)?;
+        let out = crate::support::tables::concat_ranges(df.height(), chunk_len, |range| {
+            let chunk = df.slice(range.start as i64, range.len());
+            let (out, pst) = gold_of_chunk(&chunk, range.start, p, &mut per_direction)?;
             totals.add(&pst);
-            match gold.as_mut() {
-                None => gold = Some(out),
-                Some(all) => {
-                    all.vstack_mut_owned(out)?;
-                }
-            }
-            offset += chunk_len;
-            if offset >= df.height() {
-                break;
-            }
-        }
-        let out = gold.unwrap_or_default();
+            Ok::<_, StageError>(out)
+        })?;
         let mut stats = Stats {
             rows_in: df.height() as u64,
             rows_out: out.height() as u64,

@@ -348,12 +348,9 @@ fn chunked_outputs(
     chunk: usize,
     mut build: impl FnMut(std::ops::Range<usize>) -> Result<BuildOutput, StageError>,
 ) -> Result<alinea_engine::Outputs, StageError> {
-    let mut table: Option<DataFrame> = None;
     let mut counts = alinea_instruct::Stats::default();
-    let mut start = 0;
-    loop {
-        let end = (start + chunk).min(items);
-        let out = build(start..end)?;
+    let table = super::concat_ranges(items, chunk, |range| {
+        let out = build(range)?;
         for (map, add) in [
             (&mut counts.dropped, &out.stats.dropped),
             (&mut counts.notes, &out.stats.notes),
@@ -362,19 +359,8 @@ fn chunked_outputs(
                 *map.entry(k.clone()).or_default() += n;
             }
         }
-        let frame = to_frame(&out.rows)?;
-        match table.as_mut() {
-            None => table = Some(frame),
-            Some(all) => {
-                all.vstack_mut_owned(frame)?;
-            }
-        }
-        start = end;
-        if start >= items {
-            break;
-        }
-    }
-    let table = table.unwrap_or_default();
+        Ok::<_, StageError>(to_frame(&out.rows)?)
+    })?;
     let (dropped, notes) = (counts.dropped, counts.notes);
     let mut counts = stats_of_frame("instructions", &table)?;
     counts.dropped = dropped;
