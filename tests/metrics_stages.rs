@@ -391,6 +391,29 @@ paper_match = {{ score_mt = "MT+Align" }}
     assert_eq!(by("be-en")["chrf"], cli["chrf"]["score"]);
     assert_eq!(by("be-en")["chrfpp"], cli["chrf++"]["score"]);
 
+    // The copy baseline: the sources scored as hypotheses. en→li's hypotheses are its sources, so there the
+    // baseline is the score itself; for be→en it is `alinea score` of the Belarusian sources.
+    assert_eq!(by("en-li")["copy_chrfpp"], by("en-li")["chrfpp"]);
+    assert_eq!(by("en-li")["copy_bleu"], by("en-li")["bleu"]);
+    let src_file = write(
+        dir.path(),
+        "be-en.src",
+        &(devtest("bel_Cyrl", N).join("\n") + "\n"),
+    );
+    let copy = json(
+        &store,
+        &[
+            "score",
+            "--hyp",
+            src_file.to_str().unwrap(),
+            "--ref",
+            ref_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(by("be-en")["copy_chrfpp"], copy["chrf++"]["score"]);
+    assert_eq!(by("be-en")["copy_bleu"], copy["bleu"]["score"]);
+    assert!(by("be-en")["copy_chrfpp"].as_f64().unwrap() < by("be-en")["chrfpp"].as_f64().unwrap());
+
     // spBLEU: the stage and `alinea score --tokenize flores200 --spm-model` agree (both sacrebleu-exact, see
     // crates/metrics/tests); the signature names the tokenizer.
     let spm_scores = json(&store, &["show", "score_spm"]);
@@ -479,11 +502,13 @@ paper_match = {{ score_mt = "MT+Align" }}
         "{md}"
     );
     assert!(md.contains("| run | be | li | Avg |"), "{md}");
-    // 2 runs × 4 directions × 3 metrics; the paper's numbers for the same directions (3 objectives of Tables 11–13);
-    // Table 1's printed averages (6 objectives × 2 test sets × 2 groups × 3 metrics).
+    // 2 runs × 4 directions × 3 metrics; the copy baseline's BLEU and chrF++ of 4 directions; the paper's numbers
+    // for the same directions (3 objectives of Tables 11–13); Table 1's printed averages (6 objectives × 2 test
+    // sets × 2 groups × 3 metrics).
+    assert!(md.contains("| baseline: copy source |"), "{md}");
     assert_eq!(
         csv.lines().count(),
-        1 + 2 * 4 * 3 + 3 * 4 * 3 + 6 * 2 * 2 * 3,
+        1 + 2 * 4 * 3 + 4 * 2 + 3 * 4 * 3 + 6 * 2 * 2 * 3,
         "{csv}"
     );
     // Table 12, Flores-200 en→xx BLEU: be 0.7, li 3.3.

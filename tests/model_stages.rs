@@ -184,6 +184,32 @@ fn pretraining_is_in_the_key_and_changes_the_weights() {
     );
     assert_eq!(a[2], b[2], "same tokenizer");
     assert_ne!(a[1], b[1], "pretraining changes model.safetensors");
+
+    // The loss curve of pretraining is the stage's `loss` table: one row per optimiser step (2 epochs of
+    // batches of 16, the same number in each), falling from the first epoch to the second; the random model has none.
+    let store_q = |sql: &str| json(&store, &["query", sql]);
+    let mt_rows = store_q("SELECT count(*) AS n FROM mt")[0]["n"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        store_q("SELECT count(*) AS n FROM tiny")[0]["n"],
+        0,
+        "no pretraining, no loss rows"
+    );
+    json(&store, &["run", &p, "tiny"]);
+    let by_epoch = store_q(
+        "SELECT floor(epoch - 1e-9) AS e, count(*) AS steps, avg(loss) AS loss FROM tiny GROUP BY e ORDER BY e",
+    );
+    let by_epoch = by_epoch.as_array().unwrap();
+    assert_eq!(by_epoch.len(), 2, "{by_epoch:?}");
+    // (Rows whose prompt fills pretrain_max_len have no output token left and are not trained on.)
+    assert_eq!(by_epoch[0]["steps"], by_epoch[1]["steps"]);
+    let steps = by_epoch[0]["steps"].as_u64().unwrap();
+    assert!(steps > 0 && steps <= mt_rows.div_ceil(16), "{by_epoch:?}");
+    assert!(
+        by_epoch[1]["loss"].as_f64().unwrap() < by_epoch[0]["loss"].as_f64().unwrap(),
+        "{by_epoch:?}"
+    );
 }
 
 #[test]

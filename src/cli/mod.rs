@@ -290,6 +290,16 @@ fn configure_threads(cli: &Cli) {
                 .unwrap_or(1)
         })
         .max(1);
+    // Each of the stages that may run side by side gets its share of the cores for candle's intra-op threads:
+    // candle's CPU pool spin-waits, and two training stages with a pool of all cores each ran 1.5-2x slower on 2
+    // cores than with one thread each (the demo: 81 s against 54 s). `model.tiny` pretraining spreads its batch
+    // over the rayon pool instead, which suits a model whose single ops are too small to split.
+    let stages_at_once = match &cli.command {
+        Some(Command::Run(a)) => a.jobs(),
+        None => pipeline::RunArgs::demo().jobs(),
+        _ => 1,
+    };
+    let per_stage = (n / stages_at_once).max(1);
     let fmt_rows = match &cli.command {
         Some(Command::Show(a)) => Some(a.rows()),
         Some(Command::Query(a)) => Some(a.rows()),
@@ -301,9 +311,12 @@ fn configure_threads(cli: &Cli) {
     // and candle read these settings only from the environment (polars-core's `config.rs` has no setter).
     unsafe {
         std::env::set_var("POLARS_MAX_THREADS", n.to_string());
-        // candle's CPU pool spin-waits: it must not be larger than what the user granted.
-        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-            std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+        // candle's CPU pool (elementwise ops) and its matmul threads (read from RAYON_NUM_THREADS; the rayon pool
+        // itself is sized below, explicitly): a stage's share, unless the user set them.
+        for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+            if std::env::var_os(var).is_none() {
+                std::env::set_var(var, per_stage.to_string());
+            }
         }
         // Polars' pretty printer (`show`, `query`) reads its limits from the environment at each print.
         if let Some(rows) = fmt_rows {

@@ -54,6 +54,11 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// How many stages may run at the same time (`-j`).
+    pub fn jobs(&self) -> usize {
+        self.jobs.max(1)
+    }
+
     /// What `alinea` with no arguments does: run the embedded demo.
     pub fn demo() -> RunArgs {
         RunArgs {

@@ -1,6 +1,7 @@
 //! Loading a BLOOM model folder for the stages that run one (`train.lora`, `generate`, `analysis.representations`).
 
-use alinea_engine::{FolderSlot, Optional, StageCtx, StageError};
+use alinea_engine::{ColumnDecl, DType, FolderSlot, Optional, StageCtx, StageError, col};
+use polars::prelude::{Column, DataFrame, PolarsResult};
 
 /// The `model` input of the stages that run a model.
 pub const MODEL: FolderSlot = FolderSlot::new("model", "BLOOM model folder or model.tiny stage");
@@ -48,4 +49,44 @@ pub fn load_model_as(
     let model = alinea_bloom::Bloom::load(&dir, &device, dtype).map_err(bloom_err)?;
     let tokenizer = alinea_bloom::load_tokenizer(&dir).map_err(bloom_err)?;
     Ok((model, tokenizer, device))
+}
+
+/// Columns of a training loss table (`train.lora`'s and `model.tiny`'s `loss` output).
+pub const LOSS_COLUMNS: &[ColumnDecl] = &[
+    col("step", DType::U64),
+    col("epoch", DType::F64),
+    col("phase", DType::U32),
+    col("loss", DType::F64),
+    col("learning_rate", DType::F64),
+    col("val_loss", DType::F64),
+];
+
+/// A loss curve as a table of [`LOSS_COLUMNS`] (phases numbered from 1).
+pub fn loss_frame(rows: &[alinea_bloom::LossRow]) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        Column::new(
+            "step".into(),
+            rows.iter().map(|r| r.step as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "epoch".into(),
+            rows.iter().map(|r| r.epoch).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "phase".into(),
+            rows.iter().map(|r| r.phase as u32 + 1).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "loss".into(),
+            rows.iter().map(|r| r.loss).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "learning_rate".into(),
+            rows.iter().map(|r| r.lr).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "val_loss".into(),
+            rows.iter().map(|r| r.val_loss).collect::<Vec<_>>(),
+        ),
+    ])
 }

@@ -907,6 +907,53 @@ pub(crate) fn gelu(x: &Tensor, pass: Pass) -> Result<Tensor> {
 
 const GELU_C: f32 = 0.797_884_6; // sqrt(2 / pi)
 
+/// tanh GeLU of one value, as transformers' `gelu_new`/BLOOM's `bloom_gelu_forward`.
+#[inline]
+fn gelu_tanh(v: f32) -> f32 {
+    0.5 * v * (1.0 + tanh(GELU_C * (v + 0.044715 * v * v * v)))
+}
+
+/// Derivative of [`gelu_tanh`] at `v`.
+#[inline]
+fn gelu_tanh_grad(v: f32) -> f32 {
+    let t = tanh(GELU_C * (v + 0.044715 * v * v * v));
+    0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * v * v)
+}
+
+/// tanh through [`exp`]: `1 - 2 / (e^{2u} + 1)`, exact to about 1e-7 absolute, which is what GeLU needs (it adds
+/// the tanh to 1). Why not `f32::tanh`: libm's is a scalar call that profiling showed to be a fifth of a tiny
+/// model's training step, and its last bits vary between libm versions; this one is plain arithmetic (the same
+/// bits on every machine) that the compiler vectorises.
+#[inline]
+fn tanh(u: f32) -> f32 {
+    1.0 - 2.0 / (exp(2.0 * u) + 1.0)
+}
+
+/// e^x for f32, branch-free (so loops over it vectorise): x = n ln2 + r with |r| <= ln2 / 2, e^r by its Taylor
+/// series to r^7 (relative error below 1e-8), 2^n through the exponent bits. Inputs are clamped to [-87, 88],
+/// where e^x stays a normal f32.
+#[inline]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 in two parts (Cody and Waite's reduction): LN2_HI = 355/512 has 9 significant bits, so n * LN2_HI is
+    // exact for every |n| <= 128; LN2_LO = ln 2 - LN2_HI.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer without a libm call.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    p * scale
+}
+
 /// Elementwise tanh GeLU (`derivative: false`) or its derivative (`true`) on contiguous f32 CPU data.
 struct GeluTanh {
     derivative: bool,
@@ -928,17 +975,9 @@ impl candle_core::CustomOp1 for GeluTanh {
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
         let x = contiguous_f32(storage, layout, self.name())?;
         let out: Vec<f32> = if self.derivative {
-            x.iter()
-                .map(|&v| {
-                    let t = (GELU_C * (v + 0.044715 * v * v * v)).tanh();
-                    0.5 * (1.0 + t)
-                        + 0.5 * v * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * v * v)
-                })
-                .collect()
+            x.iter().map(|&v| gelu_tanh_grad(v)).collect()
         } else {
-            x.iter()
-                .map(|&v| 0.5 * v * (1.0 + (GELU_C * (v + 0.044715 * v * v * v)).tanh()))
-                .collect()
+            x.iter().map(|&v| gelu_tanh(v)).collect()
         };
         Ok((candle_core::CpuStorage::F32(out), layout.shape().clone()))
     }
@@ -976,6 +1015,25 @@ fn layer_norm(x: &Tensor, ln: &LayerNorm, pass: Pass) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn branch_free_exp_and_tanh_match_f64() {
+        let mut worst_exp = 0f64;
+        let mut worst_tanh = 0f64;
+        for i in -20_000..=20_000 {
+            let x = i as f32 * 0.004; // [-80, 80]
+            let e = exp(x) as f64;
+            let want = (x as f64).exp();
+            worst_exp = worst_exp.max(((e - want) / want).abs());
+            let u = x / 8.0;
+            worst_tanh = worst_tanh.max((tanh(u) as f64 - (u as f64).tanh()).abs());
+        }
+        assert!(worst_exp < 4e-7, "exp: relative error {worst_exp}");
+        assert!(worst_tanh < 4e-7, "tanh: absolute error {worst_tanh}");
+        assert_eq!(tanh(50.0), 1.0);
+        assert_eq!(tanh(-50.0), -1.0);
+        assert!(exp(-1000.0) > 0.0 && exp(1000.0).is_finite());
+    }
 
     #[test]
     fn fused_gelu_matches_candle_values_and_gradients() {

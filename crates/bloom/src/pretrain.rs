@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{BloomError, Result};
 use crate::model::{Bloom, Pass};
 use crate::rng::SplitMix64;
-use crate::train::{AdamW, Example, LossRow, TrainConfig, lr_factor, micro_batch};
+use rayon::prelude::*;
+
+use crate::train::{AdamW, Example, LossRow, MicroBatch, TrainConfig, lr_factor, micro_batch};
 
 /// Hyper-parameters of [`pretrain`]. The serde form is flat (`pretrain_epochs`, ...), as `model.tiny` embeds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -138,19 +140,14 @@ pub fn pretrain(
         SplitMix64::from_key(&[cfg.seed, 0x0050_4E54, epoch as u64]).shuffle(&mut order);
         for (k, idx) in order.chunks(cfg.batch_size).enumerate() {
             let t0 = Instant::now();
-            let mb = micro_batch(&examples, idx, pad);
-            let (ids, mask) = trained.batch_tensors(&mb.ids, &mb.mask)?;
-            let pass = Pass::Train {
-                noise_key: [cfg.seed, step as u64, 0],
-            };
-            let h = trained.hidden(&ids, &mask, None, None, pass)?;
-            let loss = trained.loss_at(&h, &mb.pos, &mb.targets)?;
-            let loss_value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            let g = loss.backward()?;
-            let mut grads: Vec<Tensor> = vars
-                .iter()
-                .map(|v| g.get(v).cloned().map_or_else(|| v.zeros_like(), Ok))
-                .collect::<candle_core::Result<_>>()?;
+            let (loss_value, real_tokens, mut grads) = batch_gradients(
+                &trained,
+                &vars,
+                &examples,
+                idx,
+                pad,
+                [cfg.seed, step as u64],
+            )?;
             clip(&mut grads, cfg.max_grad_norm)?;
             let lr = cfg.learning_rate * lr_factor(step, total, cfg.warmup_ratio);
             opt.step(&vars, &grads, lr, &adam_cfg)?;
@@ -161,7 +158,7 @@ pub fn pretrain(
                 phase: 0,
                 loss: loss_value,
                 lr,
-                tokens_per_sec: mb.real_tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+                tokens_per_sec: real_tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9),
                 val_loss: None,
             };
             rows.push(row.clone());
@@ -171,6 +168,64 @@ pub fn pretrain(
         }
     }
     Ok((trained, rows))
+}
+
+/// A batch is cut into this many shards whose gradients are computed side by side (rayon) and summed in shard
+/// order: a tiny model's step is too small for candle to spread over the cores by itself. The count is fixed,
+/// not the thread count, so the sums and the trained bytes are the same with any number of threads.
+const SHARDS: usize = 2;
+
+/// Mean loss, real tokens and the gradient of every var over the batch `idx`, computed shard by shard: each
+/// shard's mean loss is weighted by its share of the batch's target tokens, so the sum is the batch's mean.
+fn batch_gradients(
+    model: &Bloom,
+    vars: &[Var],
+    examples: &[Example],
+    idx: &[usize],
+    pad: u32,
+    noise: [u64; 2],
+) -> Result<(f64, usize, Vec<Tensor>)> {
+    let shards: Vec<MicroBatch> = idx
+        .chunks(idx.len().div_ceil(SHARDS).max(1))
+        .map(|part| micro_batch(examples, part, pad))
+        .collect();
+    let targets: usize = shards.iter().map(|mb| mb.targets.len()).sum();
+    let per_shard: Vec<Result<(f64, Vec<Tensor>)>> = shards
+        .par_iter()
+        .enumerate()
+        .map(|(s, mb)| {
+            let (ids, mask) = model.batch_tensors(&mb.ids, &mb.mask)?;
+            let pass = Pass::Train {
+                noise_key: [noise[0], noise[1], s as u64],
+            };
+            let h = model.hidden(&ids, &mask, None, None, pass)?;
+            let share = mb.targets.len() as f64 / targets as f64;
+            let loss = (model.loss_at(&h, &mb.pos, &mb.targets)? * share)?;
+            let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            let g = loss.backward()?;
+            let grads = vars
+                .iter()
+                .map(|v| g.get(v).cloned().map_or_else(|| v.zeros_like(), Ok))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            Ok((value, grads))
+        })
+        .collect();
+    let mut loss = 0f64;
+    let mut sum: Option<Vec<Tensor>> = None;
+    for shard in per_shard {
+        let (value, grads) = shard?;
+        loss += value;
+        sum = Some(match sum {
+            None => grads,
+            Some(acc) => acc
+                .iter()
+                .zip(&grads)
+                .map(|(a, b)| a + b)
+                .collect::<candle_core::Result<_>>()?,
+        });
+    }
+    let real_tokens = shards.iter().map(|mb| mb.real_tokens).sum();
+    Ok((loss, real_tokens, sum.unwrap_or_default()))
 }
 
 /// Scales `grads` down to a global norm of `max_norm` (0 disables), as `torch.nn.utils.clip_grad_norm_`.

@@ -116,6 +116,8 @@ struct DirectionResult {
     sentences: Vec<alinea_metrics::SentenceScores>,
     failures: alinea_metrics::FailureReport,
     has_sources: bool,
+    /// The trivial baseline: the sources themselves scored as the hypotheses (None without known sources).
+    copy: Option<alinea_metrics::ScoreReport>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -144,6 +146,10 @@ fn score_direction(
     let streams = [refs];
     let mut report = score_corpus(&hyps, &streams, opts).map_err(metrics_err)?;
     let sentences = sentence_scores(&hyps, &streams, opts).map_err(metrics_err)?;
+    let copy = has_sources
+        .then(|| score_corpus(&srcs, &streams, opts))
+        .transpose()
+        .map_err(metrics_err)?;
     // The identifier's labels are Flores codes; the table's are the registry's ISO codes.
     let target = registry
         .get(&tgt_lang)
@@ -193,6 +199,7 @@ fn score_direction(
         sentences,
         failures,
         has_sources,
+        copy,
     })
 }
 
@@ -210,7 +217,9 @@ column loses its leading space, as in the MTInstruct template); src = `src_colum
 (pair_id, src_lang), else parsed from an MTInstruct prompt in `instruction`; pair_id when present. Hypotheses and
 references are compared as sacrebleu compares lines read from files (trailing whitespace removed, Python rstrip).
 Directions are scored in order of first appearance; language codes map to Flores codes through the registry for
-the identifier. Without a known source for every segment of a direction, source_copy_rate and COMET are null.";
+the identifier. Without a known source for every segment of a direction, source_copy_rate, COMET and the copy
+baseline are null. The copy baseline (`copy_bleu`, `copy_chrfpp`) scores the sources as if they were the
+hypotheses: what a model that translates nothing gets, the floor a report compares against.";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[
         GENERATIONS.slot(),
@@ -243,8 +252,10 @@ the identifier. Without a known source for every segment of a direction, source_
                 col("length_ratio", DType::F64),
                 col("over_translation_rate", DType::F64),
                 col("under_translation_rate", DType::F64),
+                col("copy_bleu", DType::F64),
+                col("copy_chrfpp", DType::F64),
             ],
-            "one row per direction (lang = the non-English side); comet null when absent, off_target_rate null without lid or for a target the identifier does not know, source_copy_rate null without a known source",
+            "one row per direction (lang = the non-English side); comet null when absent, off_target_rate null without lid or for a target the identifier does not know, source_copy_rate null without a known source; copy_bleu and copy_chrfpp score the sources themselves as hypotheses (the trivial baseline to beat; null without known sources)",
         ),
         OutputSlot::table(
             "segments",
@@ -448,6 +459,14 @@ fn scores_frame(p: &Params, results: &[DirectionResult]) -> PolarsResult<DataFra
         col!("under_translation_rate", |r: &DirectionResult| r
             .failures
             .under_translation_rate),
+        col!("copy_bleu", |r: &DirectionResult| r
+            .copy
+            .as_ref()
+            .map(|c| c.bleu.score)),
+        col!("copy_chrfpp", |r: &DirectionResult| r
+            .copy
+            .as_ref()
+            .map(|c| c.chrf_pp.score)),
     ])
 }
 

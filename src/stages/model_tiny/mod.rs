@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::support::model::bloom_err;
+use crate::support::model::{LOSS_COLUMNS, bloom_err, loss_frame};
 use alinea_engine::{
     DType, InputSlot, Optional, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError,
     Stats, TableSlot, col,
@@ -93,6 +93,11 @@ Same inputs, same bytes, for any thread count. Real runs point `train.lora`/`gen
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[TEXTS.slot(), PRETRAIN.slot()];
     const OUTPUTS: &'static [OutputSlot] = &[
+        OutputSlot::table(
+            "loss",
+            LOSS_COLUMNS,
+            "the pretraining loss per optimiser step (no rows without pretraining)",
+        ),
         OutputSlot::blob("config.json", "the BLOOM configuration"),
         OutputSlot::blob(
             "model.safetensors",
@@ -140,18 +145,19 @@ Same inputs, same bytes, for any thread count. Real runs point `train.lora`/`gen
         std::fs::create_dir_all(&dir).map_err(StageError::io(&dir))?;
         alinea_bloom::write_tiny_model(&dir, &texts, p.vocab_size, config, p.seed, p.init_std)
             .map_err(StageError::with(""))?;
-        if let Some(df) = ctx.table(PRETRAIN)?
-            && p.pretrain.epochs > 0
-        {
-            pretrain(p, ctx, &df, &dir)?;
-        }
-        let mut outputs = Outputs {
-            stats: Stats {
+        let loss_rows = match ctx.table(PRETRAIN)? {
+            Some(df) if p.pretrain.epochs > 0 => pretrain(p, ctx, &df, &dir)?,
+            _ => Vec::new(),
+        };
+        let mut outputs = Outputs::table(
+            "loss",
+            loss_frame(&loss_rows)?,
+            Stats {
                 rows_in: texts.len() as u64,
+                rows_out: loss_rows.len() as u64,
                 ..Stats::default()
             },
-            ..Outputs::default()
-        };
+        );
         for name in ["config.json", "model.safetensors", "tokenizer.json"] {
             outputs.blob_file(name, dir.join(name));
         }
@@ -159,20 +165,21 @@ Same inputs, same bytes, for any thread count. Real runs point `train.lora`/`gen
     }
 }
 
-/// Pretrains the random model written in `dir` on the instruction table `df` and writes it back in place.
+/// Pretrains the random model written in `dir` on the instruction table `df`, writes it back in place and
+/// returns its loss curve.
 fn pretrain(
     p: &Params,
     ctx: &StageCtx,
     df: &polars::prelude::DataFrame,
     dir: &std::path::Path,
-) -> Result<(), StageError> {
-    let rows = crate::support::tables::instruct::from_frame(df)?;
+) -> Result<Vec<alinea_bloom::LossRow>, StageError> {
+    let instructions = crate::support::tables::instruct::from_frame(df)?;
     let model = alinea_bloom::Bloom::load(dir, &candle_core::Device::Cpu, candle_core::DType::F32)
         .map_err(bloom_err)?;
     let tokenizer = alinea_bloom::load_tokenizer(dir).map_err(bloom_err)?;
     let eos = Some(model.config().eos_token_id);
     let cfg = &p.pretrain;
-    let examples = rows
+    let examples = instructions
         .iter()
         .map(|r| {
             let mut e = alinea_bloom::Example::encode(
@@ -191,7 +198,7 @@ fn pretrain(
         })
         .collect::<Result<Vec<_>, StageError>>()?;
     let bar = ctx.progress(cfg.total_steps(examples.len()) as u64, "pretraining steps");
-    let (trained, _rows) = alinea_bloom::pretrain(&model, &examples, cfg, &mut |row, total| {
+    let (trained, rows) = alinea_bloom::pretrain(&model, &examples, cfg, &mut |row, total| {
         bar.set_length(total as u64);
         bar.set_position(row.step as u64);
         bar.set_message(format!("pretraining loss {:.4}", row.loss));
@@ -199,5 +206,6 @@ fn pretrain(
     })
     .map_err(bloom_err)?;
     bar.finish_and_clear();
-    trained.save(dir).map_err(bloom_err)
+    trained.save(dir).map_err(bloom_err)?;
+    Ok(rows)
 }

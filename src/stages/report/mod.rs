@@ -233,6 +233,29 @@ fn read_rows(run: &str, df: &DataFrame) -> Result<Vec<DirectionScores>, StageErr
         .collect())
 }
 
+/// The run name of the trivial baseline row: the source copied as the translation.
+const COPY_BASELINE: &str = "baseline: copy source";
+
+/// The copy-the-source baseline of a scores table's directions (its `copy_bleu` and `copy_chrfpp`), as rows of a
+/// run named [`COPY_BASELINE`]; none for a table without those columns or sources. Every scores table of one test
+/// set has the same baseline, so the caller keeps the first per test set and direction.
+fn copy_baseline(rows: &[DirectionScores], df: &DataFrame) -> Result<Vec<DirectionScores>, StageError> {
+    let (Some(bleu), Some(chrfpp)) = (f64_col(df, "copy_bleu")?, f64_col(df, "copy_chrfpp")?) else {
+        return Ok(Vec::new());
+    };
+    Ok(rows
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bleu[*i].is_some() || chrfpp[*i].is_some())
+        .map(|(i, r)| DirectionScores {
+            run: COPY_BASELINE.to_string(),
+            values: [bleu[i], None, chrfpp[i], None],
+            failures: [None; 7],
+            ..r.clone()
+        })
+        .collect())
+}
+
 impl Stage for Report {
     const KIND: &'static str = "report";
     const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Local;
@@ -246,7 +269,9 @@ charts, a per-direction appendix with the failure analysis, and, given the `comp
 a significance section marking which differences to the baseline are significant (p <= 0.05, `*`); the tables mark
 those cells with `†` (legend: test, samples, seed, threshold), matching a scores run to the compared run by
 `significance_runs` (`{ score_align = \"gen_align\" }`) or by name. The run name of a scores table is the name of the
-stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*]`).";
+stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*]`). A `baseline: copy source` row
+scores the sources themselves as translations (the scores tables' `copy_bleu` and `copy_chrfpp`): the trivial
+baseline a model must beat, as an empty output scores 0.";
     type Params = Params;
     const INPUTS: &'static [InputSlot] = &[SCORES.slot(), COMPARISONS.slot()];
     const OUTPUTS: &'static [OutputSlot] = &[
@@ -328,10 +353,18 @@ stage that made it (e.g. `score_mt`, `score_align`, or matrix instances `score[*
         let tables = ctx.tables(SCORES)?;
         let mut dirs = Vec::new();
         let mut stats = Stats::default();
+        let mut baselines: BTreeMap<(String, String), DirectionScores> = BTreeMap::new();
         for (run, df) in &tables {
             stats.rows_in += df.height() as u64;
-            dirs.extend(read_rows(run, df)?);
+            let rows = read_rows(run, df)?;
+            for b in copy_baseline(&rows, df)? {
+                baselines
+                    .entry((b.test_set.clone(), b.direction.clone()))
+                    .or_insert(b);
+            }
+            dirs.extend(rows);
         }
+        dirs.extend(baselines.into_values());
         let registry = Registry::with_extra(&p.extra_languages);
         let seen: BTreeSet<String> = registry
             .all()

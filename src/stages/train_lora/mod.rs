@@ -2,13 +2,11 @@
 
 use std::ops::ControlFlow;
 
-use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::support::model::{MODEL, bloom_err, load_model_as};
+use crate::support::model::{LOSS_COLUMNS, MODEL, bloom_err, load_model_as, loss_frame};
 use alinea_engine::{
-    DType, InputSlot, Optional, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats,
-    TableSlot, col,
+    InputSlot, Optional, OutputSlot, Outputs, Stage, StageCtx, StageError, Stats, TableSlot,
 };
 
 /// Parameters of `train.lora`: the training parameters of `alinea_bloom::TrainConfig` (same keys, flattened:
@@ -59,35 +57,6 @@ const VALIDATION: TableSlot<Optional> = TableSlot::new(
 /// The stage kind.
 pub struct TrainLora;
 
-fn loss_frame(rows: &[alinea_bloom::LossRow]) -> PolarsResult<DataFrame> {
-    DataFrame::new_infer_height(vec![
-        Column::new(
-            "step".into(),
-            rows.iter().map(|r| r.step as u64).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "epoch".into(),
-            rows.iter().map(|r| r.epoch).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "phase".into(),
-            rows.iter().map(|r| r.phase as u32 + 1).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "loss".into(),
-            rows.iter().map(|r| r.loss).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "learning_rate".into(),
-            rows.iter().map(|r| r.lr).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "val_loss".into(),
-            rows.iter().map(|r| r.val_loss).collect::<Vec<_>>(),
-        ),
-    ])
-}
-
 impl Stage for TrainLora {
     const KIND: &'static str = "train.lora";
     const PLACEMENT: alinea_engine::Placement = alinea_engine::Placement::Gpu;
@@ -106,14 +75,7 @@ lowest one, as the paper selected checkpoints on validation loss. `checkpoint_ev
     const OUTPUTS: &'static [OutputSlot] = &[
         OutputSlot::table(
             "loss",
-            &[
-                col("step", DType::U64),
-                col("epoch", DType::F64),
-                col("phase", DType::U32),
-                col("loss", DType::F64),
-                col("learning_rate", DType::F64),
-                col("val_loss", DType::F64),
-            ],
+            LOSS_COLUMNS,
             "the training loss per optimiser step; the validation loss on evaluation steps (else null)",
         ),
         OutputSlot::blob(
