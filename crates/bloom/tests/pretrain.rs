@@ -125,3 +125,60 @@ fn bad_pretraining_parameters_are_named() {
         assert!(e.to_string().contains(name), "{e}");
     }
 }
+
+/// `pretrain` computes each batch as shards side by side and weights each shard's mean loss by its share of the
+/// target tokens: the step's loss must be the whole batch's token mean, as one padded batch gives it. (Weighting
+/// the shards equally would not match: their target counts differ.)
+#[test]
+fn a_batch_cut_into_shards_has_the_loss_of_the_whole_batch() {
+    let rows = common::mt_instruct(&common::flores_pairs(6));
+    let (_dir, random, tok) = common::tiny_model(&rows, 400);
+    let eos = Some(random.config().eos_token_id);
+    let examples: Vec<Example> = rows
+        .iter()
+        .map(|(i, o)| Example::encode(&tok, i, o, 96, 96, eos).unwrap())
+        .collect();
+    let cfg = PretrainConfig {
+        epochs: 1,
+        batch_size: examples.len(),
+        max_len: 96,
+        ..PretrainConfig::default()
+    };
+    let (_, steps) =
+        pretrain(&random, &examples, &cfg, &mut |_, _| ControlFlow::Break(())).unwrap();
+    let t = examples.iter().map(|e| e.ids.len()).max().unwrap();
+    let pad = random.config().pad_token_id;
+    let (mut ids, mut mask, mut labels) = (vec![], vec![], vec![]);
+    for e in &examples {
+        let mut row = e.ids.clone();
+        row.resize(t, pad);
+        ids.push(row);
+        mask.push((0..t).map(|i| u8::from(i < e.ids.len())).collect());
+        labels.push(
+            (0..t)
+                .map(|i| (i >= e.n_input.max(1) && i < e.ids.len()).then(|| e.ids[i]))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let whole = random.lm_loss(&ids, &mask, &labels, None).unwrap() as f64;
+    let half = examples.len() / 2;
+    let (first, second): (usize, usize) = (
+        examples[..half]
+            .iter()
+            .map(|e| e.ids.len() - e.n_input.max(1))
+            .sum(),
+        examples[half..]
+            .iter()
+            .map(|e| e.ids.len() - e.n_input.max(1))
+            .sum(),
+    );
+    assert_ne!(
+        first, second,
+        "the shards must differ in target tokens for this test to mean anything"
+    );
+    assert!(
+        (steps[0].loss - whole).abs() < 1e-4 * whole,
+        "sharded step loss {} vs whole-batch loss {whole}",
+        steps[0].loss
+    );
+}
