@@ -1,7 +1,8 @@
 //! Development check: which per-link score makes the best word-pair filter for AlignInstruct.
 //! On the shared gold sets (aer-protocol: train on all lines, grow-diag-final-and, the gold lines scored), the
 //! one-word pairs `align.pairs` extracts are the links alone in their row and column; this prints, per score kind
-//! and threshold, how many such pairs are kept and what share of them are gold links (sure, or possible).
+//! and threshold, how many such pairs are kept and what share of them are gold links (sure, or possible), for
+//! IBM Model 2 and for the Bayesian HMM + fertility aligner (whose posterior score is the pooled sample marginal).
 //! usage: cargo run --release -p alinea-align --example pair_scores
 use alinea_align::*;
 
@@ -26,8 +27,15 @@ fn isolated(links: &[Link]) -> Vec<usize> {
 }
 
 fn main() {
-    let p = Ibm2Params::default();
-    for set in ["enfr", "roen"] {
+    for model in ["ibm2", "fertility"] {
+        for set in ["enfr", "roen"] {
+            report(model, set);
+        }
+    }
+}
+
+fn report(model: &str, set: &str) {
+    {
         let read = |f: &str| {
             std::fs::read_to_string(shared(&format!("reference/aer-protocol/{set}/{f}")))
                 .unwrap_or_else(|e| {
@@ -36,7 +44,11 @@ fn main() {
         };
         let (src, tgt) = (toks(&read("src")), toks(&read("tgt")));
         let gold = pharaoh::read_pharaoh_gold(&read("gold"), true).unwrap();
-        let (f, r) = align_bidirectional(&src, &tgt, &p).unwrap();
+        let (f, r) = if model == "ibm2" {
+            align_bidirectional(&src, &tgt, &Ibm2Params::default()).unwrap()
+        } else {
+            align_bayes_bidirectional(&src, &tgt, &BayesParams::default()).unwrap()
+        };
         let links = symmetrize(&f.links(), &r.links(), Method::GrowDiagFinalAnd).unwrap();
         let scores = link_scores(&src, &tgt, &links, &f, &r, false).unwrap();
         // (score, sure, possible) of every one-word pair in the gold sentences.
@@ -48,7 +60,7 @@ fn main() {
             }
         }
         println!(
-            "{set}: {} one-word pairs in {} gold sentences",
+            "{model} {set}: {} one-word pairs in {} gold sentences",
             pairs.len(),
             gold.len()
         );
