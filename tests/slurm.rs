@@ -460,3 +460,78 @@ fn jobs_on_a_node_local_cache_exchange_artifacts_through_the_remote() {
     let logs = std::fs::read_dir(node_cache.join("logs")).unwrap().count();
     assert_eq!(logs, 3, "one log per job in the node's cache");
 }
+
+/// The coordinator sizes candle's threads to its share of its own cores (`CANDLE_NUM_THREADS`, `RAYON_NUM_THREADS`);
+/// sbatch exports the submitting environment, so those must not reach the jobs, which size their own share on
+/// their node. A value the user set is theirs and goes through. Seen by an `sbatch` in front of the real one on
+/// PATH, which records the environment it is given (what the job inherits) and hands over.
+#[test]
+fn jobs_do_not_inherit_the_coordinators_thread_share_but_do_inherit_the_users() {
+    cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let real = Command::new("sh")
+        .args(["-c", "command -v sbatch"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    assert!(!real.is_empty(), "sbatch not on PATH");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let seen = dir.path().join("sbatch-env");
+    let wrapper = write(
+        &bin,
+        "sbatch",
+        &format!("#!/bin/sh\nenv >> {}\nexec {real} \"$@\"\n", seen.display()),
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let p = pipeline(dir.path(), "threads", "");
+    let run = |store: &str, candle: Option<&str>| {
+        let mut cmd = alinea(&dir.path().join(store));
+        cmd.env("PATH", &path)
+            .env_remove("CANDLE_NUM_THREADS")
+            .env_remove("RAYON_NUM_THREADS")
+            .args(["--threads", "2", "run", &p]);
+        if let Some(n) = candle {
+            cmd.env("CANDLE_NUM_THREADS", n);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env = std::fs::read_to_string(&seen).unwrap();
+        std::fs::remove_file(&seen).unwrap();
+        env
+    };
+    let env = run("a", None);
+    assert!(
+        env.contains("PATH="),
+        "the wrapper saw the environment: {env}"
+    );
+    for var in [
+        "CANDLE_NUM_THREADS=",
+        "RAYON_NUM_THREADS=",
+        "ALINEA_THREAD_VARS_SET=",
+    ] {
+        assert!(
+            !env.lines().any(|l| l.starts_with(var)),
+            "{var} reached the job:\n{env}"
+        );
+    }
+    let env = run("b", Some("3"));
+    assert!(env.lines().any(|l| l == "CANDLE_NUM_THREADS=3"), "{env}");
+    assert!(
+        !env.lines().any(|l| l.starts_with("RAYON_NUM_THREADS=")),
+        "{env}"
+    );
+}

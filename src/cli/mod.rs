@@ -313,11 +313,18 @@ fn configure_threads(cli: &Cli) {
         std::env::set_var("POLARS_MAX_THREADS", n.to_string());
         // candle's CPU pool (elementwise ops) and its matmul threads (read from RAYON_NUM_THREADS; the rayon pool
         // itself is sized below, explicitly): a stage's share, unless the user set them.
+        let mut ours = Vec::new();
         for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
             if std::env::var_os(var).is_none() {
                 std::env::set_var(var, per_stage.to_string());
+                ours.push(var);
             }
         }
+        // Named so that the Slurm executor keeps them from its jobs, which size their own share on their node.
+        std::env::set_var(
+            alinea_engine::slurm::THREAD_VARS_SET_BY_ALINEA,
+            ours.join(","),
+        );
         // Polars' pretty printer (`show`, `query`) reads its limits from the environment at each print.
         if let Some(rows) = fmt_rows {
             std::env::set_var("POLARS_FMT_MAX_ROWS", rows.to_string());

@@ -603,13 +603,30 @@ fn sbatch_array(subs: &[&Submission]) -> Result<String, String> {
     sbatch(&options, &subs[0].workdir, &script, &names.join(", "))
 }
 
+/// The environment variable in which the alinea binary lists the thread variables it set for itself (comma
+/// separated), not the user: sbatch exports the submitting environment to the job, and a job on a node with other
+/// cores must size its own threads, not inherit the coordinator's share.
+pub const THREAD_VARS_SET_BY_ALINEA: &str = "ALINEA_THREAD_VARS_SET";
+
+/// `sbatch` with the submitting environment, less the thread variables alinea set for its own process.
+fn sbatch_command() -> Command {
+    let mut cmd = Command::new("sbatch");
+    if let Some(set) = std::env::var_os(THREAD_VARS_SET_BY_ALINEA) {
+        for var in set.to_string_lossy().split(',').filter(|v| !v.is_empty()) {
+            cmd.env_remove(var);
+        }
+        cmd.env_remove(THREAD_VARS_SET_BY_ALINEA);
+    }
+    cmd
+}
+
 fn sbatch(
     options: &[String],
     workdir: &Path,
     script: &str,
     stages: &str,
 ) -> Result<String, String> {
-    let out = Command::new("sbatch")
+    let out = sbatch_command()
         .args(options)
         .arg(format!("--chdir={}", workdir.display()))
         .arg(format!("--wrap={script}"))
