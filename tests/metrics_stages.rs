@@ -377,16 +377,19 @@ paper_match = {{ score_mt = "MT+Align" }}
         "be-en.ref",
         &(devtest("eng_Latn", N).join("\n") + "\n"),
     );
-    let cli = json(
-        &store,
-        &[
-            "score",
-            "--hyp",
-            hyp_file.to_str().unwrap(),
-            "--ref",
-            ref_file.to_str().unwrap(),
-        ],
-    );
+    let score_files = |hyp: &Path| {
+        json(
+            &store,
+            &[
+                "score",
+                "--hyp",
+                hyp.to_str().unwrap(),
+                "--ref",
+                ref_file.to_str().unwrap(),
+            ],
+        )
+    };
+    let cli = score_files(&hyp_file);
     assert_eq!(by("be-en")["bleu"], cli["bleu"]["score"]);
     assert_eq!(by("be-en")["chrf"], cli["chrf"]["score"]);
     assert_eq!(by("be-en")["chrfpp"], cli["chrf++"]["score"]);
@@ -400,16 +403,7 @@ paper_match = {{ score_mt = "MT+Align" }}
         "be-en.src",
         &(devtest("bel_Cyrl", N).join("\n") + "\n"),
     );
-    let copy = json(
-        &store,
-        &[
-            "score",
-            "--hyp",
-            src_file.to_str().unwrap(),
-            "--ref",
-            ref_file.to_str().unwrap(),
-        ],
-    );
+    let copy = score_files(&src_file);
     assert_eq!(by("be-en")["copy_chrfpp"], copy["chrf++"]["score"]);
     assert_eq!(by("be-en")["copy_bleu"], copy["bleu"]["score"]);
     assert!(by("be-en")["copy_chrfpp"].as_f64().unwrap() < by("be-en")["chrfpp"].as_f64().unwrap());

@@ -30,15 +30,22 @@ fn mean_loss(model: &Bloom, examples: &[Example]) -> f64 {
     sum / examples.len() as f64
 }
 
-#[test]
-fn pretraining_trains_every_weight_lowers_the_loss_and_repeats_byte_for_byte() {
-    let rows = common::mt_instruct(&common::flores_pairs(24));
-    let (_dir, random, tok) = common::tiny_model(&rows, 400);
+/// A tiny random model made from the MTInstruct rows of `pairs` FLORES-200 dev pairs, and those rows encoded
+/// (96 tokens at most per side). The folder lives as long as the returned guard.
+fn model_and_examples(pairs: usize) -> (tempfile::TempDir, Bloom, Vec<Example>) {
+    let rows = common::mt_instruct(&common::flores_pairs(pairs));
+    let (dir, random, tok) = common::tiny_model(&rows, 400);
     let eos = Some(random.config().eos_token_id);
-    let examples: Vec<Example> = rows
+    let examples = rows
         .iter()
         .map(|(i, o)| Example::encode(&tok, i, o, 96, 96, eos).unwrap())
         .collect();
+    (dir, random, examples)
+}
+
+#[test]
+fn pretraining_trains_every_weight_lowers_the_loss_and_repeats_byte_for_byte() {
+    let (_dir, random, examples) = model_and_examples(24);
     let cfg = PretrainConfig {
         epochs: 6,
         learning_rate: 3e-3,
@@ -131,13 +138,7 @@ fn bad_pretraining_parameters_are_named() {
 /// the shards equally would not match: their target counts differ.)
 #[test]
 fn a_batch_cut_into_shards_has_the_loss_of_the_whole_batch() {
-    let rows = common::mt_instruct(&common::flores_pairs(6));
-    let (_dir, random, tok) = common::tiny_model(&rows, 400);
-    let eos = Some(random.config().eos_token_id);
-    let examples: Vec<Example> = rows
-        .iter()
-        .map(|(i, o)| Example::encode(&tok, i, o, 96, 96, eos).unwrap())
-        .collect();
+    let (_dir, random, examples) = model_and_examples(6);
     let cfg = PretrainConfig {
         epochs: 1,
         batch_size: examples.len(),
