@@ -377,19 +377,14 @@ paper_match = {{ score_mt = "MT+Align" }}
         "be-en.ref",
         &(devtest("eng_Latn", N).join("\n") + "\n"),
     );
-    let score_files = |hyp: &Path| {
-        json(
-            &store,
-            &[
-                "score",
-                "--hyp",
-                hyp.to_str().unwrap(),
-                "--ref",
-                ref_file.to_str().unwrap(),
-            ],
-        )
+    // `alinea score` of a hypothesis file against the be→en references, with `options`.
+    let score_files = |hyp: &Path, options: &[&str]| {
+        let (hyp, reference) = (hyp.to_str().unwrap(), ref_file.to_str().unwrap());
+        let mut args = vec!["score", "--hyp", hyp, "--ref", reference];
+        args.extend_from_slice(options);
+        json(&store, &args)
     };
-    let cli = score_files(&hyp_file);
+    let cli = score_files(&hyp_file, &[]);
     assert_eq!(by("be-en")["bleu"], cli["bleu"]["score"]);
     assert_eq!(by("be-en")["chrf"], cli["chrf"]["score"]);
     assert_eq!(by("be-en")["chrfpp"], cli["chrf++"]["score"]);
@@ -403,7 +398,7 @@ paper_match = {{ score_mt = "MT+Align" }}
         "be-en.src",
         &(devtest("bel_Cyrl", N).join("\n") + "\n"),
     );
-    let copy = score_files(&src_file);
+    let copy = score_files(&src_file, &[]);
     assert_eq!(by("be-en")["copy_chrfpp"], copy["chrf++"]["score"]);
     assert_eq!(by("be-en")["copy_bleu"], copy["bleu"]["score"]);
     assert!(by("be-en")["copy_chrfpp"].as_f64().unwrap() < by("be-en")["chrfpp"].as_f64().unwrap());
@@ -421,18 +416,14 @@ paper_match = {{ score_mt = "MT+Align" }}
         spm_be_en["bleu_signature"],
         "nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:2.6.0"
     );
-    let spm_cli = json(
-        &store,
+    let spm = spm_model();
+    let spm_cli = score_files(
+        &hyp_file,
         &[
-            "score",
-            "--hyp",
-            hyp_file.to_str().unwrap(),
-            "--ref",
-            ref_file.to_str().unwrap(),
             "--tokenize",
             "flores200",
             "--spm-model",
-            spm_model().to_str().unwrap(),
+            spm.to_str().unwrap(),
         ],
     );
     assert_eq!(spm_be_en["bleu"], spm_cli["bleu"]["score"]);

@@ -910,30 +910,30 @@ const GELU_C: f32 = 0.797_884_6; // sqrt(2 / pi)
 /// tanh GeLU of one value, as transformers' `gelu_new`/BLOOM's `bloom_gelu_forward`.
 #[inline]
 fn gelu_tanh(v: f32) -> f32 {
-    0.5 * v * (1.0 + tanh(GELU_C * (v + 0.044715 * v * v * v)))
+    0.5 * v * (1.0 + branch_free_tanh(GELU_C * (v + 0.044715 * v * v * v)))
 }
 
 /// Derivative of [`gelu_tanh`] at `v`.
 #[inline]
 fn gelu_tanh_grad(v: f32) -> f32 {
-    let t = tanh(GELU_C * (v + 0.044715 * v * v * v));
+    let t = branch_free_tanh(GELU_C * (v + 0.044715 * v * v * v));
     0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * v * v)
 }
 
-/// tanh through [`exp`]: `1 - 2 / (e^{2u} + 1)`, exact to about 1e-7 absolute, which is what GeLU needs (it adds
-/// the tanh to 1). Why not `f32::tanh`: libm's is a scalar call that profiling showed to be a fifth of a tiny
-/// model's training step, and its last bits vary between libm versions; this one is plain arithmetic (the same
-/// bits on every machine) that the compiler vectorises.
+/// tanh through [`branch_free_exp`]: `1 - 2 / (e^{2u} + 1)`, exact to about 1e-7 absolute, which is what GeLU
+/// needs (it adds the tanh to 1). Why not `f32::tanh`: libm's is a scalar call that profiling showed to be a fifth
+/// of a tiny model's training step, and its last bits vary between libm versions; this one is plain arithmetic
+/// (the same bits on every machine) that the compiler vectorises.
 #[inline]
-fn tanh(u: f32) -> f32 {
-    1.0 - 2.0 / (exp(2.0 * u) + 1.0)
+fn branch_free_tanh(u: f32) -> f32 {
+    1.0 - 2.0 / (branch_free_exp(2.0 * u) + 1.0)
 }
 
 /// e^x for f32, branch-free (so loops over it vectorise): x = n ln2 + r with |r| <= ln2 / 2, e^r by its Taylor
 /// series to r^7 (relative error below 1e-8), 2^n through the exponent bits. Inputs are clamped to [-87, 88],
 /// where e^x stays a normal f32.
 #[inline]
-fn exp(x: f32) -> f32 {
+fn branch_free_exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // ln 2 in two parts (Cody and Waite's reduction): LN2_HI = 355/512 has 9 significant bits, so n * LN2_HI is
     // exact for every |n| <= 128; LN2_LO = ln 2 - LN2_HI.
@@ -1022,17 +1022,17 @@ mod tests {
         let mut worst_tanh = 0f64;
         for i in -20_000..=20_000 {
             let x = i as f32 * 0.004; // [-80, 80]
-            let e = exp(x) as f64;
+            let e = branch_free_exp(x) as f64;
             let want = (x as f64).exp();
             worst_exp = worst_exp.max(((e - want) / want).abs());
             let u = x / 8.0;
-            worst_tanh = worst_tanh.max((tanh(u) as f64 - (u as f64).tanh()).abs());
+            worst_tanh = worst_tanh.max((branch_free_tanh(u) as f64 - (u as f64).tanh()).abs());
         }
         assert!(worst_exp < 4e-7, "exp: relative error {worst_exp}");
         assert!(worst_tanh < 4e-7, "tanh: absolute error {worst_tanh}");
-        assert_eq!(tanh(50.0), 1.0);
-        assert_eq!(tanh(-50.0), -1.0);
-        assert!(exp(-1000.0) > 0.0 && exp(1000.0).is_finite());
+        assert_eq!(branch_free_tanh(50.0), 1.0);
+        assert_eq!(branch_free_tanh(-50.0), -1.0);
+        assert!(branch_free_exp(-1000.0) > 0.0 && branch_free_exp(1000.0).is_finite());
     }
 
     #[test]
