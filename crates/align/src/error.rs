@@ -33,6 +33,14 @@ pub enum AlignError {
         /// Pairs skipped for exceeding `max_sentence_len`.
         too_long: usize,
     },
+    /// The alignments to learn priors from do not fit their corpus.
+    #[error("priors: pair {pair}: {reason}")]
+    PriorInput {
+        /// 0-based index of the pair at fault.
+        pair: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// The corpus has more distinct words or cells than the 32-bit indices used internally can address.
     #[error("corpus too large: {what} exceeds 2^32-1")]
     TooLarge {

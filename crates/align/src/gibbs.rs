@@ -46,6 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AlignError;
 use crate::ibm2::{AlignStats, Alignment, Corpus, SentenceAlignment, TranslationTable};
+use crate::priors::{Direction, DirectionPriors, Priors};
 
 /// The richest model of the IBM1 → HMM → fertility sequence to train.
 #[derive(
@@ -269,6 +270,98 @@ impl Hyper {
     }
 }
 
+/// The Dirichlet parameters of one direction beyond the symmetric α's: the pseudo-counts of a
+/// [`DirectionPriors`] mapped onto this corpus's word ids (see [`crate::priors`]). Without priors only
+/// `jump_alpha` is filled (with α_j), so the sampler's no-prior path costs one empty-check per factor.
+#[derive(Debug, Clone, Default)]
+struct Pseudo {
+    /// π(e, f): one row of (e, pseudo-count) per generated word f, sorted by e; empty without priors.
+    trans: Vec<Vec<(u32, f64)>>,
+    /// Π(e) = Σ_f π(e, f) over this corpus's generated words, per conditioning word; empty without priors.
+    cond: Vec<f64>,
+    /// α_j + π(bucket) per jump bucket.
+    jump_alpha: Vec<f64>,
+    /// α_f + π(e, bucket) per fertility cell e · (max_fert + 1) + bucket; empty without priors.
+    fert_alpha: Vec<f64>,
+}
+
+impl Pseudo {
+    /// Maps `priors` (if any) onto the ids of `sents`' vocabularies: words this corpus does not have are dropped;
+    /// jumps beyond ±max_jump and fertilities beyond max_fertility go to the clamped buckets, as the model's own
+    /// events do.
+    fn new(
+        h: &Hyper,
+        priors: Option<&DirectionPriors>,
+        cond_vocab: &crate::ibm2::Vocab,
+        gen_vocab: &crate::ibm2::Vocab,
+    ) -> Self {
+        let mut jump_alpha = vec![h.alpha_j; h.jump_buckets()];
+        let Some(p) = priors.filter(|p| !p.is_empty()) else {
+            return Pseudo {
+                jump_alpha,
+                ..Pseudo::default()
+            };
+        };
+        let cond_id = |w: &str| cond_vocab.index.get(w).copied();
+        let mut trans = vec![Vec::new(); gen_vocab.index.len() + 1];
+        let mut cond = vec![0.0; cond_vocab.index.len() + 1];
+        for ((e, f), &c) in &p.translation {
+            let e = match e {
+                None => Some(0),
+                Some(w) => cond_id(w),
+            };
+            if let (Some(e), Some(&f)) = (e, gen_vocab.index.get(f.as_str())) {
+                trans[f as usize].push((e, c));
+                cond[e as usize] += c;
+            }
+        }
+        for row in &mut trans {
+            row.sort_unstable_by_key(|&(e, _)| e);
+        }
+        for (&d, &c) in &p.jump {
+            let d = d.clamp(-h.max_jump, h.max_jump);
+            jump_alpha[(d + h.max_jump) as usize] += c;
+        }
+        jump_alpha[h.null_bucket()] += p.null;
+        let stride = h.max_fert as usize + 1;
+        let mut fert_alpha = vec![h.alpha_f; (cond_vocab.index.len() + 1) * stride];
+        for ((e, phi), &c) in &p.fertility {
+            if let Some(e) = cond_id(e) {
+                fert_alpha[e as usize * stride + h.fert_bucket(*phi)] += c;
+            }
+        }
+        Pseudo {
+            trans,
+            cond,
+            jump_alpha,
+            fert_alpha,
+        }
+    }
+
+    /// π(e, f).
+    #[inline]
+    fn trans_of(&self, e: u32, f: u32) -> f64 {
+        match self.trans.get(f as usize) {
+            Some(row) => row
+                .binary_search_by_key(&e, |&(x, _)| x)
+                .map_or(0.0, |k| row[k].1),
+            None => 0.0,
+        }
+    }
+
+    /// Π(e).
+    #[inline]
+    fn cond_of(&self, e: u32) -> f64 {
+        self.cond.get(e as usize).copied().unwrap_or(0.0)
+    }
+
+    /// α_f + π(e, bucket) for fertility cell `cell`.
+    #[inline]
+    fn fert_alpha(&self, h: &Hyper, cell: usize) -> f64 {
+        self.fert_alpha.get(cell).copied().unwrap_or(h.alpha_f)
+    }
+}
+
 /// Sparse translation counts, one sorted row of (e, count) per generated word f.
 #[derive(Debug, Clone, PartialEq, Default)]
 struct TransCounts {
@@ -349,6 +442,7 @@ struct Counts {
 struct Sampler<'s, 'a> {
     sents: &'s Sents<'a>,
     h: Hyper,
+    pseudo: &'s Pseudo,
     /// a_j per generated token (0 = NULL, else a 1-based conditioning position).
     a: Vec<u32>,
     counts: Counts,
@@ -359,7 +453,7 @@ struct Sampler<'s, 'a> {
 }
 
 impl<'s, 'a> Sampler<'s, 'a> {
-    fn new(sents: &'s Sents<'a>, h: Hyper, seed: u64) -> Self {
+    fn new(sents: &'s Sents<'a>, h: Hyper, pseudo: &'s Pseudo, seed: u64) -> Self {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
         let mut a = Vec::with_capacity(sents.tokens());
         for (_, e, f) in &sents.items {
@@ -370,6 +464,7 @@ impl<'s, 'a> Sampler<'s, 'a> {
         let mut s = Sampler {
             sents,
             h,
+            pseudo,
             a,
             counts: Counts {
                 trans: TransCounts::default(),
@@ -489,15 +584,22 @@ impl<'s, 'a> Sampler<'s, 'a> {
     fn conditional(&mut self, phase: Phase, e: &[u32], fj: u32, prev: u32, next: u32) -> f64 {
         let h = self.h;
         let c = &self.counts;
+        let ps = self.pseudo;
         let n = e.len();
         self.weights.clear();
         self.weights.resize(n + 1, 0.0);
         let row = &c.trans.rows[fj as usize];
+        let primed = !ps.trans.is_empty();
         let trans = |ew: u32| -> f64 {
-            let cef = TransCounts::find(row, ew).map_or(0, |k| row[k].1);
-            (f64::from(cef) + h.alpha_t) / (f64::from(c.cond[ew as usize]) + h.v_alpha_t)
+            let cef = f64::from(TransCounts::find(row, ew).map_or(0, |k| row[k].1));
+            let ce = f64::from(c.cond[ew as usize]);
+            if primed {
+                (cef + h.alpha_t + ps.trans_of(ew, fj)) / (ce + h.v_alpha_t + ps.cond_of(ew))
+            } else {
+                (cef + h.alpha_t) / (ce + h.v_alpha_t)
+            }
         };
-        let jc = |b: usize| f64::from(c.jump[b]) + h.alpha_j;
+        let jc = |b: usize| f64::from(c.jump[b]) + ps.jump_alpha[b];
         let stride = h.max_fert as usize + 1;
         let nn = n as u32;
         let mut sum = 0.0;
@@ -521,8 +623,8 @@ impl<'s, 'a> Sampler<'s, 'a> {
                 let phi = self.phi[i as usize];
                 let (b0, b1) = (h.fert_bucket(phi), h.fert_bucket(phi + 1));
                 if b0 != b1 {
-                    w *= (f64::from(c.fert[row + b1]) + h.alpha_f)
-                        / (f64::from(c.fert[row + b0]) - 1.0 + h.alpha_f);
+                    w *= (f64::from(c.fert[row + b1]) + ps.fert_alpha(&h, row + b1))
+                        / (f64::from(c.fert[row + b0]) - 1.0 + ps.fert_alpha(&h, row + b0));
                 }
             }
             self.weights[i as usize] = w;
@@ -637,8 +739,14 @@ struct SamplerOut {
     cond: Vec<u32>,
 }
 
-fn run_sampler(sents: &Sents<'_>, h: Hyper, schedule: [u32; 3], seed: u64) -> SamplerOut {
-    let mut s = Sampler::new(sents, h, seed);
+fn run_sampler(
+    sents: &Sents<'_>,
+    h: Hyper,
+    pseudo: &Pseudo,
+    schedule: [u32; 3],
+    seed: u64,
+) -> SamplerOut {
+    let mut s = Sampler::new(sents, h, pseudo, seed);
     let phases = [Phase::Ibm1, Phase::Hmm, Phase::Fertility];
     let last = schedule.iter().rposition(|&n| n > 0).unwrap_or(0);
     let mut summaries = vec![Summary::default(); sents.tokens()];
@@ -673,13 +781,14 @@ fn sampler_seed(seed: u64, reverse: bool, index: u32) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Translation table from the samplers' summed counts: t(f | e) = (c̄(e, f) + α_t)/(c̄(e) + V·α_t), c̄ the mean over
-/// samplers; only pairs some sampler linked are stored.
+/// Translation table from the samplers' summed counts: t(f | e) = (c̄(e, f) + α_t + π(e, f))/(c̄(e) + V·α_t + Π(e)),
+/// c̄ the mean over samplers, π the priors' pseudo-counts; only pairs some sampler linked are stored.
 fn translation_table(
     corpus: &Corpus,
     reverse: bool,
     outs: &[SamplerOut],
     h: Hyper,
+    pseudo: &Pseudo,
 ) -> TranslationTable {
     let mut sum: FxHashMap<u64, u32> = FxHashMap::default();
     for o in outs {
@@ -710,7 +819,9 @@ fn translation_table(
     let probs = keys
         .iter()
         .map(|&(k, c)| {
-            (f64::from(c) / s + h.alpha_t) / (cond_sum[(k >> 32) as usize] as f64 / s + h.v_alpha_t)
+            let (e, f) = ((k >> 32) as u32, k as u32);
+            (f64::from(c) / s + h.alpha_t + pseudo.trans_of(e, f))
+                / (cond_sum[e as usize] as f64 / s + h.v_alpha_t + pseudo.cond_of(e))
         })
         .collect();
     let (cond, gen_) = if reverse {
@@ -726,15 +837,25 @@ fn run_direction(
     corpus: &Corpus,
     params: &BayesParams,
     reverse: bool,
+    priors: Option<&DirectionPriors>,
 ) -> Result<Alignment, AlignError> {
     let sents = Sents::new(corpus, reverse);
     let h = Hyper::new(params, sents.n_gen);
+    let (cond_vocab, gen_vocab) = if reverse {
+        (&corpus.tgt_vocab, &corpus.src_vocab)
+    } else {
+        (&corpus.src_vocab, &corpus.tgt_vocab)
+    };
+    let pseudo = Pseudo::new(&h, priors, cond_vocab, gen_vocab);
     let schedule = params.schedule(sents.items.len());
     let outs: Vec<SamplerOut> = (0..params.samplers)
         .into_par_iter()
-        .map(|s| run_sampler(&sents, h, schedule, sampler_seed(params.seed, reverse, s)))
+        .map(|s| {
+            let seed = sampler_seed(params.seed, reverse, s);
+            run_sampler(&sents, h, &pseudo, schedule, seed)
+        })
         .collect();
-    let ttable = translation_table(corpus, reverse, &outs, h);
+    let ttable = translation_table(corpus, reverse, &outs, h, &pseudo);
     let final_sweeps = schedule.iter().rev().copied().find(|&n| n > 0).unwrap_or(0);
     let draws = outs.len() as f64 * f64::from(final_sweeps - final_sweeps / 2);
     let mut sentences = vec![SentenceAlignment::default(); corpus.len()];
@@ -816,7 +937,7 @@ pub fn align_bayes_corpus<S: AsRef<str> + Sync>(
 ) -> Result<Alignment, AlignError> {
     params.validate()?;
     let corpus = Corpus::new(src, tgt, params.max_sentence_len, false)?;
-    run_direction(&corpus, params, reverse)
+    run_direction(&corpus, params, reverse, None)
 }
 
 /// Aligns one direction of an interned corpus with the Bayesian model (`params.max_sentence_len` is not used:
@@ -826,8 +947,18 @@ pub fn align_bayes_interned(
     params: &BayesParams,
     reverse: bool,
 ) -> Result<Alignment, AlignError> {
+    align_bayes_interned_with_priors(corpus, params, reverse, None)
+}
+
+/// [`align_bayes_interned`] with the Dirichlet priors raised by `priors`' pseudo-counts (see [`crate::priors`]).
+pub fn align_bayes_interned_with_priors(
+    corpus: &Corpus,
+    params: &BayesParams,
+    reverse: bool,
+    priors: Option<&DirectionPriors>,
+) -> Result<Alignment, AlignError> {
     params.validate()?;
-    run_direction(corpus, params, reverse)
+    run_direction(corpus, params, reverse, priors)
 }
 
 /// Aligns in both directions with the Bayesian model, interning the corpus once. Returns (forward, reverse); links
@@ -837,10 +968,22 @@ pub fn align_bayes_bidirectional<S: AsRef<str> + Sync>(
     tgt: &[Vec<S>],
     params: &BayesParams,
 ) -> Result<(Alignment, Alignment), AlignError> {
+    align_bayes_bidirectional_with_priors(src, tgt, params, None)
+}
+
+/// [`align_bayes_bidirectional`] with each direction's Dirichlet priors raised by the pseudo-counts of `priors`
+/// (learned on another corpus with [`Priors::learn`]; words are matched by text).
+pub fn align_bayes_bidirectional_with_priors<S: AsRef<str> + Sync>(
+    src: &[Vec<S>],
+    tgt: &[Vec<S>],
+    params: &BayesParams,
+    priors: Option<&Priors>,
+) -> Result<(Alignment, Alignment), AlignError> {
     params.validate()?;
     let corpus = Corpus::new(src, tgt, params.max_sentence_len, false)?;
-    let fwd = run_direction(&corpus, params, false)?;
-    let rev = run_direction(&corpus, params, true)?;
+    let of = |d| priors.map(|p| p.direction(d));
+    let fwd = run_direction(&corpus, params, false, of(Direction::Forward))?;
+    let rev = run_direction(&corpus, params, true, of(Direction::Reverse))?;
     Ok((fwd, rev))
 }
 
@@ -853,26 +996,27 @@ mod tests {
         (0..c).map(|t| (a + f64::from(t)).ln()).sum()
     }
 
-    /// The collapsed joint ln P(f, a) of the whole corpus (up to a constant that does not depend on a).
+    /// The collapsed joint ln P(f, a) of the whole corpus (up to a constant that does not depend on a), each
+    /// Dirichlet's parameters raised by the sampler's pseudo-counts.
     fn log_joint(s: &Sampler<'_, '_>, phase: Phase) -> f64 {
         let h = s.h;
+        let ps = s.pseudo;
         let c = s.recount(phase);
         let mut lp = 0.0;
-        for row in &c.trans.rows {
+        for (f, row) in c.trans.rows.iter().enumerate() {
             lp += row
                 .iter()
-                .map(|&(_, n)| ln_rising(n, h.alpha_t))
+                .map(|&(e, n)| ln_rising(n, h.alpha_t + ps.trans_of(e, f as u32)))
                 .sum::<f64>();
         }
-        lp -= c
-            .cond
-            .iter()
-            .map(|&n| ln_rising(n, h.v_alpha_t))
+        lp -= (c.cond.iter().zip(0..))
+            .map(|(&n, e)| ln_rising(n, h.v_alpha_t + ps.cond_of(e)))
             .sum::<f64>();
         if phase != Phase::Ibm1 {
-            let k = c.jump.len() as f64;
-            lp += c.jump.iter().map(|&n| ln_rising(n, h.alpha_j)).sum::<f64>();
-            lp -= ln_rising(c.jump.iter().sum(), k * h.alpha_j);
+            lp += (c.jump.iter().zip(&ps.jump_alpha))
+                .map(|(&n, &a)| ln_rising(n, a))
+                .sum::<f64>();
+            lp -= ln_rising(c.jump.iter().sum(), ps.jump_alpha.iter().sum());
             for (k, &(_, e, f)) in s.sents.items.iter().enumerate() {
                 let n = e.len() as u32;
                 let mut prev = 0;
@@ -886,14 +1030,45 @@ mod tests {
         }
         if phase == Phase::Fertility {
             let stride = h.max_fert as usize + 1;
-            for row in c.fert.chunks(stride) {
-                lp += row.iter().map(|&n| ln_rising(n, h.alpha_f)).sum::<f64>();
-                lp -= ln_rising(row.iter().sum(), stride as f64 * h.alpha_f);
+            for (r, row) in c.fert.chunks(stride).enumerate() {
+                let alpha = |b: usize| ps.fert_alpha(&h, r * stride + b);
+                lp += (row.iter().enumerate())
+                    .map(|(b, &n)| ln_rising(n, alpha(b)))
+                    .sum::<f64>();
+                lp -= ln_rising(row.iter().sum(), (0..stride).map(alpha).sum());
             }
         }
         lp
     }
 
+    /// Pseudo-counts on most of `tiny()`'s events, in both directions, of uneven sizes: some words of the corpus,
+    /// one it does not have, jumps inside and beyond the clamp, NULL, and fertilities inside and beyond the clamp.
+    fn tiny_priors() -> Priors {
+        let mut p = Priors::default();
+        let words = [
+            "la", "maison", "bleue", "fleur", "the", "blue", "house", "flower", "absent",
+        ];
+        for (d, dir) in [(0, Direction::Forward), (1, Direction::Reverse)] {
+            let dp = p.direction_mut(dir);
+            for (k, e) in words.iter().enumerate() {
+                for (l, f) in words.iter().enumerate() {
+                    if (k + 2 * l + d) % 3 == 0 {
+                        let cond = (k % 4 != 0).then(|| e.to_string());
+                        dp.translation
+                            .insert((cond, f.to_string()), 0.5 + ((k * l) % 5) as f64);
+                    }
+                }
+                dp.fertility
+                    .insert((e.to_string(), (k % 5) as u32), 1.0 + k as f64 / 3.0);
+            }
+            for jump in -4..=4 {
+                dp.jump
+                    .insert(jump, 0.25 * f64::from((jump + 7) as u32 % 4));
+            }
+            dp.null = 1.5 + d as f64;
+        }
+        p
+    }
     fn tiny() -> (Vec<Vec<&'static str>>, Vec<Vec<&'static str>>) {
         let src = vec![
             vec!["la", "maison", "bleue"],
@@ -937,13 +1112,39 @@ mod tests {
 
     #[test]
     fn conditionals_match_brute_force_enumeration() {
+        check_conditionals(None);
+    }
+
+    #[test]
+    fn conditionals_with_priors_match_brute_force_enumeration() {
+        check_conditionals(Some(&tiny_priors()));
+    }
+
+    /// Every token's conditional P(a_j = i | a_−j) as the sampler computes it equals the normalised collapsed joint
+    /// of every completion, in both directions and all three phases.
+    fn check_conditionals(priors: Option<&Priors>) {
         let (src, tgt) = tiny();
         let corpus = Corpus::new(&src, &tgt, 0, false).unwrap();
         // Small clamps so that clamped jump and fertility buckets are exercised too.
         for reverse in [false, true] {
             let sents = Sents::new(&corpus, reverse);
+            let h = hyper(&sents, 2, 2);
+            let (cond_vocab, gen_vocab) = if reverse {
+                (&corpus.tgt_vocab, &corpus.src_vocab)
+            } else {
+                (&corpus.src_vocab, &corpus.tgt_vocab)
+            };
+            let dir = if reverse {
+                Direction::Reverse
+            } else {
+                Direction::Forward
+            };
+            let pseudo = Pseudo::new(&h, priors.map(|p| p.direction(dir)), cond_vocab, gen_vocab);
+            if priors.is_some() {
+                assert!(!pseudo.trans.is_empty() && !pseudo.fert_alpha.is_empty());
+            }
             for phase in [Phase::Ibm1, Phase::Hmm, Phase::Fertility] {
-                let mut s = Sampler::new(&sents, hyper(&sents, 2, 2), 7);
+                let mut s = Sampler::new(&sents, h, &pseudo, 7);
                 s.start_phase(phase);
                 for _ in 0..3 {
                     s.sweep(phase, |_, _| {});
@@ -998,7 +1199,8 @@ mod tests {
         let corpus = Corpus::new(&src, &tgt, 0, false).unwrap();
         let sents = Sents::new(&corpus, false);
         let h = hyper(&sents, 1, 1);
-        let mut s = Sampler::new(&sents, h, 3);
+        let pseudo = Pseudo::new(&h, None, &corpus.src_vocab, &corpus.tgt_vocab);
+        let mut s = Sampler::new(&sents, h, &pseudo, 3);
         let positions: u32 = sents.items.iter().map(|(_, e, _)| e.len() as u32).sum();
         for phase in [Phase::Ibm1, Phase::Hmm, Phase::Fertility] {
             s.start_phase(phase);

@@ -14,6 +14,7 @@
 //! - [`symmetrize`](mod@symmetrize): atools' intersect / union / grow-diag / grow-diag-final / grow-diag-final-and;
 //! - [`pairs`]: gold word/phrase pairs for AlignInstruct, with model scores ([`link_scores`] once per link, then
 //!   [`extract_pairs_scored`] from those stored scores; [`extract_pairs`] does both);
+//! - [`priors`]: pseudo-counts learned from one corpus's alignments, reused by the Bayesian aligner on another;
 //! - [`pharaoh`]: Pharaoh `i-j` / `ipj` and WPT `sent i j S|P` readers and writers;
 //! - [`aer`](mod@aer): alignment error rate with sure/possible links.
 
@@ -25,13 +26,15 @@ pub mod hmm;
 pub mod ibm2;
 pub mod pairs;
 pub mod pharaoh;
+pub mod priors;
 pub mod symmetrize;
 pub mod tokenize;
 
 pub use aer::{AerScore, aer};
 pub use error::{AlignError, FormatError};
 pub use gibbs::{
-    BayesModel, BayesParams, align_bayes_bidirectional, align_bayes_corpus, align_bayes_interned,
+    BayesModel, BayesParams, align_bayes_bidirectional, align_bayes_bidirectional_with_priors,
+    align_bayes_corpus, align_bayes_interned, align_bayes_interned_with_priors,
 };
 pub use hmm::{HmmParams, align_hmm_bidirectional};
 pub use ibm2::{
@@ -44,6 +47,7 @@ pub use pairs::{
     ScoredPairInput, extract_pairs, extract_pairs_scored, link_scores,
 };
 pub use pharaoh::{GoldAlignment, Link};
+pub use priors::{Direction, DirectionPriors, PriorKind, Priors};
 pub use symmetrize::{
     Method, symmetrize, symmetrize_posteriors, symmetrize_runs, symmetrize_sentence,
 };

@@ -6,18 +6,19 @@
 use std::collections::BTreeMap;
 
 use alinea_align::{
-    AlignError, Alignment, BayesModel, BayesParams, Ibm2Params, LinkScore, Method, SkipReason,
-    TokenizeMode, align_bayes_bidirectional, align_bidirectional, link_scores, pharaoh, symmetrize,
-    tokenize,
+    AlignError, Alignment, BayesModel, BayesParams, Ibm2Params, LinkScore, Method, Priors,
+    SkipReason, TokenizeMode, align_bayes_bidirectional_with_priors, align_bidirectional,
+    link_scores, pharaoh, symmetrize, tokenize,
 };
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::stages::align_priors::{PRIOR_COLUMNS, read_priors};
 use crate::support::text::pairs::str_column;
 use alinea_engine::{
-    ColumnDecl, DType, InputSlot, OutputSlot, Outputs, ParamError, Stage, StageCtx, StageError,
-    Stats, TableSlot, col,
+    ColumnDecl, DType, InputSlot, Optional, OutputSlot, Outputs, ParamError, Stage, StageCtx,
+    StageError, Stats, TableSlot, col,
 };
 
 /// How sentences are cut into alignment tokens.
@@ -150,6 +151,13 @@ const PAIRS: TableSlot = TableSlot::new("pairs", "a pairs table (ingest / sample
     col("tgt", DType::Str),
 ]);
 
+const PRIORS: TableSlot<Optional> = TableSlot::new(
+    "priors",
+    "an align.priors table: the Bayesian models (`model = \"hmm\"` / `\"fertility\"`) add its counts to their Dirichlet parameters, per language pair",
+)
+.requires(PRIOR_COLUMNS)
+.optional();
+
 /// The `alignments` table.
 pub const ALIGNMENT_COLUMNS: &[ColumnDecl] = &[
     col("pair_id", DType::U64),
@@ -240,6 +248,7 @@ fn local_skip(s: usize, t: usize, max_len: usize, model: AlignModel) -> Option<S
 /// Aligns one (src_lang, tgt_lang) group; rows in group order.
 fn align_group(
     p: &Params,
+    priors: Option<&Priors>,
     src: &[&str],
     tgt: &[&str],
     src_lang: &str,
@@ -273,7 +282,7 @@ fn align_group(
                 model,
                 ..p.bayes.clone()
             };
-            align_bayes_bidirectional(&src_words, &tgt_words, &bayes)
+            align_bayes_bidirectional_with_priors(&src_words, &tgt_words, &bayes, priors)
         }
     };
     let mut rows: Vec<RowOut> = src_toks
@@ -406,6 +415,10 @@ P(src|tgt), then the two alignments are symmetrized. Parallel (rayon) and determ
 byte-identical for any thread count. link_posterior is the mean of the two directions' posteriors (IBM2) or pooled
 sample marginals (Bayesian models) of the link.
 
+Priors: with an align.priors table as input `priors`, the Bayesian models add its counts for the group's
+(src_lang, tgt_lang) to their Dirichlet parameters (words matched by text, lowercased with `lowercase`; a group the
+table does not cover is aligned without; counters priors/primed_groups, priors/unprimed_groups). IBM2 refuses it.
+
 Bad input is never silent: a pair with an empty side (after tokenization) or a side longer than
 max_sentence_len is skipped (empty alignment, `skipped` set, counted); a group where every pair is unusable keeps
 its rows, all skipped (counter unaligned_groups/<src>-<tgt>). `|||`, `<eps>` and tabs are ordinary words here
@@ -414,7 +427,7 @@ its rows, all skipped (counter unaligned_groups/<src>-<tgt>). `|||`, `<eps>` and
 Stats: rows_in = rows_out = input rows; counters sentences/<src>-<tgt>, skipped/<reason>, suspicious_tokens,
 links/<src>-<tgt>, final_tension_milli/<src>-<tgt>/{forward,reverse} (λ × 1000), ttable_cells/....";
     type Params = Params;
-    const INPUTS: &'static [InputSlot] = &[PAIRS.slot()];
+    const INPUTS: &'static [InputSlot] = &[PAIRS.slot(), PRIORS.slot()];
     const OUTPUTS: &'static [OutputSlot] = &[
         OutputSlot::table(
             "alignments",
@@ -441,6 +454,16 @@ links/<src>-<tgt>, final_tension_milli/<src>-<tgt>/{forward,reverse} (λ × 1000
     }
 
     fn run(p: &Params, ctx: &StageCtx) -> Result<Outputs, StageError> {
+        let priors = match ctx.table(PRIORS)? {
+            Some(_) if p.model == AlignModel::Ibm2 => {
+                return Err(StageError::Input {
+                    slot: PRIORS.name().into(),
+                    message: "priors are for the Bayesian models: set `model = \"hmm\"` or `\"fertility\"`".into(),
+                });
+            }
+            Some(table) => read_priors(&table, PRIORS.name(), p.lowercase)?,
+            None => BTreeMap::new(),
+        };
         let df = ctx.table(PAIRS)?;
         let n = df.height();
         let pair_id = df.column("pair_id")?.u64()?.clone();
@@ -467,7 +490,12 @@ links/<src>-<tgt>, final_tension_milli/<src>-<tgt>/{forward,reverse} (λ × 1000
         for ((sl, tl), members) in &groups {
             let s: Vec<&str> = members.iter().map(|&i| src.get(i).unwrap_or("")).collect();
             let t: Vec<&str> = members.iter().map(|&i| tgt.get(i).unwrap_or("")).collect();
-            let out = align_group(p, &s, &t, sl, tl, &mut stats)?;
+            let group_priors = priors.get(&(sl.to_string(), tl.to_string()));
+            if !priors.is_empty() {
+                let hit = if group_priors.is_some() { "primed" } else { "unprimed" };
+                stats.count(&format!("priors/{hit}_groups"), 1);
+            }
+            let out = align_group(p, group_priors, &s, &t, sl, tl, &mut stats)?;
             for (&i, r) in members.iter().zip(out) {
                 rows[i] = Some(r);
             }
