@@ -10,8 +10,8 @@ use clap::Args;
 use super::Global;
 use alinea_align::{
     AlignError, Alignment, BayesModel, BayesParams, Corpus, Ibm2Params, Method, Model,
-    TokenizeMode, aer, align_bayes_interned, align_interned, length_limit, pharaoh,
-    symmetrize_runs, tokenize,
+    TokenizeMode, aer, align_bayes_interned, align_bayes_interned_bidirectional, align_interned,
+    length_limit, pharaoh, symmetrize_runs, tokenize,
 };
 
 /// Arguments of `align`.
@@ -200,8 +200,16 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
     };
     let (links, runs): (Vec<Vec<(u32, u32)>>, Vec<Alignment>) = match method {
         Some(m) => {
-            let f = direction(false).map_err(named)?;
-            let r = direction(true).map_err(named)?;
+            let (f, r) = match &chosen {
+                Chosen::Ibm2(p) => (
+                    align_interned(&corpus, p, false).map_err(named)?,
+                    align_interned(&corpus, p, true).map_err(named)?,
+                ),
+                // Both directions at once: their samplers share one pool of jobs.
+                Chosen::Bayes(p) => {
+                    align_bayes_interned_bidirectional(&corpus, p, None).map_err(named)?
+                }
+            };
             (symmetrize_runs(&f, &r, m)?, vec![f, r])
         }
         None => {

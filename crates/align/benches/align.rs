@@ -1,7 +1,7 @@
 //! Alignment benchmark: forward + reverse + grow-diag-final-and on real corpora, sentences/s, wall, peak RSS.
 //!
-//! `cargo bench -p alinea-align --bench align [-- CORPUS...] ` with CORPUS in `be-en`, `enfr-long`, `be-en-x3`
-//! (default: all); `-- --one CORPUS THREADS KIND` runs one (KIND: fixed, fast_align, hmm, fertility, bayes_hmm).
+//! `cargo bench -p alinea-align --bench align [-- CORPUS...] ` with CORPUS in `be-en`, `enfr-long`, `be-en-x3`,
+//! `flores-en-de` (default: all); `-- --one CORPUS THREADS KIND` runs one (KIND: fixed, fast_align, hmm, fertility, bayes_hmm).
 //! Each corpus runs in a child process so that its peak RSS (VmHWM) is its own; threads are taken
 //! from `ALINEA_THREADS` (default: all cores) and the run is repeated for 1 thread with `--threads 1`.
 use std::io::Read;
@@ -71,6 +71,16 @@ fn texts(name: &str) -> (String, String) {
             read("reference/aer-protocol/enfr/src"),
             read("reference/aer-protocol/enfr/tgt"),
         ),
+        // Long sentences (about 21 words a side, against be-en's 5): FLORES-200 dev + devtest, English–German,
+        // 2,009 lines, untokenized text split at whitespace like the rest.
+        "flores-en-de" => {
+            let side = |lang: &str| {
+                let dir = "datasets/flores200/flores200_dataset";
+                read(&format!("{dir}/dev/{lang}.dev"))
+                    + &read(&format!("{dir}/devtest/{lang}.devtest"))
+            };
+            (side("eng_Latn"), side("deu_Latn"))
+        }
         other => panic!("unknown corpus {other}"),
     }
 }
@@ -113,10 +123,7 @@ fn run_one(name: &str, threads: usize, model: Model, kind: &str) {
             };
             let limit = length_limit(p.max_sentence_len, false);
             let c = Corpus::from_lines(&src, &tgt, limit, whitespace).unwrap();
-            (
-                align_bayes_interned(&c, &p, false).unwrap(),
-                align_bayes_interned(&c, &p, true).unwrap(),
-            )
+            align_bayes_interned_bidirectional(&c, &p, None).unwrap()
         } else if hmm {
             let (s, t): (Vec<Vec<&str>>, Vec<Vec<&str>>) = (
                 src.iter().map(|l| l.split_whitespace().collect()).collect(),
@@ -180,7 +187,12 @@ fn main() {
         return;
     }
     let names: Vec<String> = if args.is_empty() {
-        vec!["be-en".into(), "enfr-long".into(), "be-en-x3".into()]
+        vec![
+            "be-en".into(),
+            "enfr-long".into(),
+            "be-en-x3".into(),
+            "flores-en-de".into(),
+        ]
     } else {
         args
     };

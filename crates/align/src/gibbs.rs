@@ -40,7 +40,6 @@ use std::sync::Arc;
 
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -247,24 +246,6 @@ impl Hyper {
         (d.clamp(-self.max_jump, self.max_jump) + self.max_jump) as usize
     }
 
-    /// Share of its bucket's probability that a jump from `from` to word position `to` gets in a sentence of n
-    /// words: a clamped bucket covers every position beyond ±max_jump and spreads its mass uniformly over them,
-    /// so that long sentences do not make far jumps cheap. The end event (to = n + 1) is not a choice: 1.
-    fn spread(&self, from: u32, to: u32, n: u32) -> f64 {
-        if to == n + 1 {
-            return 1.0;
-        }
-        let d = i64::from(to) - i64::from(from);
-        let (from, n) = (i64::from(from), i64::from(n));
-        if d >= self.max_jump {
-            1.0 / (n + 1 - from - self.max_jump) as f64
-        } else if d <= -self.max_jump {
-            1.0 / (from - self.max_jump) as f64
-        } else {
-            1.0
-        }
-    }
-
     fn fert_bucket(&self, phi: u32) -> usize {
         phi.min(self.max_fert) as usize
     }
@@ -378,15 +359,21 @@ impl TransCounts {
     /// Position of e in row f (Ok) or where it would go (Err).
     #[inline]
     fn find(row: &[(u32, u32)], e: u32) -> Result<usize, usize> {
-        if row.len() <= 16 {
-            for (k, &(x, _)) in row.iter().enumerate() {
-                if x >= e {
-                    return if x == e { Ok(k) } else { Err(k) };
-                }
-            }
-            Err(row.len())
+        let k = Self::lower_bound(row, e);
+        if k < row.len() && row[k].0 == e {
+            Ok(k)
         } else {
-            // Branch-free lower bound: rows of frequent words are long and searched n times per token, where a
+            Err(k)
+        }
+    }
+
+    /// The first position in `row` whose word is not below e.
+    #[inline]
+    fn lower_bound(row: &[(u32, u32)], e: u32) -> usize {
+        if row.len() <= 16 {
+            row.iter().position(|&(x, _)| x >= e).unwrap_or(row.len())
+        } else {
+            // Branch-free: rows of frequent words are long and searched for every word of a sentence, where a
             // mispredicted branch per step was most of the sampler's time.
             let mut base = 0usize;
             let mut size = row.len();
@@ -396,12 +383,7 @@ impl TransCounts {
                 base = if row[mid].0 < e { mid } else { base };
                 size -= half;
             }
-            let k = base + usize::from(row[base].0 < e);
-            if k < row.len() && row[k].0 == e {
-                Ok(k)
-            } else {
-                Err(k)
-            }
+            base + usize::from(row[base].0 < e)
         }
     }
 
@@ -447,8 +429,34 @@ struct Sampler<'s, 'a> {
     a: Vec<u32>,
     counts: Counts,
     rng: Pcg64Mcg,
-    /// Per-sentence scratch: fertility of each position (index 0 unused) and the conditional's weights.
+    /// recip\[k\] = 1/k for k up to the longest conditioning sentence + 1: the clamped jump buckets' spread
+    /// (see [`Sampler::spread`]) without a division per cell.
+    recip: Vec<f64>,
+    /// Per-sentence scratch, set up by [`Sampler::begin_sentence`] and kept current token by token, so that the
+    /// conditional reads only small arrays of this sentence besides the generated word's count row.
+    sent: SentenceCache,
+}
+
+/// What the conditional of one sentence's tokens needs besides the count rows, kept current as its tokens move
+/// (token j's own contribution removed while it is resampled).
+#[derive(Debug, Clone, Default)]
+struct SentenceCache {
+    /// Fertility of each position (index 0 unused).
     phi: Vec<u32>,
+    /// The sentence's distinct conditioning words with NULL (0) first, sorted: one walk of a generated word's
+    /// sorted count row finds all of them, and a word that occurs twice is looked up once.
+    uniq: Vec<u32>,
+    /// Index in `uniq` of each position's word (position 0 = NULL).
+    slot: Vec<u32>,
+    /// 1/(c(e) + V·α_t + Π(e)) per distinct word: changed by one reciprocal when a token leaves or joins the
+    /// word, instead of one division per cell.
+    inv_cond: Vec<f64>,
+    /// The translation factor of each distinct word for the current token.
+    trans: Vec<f64>,
+    /// The fertility factor of each position (fertility phase; 1 elsewhere), recomputed for the positions of a
+    /// word when one of its fertility counts changes.
+    fert: Vec<f64>,
+    /// The conditional's weights, positions 0..=n.
     weights: Vec<f64>,
 }
 
@@ -456,11 +464,14 @@ impl<'s, 'a> Sampler<'s, 'a> {
     fn new(sents: &'s Sents<'a>, h: Hyper, pseudo: &'s Pseudo, seed: u64) -> Self {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
         let mut a = Vec::with_capacity(sents.tokens());
+        let mut longest = 0;
         for (_, e, f) in &sents.items {
+            longest = longest.max(e.len());
             for _ in 0..f.len() {
                 a.push((rng.next_u64() % (e.len() as u64 + 1)) as u32);
             }
         }
+        let recip = (0..longest + 2).map(|k| 1.0 / k as f64).collect();
         let mut s = Sampler {
             sents,
             h,
@@ -473,8 +484,8 @@ impl<'s, 'a> Sampler<'s, 'a> {
                 fert: Vec::new(),
             },
             rng,
-            phi: Vec::new(),
-            weights: Vec::new(),
+            recip,
+            sent: SentenceCache::default(),
         };
         s.counts = s.recount(Phase::Ibm1);
         s
@@ -530,18 +541,89 @@ impl<'s, 'a> Sampler<'s, 'a> {
         c
     }
 
-    fn trans_add(&mut self, e: u32, f: u32) {
-        self.counts.trans.add(e, f);
-        self.counts.cond[e as usize] += 1;
+    /// Share of its bucket's probability that a jump from `from` to word position `to` gets in a sentence of n
+    /// words: a clamped bucket covers every position beyond ±max_jump and spreads its mass uniformly over them,
+    /// so that long sentences do not make far jumps cheap. The end event (to = n + 1) is not a choice: 1.
+    #[inline]
+    fn spread(&self, from: u32, to: u32, n: u32) -> f64 {
+        let mj = self.h.max_jump;
+        let d = i64::from(to) - i64::from(from);
+        let (from64, n64) = (i64::from(from), i64::from(n));
+        if to == n + 1 || d.abs() < mj {
+            1.0
+        } else if d > 0 {
+            self.recip[(n64 + 1 - from64 - mj) as usize]
+        } else {
+            self.recip[(from64 - mj) as usize]
+        }
     }
 
-    fn trans_remove(&mut self, e: u32, f: u32) {
-        self.counts.trans.remove(e, f);
-        self.counts.cond[e as usize] -= 1;
+    /// 1/(c(e) + V·α_t + Π(e)) from the current count of `ew`.
+    #[inline]
+    fn inv_cond(&self, ew: u32) -> f64 {
+        1.0 / (f64::from(self.counts.cond[ew as usize])
+            + self.h.v_alpha_t
+            + self.pseudo.cond_of(ew))
     }
 
-    /// Adds (`delta` = 1) or removes (−1) the events and fertility that token j contributes with a_j = `i`,
-    /// between non-NULL neighbours `prev` and `next`.
+    /// Fertility factor (c(e_i, φ_i + 1) + α)/(c(e_i, φ_i) − 1 + α) of position i ≥ 1 from the current counts.
+    #[inline]
+    fn fert_factor(&self, e: &[u32], i: usize) -> f64 {
+        let h = &self.h;
+        let row = e[i - 1] as usize * (h.max_fert as usize + 1);
+        let phi = self.sent.phi[i];
+        let (b0, b1) = (h.fert_bucket(phi), h.fert_bucket(phi + 1));
+        if b0 == b1 {
+            return 1.0;
+        }
+        let ps = self.pseudo;
+        let c = &self.counts.fert;
+        (f64::from(c[row + b1]) + ps.fert_alpha(h, row + b1))
+            / (f64::from(c[row + b0]) - 1.0 + ps.fert_alpha(h, row + b0))
+    }
+
+    /// Sets up the sentence cache of sentence k from the current state (every token of it counted).
+    fn begin_sentence(&mut self, phase: Phase, k: usize) {
+        let (_, e, f) = self.sents.items[k];
+        let off = self.sents.tok_off[k];
+        let n = e.len();
+        let mut sc = std::mem::take(&mut self.sent);
+        sc.uniq.clear();
+        sc.uniq.push(0);
+        sc.uniq.extend_from_slice(e);
+        sc.uniq.sort_unstable();
+        sc.uniq.dedup();
+        sc.slot.clear();
+        sc.slot.push(0);
+        sc.slot
+            .extend(e.iter().map(|w| sc.uniq.binary_search(w).unwrap() as u32));
+        sc.inv_cond.clear();
+        sc.inv_cond
+            .extend(sc.uniq.iter().map(|&w| self.inv_cond(w)));
+        sc.trans.clear();
+        sc.trans.resize(sc.uniq.len(), 0.0);
+        sc.weights.clear();
+        sc.weights.resize(n + 1, 0.0);
+        sc.phi.clear();
+        sc.phi.resize(n + 1, 0);
+        sc.fert.clear();
+        sc.fert.resize(n + 1, 1.0);
+        if phase == Phase::Fertility {
+            for &aj in &self.a[off..off + f.len()] {
+                sc.phi[aj as usize] += 1;
+            }
+            sc.phi[0] = 0;
+        }
+        self.sent = sc;
+        if phase == Phase::Fertility {
+            for i in 1..=n {
+                self.sent.fert[i] = self.fert_factor(e, i);
+            }
+        }
+    }
+
+    /// Adds (`add`) or removes the events and fertility that a token contributes with a_j = `i`, between
+    /// non-NULL neighbours `prev` and `next`.
     fn structure_update(
         &mut self,
         phase: Phase,
@@ -571,80 +653,148 @@ impl<'s, 'a> Sampler<'s, 'a> {
         if phase == Phase::Fertility && i != 0 {
             let stride = h.max_fert as usize + 1;
             let row = e[i as usize - 1] as usize * stride;
-            let old = self.phi[i as usize];
+            let old = self.sent.phi[i as usize];
             let new = if add { old + 1 } else { old - 1 };
             self.counts.fert[row + h.fert_bucket(old)] -= 1;
             self.counts.fert[row + h.fert_bucket(new)] += 1;
-            self.phi[i as usize] = new;
+            self.sent.phi[i as usize] = new;
+            // The word's counts changed, so every position of the word gets a new factor.
+            let s = self.sent.slot[i as usize];
+            for p in 1..=e.len() {
+                if self.sent.slot[p] == s {
+                    self.sent.fert[p] = self.fert_factor(e, p);
+                }
+            }
         }
     }
 
-    /// Weights ∝ P(a_j = i | everything else) for i = 0..=n into `self.weights`, with token j already removed
-    /// from the counts (see the module docs for the factors). Returns their sum.
-    fn conditional(&mut self, phase: Phase, e: &[u32], fj: u32, prev: u32, next: u32) -> f64 {
-        let h = self.h;
-        let c = &self.counts;
-        let ps = self.pseudo;
-        let n = e.len();
-        self.weights.clear();
-        self.weights.resize(n + 1, 0.0);
-        let row = &c.trans.rows[fj as usize];
-        let primed = !ps.trans.is_empty();
-        let trans = |ew: u32| -> f64 {
-            let cef = f64::from(TransCounts::find(row, ew).map_or(0, |k| row[k].1));
-            let ce = f64::from(c.cond[ew as usize]);
-            if primed {
-                (cef + h.alpha_t + ps.trans_of(ew, fj)) / (ce + h.v_alpha_t + ps.cond_of(ew))
-            } else {
-                (cef + h.alpha_t) / (ce + h.v_alpha_t)
-            }
-        };
-        let jc = |b: usize| f64::from(c.jump[b]) + ps.jump_alpha[b];
-        let stride = h.max_fert as usize + 1;
-        let nn = n as u32;
-        let mut sum = 0.0;
-        for i in 0..=nn {
-            let ew = if i == 0 { 0 } else { e[i as usize - 1] };
-            let mut w = trans(ew);
-            if phase != Phase::Ibm1 {
-                w *= if i == 0 {
-                    jc(h.null_bucket()) * jc(h.jump(prev, next)) * h.spread(prev, next, nn)
-                } else {
-                    let d1 = h.jump(prev, i);
-                    let d2 = h.jump(i, next);
-                    jc(d1)
-                        * h.spread(prev, i, nn)
-                        * (jc(d2) + if d1 == d2 { 1.0 } else { 0.0 })
-                        * h.spread(i, next, nn)
-                };
-            }
-            if phase == Phase::Fertility && i != 0 {
-                let row = ew as usize * stride;
-                let phi = self.phi[i as usize];
-                let (b0, b1) = (h.fert_bucket(phi), h.fert_bucket(phi + 1));
-                if b0 != b1 {
-                    w *= (f64::from(c.fert[row + b1]) + ps.fert_alpha(&h, row + b1))
-                        / (f64::from(c.fert[row + b0]) - 1.0 + ps.fert_alpha(&h, row + b0));
-                }
-            }
-            self.weights[i as usize] = w;
-            sum += w;
+    /// Takes out token j's link to position `old` (word `ew_old`) from everything the conditional reads except its
+    /// translation count row, which [`Sampler::conditional`] corrects by one for `ew_old` and [`Sampler::attach`]
+    /// moves only if the word changes (most draws keep it). Returns the word's previous 1/(c(e) + …).
+    fn detach(
+        &mut self,
+        phase: Phase,
+        e: &[u32],
+        old: u32,
+        ew_old: u32,
+        prev: u32,
+        next: u32,
+    ) -> f64 {
+        self.counts.cond[ew_old as usize] -= 1;
+        let u = self.sent.slot[old as usize] as usize;
+        let saved = self.sent.inv_cond[u];
+        self.sent.inv_cond[u] = self.inv_cond(ew_old);
+        self.structure_update(phase, e, old, prev, next, false);
+        saved
+    }
+
+    /// Links token j (generated word `fj`, detached from word `ew_old` by [`Sampler::detach`], which returned
+    /// `saved`) to position `new`.
+    #[allow(clippy::too_many_arguments)]
+    fn attach(
+        &mut self,
+        phase: Phase,
+        e: &[u32],
+        fj: u32,
+        (ew_old, saved): (u32, f64),
+        new: u32,
+        prev: u32,
+        next: u32,
+    ) {
+        let ew_new = if new == 0 { 0 } else { e[new as usize - 1] };
+        self.counts.cond[ew_new as usize] += 1;
+        let u = self.sent.slot[new as usize] as usize;
+        if ew_new == ew_old {
+            self.sent.inv_cond[u] = saved;
+        } else {
+            self.sent.inv_cond[u] = self.inv_cond(ew_new);
+            self.counts.trans.remove(ew_old, fj);
+            self.counts.trans.add(ew_new, fj);
         }
+        self.structure_update(phase, e, new, prev, next, true);
+    }
+
+    /// Weights ∝ P(a_j = i | everything else) for i = 0..=n into `self.sent.weights`, with token j (generated word
+    /// `fj`, linked to word `ew_old`) detached (see the module docs for the factors). Returns their sum.
+    fn conditional(
+        &mut self,
+        phase: Phase,
+        e: &[u32],
+        fj: u32,
+        ew_old: u32,
+        prev: u32,
+        next: u32,
+    ) -> f64 {
+        let h = self.h;
+        let ps = self.pseudo;
+        let row = &self.counts.trans.rows[fj as usize];
+        let primed = !ps.trans.is_empty();
+        let sc = &mut self.sent;
+        // The sentence's distinct words in increasing order against the row sorted the same way: each search
+        // starts where the previous one ended.
+        let mut lo = 0;
+        for ((t, &ew), &inv) in sc.trans.iter_mut().zip(&sc.uniq).zip(&sc.inv_cond) {
+            lo += TransCounts::lower_bound(&row[lo..], ew);
+            let linked = match row.get(lo) {
+                Some(&(x, n)) if x == ew => n,
+                _ => 0,
+            };
+            let cef = f64::from(linked - u32::from(ew == ew_old));
+            let num = if primed {
+                cef + h.alpha_t + ps.trans_of(ew, fj)
+            } else {
+                cef + h.alpha_t
+            };
+            *t = num * inv;
+        }
+        let mut w = std::mem::take(&mut self.sent.weights);
+        let sc = &self.sent;
+        let nn = e.len() as u32;
+        let jc = |b: usize| f64::from(self.counts.jump[b]) + ps.jump_alpha[b];
+        let mut sum;
+        if phase == Phase::Ibm1 {
+            w[0] = sc.trans[0];
+            sum = w[0];
+            for (x, &u) in w[1..].iter_mut().zip(&sc.slot[1..]) {
+                *x = sc.trans[u as usize];
+                sum += *x;
+            }
+        } else {
+            w[0] = sc.trans[0]
+                * jc(h.null_bucket())
+                * jc(h.jump(prev, next))
+                * self.spread(prev, next, nn);
+            sum = w[0];
+            for i in 1..=nn {
+                let d1 = h.jump(prev, i);
+                let d2 = h.jump(i, next);
+                let x = sc.trans[sc.slot[i as usize] as usize]
+                    * sc.fert[i as usize]
+                    * jc(d1)
+                    * self.spread(prev, i, nn)
+                    * (jc(d2) + if d1 == d2 { 1.0 } else { 0.0 })
+                    * self.spread(i, next, nn);
+                w[i as usize] = x;
+                sum += x;
+            }
+        }
+        self.sent.weights = w;
         sum
     }
 
-    /// Draws an index from `self.weights` (sum `sum`).
+    /// Draws an index from the weights (sum `sum`).
     fn draw(&mut self, sum: f64) -> u32 {
         let u = (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64) * sum;
+        let weights = &self.sent.weights;
         let mut acc = 0.0;
-        for (i, &w) in self.weights.iter().enumerate() {
+        for (i, &w) in weights.iter().enumerate() {
             acc += w;
             if u < acc {
                 return i as u32;
             }
         }
         // Rounding left u at or above the last partial sum: take the last candidate with weight.
-        self.weights.iter().rposition(|&w| w > 0.0).unwrap_or(0) as u32
+        weights.iter().rposition(|&w| w > 0.0).unwrap_or(0) as u32
     }
 
     /// Sets up the phase's count tables from the current alignment.
@@ -652,40 +802,41 @@ impl<'s, 'a> Sampler<'s, 'a> {
         self.counts = self.recount(phase);
     }
 
+    /// Resamples token j of sentence k (set up by [`Sampler::begin_sentence`]), whose previous non-NULL position is
+    /// `prev`; returns the position drawn.
+    fn resample(&mut self, phase: Phase, k: usize, j: usize, prev: u32) -> u32 {
+        let (_, e, f) = self.sents.items[k];
+        let off = self.sents.tok_off[k];
+        let end = e.len() as u32 + 1;
+        let fj = f[j];
+        let old = self.a[off + j];
+        let next = if phase == Phase::Ibm1 {
+            end
+        } else {
+            self.a[off + j + 1..off + f.len()]
+                .iter()
+                .copied()
+                .find(|&x| x != 0)
+                .unwrap_or(end)
+        };
+        let ew_old = if old == 0 { 0 } else { e[old as usize - 1] };
+        let saved = self.detach(phase, e, old, ew_old, prev, next);
+        let sum = self.conditional(phase, e, fj, ew_old, prev, next);
+        let new = self.draw(sum);
+        self.attach(phase, e, fj, (ew_old, saved), new, prev, next);
+        self.a[off + j] = new;
+        new
+    }
+
     /// One sweep over the corpus in order; `record` receives (token index, drawn position).
     fn sweep(&mut self, phase: Phase, mut record: impl FnMut(usize, u32)) {
         let sents = self.sents;
-        for (k, &(_, e, f)) in sents.items.iter().enumerate() {
+        for (k, &(_, _, f)) in sents.items.iter().enumerate() {
             let off = sents.tok_off[k];
-            if phase == Phase::Fertility {
-                self.phi.clear();
-                self.phi.resize(e.len() + 1, 0);
-                for &aj in &self.a[off..off + f.len()] {
-                    self.phi[aj as usize] += 1;
-                }
-            }
-            let end = e.len() as u32 + 1;
+            self.begin_sentence(phase, k);
             let mut prev = 0u32;
-            for (j, &fj) in f.iter().enumerate() {
-                let old = self.a[off + j];
-                let next = if phase == Phase::Ibm1 {
-                    end
-                } else {
-                    self.a[off + j + 1..off + f.len()]
-                        .iter()
-                        .copied()
-                        .find(|&x| x != 0)
-                        .unwrap_or(end)
-                };
-                let ew_old = if old == 0 { 0 } else { e[old as usize - 1] };
-                self.trans_remove(ew_old, fj);
-                self.structure_update(phase, e, old, prev, next, false);
-                let sum = self.conditional(phase, e, fj, prev, next);
-                let new = self.draw(sum);
-                let ew_new = if new == 0 { 0 } else { e[new as usize - 1] };
-                self.trans_add(ew_new, fj);
-                self.structure_update(phase, e, new, prev, next, true);
-                self.a[off + j] = new;
+            for j in 0..f.len() {
+                let new = self.resample(phase, k, j, prev);
                 record(off + j, new);
                 if new != 0 {
                     prev = new;
@@ -832,30 +983,102 @@ fn translation_table(
     TranslationTable::from_parts(Arc::clone(cond), Arc::clone(gen_), row_start, cols, probs)
 }
 
-/// Trains one direction and returns links (src-tgt orientation) with their pooled marginals.
-fn run_direction(
+/// One direction's inputs, shared by its samplers.
+struct DirectionRun<'a> {
+    reverse: bool,
+    sents: Sents<'a>,
+    h: Hyper,
+    pseudo: Pseudo,
+    schedule: [u32; 3],
+}
+
+impl<'a> DirectionRun<'a> {
+    fn new(
+        corpus: &'a Corpus,
+        params: &BayesParams,
+        reverse: bool,
+        priors: Option<&DirectionPriors>,
+    ) -> Self {
+        let sents = Sents::new(corpus, reverse);
+        let h = Hyper::new(params, sents.n_gen);
+        let (cond_vocab, gen_vocab) = if reverse {
+            (&corpus.tgt_vocab, &corpus.src_vocab)
+        } else {
+            (&corpus.src_vocab, &corpus.tgt_vocab)
+        };
+        let pseudo = Pseudo::new(&h, priors, cond_vocab, gen_vocab);
+        let schedule = params.schedule(sents.items.len());
+        DirectionRun {
+            reverse,
+            sents,
+            h,
+            pseudo,
+            schedule,
+        }
+    }
+}
+
+/// A direction's finished samplers, until the last one lets it be pooled.
+type Pending = std::sync::Mutex<(Vec<Option<SamplerOut>>, Option<Alignment>)>;
+
+/// Trains the given directions (reverse flag and priors of each) and returns their alignments in that order.
+/// Every sampler of every direction is one job of a single pool, queued in order (direction by direction), so that
+/// no core idles while another direction still has samplers to run (3 samplers per direction on 2 cores would
+/// leave one idle for a third of the time); a direction is pooled as soon as its last sampler finishes, which
+/// frees its samplers' outputs while the next direction runs. Each job's result depends only on its seed and the
+/// pooling is in sampler order, so the output does not depend on the thread count or the finishing order.
+fn run_directions(
     corpus: &Corpus,
     params: &BayesParams,
-    reverse: bool,
-    priors: Option<&DirectionPriors>,
-) -> Result<Alignment, AlignError> {
-    let sents = Sents::new(corpus, reverse);
-    let h = Hyper::new(params, sents.n_gen);
-    let (cond_vocab, gen_vocab) = if reverse {
-        (&corpus.tgt_vocab, &corpus.src_vocab)
-    } else {
-        (&corpus.src_vocab, &corpus.tgt_vocab)
-    };
-    let pseudo = Pseudo::new(&h, priors, cond_vocab, gen_vocab);
-    let schedule = params.schedule(sents.items.len());
-    let outs: Vec<SamplerOut> = (0..params.samplers)
-        .into_par_iter()
-        .map(|s| {
-            let seed = sampler_seed(params.seed, reverse, s);
-            run_sampler(&sents, h, &pseudo, schedule, seed)
-        })
+    directions: &[(bool, Option<&DirectionPriors>)],
+) -> Vec<Alignment> {
+    let runs: Vec<DirectionRun<'_>> = directions
+        .iter()
+        .map(|&(reverse, priors)| DirectionRun::new(corpus, params, reverse, priors))
         .collect();
-    let ttable = translation_table(corpus, reverse, &outs, h, &pseudo);
+    let samplers = params.samplers as usize;
+    let pending: Vec<Pending> = runs
+        .iter()
+        .map(|_| std::sync::Mutex::new(((0..samplers).map(|_| None).collect(), None)))
+        .collect();
+    rayon::scope_fifo(|scope| {
+        for (run, slot) in runs.iter().zip(&pending) {
+            for k in 0..samplers {
+                scope.spawn_fifo(move |_| {
+                    let seed = sampler_seed(params.seed, run.reverse, k as u32);
+                    let out = run_sampler(&run.sents, run.h, &run.pseudo, run.schedule, seed);
+                    let done = {
+                        let mut g = slot.lock().unwrap();
+                        g.0[k] = Some(out);
+                        if g.0.iter().all(Option::is_some) {
+                            Some(g.0.drain(..).map(Option::unwrap).collect::<Vec<_>>())
+                        } else {
+                            None
+                        }
+                    };
+                    if let Some(outs) = done {
+                        let a = pool_direction(corpus, run, outs);
+                        slot.lock().unwrap().1 = Some(a);
+                    }
+                });
+            }
+        }
+    });
+    pending
+        .into_iter()
+        .map(|p| p.into_inner().unwrap().1.expect("every sampler ran"))
+        .collect()
+}
+
+/// Pools one direction's sampler outputs (in sampler order) into links (src-tgt orientation) with their marginals.
+fn pool_direction(corpus: &Corpus, run: &DirectionRun<'_>, mut outs: Vec<SamplerOut>) -> Alignment {
+    let (reverse, sents, h, pseudo, schedule) =
+        (run.reverse, &run.sents, run.h, &run.pseudo, run.schedule);
+    let ttable = translation_table(corpus, reverse, &outs, h, pseudo);
+    // The count rows are in the table now; only the summaries are still needed.
+    for o in &mut outs {
+        o.trans = TransCounts::default();
+    }
     let final_sweeps = schedule.iter().rev().copied().find(|&n| n > 0).unwrap_or(0);
     let draws = outs.len() as f64 * f64::from(final_sweeps - final_sweeps / 2);
     let mut sentences = vec![SentenceAlignment::default(); corpus.len()];
@@ -918,13 +1141,13 @@ fn run_direction(
             / sents.items.len() as f64,
         iterations: Vec::new(),
     };
-    Ok(Alignment {
+    Alignment {
         reverse,
         sentences,
         posteriors: None,
         stats,
         ttable: Arc::new(ttable),
-    })
+    }
 }
 
 /// Aligns one direction with the Bayesian model: P(tgt | src), or P(src | tgt) with `reverse`; links are 0-based
@@ -937,7 +1160,7 @@ pub fn align_bayes_corpus<S: AsRef<str> + Sync>(
 ) -> Result<Alignment, AlignError> {
     params.validate()?;
     let corpus = Corpus::new(src, tgt, params.max_sentence_len, false)?;
-    run_direction(&corpus, params, reverse, None)
+    Ok(run_directions(&corpus, params, &[(reverse, None)]).remove(0))
 }
 
 /// Aligns one direction of an interned corpus with the Bayesian model (`params.max_sentence_len` is not used:
@@ -958,7 +1181,7 @@ pub fn align_bayes_interned_with_priors(
     priors: Option<&DirectionPriors>,
 ) -> Result<Alignment, AlignError> {
     params.validate()?;
-    run_direction(corpus, params, reverse, priors)
+    Ok(run_directions(corpus, params, &[(reverse, priors)]).remove(0))
 }
 
 /// Aligns in both directions with the Bayesian model, interning the corpus once. Returns (forward, reverse); links
@@ -981,15 +1204,54 @@ pub fn align_bayes_bidirectional_with_priors<S: AsRef<str> + Sync>(
 ) -> Result<(Alignment, Alignment), AlignError> {
     params.validate()?;
     let corpus = Corpus::new(src, tgt, params.max_sentence_len, false)?;
+    align_bayes_interned_bidirectional(&corpus, params, priors)
+}
+
+/// Aligns an interned corpus in both directions with the Bayesian model (`params.max_sentence_len` is not used: the
+/// corpus's own limit applies), each direction's Dirichlet priors raised by `priors`' pseudo-counts if given.
+/// Returns (forward, reverse), links 0-based (src index, tgt index) in both. The two directions' samplers share
+/// one pool of jobs, so this is faster than two calls of [`align_bayes_interned_with_priors`] when the samplers
+/// do not divide evenly among the threads; the output is the same.
+pub fn align_bayes_interned_bidirectional(
+    corpus: &Corpus,
+    params: &BayesParams,
+    priors: Option<&Priors>,
+) -> Result<(Alignment, Alignment), AlignError> {
+    params.validate()?;
     let of = |d| priors.map(|p| p.direction(d));
-    let fwd = run_direction(&corpus, params, false, of(Direction::Forward))?;
-    let rev = run_direction(&corpus, params, true, of(Direction::Reverse))?;
+    let mut both = run_directions(
+        corpus,
+        params,
+        &[
+            (false, of(Direction::Forward)),
+            (true, of(Direction::Reverse)),
+        ],
+    );
+    let rev = both.pop().expect("two directions");
+    let fwd = both.pop().expect("two directions");
     Ok((fwd, rev))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The distortion spread as the model defines it (the sampler's [`Sampler::spread`] reads reciprocals from a
+    /// table instead of dividing).
+    fn spread_ref(h: &Hyper, from: u32, to: u32, n: u32) -> f64 {
+        if to == n + 1 {
+            return 1.0;
+        }
+        let d = i64::from(to) - i64::from(from);
+        let (from, n) = (i64::from(from), i64::from(n));
+        if d >= h.max_jump {
+            1.0 / (n + 1 - from - h.max_jump) as f64
+        } else if d <= -h.max_jump {
+            1.0 / (from - h.max_jump) as f64
+        } else {
+            1.0
+        }
+    }
 
     /// ln Γ(c + a)/Γ(a) for an integer count c.
     fn ln_rising(c: u32, a: f64) -> f64 {
@@ -1022,7 +1284,7 @@ mod tests {
                 let mut prev = 0;
                 for &aj in &s.a[s.sents.tok_off[k]..s.sents.tok_off[k] + f.len()] {
                     if aj != 0 {
-                        lp += h.spread(prev, aj, n).ln();
+                        lp += spread_ref(&h, prev, aj, n).ln();
                         prev = aj;
                     }
                 }
@@ -1167,16 +1429,12 @@ mod tests {
                         let z: f64 = lj.iter().map(|x| (x - mx).exp()).sum();
                         // The sampler's conditional, with token j removed exactly as a sweep removes it.
                         s.counts = s.recount(phase);
-                        s.phi = vec![0; e.len() + 1];
-                        for &aj in &s.a[sents.tok_off[k]..sents.tok_off[k + 1]] {
-                            s.phi[aj as usize] += 1;
-                        }
+                        s.begin_sentence(phase, k);
                         let (prev, next) = neighbours(&s, k, j);
                         let ew = if old == 0 { 0 } else { e[old as usize - 1] };
-                        s.trans_remove(ew, fj);
-                        s.structure_update(phase, e, old, prev, next, false);
-                        let sum = s.conditional(phase, e, fj, prev, next);
-                        for (i, (&w, &l)) in s.weights.iter().zip(&lj).enumerate() {
+                        s.detach(phase, e, old, ew, prev, next);
+                        let sum = s.conditional(phase, e, fj, ew, prev, next);
+                        for (i, (&w, &l)) in s.sent.weights.iter().zip(&lj).enumerate() {
                             let want = (l - mx).exp() / z;
                             assert!(
                                 (w / sum - want).abs() < 1e-12,
@@ -1225,6 +1483,49 @@ mod tests {
                     let k = sents.tok_off.partition_point(|&o| o <= t) - 1;
                     a as usize <= sents.items[k].1.len()
                 }));
+            }
+        }
+    }
+
+    /// The sentence cache that a sweep keeps current token by token equals one set up afresh after every token, in
+    /// every phase, with and without priors (the conditionals' check above sets it up afresh for each token).
+    #[test]
+    fn sentence_cache_stays_current_through_a_sweep() {
+        let (src, tgt) = tiny();
+        let corpus = Corpus::new(&src, &tgt, 0, false).unwrap();
+        let priors = tiny_priors();
+        for primed in [false, true] {
+            let sents = Sents::new(&corpus, false);
+            let h = hyper(&sents, 1, 2);
+            let p = primed.then(|| priors.direction(Direction::Forward));
+            let pseudo = Pseudo::new(&h, p, &corpus.src_vocab, &corpus.tgt_vocab);
+            let mut s = Sampler::new(&sents, h, &pseudo, 11);
+            for phase in [Phase::Ibm1, Phase::Hmm, Phase::Fertility] {
+                s.start_phase(phase);
+                for _ in 0..5 {
+                    for (k, &(_, _, f)) in sents.items.iter().enumerate() {
+                        s.begin_sentence(phase, k);
+                        let mut prev = 0;
+                        for j in 0..f.len() {
+                            let new = s.resample(phase, k, j, prev);
+                            prev = if new != 0 { new } else { prev };
+                            let kept = s.sent.clone();
+                            s.begin_sentence(phase, k);
+                            assert_eq!(
+                                (kept.phi, kept.uniq, kept.slot, kept.inv_cond, kept.fert),
+                                (
+                                    s.sent.phi.clone(),
+                                    s.sent.uniq.clone(),
+                                    s.sent.slot.clone(),
+                                    s.sent.inv_cond.clone(),
+                                    s.sent.fert.clone()
+                                ),
+                                "{phase:?} primed {primed} sentence {k} token {j}"
+                            );
+                        }
+                    }
+                    assert_eq!(s.counts, s.recount(phase), "{phase:?}");
+                }
             }
         }
     }
