@@ -40,7 +40,6 @@ use std::sync::Arc;
 
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AlignError;
@@ -343,6 +342,19 @@ impl Pseudo {
     }
 }
 
+/// Asks for the cache line at `p` ahead of its use (a hint: it reads no value and never faults, so any address
+/// will do; a no-op off x86-64).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch only hints the cache; it dereferences nothing and cannot fault, whatever `p` is.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Sparse translation counts, one sorted row of (e, count) per generated word f.
 #[derive(Debug, Clone, PartialEq, Default)]
 struct TransCounts {
@@ -380,7 +392,7 @@ impl TransCounts {
             while size > 1 {
                 let half = size / 2;
                 let mid = base + half;
-                base = if row[mid].0 < e { mid } else { base };
+                base = std::hint::select_unpredictable(row[mid].0 < e, mid, base);
                 size -= half;
             }
             base + usize::from(row[base].0 < e)
@@ -453,6 +465,8 @@ struct SentenceCache {
     inv_cond: Vec<f64>,
     /// The translation factor of each distinct word for the current token.
     trans: Vec<f64>,
+    /// Scratch: each distinct word's place in the current token's count row.
+    at: Vec<usize>,
     /// The fertility factor of each position (fertility phase; 1 elsewhere), recomputed for the positions of a
     /// word when one of its fertility counts changes.
     fert: Vec<f64>,
@@ -602,6 +616,8 @@ impl<'s, 'a> Sampler<'s, 'a> {
             .extend(sc.uniq.iter().map(|&w| self.inv_cond(w)));
         sc.trans.clear();
         sc.trans.resize(sc.uniq.len(), 0.0);
+        sc.at.clear();
+        sc.at.resize(sc.uniq.len(), 0);
         sc.weights.clear();
         sc.weights.resize(n + 1, 0.0);
         sc.phi.clear();
@@ -615,9 +631,34 @@ impl<'s, 'a> Sampler<'s, 'a> {
             sc.phi[0] = 0;
         }
         self.sent = sc;
+        self.prefetch_for(phase, k);
         if phase == Phase::Fertility {
             for i in 1..=n {
                 self.sent.fert[i] = self.fert_factor(e, i);
+            }
+        }
+    }
+
+    /// Asks for what sentence k's tokens and the set-up of sentence k + 1 will read at random: the count rows of
+    /// sentence k's generated words (their headers were asked for one sentence earlier), the row headers of
+    /// sentence k + 1's generated words and the counts of its conditioning words. Cache misses on these were most
+    /// of a sweep's time; this overlaps them with the work of the sentence before.
+    fn prefetch_for(&self, phase: Phase, k: usize) {
+        let c = &self.counts;
+        for &fw in self.sents.items[k].2 {
+            prefetch(c.trans.rows[fw as usize].as_ptr());
+        }
+        let Some(&(_, e, f)) = self.sents.items.get(k + 1) else {
+            return;
+        };
+        for &fw in f {
+            prefetch(c.trans.rows.as_ptr().wrapping_add(fw as usize));
+        }
+        let stride = self.h.max_fert as usize + 1;
+        for &w in e {
+            prefetch(c.cond.as_ptr().wrapping_add(w as usize));
+            if phase == Phase::Fertility {
+                prefetch(c.fert.as_ptr().wrapping_add(w as usize * stride));
             }
         }
     }
@@ -730,12 +771,39 @@ impl<'s, 'a> Sampler<'s, 'a> {
         let row = &self.counts.trans.rows[fj as usize];
         let primed = !ps.trans.is_empty();
         let sc = &mut self.sent;
-        // The sentence's distinct words in increasing order against the row sorted the same way: each search
-        // starts where the previous one ended.
-        let mut lo = 0;
-        for ((t, &ew), &inv) in sc.trans.iter_mut().zip(&sc.uniq).zip(&sc.inv_cond) {
-            lo += TransCounts::lower_bound(&row[lo..], ew);
-            let linked = match row.get(lo) {
+        // Where each distinct word is (or would be) in the row.
+        if row.len() <= 16 {
+            // A short row: one walk of it against the distinct words, both sorted.
+            let mut lo = 0;
+            for (at, &ew) in sc.at.iter_mut().zip(&sc.uniq) {
+                lo += row[lo..].iter().take_while(|&&(x, _)| x < ew).count();
+                *at = lo;
+            }
+        } else {
+            // A long row: the binary searches of all distinct words in lockstep and branch-free, so that their cache
+            // misses overlap instead of each search waiting for the one before.
+            sc.at.fill(0);
+            let mut size = row.len();
+            while size > 1 {
+                let half = size / 2;
+                for (at, &ew) in sc.at.iter_mut().zip(&sc.uniq) {
+                    let mid = *at + half;
+                    *at = std::hint::select_unpredictable(row[mid].0 < ew, mid, *at);
+                }
+                size -= half;
+            }
+            for (at, &ew) in sc.at.iter_mut().zip(&sc.uniq) {
+                *at += usize::from(row[*at].0 < ew);
+            }
+        }
+        for (((t, &ew), &inv), &at) in sc
+            .trans
+            .iter_mut()
+            .zip(&sc.uniq)
+            .zip(&sc.inv_cond)
+            .zip(&sc.at)
+        {
+            let linked = match row.get(at) {
                 Some(&(x, n)) if x == ew => n,
                 _ => 0,
             };
@@ -799,6 +867,8 @@ impl<'s, 'a> Sampler<'s, 'a> {
 
     /// Sets up the phase's count tables from the current alignment.
     fn start_phase(&mut self, phase: Phase) {
+        // The old tables go first: holding both at once was the sampler's peak.
+        self.counts.trans = TransCounts::default();
         self.counts = self.recount(phase);
     }
 
@@ -886,8 +956,34 @@ impl Summary {
 /// What one sampler hands back.
 struct SamplerOut {
     summaries: Vec<Summary>,
-    trans: TransCounts,
+    trans: FlatCounts,
     cond: Vec<u32>,
+}
+
+/// A finished sampler's translation counts in one allocation: the rows of [`TransCounts`] end to end, which held
+/// one small allocation (and its slack) per generated word while the samplers of the other direction still run.
+struct FlatCounts {
+    /// Row f is cells\[starts\[f\]..starts\[f + 1\]\].
+    starts: Vec<u32>,
+    /// (e, count), sorted by e within a row.
+    cells: Vec<(u32, u32)>,
+}
+
+impl FlatCounts {
+    fn new(t: TransCounts) -> Self {
+        let mut starts = Vec::with_capacity(t.rows.len() + 1);
+        let mut cells = Vec::with_capacity(t.rows.iter().map(Vec::len).sum());
+        starts.push(0);
+        for row in t.rows {
+            cells.extend_from_slice(&row);
+            starts.push(cells.len() as u32);
+        }
+        FlatCounts { starts, cells }
+    }
+
+    fn row(&self, f: usize) -> &[(u32, u32)] {
+        &self.cells[self.starts[f] as usize..self.starts[f + 1] as usize]
+    }
 }
 
 fn run_sampler(
@@ -917,7 +1013,7 @@ fn run_sampler(
     }
     SamplerOut {
         summaries,
-        trans: s.counts.trans,
+        trans: FlatCounts::new(s.counts.trans),
         cond: s.counts.cond,
     }
 }
@@ -941,17 +1037,26 @@ fn translation_table(
     h: Hyper,
     pseudo: &Pseudo,
 ) -> TranslationTable {
-    let mut sum: FxHashMap<u64, u32> = FxHashMap::default();
-    for o in outs {
-        for (f, row) in o.trans.rows.iter().enumerate() {
-            for &(e, c) in row {
-                *sum.entry(u64::from(e) << 32 | f as u64).or_insert(0) += c;
+    let n_cond = outs[0].cond.len();
+    let n_gen = outs[0].trans.starts.len() - 1;
+    // The samplers' counts summed per generated word (each row is sorted by e, so a sort of their concatenation
+    // brings equal words together), in f-major order: (f, e, count).
+    let mut merged: Vec<(u32, u32, u32)> =
+        Vec::with_capacity(outs.iter().map(|o| o.trans.cells.len()).sum());
+    let mut scratch: Vec<(u32, u32)> = Vec::new();
+    for f in 0..n_gen {
+        scratch.clear();
+        for o in outs {
+            scratch.extend_from_slice(o.trans.row(f));
+        }
+        scratch.sort_unstable_by_key(|&(e, _)| e);
+        for &(e, c) in &scratch {
+            match merged.last_mut() {
+                Some(m) if m.0 == f as u32 && m.1 == e => m.2 += c,
+                _ => merged.push((f as u32, e, c)),
             }
         }
     }
-    let mut keys: Vec<(u64, u32)> = sum.into_iter().collect();
-    keys.sort_unstable();
-    let n_cond = outs[0].cond.len();
     let mut cond_sum = vec![0u64; n_cond];
     for o in outs {
         for (s, &c) in cond_sum.iter_mut().zip(&o.cond) {
@@ -959,22 +1064,25 @@ fn translation_table(
         }
     }
     let s = outs.len() as f64;
+    // The table's rows are per conditioning word: a counting sort of the f-major cells keeps each row sorted by f.
     let mut row_start = vec![0usize; n_cond + 1];
-    for &(k, _) in &keys {
-        row_start[(k >> 32) as usize + 1] += 1;
+    for &(_, e, _) in &merged {
+        row_start[e as usize + 1] += 1;
     }
     for r in 1..row_start.len() {
         row_start[r] += row_start[r - 1];
     }
-    let cols = keys.iter().map(|&(k, _)| k as u32).collect();
-    let probs = keys
-        .iter()
-        .map(|&(k, c)| {
-            let (e, f) = ((k >> 32) as u32, k as u32);
-            (f64::from(c) / s + h.alpha_t + pseudo.trans_of(e, f))
-                / (cond_sum[e as usize] as f64 / s + h.v_alpha_t + pseudo.cond_of(e))
-        })
-        .collect();
+    let mut fill = row_start.clone();
+    let mut cols = vec![0u32; merged.len()];
+    let mut probs = vec![0.0f64; merged.len()];
+    for &(f, e, c) in &merged {
+        let k = fill[e as usize];
+        fill[e as usize] += 1;
+        cols[k] = f;
+        probs[k] = (f64::from(c) / s + h.alpha_t + pseudo.trans_of(e, f))
+            / (cond_sum[e as usize] as f64 / s + h.v_alpha_t + pseudo.cond_of(e));
+    }
+    drop(merged);
     let (cond, gen_) = if reverse {
         (&corpus.tgt_vocab, &corpus.src_vocab)
     } else {
@@ -1077,7 +1185,10 @@ fn pool_direction(corpus: &Corpus, run: &DirectionRun<'_>, mut outs: Vec<Sampler
     let ttable = translation_table(corpus, reverse, &outs, h, pseudo);
     // The count rows are in the table now; only the summaries are still needed.
     for o in &mut outs {
-        o.trans = TransCounts::default();
+        o.trans = FlatCounts {
+            starts: Vec::new(),
+            cells: Vec::new(),
+        };
     }
     let final_sweeps = schedule.iter().rev().copied().find(|&n| n > 0).unwrap_or(0);
     let draws = outs.len() as f64 * f64::from(final_sweeps - final_sweeps / 2);
