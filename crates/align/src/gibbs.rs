@@ -460,6 +460,8 @@ struct SentenceCache {
     uniq: Vec<u32>,
     /// Index in `uniq` of each position's word (position 0 = NULL).
     slot: Vec<u32>,
+    /// Positions of each distinct word (NULL's: 1).
+    mult: Vec<u32>,
     /// 1/(c(e) + V·α_t + Π(e)) per distinct word: changed by one reciprocal when a token leaves or joins the
     /// word, instead of one division per cell.
     inv_cond: Vec<f64>,
@@ -470,6 +472,9 @@ struct SentenceCache {
     /// The fertility factor of each position (fertility phase; 1 elsewhere), recomputed for the positions of a
     /// word when one of its fertility counts changes.
     fert: Vec<f64>,
+    /// c(bucket) + α_j + π(bucket) per jump bucket (HMM phases): a mirror of the counts, kept exactly as the
+    /// conditional computed it per cell before, with the conversions done once per change.
+    jump: Vec<f64>,
     /// The conditional's weights, positions 0..=n.
     weights: Vec<f64>,
 }
@@ -611,6 +616,11 @@ impl<'s, 'a> Sampler<'s, 'a> {
         sc.slot.push(0);
         sc.slot
             .extend(e.iter().map(|w| sc.uniq.binary_search(w).unwrap() as u32));
+        sc.mult.clear();
+        sc.mult.resize(sc.uniq.len(), 0);
+        for &u in &sc.slot {
+            sc.mult[u as usize] += 1;
+        }
         sc.inv_cond.clear();
         sc.inv_cond
             .extend(sc.uniq.iter().map(|&w| self.inv_cond(w)));
@@ -624,6 +634,12 @@ impl<'s, 'a> Sampler<'s, 'a> {
         sc.phi.resize(n + 1, 0);
         sc.fert.clear();
         sc.fert.resize(n + 1, 1.0);
+        sc.jump.clear();
+        if phase != Phase::Ibm1 {
+            let alpha = &self.pseudo.jump_alpha;
+            sc.jump
+                .extend((self.counts.jump.iter().zip(alpha)).map(|(&c, &a)| f64::from(c) + a));
+        }
         if phase == Phase::Fertility {
             for &aj in &self.a[off..off + f.len()] {
                 sc.phi[aj as usize] += 1;
@@ -639,20 +655,18 @@ impl<'s, 'a> Sampler<'s, 'a> {
         }
     }
 
-    /// Asks for what sentence k's tokens and the set-up of sentence k + 1 will read at random: the count rows of
-    /// sentence k's generated words (their headers were asked for one sentence earlier), the row headers of
-    /// sentence k + 1's generated words and the counts of its conditioning words. Cache misses on these were most
-    /// of a sweep's time; this overlaps them with the work of the sentence before.
+    /// Asks for what the sentences after k will read at random, called as sentence k starts: the count rows of
+    /// sentence k + 1's generated words (their headers were asked for one sentence earlier), the row headers of
+    /// sentence k + 2's, and the counts of sentence k + 1's conditioning words. Cache misses on these were most of
+    /// a sweep's time; asked for a sentence ahead, they overlap with the work of the sentence before.
     fn prefetch_for(&self, phase: Phase, k: usize) {
         let c = &self.counts;
-        for &fw in self.sents.items[k].2 {
-            prefetch(c.trans.rows[fw as usize].as_ptr());
-        }
-        let Some(&(_, e, f)) = self.sents.items.get(k + 1) else {
+        let items = &self.sents.items;
+        let Some(&(_, e, f)) = items.get(k + 1) else {
             return;
         };
         for &fw in f {
-            prefetch(c.trans.rows.as_ptr().wrapping_add(fw as usize));
+            prefetch(c.trans.rows[fw as usize].as_ptr());
         }
         let stride = self.h.max_fert as usize + 1;
         for &w in e {
@@ -660,6 +674,9 @@ impl<'s, 'a> Sampler<'s, 'a> {
             if phase == Phase::Fertility {
                 prefetch(c.fert.as_ptr().wrapping_add(w as usize * stride));
             }
+        }
+        for &fw in items.get(k + 2).map_or(&[][..], |s| s.2) {
+            prefetch(c.trans.rows.as_ptr().wrapping_add(fw as usize));
         }
     }
 
@@ -673,22 +690,24 @@ impl<'s, 'a> Sampler<'s, 'a> {
         prev: u32,
         next: u32,
         add: bool,
+        refresh: bool,
     ) {
         let h = self.h;
-        let bump = |v: &mut Vec<u32>, idx: usize| {
-            if add {
-                v[idx] += 1;
-            } else {
-                v[idx] -= 1;
-            }
-        };
         if phase != Phase::Ibm1 {
-            if i == 0 {
-                bump(&mut self.counts.jump, h.null_bucket());
-                bump(&mut self.counts.jump, h.jump(prev, next));
+            let alpha = &self.pseudo.jump_alpha;
+            let (c, w) = (&mut self.counts.jump, &mut self.sent.jump);
+            let (b1, b2) = if i == 0 {
+                (h.null_bucket(), h.jump(prev, next))
             } else {
-                bump(&mut self.counts.jump, h.jump(prev, i));
-                bump(&mut self.counts.jump, h.jump(i, next));
+                (h.jump(prev, i), h.jump(i, next))
+            };
+            for b in [b1, b2] {
+                if add {
+                    c[b] += 1;
+                } else {
+                    c[b] -= 1;
+                }
+                w[b] = f64::from(c[b]) + alpha[b];
             }
         }
         if phase == Phase::Fertility && i != 0 {
@@ -699,11 +718,13 @@ impl<'s, 'a> Sampler<'s, 'a> {
             self.counts.fert[row + h.fert_bucket(old)] -= 1;
             self.counts.fert[row + h.fert_bucket(new)] += 1;
             self.sent.phi[i as usize] = new;
-            // The word's counts changed, so every position of the word gets a new factor.
-            let s = self.sent.slot[i as usize];
-            for p in 1..=e.len() {
-                if self.sent.slot[p] == s {
-                    self.sent.fert[p] = self.fert_factor(e, p);
+            if refresh {
+                // The word's counts changed, so every position of the word gets a new factor.
+                let s = self.sent.slot[i as usize];
+                for p in 1..=e.len() {
+                    if self.sent.slot[p] == s {
+                        self.sent.fert[p] = self.fert_factor(e, p);
+                    }
                 }
             }
         }
@@ -711,7 +732,8 @@ impl<'s, 'a> Sampler<'s, 'a> {
 
     /// Takes out token j's link to position `old` (word `ew_old`) from everything the conditional reads except its
     /// translation count row, which [`Sampler::conditional`] corrects by one for `ew_old` and [`Sampler::attach`]
-    /// moves only if the word changes (most draws keep it). Returns the word's previous 1/(c(e) + …).
+    /// moves only if the word changes (most draws keep it). Returns what [`Sampler::attach`] restores if the token
+    /// goes back where it was: the word's previous 1/(c(e) + …) and the position's previous fertility factor.
     fn detach(
         &mut self,
         phase: Phase,
@@ -720,12 +742,12 @@ impl<'s, 'a> Sampler<'s, 'a> {
         ew_old: u32,
         prev: u32,
         next: u32,
-    ) -> f64 {
+    ) -> (f64, f64) {
         self.counts.cond[ew_old as usize] -= 1;
         let u = self.sent.slot[old as usize] as usize;
-        let saved = self.sent.inv_cond[u];
+        let saved = (self.sent.inv_cond[u], self.sent.fert[old as usize]);
         self.sent.inv_cond[u] = self.inv_cond(ew_old);
-        self.structure_update(phase, e, old, prev, next, false);
+        self.structure_update(phase, e, old, prev, next, false, true);
         saved
     }
 
@@ -737,7 +759,7 @@ impl<'s, 'a> Sampler<'s, 'a> {
         phase: Phase,
         e: &[u32],
         fj: u32,
-        (ew_old, saved): (u32, f64),
+        (old, ew_old, (inv, fert)): (u32, u32, (f64, f64)),
         new: u32,
         prev: u32,
         next: u32,
@@ -746,13 +768,19 @@ impl<'s, 'a> Sampler<'s, 'a> {
         self.counts.cond[ew_new as usize] += 1;
         let u = self.sent.slot[new as usize] as usize;
         if ew_new == ew_old {
-            self.sent.inv_cond[u] = saved;
+            self.sent.inv_cond[u] = inv;
         } else {
             self.sent.inv_cond[u] = self.inv_cond(ew_new);
             self.counts.trans.remove(ew_old, fj);
             self.counts.trans.add(ew_new, fj);
         }
-        self.structure_update(phase, e, new, prev, next, true);
+        // Back at its old position, the token restores the counts as they were; if no other position has the
+        // word, the only factor they change is the position's own, as it was.
+        let restore = new == old && self.sent.mult[u] == 1;
+        self.structure_update(phase, e, new, prev, next, true, !restore);
+        if restore {
+            self.sent.fert[new as usize] = fert;
+        }
     }
 
     /// Weights ∝ P(a_j = i | everything else) for i = 0..=n into `self.sent.weights`, with token j (generated word
@@ -818,7 +846,7 @@ impl<'s, 'a> Sampler<'s, 'a> {
         let mut w = std::mem::take(&mut self.sent.weights);
         let sc = &self.sent;
         let nn = e.len() as u32;
-        let jc = |b: usize| f64::from(self.counts.jump[b]) + ps.jump_alpha[b];
+        let jc = |b: usize| sc.jump[b];
         let mut sum;
         if phase == Phase::Ibm1 {
             w[0] = sc.trans[0];
@@ -833,15 +861,18 @@ impl<'s, 'a> Sampler<'s, 'a> {
                 * jc(h.jump(prev, next))
                 * self.spread(prev, next, nn);
             sum = w[0];
+            // In a sentence shorter than max_jump no jump reaches a clamped bucket, so every spread is 1.
+            let spreads = i64::from(nn) >= h.max_jump;
             for i in 1..=nn {
                 let d1 = h.jump(prev, i);
                 let d2 = h.jump(i, next);
-                let x = sc.trans[sc.slot[i as usize] as usize]
+                let mut x = sc.trans[sc.slot[i as usize] as usize]
                     * sc.fert[i as usize]
                     * jc(d1)
-                    * self.spread(prev, i, nn)
-                    * (jc(d2) + if d1 == d2 { 1.0 } else { 0.0 })
-                    * self.spread(i, next, nn);
+                    * (jc(d2) + if d1 == d2 { 1.0 } else { 0.0 });
+                if spreads {
+                    x *= self.spread(prev, i, nn) * self.spread(i, next, nn);
+                }
                 w[i as usize] = x;
                 sum += x;
             }
@@ -893,7 +924,7 @@ impl<'s, 'a> Sampler<'s, 'a> {
         let saved = self.detach(phase, e, old, ew_old, prev, next);
         let sum = self.conditional(phase, e, fj, ew_old, prev, next);
         let new = self.draw(sum);
-        self.attach(phase, e, fj, (ew_old, saved), new, prev, next);
+        self.attach(phase, e, fj, (old, ew_old, saved), new, prev, next);
         self.a[off + j] = new;
         new
     }
@@ -901,6 +932,11 @@ impl<'s, 'a> Sampler<'s, 'a> {
     /// One sweep over the corpus in order; `record` receives (token index, drawn position).
     fn sweep(&mut self, phase: Phase, mut record: impl FnMut(usize, u32)) {
         let sents = self.sents;
+        if let Some(&(_, _, f)) = sents.items.first() {
+            for &fw in f.iter().chain(sents.items.get(1).map_or(&[][..], |s| s.2)) {
+                prefetch(self.counts.trans.rows.as_ptr().wrapping_add(fw as usize));
+            }
+        }
         for (k, &(_, _, f)) in sents.items.iter().enumerate() {
             let off = sents.tok_off[k];
             self.begin_sentence(phase, k);
@@ -1623,13 +1659,21 @@ mod tests {
                             let kept = s.sent.clone();
                             s.begin_sentence(phase, k);
                             assert_eq!(
-                                (kept.phi, kept.uniq, kept.slot, kept.inv_cond, kept.fert),
+                                (
+                                    kept.phi,
+                                    kept.uniq,
+                                    kept.slot,
+                                    kept.inv_cond,
+                                    kept.fert,
+                                    kept.jump
+                                ),
                                 (
                                     s.sent.phi.clone(),
                                     s.sent.uniq.clone(),
                                     s.sent.slot.clone(),
                                     s.sent.inv_cond.clone(),
-                                    s.sent.fert.clone()
+                                    s.sent.fert.clone(),
+                                    s.sent.jump.clone()
                                 ),
                                 "{phase:?} primed {primed} sentence {k} token {j}"
                             );
