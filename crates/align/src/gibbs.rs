@@ -394,8 +394,8 @@ impl TransCounts {
         if row.len() <= 16 {
             row.iter().position(|&(x, _)| x >= e).unwrap_or(row.len())
         } else {
-            // Branch-free: rows of frequent words are long and searched for every word of a sentence, where a
-            // mispredicted branch per step was most of the sampler's time.
+            // Branch-free: rows of frequent words are long, and a mispredicted branch per step was most of a
+            // search's time.
             let mut base = 0usize;
             let mut size = row.len();
             while size > 1 {
@@ -473,8 +473,8 @@ struct Sampler<'s, 'a> {
 struct SentenceCache {
     /// Fertility of each position (index 0 unused).
     phi: Vec<u32>,
-    /// The sentence's distinct conditioning words with NULL (0) first, sorted: one walk of a generated word's
-    /// sorted count row finds all of them, and a word that occurs twice is looked up once.
+    /// The sentence's distinct conditioning words with NULL (0) first, sorted like the count rows, so that one
+    /// pass over a row finds all of them and a word that occurs twice is looked up once.
     uniq: Vec<u32>,
     /// Index in `uniq` of each position's word (position 0 = NULL).
     slot: Vec<u32>,
@@ -771,6 +771,7 @@ impl<'s, 'a> Sampler<'s, 'a> {
 
     /// Links token j (generated word `fj`, detached from word `ew_old` by [`Sampler::detach`], which returned
     /// `saved`) to position `new`.
+    // The hot path's state is passed as it is, not bundled into a struct for this one call.
     #[allow(clippy::too_many_arguments)]
     fn attach(
         &mut self,
@@ -1035,7 +1036,7 @@ impl FlatCounts {
         starts.push(0);
         for row in t.rows {
             cells.extend_from_slice(&row);
-            starts.push(cells.len() as u32);
+            starts.push(u32::try_from(cells.len()).expect("fewer than 2³² links"));
         }
         FlatCounts { starts, cells }
     }
@@ -1705,6 +1706,31 @@ mod tests {
                     assert_eq!(s.counts, s.recount(phase), "{phase:?}");
                 }
             }
+        }
+    }
+
+    /// Both directions in one pool of jobs give what one direction at a time gives, on any number of threads.
+    #[test]
+    fn both_directions_at_once_equal_one_at_a_time() {
+        let (src, tgt) = tiny();
+        let corpus = Corpus::new(&src, &tgt, 0, false).unwrap();
+        let p = BayesParams {
+            iterations: Some(12),
+            ..Default::default()
+        };
+        let key = |a: &Alignment| (a.reverse, a.links(), a.sentences.clone());
+        let one = |reverse| key(&align_bayes_interned(&corpus, &p, reverse).unwrap());
+        let (want_f, want_r) = (one(false), one(true));
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (f, r) = pool
+                .install(|| align_bayes_interned_bidirectional(&corpus, &p, None))
+                .unwrap();
+            assert_eq!(key(&f), want_f, "{threads} threads");
+            assert_eq!(key(&r), want_r, "{threads} threads");
         }
     }
 
