@@ -736,12 +736,19 @@ impl<'s, 'a> Sampler<'s, 'a> {
             self.counts.fert[row + h.fert_bucket(old)] -= 1;
             self.counts.fert[row + h.fert_bucket(new)] += 1;
             self.sent.phi[i as usize] = new;
-            if change != Change::Restore {
-                // The word's counts changed, so every position of the word gets a new factor.
-                let s = self.sent.slot[i as usize];
-                for p in 1..=e.len() {
-                    if self.sent.slot[p] == s {
-                        self.sent.fert[p] = self.fert_factor(e, p);
+            let s = self.sent.slot[i as usize];
+            match change {
+                // The caller puts back the factor that was.
+                Change::Restore => {}
+                _ if self.sent.mult[s as usize] == 1 => {
+                    self.sent.fert[i as usize] = self.fert_factor(e, i as usize);
+                }
+                _ => {
+                    // The word's counts changed, so every position of the word gets a new factor.
+                    for p in 1..=e.len() {
+                        if self.sent.slot[p] == s {
+                            self.sent.fert[p] = self.fert_factor(e, p);
+                        }
                     }
                 }
             }
