@@ -31,20 +31,22 @@
 //! The corpus is the shared interned one; a sampler holds one position per token, sparse translation counts keyed
 //! by (conditioning word, generated word) (at most one entry per token), per-word fertility counts and its summary:
 //! nothing is indexed per (i, j) cell, so memory is linear in the number of tokens. Measured on be-en 67k (forward,
-//! reverse and gdfa through the bench, 2 threads, lines interned with [`Corpus::from_lines`]): 72.9 MiB peak (median
-//! of 5, 72.1–73.6), was 155 MiB. Every sampler of both directions is one job of one pool (see
+//! reverse and gdfa through the bench, 2 threads, lines interned with [`Corpus::from_lines`]): 73.4 MiB peak (median
+//! of 7, 72.1–75.1), was 155 MiB. Every sampler of both directions is one job of one pool (see
 //! [`align_bayes_interned_bidirectional`]); a sampler is sequential inside and seeded from (`seed`, direction,
 //! sampler index), and the pooling is in sampler order, so the output is identical for any thread count.
 //!
 //! # Speed
 //! The time is the conditional's n + 1 cells per token. Each sentence sets up a cache (its distinct words, 1/(c(e) +
 //! V·α_t) per word, the fertility factor per position, the jump counts as floats) that a token's move updates with
-//! at most two divisions, so a cell is a gather and a few multiplications; the count row of the token's generated
+//! a division per word or position it changes, so a cell is a gather and a few multiplications; the count row of the token's generated
 //! word is searched once per distinct word (in lockstep for a long row), and the rows and counts that the next
 //! sentences read are prefetched. Measured against eflomal 2.0.0 (`eflomal-align`, its defaults, forward and
 //! reverse; it has no symmetrizer, alinea's figure includes gdfa), paired whole-process runs on the same files and
-//! machine, 2 cores, median of 5: be-en 67k 5.1 s against 11.2 s (wall ratio 0.45; was 0.79); FLORES-200 en–de dev +
-//! devtest (2,009 lines of about 21 words) 3.3 s against 9.3 s (0.36), the HMM model 2.6 s (0.28).
+//! machine, 2 cores: be-en 67k 4.5 s against 11.0 s (wall ratio 0.42, median of 7 pairs; was 0.79); FLORES-200 en–de
+//! dev + devtest (2,009 lines of about 21 words) 3.2 s against 9.2 s (0.35, median of 5), the HMM model 2.9 s
+//! against 9.9 s (0.30).
+
 use std::sync::Arc;
 
 use rand_core::{Rng, SeedableRng};
