@@ -201,9 +201,9 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
     let (links, runs): (Vec<Vec<(u32, u32)>>, Vec<Alignment>) = match method {
         Some(m) => {
             let (f, r) = match &chosen {
-                Chosen::Ibm2(p) => (
-                    align_interned(&corpus, p, false).map_err(named)?,
-                    align_interned(&corpus, p, true).map_err(named)?,
+                Chosen::Ibm2(_) => (
+                    direction(false).map_err(named)?,
+                    direction(true).map_err(named)?,
                 ),
                 // Both directions at once: their samplers share one pool of jobs.
                 Chosen::Bayes(p) => {

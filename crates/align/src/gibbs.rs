@@ -1350,18 +1350,8 @@ pub fn align_bayes_interned(
     params: &BayesParams,
     reverse: bool,
 ) -> Result<Alignment, AlignError> {
-    align_bayes_interned_with_priors(corpus, params, reverse, None)
-}
-
-/// [`align_bayes_interned`] with the Dirichlet priors raised by `priors`' pseudo-counts (see [`crate::priors`]).
-pub fn align_bayes_interned_with_priors(
-    corpus: &Corpus,
-    params: &BayesParams,
-    reverse: bool,
-    priors: Option<&DirectionPriors>,
-) -> Result<Alignment, AlignError> {
     params.validate()?;
-    Ok(run_directions(corpus, params, &[(reverse, priors)]).remove(0))
+    Ok(run_directions(corpus, params, &[(reverse, None)]).remove(0))
 }
 
 /// Aligns in both directions with the Bayesian model, interning the corpus once. Returns (forward, reverse); links
@@ -1390,7 +1380,7 @@ pub fn align_bayes_bidirectional_with_priors<S: AsRef<str> + Sync>(
 /// Aligns an interned corpus in both directions with the Bayesian model (`params.max_sentence_len` is not used: the
 /// corpus's own limit applies), each direction's Dirichlet priors raised by `priors`' pseudo-counts if given.
 /// Returns (forward, reverse), links 0-based (src index, tgt index) in both. The two directions' samplers share
-/// one pool of jobs, so this is faster than two calls of [`align_bayes_interned_with_priors`] when the samplers
+/// one pool of jobs, so this is faster than two calls of [`align_bayes_interned`] when the samplers
 /// do not divide evenly among the threads; the output is the same.
 pub fn align_bayes_interned_bidirectional(
     corpus: &Corpus,

@@ -35,7 +35,6 @@ pub use error::{AlignError, FormatError};
 pub use gibbs::{
     BayesModel, BayesParams, align_bayes_bidirectional, align_bayes_bidirectional_with_priors,
     align_bayes_corpus, align_bayes_interned, align_bayes_interned_bidirectional,
-    align_bayes_interned_with_priors,
 };
 pub use hmm::{HmmParams, align_hmm_bidirectional};
 pub use ibm2::{
