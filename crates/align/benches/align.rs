@@ -85,6 +85,10 @@ fn texts(name: &str) -> (String, String) {
     }
 }
 
+fn lines((s, t): &(String, String)) -> (Vec<&str>, Vec<&str>) {
+    (s.lines().collect(), t.lines().collect())
+}
+
 fn whitespace(line: &str, push: &mut dyn FnMut(&str)) {
     line.split_whitespace().for_each(push);
 }
@@ -96,14 +100,16 @@ fn run_one(name: &str, threads: usize, model: Model, kind: &str) {
         "bayes_hmm" => Some(BayesModel::Hmm),
         _ => None,
     };
-    let (src_text, tgt_text) = texts(name);
-    let (src, tgt): (Vec<&str>, Vec<&str>) =
-        (src_text.lines().collect(), tgt_text.lines().collect());
-    let cells: usize = src
-        .iter()
-        .zip(&tgt)
-        .map(|(s, t)| s.split_whitespace().count() * t.split_whitespace().count())
-        .sum();
+    let text = texts(name);
+    let (pairs, cells) = {
+        let (src, tgt) = lines(&text);
+        let cells: usize = src
+            .iter()
+            .zip(&tgt)
+            .map(|(s, t)| s.split_whitespace().count() * t.split_whitespace().count())
+            .sum();
+        (src.len(), cells)
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -115,8 +121,9 @@ fn run_one(name: &str, threads: usize, model: Model, kind: &str) {
     let rss0 = status_mb("VmRSS:");
     let cpu0 = cpu_s();
     let t0 = Instant::now();
-    let (f, r, g) = pool.install(|| {
+    let (f, r, g) = pool.install(move || {
         let (f, r) = if let Some(model) = bayes {
+            let (src, tgt) = lines(&text);
             let p = BayesParams {
                 model,
                 ..Default::default()
@@ -125,23 +132,28 @@ fn run_one(name: &str, threads: usize, model: Model, kind: &str) {
             let c = Corpus::from_lines(&src, &tgt, limit, whitespace).unwrap();
             align_bayes_interned_bidirectional(&c, &p, None).unwrap()
         } else if hmm {
+            let (src, tgt) = lines(&text);
             let (s, t): (Vec<Vec<&str>>, Vec<Vec<&str>>) = (
                 src.iter().map(|l| l.split_whitespace().collect()).collect(),
                 tgt.iter().map(|l| l.split_whitespace().collect()).collect(),
             );
             align_hmm_bidirectional(&s, &t, &p, &HmmParams::default()).unwrap()
         } else {
-            let c = Corpus::from_lines(
-                &src,
-                &tgt,
-                length_limit(p.max_sentence_len, true),
-                whitespace,
-            )
-            .unwrap();
-            (
-                align_interned(&c, &p, false).unwrap(),
-                align_interned(&c, &p, true).unwrap(),
-            )
+            // As `alinea align`: the text goes once interned, and the forward table before the reverse run.
+            let c = {
+                let (src, tgt) = lines(&text);
+                Corpus::from_lines(
+                    &src,
+                    &tgt,
+                    length_limit(p.max_sentence_len, true),
+                    whitespace,
+                )
+                .unwrap()
+            };
+            drop(text);
+            let mut f = align_interned(&c, &p, false).unwrap();
+            f.release_table();
+            (f, align_interned(&c, &p, true).unwrap())
         };
         let g = symmetrize_runs(&f, &r, Method::GrowDiagFinalAnd).unwrap();
         (f, r, g)
@@ -156,8 +168,8 @@ fn run_one(name: &str, threads: usize, model: Model, kind: &str) {
         } else {
             format!("{model:?}")
         },
-        src.len(),
-        src.len() as f64 / wall,
+        pairs,
+        pairs as f64 / wall,
         status_mb("VmHWM:"),
         f.stats.ttable_cells,
         r.stats.ttable_cells,

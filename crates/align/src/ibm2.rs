@@ -333,6 +333,18 @@ pub struct Alignment {
 }
 
 impl Alignment {
+    /// Frees the translation table (with its CSR index, most of a finished run's memory) when only the links and
+    /// their scores are needed, e.g. before the other direction is trained; `ttable.prob` is `None` afterwards.
+    pub fn release_table(&mut self) {
+        self.ttable = Arc::new(TranslationTable {
+            cond: Arc::default(),
+            gen_: Arc::default(),
+            row_start: vec![0],
+            cols: Vec::new(),
+            probs: Vec::new(),
+        });
+    }
+
     /// Links of every pair, as needed by [`crate::symmetrize()`] and the Pharaoh writer.
     pub fn links(&self) -> Vec<Vec<(u32, u32)>> {
         self.sentences.iter().map(|s| s.links.clone()).collect()
@@ -484,13 +496,14 @@ impl Corpus {
     /// The usable pairs as (pair index, conditioning side, generated side): `src` conditions unless `reverse`.
     /// Both models' directions iterate this.
     pub(crate) fn oriented(&self, reverse: bool) -> Vec<(usize, &[u32], &[u32])> {
-        (0..self.len())
-            .filter_map(|k| {
-                let s = &self.src_ids[self.src_off[k]..self.src_off[k + 1]];
-                let t = &self.tgt_ids[self.tgt_off[k]..self.tgt_off[k + 1]];
-                (!s.is_empty()).then_some(if reverse { (k, t, s) } else { (k, s, t) })
-            })
-            .collect()
+        // Exact capacity: at paper scale this vector is one of the larger allocations of a direction.
+        let mut out = Vec::with_capacity(self.len().saturating_sub(self.skipped.len()));
+        out.extend((0..self.len()).filter_map(|k| {
+            let s = &self.src_ids[self.src_off[k]..self.src_off[k + 1]];
+            let t = &self.tgt_ids[self.tgt_off[k]..self.tgt_off[k + 1]];
+            (!s.is_empty()).then_some(if reverse { (k, t, s) } else { (k, s, t) })
+        }));
+        out
     }
 
     /// Interns pre-tokenized sides (each `Vec` one line's tokens), as [`Corpus::from_lines`] does.
@@ -634,9 +647,10 @@ pub(crate) const MAX_CHUNK_CELLS: usize = 1 << 18;
 /// most `BATCH` chunks; a single chunk above it (one generated token of a side longer than this) is its own batch.
 pub(crate) const MAX_BATCH_CELLS: usize = 1 << 19;
 /// Prior values cached per sentence shape (m, n): shapes up to `MAX_SHAPE_CACHE` values each, up to
-/// `MAX_PRIOR_CACHE` values in all (8 MB); the priors of the other shapes are computed row by row when used.
+/// `MAX_PRIOR_CACHE` values in all (2 MB), spent on the shapes that cover the most corpus cells; the priors of the
+/// other shapes are computed row by row when used (bit-identical values, see [`Prior::row`]).
 const MAX_SHAPE_CACHE: usize = 1 << 16;
-const MAX_PRIOR_CACHE: usize = 1 << 20;
+const MAX_PRIOR_CACHE: usize = 1 << 18;
 
 /// Generated positions j0..j1 of sentence k (an index into `Direction::sents`): the unit of IBM2 work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -841,6 +855,119 @@ impl Direction<'_> {
     }
 }
 
+/// The co-occurrence table of one direction in CSR form: row e (0 = NULL, then the conditioning words) holds, in
+/// increasing order, every generated word that shares a sentence with e (the NULL row: every generated word).
+///
+/// Built from an inverted index (the sentences of each conditioning word, 4 bytes per distinct word of a sentence)
+/// rather than by sorting every (e, f) key: memory is the table itself plus the index and one stamp array of the
+/// generated vocabulary per worker, whatever the corpus size or sentence lengths. Rows are counted, then filled
+/// into their final place, each sorted on its own: the result does not depend on the thread count.
+fn cooccurrence_table(
+    sents: &[(usize, &[u32], &[u32])],
+    n_cond_vocab: usize,
+    n_gen_vocab: usize,
+) -> Result<(Vec<usize>, Vec<u32>), AlignError> {
+    let rows = n_cond_vocab + 1;
+    // Inverted index: for each conditioning word, the sentences (indices into `sents`) it occurs in, once each.
+    let mut post_start = vec![0usize; rows + 1];
+    let mut last_seen = vec![u32::MAX; rows];
+    for (k, (_, e, _)) in sents.iter().enumerate() {
+        for &ei in *e {
+            if last_seen[ei as usize] != k as u32 {
+                last_seen[ei as usize] = k as u32;
+                post_start[ei as usize + 1] += 1;
+            }
+        }
+    }
+    for r in 1..post_start.len() {
+        post_start[r] += post_start[r - 1];
+    }
+    let mut postings = vec![0u32; post_start[rows]];
+    let mut fill = post_start.clone();
+    last_seen.iter_mut().for_each(|v| *v = u32::MAX);
+    for (k, (_, e, _)) in sents.iter().enumerate() {
+        for &ei in *e {
+            if last_seen[ei as usize] != k as u32 {
+                last_seen[ei as usize] = k as u32;
+                postings[fill[ei as usize]] = k as u32;
+                fill[ei as usize] += 1;
+            }
+        }
+    }
+    drop((last_seen, fill));
+    // Row e's distinct generated words, marked in a per-worker stamp array (stamp e + 1 is unique to row e).
+    let each_row = |e: usize, seen: &mut Vec<u32>, out: &mut dyn FnMut(u32)| {
+        let stamp = e as u32 + 1;
+        let mut visit = |f: &[u32]| {
+            for &fj in f {
+                if seen[fj as usize] != stamp {
+                    seen[fj as usize] = stamp;
+                    out(fj);
+                }
+            }
+        };
+        if e == 0 {
+            sents.iter().for_each(|(_, _, f)| visit(f));
+        } else {
+            for &k in &postings[post_start[e]..post_start[e + 1]] {
+                visit(sents[k as usize].2);
+            }
+        }
+    };
+    let stamps = || vec![0u32; n_gen_vocab + 1];
+    let mut row_start = vec![0usize; rows + 1];
+    row_start[1..]
+        .par_iter_mut()
+        .enumerate()
+        .for_each_init(stamps, |seen, (e, len)| {
+            let mut n = 0usize;
+            each_row(e, seen, &mut |_| n += 1);
+            *len = n;
+        });
+    for r in 1..row_start.len() {
+        row_start[r] += row_start[r - 1];
+    }
+    if row_start[rows] > u32::MAX as usize {
+        return Err(AlignError::TooLarge {
+            what: "translation table cells",
+        });
+    }
+    // Filled in blocks of whole rows of about 2^16 cells, each block by one worker.
+    let mut blocks = Vec::new();
+    let mut r0 = 0;
+    while r0 < rows {
+        let mut r1 = r0 + 1;
+        while r1 < rows && row_start[r1 + 1] - row_start[r0] <= 1 << 16 {
+            r1 += 1;
+        }
+        blocks.push((r0, r1));
+        r0 = r1;
+    }
+    let mut cols = vec![0u32; row_start[rows]];
+    let mut parts = Vec::with_capacity(blocks.len());
+    let mut rest = cols.as_mut_slice();
+    for &(r0, r1) in &blocks {
+        let (a, b) = rest.split_at_mut(row_start[r1] - row_start[r0]);
+        parts.push((r0, r1, a));
+        rest = b;
+    }
+    parts
+        .into_par_iter()
+        .for_each_init(stamps, |seen, (r0, r1, block)| {
+            let base = row_start[r0];
+            for e in r0..r1 {
+                let row = &mut block[row_start[e] - base..row_start[e + 1] - base];
+                let mut w = 0;
+                each_row(e, seen, &mut |f| {
+                    row[w] = f;
+                    w += 1;
+                });
+                row.sort_unstable();
+            }
+        });
+    Ok((row_start, cols))
+}
+
 pub(crate) fn build_direction<'a>(
     corpus: &'a Corpus,
     reverse: bool,
@@ -857,66 +984,14 @@ fn build_direction_bounded<'a>(
     max_cells: usize,
 ) -> Result<Direction<'a>, AlignError> {
     let sents = corpus.oriented(reverse);
+    let n_gen_vocab = if reverse {
+        corpus.src_vocab.index.len()
+    } else {
+        corpus.tgt_vocab.index.len()
+    };
     let (pieces, chunk_start) =
         plan_chunks(sents.iter().map(|(_, e, f)| (e.len(), f.len())), max_cells);
-    // Co-occurrence keys (e << 32 | f). Raw keys grow with the corpus while unique keys grow with the vocabulary, so
-    // they are gathered in groups, each sorted, deduplicated and merged into the running unique set as soon as the
-    // group is as large as that set (amortised linear merging, transient memory ~ unique keys, not corpus cells).
-    // Each chunk's raw keys are bounded by `MAX_CHUNK_CELLS` whatever the sentence lengths.
-    let mut keys: Vec<u64> = Vec::new();
-    let mut group: Vec<u64> = Vec::new();
-    let flush = |keys: &mut Vec<u64>, group: &mut Vec<u64>| {
-        group.par_sort_unstable();
-        group.dedup();
-        *keys = merge_unique(keys, group);
-        group.clear();
-    };
-    let n_chunks = chunk_start.len() - 1;
-    for b0 in (0..n_chunks).step_by(BATCH) {
-        let b1 = (b0 + BATCH).min(n_chunks);
-        let per_chunk: Vec<Vec<u64>> = (b0..b1)
-            .into_par_iter()
-            .map(|c| {
-                let mut v: Vec<u64> = Vec::new();
-                for p in &pieces[chunk_start[c]..chunk_start[c + 1]] {
-                    let (_, e, f) = sents[p.k];
-                    for &fj in &f[p.j0 as usize..p.j1 as usize] {
-                        v.push(u64::from(fj));
-                        for &ei in e {
-                            v.push(u64::from(ei) << 32 | u64::from(fj));
-                        }
-                    }
-                }
-                v.sort_unstable();
-                v.dedup();
-                v.shrink_to_fit();
-                v
-            })
-            .collect();
-        group.reserve(per_chunk.iter().map(Vec::len).sum());
-        for v in per_chunk {
-            group.extend_from_slice(&v);
-        }
-        if group.len() >= keys.len().max(1 << 20) {
-            flush(&mut keys, &mut group);
-        }
-    }
-    flush(&mut keys, &mut group);
-    drop(group);
-    if keys.len() > u32::MAX as usize {
-        return Err(AlignError::TooLarge {
-            what: "translation table cells",
-        });
-    }
-    let mut row_start = vec![0usize; n_cond_vocab + 2];
-    for &k in &keys {
-        row_start[(k >> 32) as usize + 1] += 1;
-    }
-    for r in 1..row_start.len() {
-        row_start[r] += row_start[r - 1];
-    }
-    let cols: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
-    drop(keys);
+    let (row_start, cols) = cooccurrence_table(&sents, n_cond_vocab, n_gen_vocab)?;
     let mut offsets = Vec::with_capacity(sents.len() + 1);
     let mut total = 0usize;
     offsets.push(0);
@@ -924,20 +999,38 @@ fn build_direction_bounded<'a>(
         total += (e.len() + 1) * f.len();
         offsets.push(total);
     }
+    // Shapes (m, n) and how many corpus cells each covers; the prior cache is spent on the shapes covering the
+    // most cells (ties: the smaller shape), then laid out in shape order.
     let mut shape_map: std::collections::BTreeMap<(u32, u32), u32> = Default::default();
+    let mut shape_cells: std::collections::BTreeMap<(u32, u32), usize> = Default::default();
     for (_, e, f) in &sents {
         shape_map.insert((f.len() as u32, e.len() as u32), 0);
+        *shape_cells
+            .entry((f.len() as u32, e.len() as u32))
+            .or_default() += f.len() * (e.len() + 1);
     }
+    let size_of = |&(m, n): &(u32, u32)| (m as usize) * (n as usize + 1);
+    let mut by_benefit: Vec<(&(u32, u32), &usize)> = shape_cells.iter().collect();
+    by_benefit.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut cached = std::collections::BTreeSet::new();
+    let mut budget = MAX_PRIOR_CACHE;
+    for (shape, _) in by_benefit {
+        let size = size_of(shape);
+        if size <= MAX_SHAPE_CACHE && size <= budget {
+            budget -= size;
+            cached.insert(*shape);
+        }
+    }
+    drop(shape_cells);
     let mut shapes = Vec::with_capacity(shape_map.len());
     let mut shape_off = Vec::with_capacity(shape_map.len());
     let mut prior_len = 0usize;
     for (k, (&(m, n), idx)) in shape_map.iter_mut().enumerate() {
         *idx = k as u32;
         shapes.push((m, n));
-        let size = (m as usize) * (n as usize + 1);
-        if size <= MAX_SHAPE_CACHE && prior_len + size <= MAX_PRIOR_CACHE {
+        if cached.contains(&(m, n)) {
             shape_off.push(prior_len);
-            prior_len += size;
+            prior_len += size_of(&(m, n));
         } else {
             shape_off.push(usize::MAX);
         }
@@ -985,32 +1078,6 @@ pub(crate) fn add_counts(counts: &mut [f64], cells: &[u32], posts: &[f64]) {
                 }
             }
         });
-}
-
-/// Merges two sorted, duplicate-free vectors into one.
-fn merge_unique(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
 }
 
 /// Splits `buf` (the cells of chunks c0..c1) into each chunk's cells.
@@ -1211,10 +1278,17 @@ fn run_direction_bounded(
     };
     let fast_align = params.model == Model::FastAlign;
     let mut initialized = false;
-    let mut sentences = vec![SentenceAlignment::default(); corpus.len()];
+    let mut sentences = Vec::new();
     let mut dense: Option<Vec<Posteriors>> = None;
     for iter in 0..params.iterations {
         let final_pass = iter + 1 == params.iterations;
+        if final_pass {
+            // The Viterbi pass reads t only: the count buffer (as large as the table) and the E-step's batch
+            // buffers go first.
+            counts = Vec::new();
+            posts = Vec::new();
+            cell_buf = Vec::new();
+        }
         let table = prior.table(&dir);
         shape_w.iter_mut().for_each(|w| *w = 0.0);
         if !final_pass {
@@ -1342,100 +1416,108 @@ fn run_direction_bounded(
             // kept, and its log-likelihood; a split sentence's pieces are consecutive and joined below in order.
             type Out = (SentenceAlignment, Vec<f32>, f64);
             let keep = params.keep_posteriors;
-            let outs: Vec<Vec<Out>> = (0..dir.n_chunks())
-                .into_par_iter()
-                .map(|c| {
-                    let mut probs = Vec::new();
-                    let mut scratch = Vec::new();
-                    let mut cells_buf = Vec::new();
-                    let pieces = dir.chunk_pieces(c);
-                    let mut res = Vec::with_capacity(pieces.len());
-                    for p in pieces {
-                        let (_, e, _) = dir.sents[p.k];
-                        let row = e.len() + 1;
-                        let (j0, j1) = (p.j0 as usize, p.j1 as usize);
-                        cells_buf.resize((j1 - j0) * row, 0);
-                        dir.cells_of(p.k, j0, j1, &mut cells_buf);
-                        probs.resize(row, 0.0);
-                        let mut sa = SentenceAlignment::default();
-                        let mut dp = Vec::new();
-                        if keep {
-                            dp.reserve_exact((j1 - j0) * e.len());
-                        }
-                        let mut lik = 0.0;
-                        for j in j0..j1 {
-                            let cells = &cells_buf[(j - j0) * row..(j - j0 + 1) * row];
-                            let pr = dir.prior_row(&table, &prior, p.k, j, &mut scratch);
-                            let sum = fill(pr, &t, cells, !initialized, &mut probs);
-                            lik += sum.ln();
-                            // Ties go to NULL, then to the lowest i (strict `>`), as upstream.
-                            let (mut best, mut max_p) = if prior.use_null {
-                                (0usize, probs[0])
-                            } else {
-                                (0usize, -1.0)
-                            };
-                            for (i, &p) in probs.iter().enumerate().skip(1) {
-                                if p > max_p {
-                                    best = i;
-                                    max_p = p;
-                                }
-                            }
-                            if best > 0 {
-                                let link = if reverse {
-                                    (j as u32, best as u32 - 1)
-                                } else {
-                                    (best as u32 - 1, j as u32)
-                                };
-                                sa.links.push(link);
-                                sa.posteriors.push((max_p / sum) as f32);
-                                let tv = if initialized {
-                                    t[cells[best] as usize]
-                                } else {
-                                    1e-9
-                                };
-                                sa.ttable.push(tv as f32);
-                            }
-                            if keep {
-                                dp.extend(probs[1..].iter().map(|&p| (p / sum) as f32));
-                            }
-                        }
-                        sa.links.shrink_to_fit();
-                        sa.posteriors.shrink_to_fit();
-                        sa.ttable.shrink_to_fit();
-                        res.push((sa, dp, lik));
-                    }
-                    res
-                })
-                .collect();
+            sentences = vec![SentenceAlignment::default(); corpus.len()];
             let mut likelihood = 0.0;
             let mut dense_v = keep.then(|| vec![Posteriors::default(); corpus.len()]);
-            for (p, (sa, rows, lik)) in dir.pieces.iter().zip(outs.into_iter().flatten()) {
-                likelihood += lik;
-                let (k, e, f) = dir.sents[p.k];
-                if p.j0 == 0 {
-                    sentences[k] = sa;
-                } else {
-                    let s = &mut sentences[k];
-                    s.links.extend_from_slice(&sa.links);
-                    s.posteriors.extend_from_slice(&sa.posteriors);
-                    s.ttable.extend_from_slice(&sa.ttable);
-                }
-                if let Some(v) = dense_v.as_mut() {
-                    let (m, n) = (f.len(), e.len());
-                    let d = &mut v[k];
+            // Chunks are processed a batch at a time and moved into place, so that no more than one batch of
+            // per-piece results exists besides the finished sentences.
+            let n_chunks = dir.n_chunks();
+            for b0 in (0..n_chunks).step_by(BATCH) {
+                let b1 = (b0 + BATCH).min(n_chunks);
+                let outs: Vec<Vec<Out>> = (b0..b1)
+                    .into_par_iter()
+                    .map(|c| {
+                        let mut probs = Vec::new();
+                        let mut scratch = Vec::new();
+                        let mut cells_buf = Vec::new();
+                        let pieces = dir.chunk_pieces(c);
+                        let mut res = Vec::with_capacity(pieces.len());
+                        for p in pieces {
+                            let (_, e, _) = dir.sents[p.k];
+                            let row = e.len() + 1;
+                            let (j0, j1) = (p.j0 as usize, p.j1 as usize);
+                            cells_buf.resize((j1 - j0) * row, 0);
+                            dir.cells_of(p.k, j0, j1, &mut cells_buf);
+                            probs.resize(row, 0.0);
+                            let mut sa = SentenceAlignment::default();
+                            let mut dp = Vec::new();
+                            if keep {
+                                dp.reserve_exact((j1 - j0) * e.len());
+                            }
+                            let mut lik = 0.0;
+                            for j in j0..j1 {
+                                let cells = &cells_buf[(j - j0) * row..(j - j0 + 1) * row];
+                                let pr = dir.prior_row(&table, &prior, p.k, j, &mut scratch);
+                                let sum = fill(pr, &t, cells, !initialized, &mut probs);
+                                lik += sum.ln();
+                                // Ties go to NULL, then to the lowest i (strict `>`), as upstream.
+                                let (mut best, mut max_p) = if prior.use_null {
+                                    (0usize, probs[0])
+                                } else {
+                                    (0usize, -1.0)
+                                };
+                                for (i, &p) in probs.iter().enumerate().skip(1) {
+                                    if p > max_p {
+                                        best = i;
+                                        max_p = p;
+                                    }
+                                }
+                                if best > 0 {
+                                    let link = if reverse {
+                                        (j as u32, best as u32 - 1)
+                                    } else {
+                                        (best as u32 - 1, j as u32)
+                                    };
+                                    sa.links.push(link);
+                                    sa.posteriors.push((max_p / sum) as f32);
+                                    let tv = if initialized {
+                                        t[cells[best] as usize]
+                                    } else {
+                                        1e-9
+                                    };
+                                    sa.ttable.push(tv as f32);
+                                }
+                                if keep {
+                                    dp.extend(probs[1..].iter().map(|&p| (p / sum) as f32));
+                                }
+                            }
+                            sa.links.shrink_to_fit();
+                            sa.posteriors.shrink_to_fit();
+                            sa.ttable.shrink_to_fit();
+                            res.push((sa, dp, lik));
+                        }
+                        res
+                    })
+                    .collect();
+                let batch_pieces = &dir.pieces[dir.chunk_start[b0]..dir.chunk_start[b1]];
+                for (p, (sa, rows, lik)) in batch_pieces.iter().zip(outs.into_iter().flatten()) {
+                    likelihood += lik;
+                    let (k, e, f) = dir.sents[p.k];
                     if p.j0 == 0 {
-                        let (ns, nt) = if reverse { (m, n) } else { (n, m) };
-                        *d = Posteriors {
-                            n_src: ns as u32,
-                            n_tgt: nt as u32,
-                            p: vec![0.0; m * n],
-                        };
+                        sentences[k] = sa;
+                    } else {
+                        let s = &mut sentences[k];
+                        s.links.extend_from_slice(&sa.links);
+                        s.posteriors.extend_from_slice(&sa.posteriors);
+                        s.ttable.extend_from_slice(&sa.ttable);
                     }
-                    for (jj, r) in rows.chunks(n.max(1)).enumerate() {
-                        let j = p.j0 as usize + jj;
-                        for (i0, &q) in r.iter().enumerate() {
-                            let idx = if reverse { j * n + i0 } else { i0 * m + j };
-                            d.p[idx] = q;
+                    if let Some(v) = dense_v.as_mut() {
+                        let (m, n) = (f.len(), e.len());
+                        let d = &mut v[k];
+                        if p.j0 == 0 {
+                            let (ns, nt) = if reverse { (m, n) } else { (n, m) };
+                            *d = Posteriors {
+                                n_src: ns as u32,
+                                n_tgt: nt as u32,
+                                p: vec![0.0; m * n],
+                            };
+                        }
+                        for (jj, r) in rows.chunks(n.max(1)).enumerate() {
+                            let j = p.j0 as usize + jj;
+                            for (i0, &q) in r.iter().enumerate() {
+                                let idx = if reverse { j * n + i0 } else { i0 * m + j };
+                                d.p[idx] = q;
+                            }
                         }
                     }
                 }
@@ -1656,6 +1738,42 @@ mod tests {
             assert_eq!(whole.posteriors, split.posteriors, "reverse {reverse}");
             assert_eq!(whole.ttable.probs, split.ttable.probs, "reverse {reverse}");
             assert!(whole.sentences.iter().map(|s| s.links.len()).sum::<usize>() > 100);
+        }
+    }
+
+    #[test]
+    fn cooccurrence_table_holds_exactly_the_pairs_sharing_a_sentence() {
+        // Repeated words within a sentence, a word in many sentences, a skipped pair (empty side) and a long side:
+        // every row must be the sorted set of generated words met with its word, the NULL row every generated word.
+        let mut src: Vec<Vec<String>> = (0..60).map(|k| words(1 + k % 23, k)).collect();
+        let mut tgt: Vec<Vec<String>> = (0..60).map(|k| words(1 + (k * 3) % 29, k + 5)).collect();
+        src[7].clear();
+        tgt[11] = (0..400).map(|i| format!("long{}", i % 97)).collect();
+        let corpus = Corpus::new(&src, &tgt, 0, true).unwrap();
+        for reverse in [false, true] {
+            let sents = corpus.oriented(reverse);
+            let (nc, ng) = if reverse {
+                (corpus.tgt_vocab.index.len(), corpus.src_vocab.index.len())
+            } else {
+                (corpus.src_vocab.index.len(), corpus.tgt_vocab.index.len())
+            };
+            let (row_start, cols) = cooccurrence_table(&sents, nc, ng).unwrap();
+            let mut want = std::collections::BTreeSet::new();
+            for (_, e, f) in &sents {
+                for &fj in *f {
+                    want.insert((0u32, fj));
+                    for &ei in *e {
+                        want.insert((ei, fj));
+                    }
+                }
+            }
+            let mut got = Vec::new();
+            for e in 0..=nc {
+                let row = &cols[row_start[e]..row_start[e + 1]];
+                assert!(row.windows(2).all(|w| w[0] < w[1]), "row {e} not strictly sorted");
+                got.extend(row.iter().map(|&f| (e as u32, f)));
+            }
+            assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "reverse {reverse}");
         }
     }
 }
