@@ -148,21 +148,9 @@ fn interned(
     })
 }
 
-/// Skipped lines printed one by one before the rest are summarised.
-const SHOWN_SKIPS: usize = 5;
-
-/// `alinea align`.
-pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let chosen = chosen_model(&args)?;
-    let method: Option<Method> = args
-        .symmetrize
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(anyhow::Error::msg)
-        .context("--symmetrize")?;
-    let mode: TokenizeMode = args.tokenize.parse().map_err(anyhow::Error::msg)?;
+/// Reads, checks, tokenizes and interns both sides. The text is freed on return: the aligner reads only the
+/// interned corpus.
+fn read_corpus(args: &AlignArgs, limit: usize, mode: TokenizeMode) -> anyhow::Result<Corpus> {
     let (src, tgt) = (read_utf8(&args.src)?, read_utf8(&args.tgt)?);
     let (src_lines, tgt_lines): (Vec<&str>, Vec<&str>) =
         (src.lines().collect(), tgt.lines().collect());
@@ -182,6 +170,30 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
             args.tgt.display()
         );
     }
+    interned(&src_lines, &tgt_lines, limit, mode, args.lowercase).with_context(|| {
+        format!(
+            "aligning {} with {}",
+            args.src.display(),
+            args.tgt.display()
+        )
+    })
+}
+
+/// Skipped lines printed one by one before the rest are summarised.
+const SHOWN_SKIPS: usize = 5;
+
+/// `alinea align`.
+pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let chosen = chosen_model(&args)?;
+    let method: Option<Method> = args
+        .symmetrize
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .context("--symmetrize")?;
+    let mode: TokenizeMode = args.tokenize.parse().map_err(anyhow::Error::msg)?;
     let named = |e: AlignError| {
         anyhow::Error::new(e).context(format!(
             "aligning {} with {}",
@@ -193,7 +205,7 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
         Chosen::Ibm2(p) => length_limit(p.max_sentence_len, true),
         Chosen::Bayes(p) => length_limit(p.max_sentence_len, false),
     };
-    let corpus = interned(&src_lines, &tgt_lines, limit, mode, args.lowercase).map_err(named)?;
+    let corpus = read_corpus(&args, limit, mode)?;
     let direction = |reverse: bool| match &chosen {
         Chosen::Ibm2(p) => align_interned(&corpus, p, reverse),
         Chosen::Bayes(p) => align_bayes_interned(&corpus, p, reverse),
@@ -201,10 +213,14 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
     let (links, runs): (Vec<Vec<(u32, u32)>>, Vec<Alignment>) = match method {
         Some(m) => {
             let (f, r) = match &chosen {
-                Chosen::Ibm2(_) => (
-                    direction(false).map_err(named)?,
-                    direction(true).map_err(named)?,
-                ),
+                Chosen::Ibm2(_) => {
+                    let mut forward = direction(false).map_err(named)?;
+                    // Only the links are written: the forward table goes before the reverse one is built.
+                    forward.release_table();
+                    let mut reverse = direction(true).map_err(named)?;
+                    reverse.release_table();
+                    (forward, reverse)
+                }
                 // Both directions at once: their samplers share one pool of jobs.
                 Chosen::Bayes(p) => {
                     align_bayes_interned_bidirectional(&corpus, p, None).map_err(named)?

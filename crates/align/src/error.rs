@@ -41,6 +41,34 @@ pub enum AlignError {
         /// What is wrong.
         reason: String,
     },
+    /// Per-pair cell lists were given for a different number of pairs than the corpus has.
+    #[error("{got} cell lists given for a corpus of {expected} pairs")]
+    CellCount {
+        /// Lists given.
+        got: usize,
+        /// Pairs in the corpus.
+        expected: usize,
+    },
+    /// A cell lies outside its pair (0-based indices; a skipped pair has no token).
+    #[error("pair {pair}: cell {src}-{tgt} is outside its {n_src} × {n_tgt} tokens")]
+    CellOutOfRange {
+        /// Pair index (0-based).
+        pair: usize,
+        /// Source index of the cell.
+        src: u32,
+        /// Target index of the cell.
+        tgt: u32,
+        /// Source tokens of the pair.
+        n_src: usize,
+        /// Target tokens of the pair.
+        n_tgt: usize,
+    },
+    /// The run's translation table was freed ([`crate::Alignment::release_table`]) but is needed.
+    #[error("the run's translation table was released, and {what} needs it")]
+    TableReleased {
+        /// What needed it.
+        what: &'static str,
+    },
     /// The corpus has more distinct words or cells than the 32-bit indices used internally can address.
     #[error("corpus too large: {what} exceeds 2^32-1")]
     TooLarge {

@@ -483,6 +483,14 @@ impl Corpus {
         self.len() == 0
     }
 
+    /// Token ids of pair k's (source, target), empty for a skipped pair (ids in each side's own vocabulary).
+    pub(crate) fn pair_ids(&self, k: usize) -> (&[u32], &[u32]) {
+        (
+            &self.src_ids[self.src_off[k]..self.src_off[k + 1]],
+            &self.tgt_ids[self.tgt_off[k]..self.tgt_off[k + 1]],
+        )
+    }
+
     /// The longest side this corpus kept.
     pub fn limit(&self) -> usize {
         self.limit
@@ -1616,6 +1624,80 @@ pub(crate) fn normalize(row_start: &[usize], counts: &mut [f64], params: &Ibm2Pa
     });
 }
 
+/// The posterior q(src i ↔ tgt j) of each given cell under a finished IBM2 run's final parameters (its table, its
+/// final λ, `params`' prior), bit-identical to the dense matrices `keep_posteriors` stores, without storing them:
+/// one row of (n + 1) values is computed per distinct generated position that a cell of `cells` falls on.
+/// `cells[k]` are (src, tgt) cells of pair k of `corpus` (the corpus the run was trained on); a cell outside its
+/// pair (or on a skipped pair) is an error.
+pub fn posteriors_at(
+    corpus: &Corpus,
+    run: &Alignment,
+    params: &Ibm2Params,
+    cells: &[Vec<(u32, u32)>],
+) -> Result<Vec<Vec<f32>>, AlignError> {
+    if cells.len() != corpus.len() {
+        return Err(AlignError::CellCount {
+            got: cells.len(),
+            expected: corpus.len(),
+        });
+    }
+    if run.ttable.cells() != run.stats.ttable_cells {
+        return Err(AlignError::TableReleased {
+            what: "posteriors_at",
+        });
+    }
+    let prior = Prior {
+        favor_diagonal: params.favor_diagonal,
+        use_null: !params.no_null_word,
+        p0: if params.favor_diagonal {
+            params.p0
+        } else {
+            0.0
+        },
+        lambda: run.stats.final_tension,
+    };
+    let t = &run.ttable;
+    (0..corpus.len())
+        .into_par_iter()
+        .map(|k| {
+            let (s, g) = corpus.pair_ids(k);
+            let (e, f) = if run.reverse { (g, s) } else { (s, g) };
+            let mut out = Vec::with_capacity(cells[k].len());
+            let (mut row, mut probs) = (Vec::new(), Vec::new());
+            let mut row_of = usize::MAX;
+            let mut sum = 0.0;
+            for &(i, j) in &cells[k] {
+                if i as usize >= s.len() || j as usize >= g.len() {
+                    return Err(AlignError::CellOutOfRange {
+                        pair: k,
+                        src: i,
+                        tgt: j,
+                        n_src: s.len(),
+                        n_tgt: g.len(),
+                    });
+                }
+                let (gen_pos, cond_pos) = if run.reverse { (i, j) } else { (j, i) };
+                if gen_pos as usize != row_of {
+                    // As the final pass: δ(i)·t(f_j|e_i) for i = NULL, 1..n, summed in order.
+                    row.resize(e.len() + 1, 0.0);
+                    probs.resize(e.len() + 1, 0.0);
+                    prior.row(gen_pos as usize, f.len() as u32, e.len() as u32, &mut row);
+                    let fj = f[gen_pos as usize];
+                    sum = 0.0;
+                    for (c, (p, &d)) in probs.iter_mut().zip(&row).enumerate() {
+                        let ei = if c == 0 { 0 } else { e[c - 1] };
+                        *p = t.prob_ids(ei, fj).unwrap_or(0.0) * d;
+                        sum += *p;
+                    }
+                    row_of = gen_pos as usize;
+                }
+                out.push((probs[cond_pos as usize + 1] / sum) as f32);
+            }
+            Ok(out)
+        })
+        .collect()
+}
+
 /// Aligns a tokenized parallel corpus in one direction (`params.reverse` picks it). Links are 0-based
 /// (src index, tgt index) whatever the direction. Deterministic for any rayon thread count.
 pub fn align_corpus<S: AsRef<str> + Sync>(
@@ -1770,10 +1852,17 @@ mod tests {
             let mut got = Vec::new();
             for e in 0..=nc {
                 let row = &cols[row_start[e]..row_start[e + 1]];
-                assert!(row.windows(2).all(|w| w[0] < w[1]), "row {e} not strictly sorted");
+                assert!(
+                    row.windows(2).all(|w| w[0] < w[1]),
+                    "row {e} not strictly sorted"
+                );
                 got.extend(row.iter().map(|&f| (e as u32, f)));
             }
-            assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "reverse {reverse}");
+            assert_eq!(
+                got,
+                want.into_iter().collect::<Vec<_>>(),
+                "reverse {reverse}"
+            );
         }
     }
 }

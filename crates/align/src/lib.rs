@@ -40,11 +40,11 @@ pub use hmm::{HmmParams, align_hmm_bidirectional};
 pub use ibm2::{
     AlignStats, Alignment, Corpus, Ibm2Params, IterationLog, Model, Posteriors, SentenceAlignment,
     SkipReason, Skipped, TranslationTable, align_bidirectional, align_corpus, align_interned,
-    length_limit,
+    length_limit, posteriors_at,
 };
 pub use pairs::{
     LinkScore, PairError, PairFilter, PairInput, PairParams, PairRow, PairStats, ScoreKind,
-    ScoredPairInput, extract_pairs, extract_pairs_scored, link_scores,
+    ScoredPairInput, extract_pairs, extract_pairs_scored, link_scores, link_scores_interned,
 };
 pub use pharaoh::{GoldAlignment, Link};
 pub use priors::{Direction, DirectionPriors, PriorKind, Priors};

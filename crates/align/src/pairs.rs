@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::ibm2::Alignment;
+use crate::ibm2::{Alignment, Corpus, Ibm2Params, posteriors_at};
 use crate::pharaoh::Link;
 use crate::tokenize::Token;
 
@@ -145,6 +145,9 @@ pub enum PairError {
         /// Number of scores.
         scores: usize,
     },
+    /// The aligner refused the request (e.g. a released table, or cells of a different corpus).
+    #[error(transparent)]
+    Align(#[from] crate::AlignError),
 }
 
 /// Everything pair extraction reads, per sentence.
@@ -299,6 +302,71 @@ pub fn link_scores<S: AsRef<str> + Sync>(
                     LinkScore {
                         posterior,
                         tprob: (f * r).sqrt().min(1.0),
+                    }
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// [`link_scores`] on the interned corpus the two runs were trained on: words by id, no string look-ups. With
+/// `ibm2` (the parameters of two IBM2 runs) every link gets both directions' exact posteriors, computed at the link
+/// from the final parameters ([`crate::ibm2::posteriors_at`]: the values `keep_posteriors` matrices hold, without
+/// storing them); without it (Bayesian runs) a direction scores a link by its own posterior for it, 0 if its
+/// alignment lacks the link.
+pub fn link_scores_interned(
+    corpus: &Corpus,
+    links: &[Vec<Link>],
+    forward: &Alignment,
+    reverse: &Alignment,
+    ibm2: Option<&Ibm2Params>,
+) -> Result<Vec<Vec<LinkScore>>, PairError> {
+    let n = corpus.len();
+    for (field, got) in [
+        ("links", links.len()),
+        ("forward", forward.sentences.len()),
+        ("reverse", reverse.sentences.len()),
+    ] {
+        if got != n {
+            return Err(PairError::Count {
+                field,
+                got,
+                expected: n,
+            });
+        }
+    }
+    check_links(links, |k| {
+        let (s, t) = corpus.pair_ids(k);
+        (s.len(), t.len())
+    })?;
+    let exact = match ibm2 {
+        Some(p) => Some((
+            posteriors_at(corpus, forward, p, links)?,
+            posteriors_at(corpus, reverse, p, links)?,
+        )),
+        None => None,
+    };
+    Ok((0..n)
+        .into_par_iter()
+        .map(|k| {
+            let (s, t) = corpus.pair_ids(k);
+            links[k]
+                .iter()
+                .enumerate()
+                .map(|(x, &(i, j))| {
+                    let posterior = match &exact {
+                        Some((qf, qr)) => (f64::from(qf[k][x]) + f64::from(qr[k][x])) / 2.0,
+                        None => {
+                            (link_posterior(forward, k, i, j) + link_posterior(reverse, k, i, j))
+                                / 2.0
+                        }
+                    };
+                    let (e, f) = (s[i as usize], t[j as usize]);
+                    let tf = forward.ttable.prob_ids(e, f).unwrap_or(0.0);
+                    let tr = reverse.ttable.prob_ids(f, e).unwrap_or(0.0);
+                    LinkScore {
+                        posterior,
+                        tprob: (tf * tr).sqrt().min(1.0),
                     }
                 })
                 .collect()

@@ -313,3 +313,104 @@ fn params_serde_defaults_and_unknown_fields() {
     let d: Ibm2Params = serde_json::from_str("{}").unwrap();
     assert_eq!(d, Ibm2Params::default());
 }
+
+#[test]
+fn posteriors_at_links_equal_the_dense_matrices_bit_for_bit() {
+    // The align.ibm2 stage scores symmetrized links with posteriors computed at the link from the final
+    // parameters instead of storing every pair's dense matrices: both must give the same bits, for every cell of
+    // the grid (not only Viterbi links), with and without NULL and tension optimisation, a skipped pair included.
+    let src_text = read("reference/aer-protocol/enfr/src");
+    let tgt_text = read("reference/aer-protocol/enfr/tgt");
+    let mut src: Vec<&str> = src_text.lines().take(300).collect();
+    let tgt: Vec<&str> = tgt_text.lines().take(300).collect();
+    src[4] = "";
+    let cases = [
+        Ibm2Params::default(),
+        Ibm2Params {
+            model: Model::FastAlign,
+            ..Default::default()
+        },
+        Ibm2Params {
+            no_null_word: true,
+            iterations: 3,
+            ..Default::default()
+        },
+        Ibm2Params {
+            iterations: 1,
+            ..Default::default()
+        },
+    ];
+    for params in cases {
+        let dense_params = Ibm2Params {
+            keep_posteriors: true,
+            ..params.clone()
+        };
+        let corpus =
+            Corpus::from_lines(&src, &tgt, 1000, |l, push| l.split_whitespace().for_each(push))
+                .unwrap();
+        let every_cell: Vec<Vec<(u32, u32)>> = src
+            .iter()
+            .zip(&tgt)
+            .map(|(s, t)| {
+                let (n, m) = (s.split_whitespace().count(), t.split_whitespace().count());
+                if n == 0 {
+                    return Vec::new();
+                }
+                (0..n as u32)
+                    .flat_map(|i| (0..m as u32).map(move |j| (i, j)))
+                    .collect()
+            })
+            .collect();
+        for reverse in [false, true] {
+            let run = align_interned(&corpus, &dense_params, reverse).unwrap();
+            let dense = run.posteriors.as_ref().unwrap();
+            let at = posteriors_at(&corpus, &run, &params, &every_cell).unwrap();
+            let mut compared = 0;
+            for (k, cells) in every_cell.iter().enumerate() {
+                for (x, &(i, j)) in cells.iter().enumerate() {
+                    assert_eq!(
+                        at[k][x].to_bits(),
+                        dense[k].get(i, j).to_bits(),
+                        "{params:?} reverse {reverse} pair {k} cell {i}-{j}"
+                    );
+                    compared += 1;
+                }
+            }
+            assert!(compared > 50_000, "{compared}");
+        }
+        // Link scores on the interned corpus equal the string-based ones over dense matrices.
+        let (f, r) = (
+            align_interned(&corpus, &dense_params, false).unwrap(),
+            align_interned(&corpus, &dense_params, true).unwrap(),
+        );
+        let sym = symmetrize_runs(&f, &r, Method::GrowDiagFinalAnd).unwrap();
+        let words = |t: &[&str]| -> Vec<Vec<String>> {
+            t.iter()
+                .zip(&src)
+                .map(|(l, s)| {
+                    if s.is_empty() {
+                        Vec::new()
+                    } else {
+                        l.split_whitespace().map(String::from).collect()
+                    }
+                })
+                .collect()
+        };
+        let by_strings = link_scores(&words(&src), &words(&tgt), &sym, &f, &r, false).unwrap();
+        let by_ids = link_scores_interned(&corpus, &sym, &f, &r, Some(&params)).unwrap();
+        assert_eq!(by_ids, by_strings, "{params:?}");
+        assert!(by_ids.iter().map(Vec::len).sum::<usize>() > 3000);
+    }
+    // A cell outside its pair and a released table are refused, naming what is wrong.
+    let corpus =
+        Corpus::from_lines(&src, &tgt, 1000, |l, push| l.split_whitespace().for_each(push)).unwrap();
+    let p = Ibm2Params::default();
+    let mut run = align_interned(&corpus, &p, false).unwrap();
+    let mut cells = vec![Vec::new(); src.len()];
+    cells[4] = vec![(0, 0)];
+    let e = posteriors_at(&corpus, &run, &p, &cells).unwrap_err();
+    assert!(e.to_string().contains("pair 4: cell 0-0 is outside its 0 ×"), "{e}");
+    run.release_table();
+    let e = posteriors_at(&corpus, &run, &p, &vec![Vec::new(); src.len()]).unwrap_err();
+    assert!(e.to_string().contains("released"), "{e}");
+}

@@ -350,7 +350,7 @@ fn at_table_row(mut e: alinea_align::PairError, offset: usize) -> alinea_align::
         LinkOutOfRange { sentence, .. }
         | SpanOutOfText { sentence, .. }
         | ScoreCount { sentence, .. } => *sentence += offset,
-        Count { .. } | MaxLen => {}
+        Count { .. } | MaxLen | Align(_) => {}
     }
     e
 }
