@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::AlignError;
 use crate::ibm2::{AlignStats, Alignment, Corpus, SentenceAlignment, TranslationTable};
 use crate::priors::{Direction, DirectionPriors, Priors};
+use crate::sentences::Sentences;
 
 /// The richest model of the IBM1 → HMM → fertility sequence to train.
 #[derive(
@@ -1261,7 +1262,8 @@ fn pool_direction(corpus: &Corpus, run: &DirectionRun<'_>, mut outs: Vec<Sampler
     }
     let final_sweeps = schedule.iter().rev().copied().find(|&n| n > 0).unwrap_or(0);
     let draws = outs.len() as f64 * f64::from(final_sweeps - final_sweeps / 2);
-    let mut sentences = vec![SentenceAlignment::default(); corpus.len()];
+    let mut sentences = Sentences::with_capacity(corpus.len());
+    sentences.reserve_links(sents.items.iter().map(|(_, _, f)| f.len()).sum());
     let mut pooled: Vec<(u32, u32)> = Vec::new();
     // Each sentence's links are gathered in scratch vectors and copied out at their exact length: growing them
     // in place would leave up to half of every small allocation unused, for every pair of the corpus.
@@ -1302,8 +1304,11 @@ fn pool_direction(corpus: &Corpus, run: &DirectionRun<'_>, mut outs: Vec<Sampler
             sa.ttable
                 .push(ttable.prob_ids(ew, fj).unwrap_or(0.0) as f32);
         }
-        sentences[index] = sa.clone();
+        sentences.pad_to(index);
+        sentences.push(&sa.links, &sa.posteriors, &sa.ttable);
     }
+    sentences.pad_to(corpus.len());
+    sentences.shrink_to_fit();
     let stats = AlignStats {
         sentences: corpus.len(),
         aligned: sents.items.len(),

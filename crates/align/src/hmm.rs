@@ -25,6 +25,7 @@ use crate::ibm2::{
     self, AlignStats, Alignment, BATCH, CHUNK, Corpus, Ibm2Params, IterationLog, Posteriors,
     SentenceAlignment, build_direction, normalize, split_by_offsets,
 };
+use crate::sentences::Sentences;
 
 /// HMM parameters (the IBM Model 2 run that initialises it is configured by [`Ibm2Params`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -306,7 +307,7 @@ fn run(
         ..base.stats.clone()
     };
     let toks: f64 = dir.sents.iter().map(|(_, _, f)| f.len() as f64).sum();
-    let mut sentences = vec![SentenceAlignment::default(); corpus.len()];
+    let mut sentences = Sentences::default();
     let mut posteriors = None;
     for iter in 0..hp.iterations {
         let model = Model {
@@ -430,12 +431,17 @@ fn run(
                 })
                 .collect();
             let mut dense = keep.then(|| vec![Posteriors::default(); corpus.len()]);
+            sentences = Sentences::with_capacity(corpus.len());
+            sentences.reserve_links(toks as usize);
             for ((k, _, _), (sa, dp)) in dir.sents.iter().zip(outs.into_iter().flatten()) {
-                sentences[*k] = sa;
+                sentences.pad_to(*k);
+                sentences.push(&sa.links, &sa.posteriors, &sa.ttable);
                 if let (Some(v), Some(dp)) = (dense.as_mut(), dp) {
                     v[*k] = dp;
                 }
             }
+            sentences.pad_to(corpus.len());
+            sentences.shrink_to_fit();
             posteriors = dense;
         }
     }

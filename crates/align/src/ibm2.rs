@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diag;
 use crate::error::AlignError;
+use crate::sentences::Sentences;
 
 /// Which tension maths to use.
 #[derive(
@@ -323,7 +324,7 @@ pub struct Alignment {
     /// True when this is P(src | tgt).
     pub reverse: bool,
     /// One entry per input pair (empty for skipped pairs).
-    pub sentences: Vec<SentenceAlignment>,
+    pub sentences: Sentences,
     /// Dense posteriors per pair when `keep_posteriors` was set.
     pub posteriors: Option<Vec<Posteriors>>,
     /// Counts and diagnostics.
@@ -347,7 +348,7 @@ impl Alignment {
 
     /// Links of every pair, as needed by [`crate::symmetrize()`] and the Pharaoh writer.
     pub fn links(&self) -> Vec<Vec<(u32, u32)>> {
-        self.sentences.iter().map(|s| s.links.clone()).collect()
+        self.sentences.iter().map(|s| s.links.to_vec()).collect()
     }
 }
 
@@ -1286,7 +1287,7 @@ fn run_direction_bounded(
     };
     let fast_align = params.model == Model::FastAlign;
     let mut initialized = false;
-    let mut sentences = Vec::new();
+    let mut sentences = Sentences::default();
     let mut dense: Option<Vec<Posteriors>> = None;
     for iter in 0..params.iterations {
         let final_pass = iter + 1 == params.iterations;
@@ -1424,7 +1425,8 @@ fn run_direction_bounded(
             // kept, and its log-likelihood; a split sentence's pieces are consecutive and joined below in order.
             type Out = (SentenceAlignment, Vec<f32>, f64);
             let keep = params.keep_posteriors;
-            sentences = vec![SentenceAlignment::default(); corpus.len()];
+            sentences = Sentences::with_capacity(corpus.len());
+            sentences.reserve_links(toks as usize);
             let mut likelihood = 0.0;
             let mut dense_v = keep.then(|| vec![Posteriors::default(); corpus.len()]);
             // Chunks are processed a batch at a time and moved into place, so that no more than one batch of
@@ -1502,12 +1504,10 @@ fn run_direction_bounded(
                     likelihood += lik;
                     let (k, e, f) = dir.sents[p.k];
                     if p.j0 == 0 {
-                        sentences[k] = sa;
+                        sentences.pad_to(k);
+                        sentences.push(&sa.links, &sa.posteriors, &sa.ttable);
                     } else {
-                        let s = &mut sentences[k];
-                        s.links.extend_from_slice(&sa.links);
-                        s.posteriors.extend_from_slice(&sa.posteriors);
-                        s.ttable.extend_from_slice(&sa.ttable);
+                        sentences.extend_last(&sa.links, &sa.posteriors, &sa.ttable);
                     }
                     if let Some(v) = dense_v.as_mut() {
                         let (m, n) = (f.len(), e.len());
@@ -1530,6 +1530,8 @@ fn run_direction_bounded(
                     }
                 }
             }
+            sentences.pad_to(corpus.len());
+            sentences.shrink_to_fit();
             dense = dense_v;
             let base2 = likelihood / std::f64::consts::LN_2;
             stats.iterations.push(IterationLog {

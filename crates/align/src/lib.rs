@@ -27,6 +27,7 @@ pub mod ibm2;
 pub mod pairs;
 pub mod pharaoh;
 pub mod priors;
+pub mod sentences;
 pub mod symmetrize;
 pub mod tokenize;
 
@@ -48,6 +49,7 @@ pub use pairs::{
 };
 pub use pharaoh::{GoldAlignment, Link};
 pub use priors::{Direction, DirectionPriors, PriorKind, Priors};
+pub use sentences::{SentenceLinks, Sentences};
 pub use symmetrize::{
     Method, symmetrize, symmetrize_posteriors, symmetrize_runs, symmetrize_sentence,
 };

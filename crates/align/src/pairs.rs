@@ -241,7 +241,7 @@ fn link_posterior(a: &Alignment, k: usize, i: u32, j: u32) -> f64 {
     if let Some(p) = a.posteriors.as_ref() {
         return f64::from(p[k].get(i, j));
     }
-    let s = &a.sentences[k];
+    let s = a.sentences.get(k);
     s.links
         .iter()
         .position(|&l| l == (i, j))

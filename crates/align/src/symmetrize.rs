@@ -223,9 +223,9 @@ pub fn symmetrize_runs(
             b: r.len(),
         });
     }
-    Ok(f.par_iter()
-        .zip(r)
-        .map(|(a, b)| symmetrize_sentence(&a.links, &b.links, method))
+    Ok((0..f.len())
+        .into_par_iter()
+        .map(|k| symmetrize_sentence(f.get(k).links, r.get(k).links, method))
         .collect())
 }
 

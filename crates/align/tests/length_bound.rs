@@ -50,7 +50,7 @@ fn child(model: &str) {
             };
             let a = align_bayes_corpus(&src, &tgt, &p, false).unwrap();
             assert_eq!(a.stats.aligned, 1);
-            assert!(!a.sentences[0].links.is_empty());
+            assert!(!a.sentences.get(0).links.is_empty());
         }
     }
 }

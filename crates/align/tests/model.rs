@@ -22,15 +22,16 @@ fn tiny_corpus_hand_checked() {
         let (f, r) = align_bidirectional(&src, &tgt, &p).unwrap();
         for a in [&f, &r] {
             assert_eq!(
-                a.sentences[0].links,
+                a.sentences.get(0).links,
                 vec![(0, 0), (1, 1)],
                 "{model:?} reverse={}",
                 a.reverse
             );
-            assert_eq!(a.sentences[1].links, vec![(0, 0), (1, 1)]);
-            assert_eq!(a.sentences[2].links, vec![(0, 0)]);
+            assert_eq!(a.sentences.get(1).links, vec![(0, 0), (1, 1)]);
+            assert_eq!(a.sentences.get(2).links, vec![(0, 0)]);
             assert!(
-                a.sentences[0]
+                a.sentences
+                    .get(0)
                     .posteriors
                     .iter()
                     .all(|&q| q > 0.5 && q <= 1.0)
@@ -48,7 +49,10 @@ fn tiny_corpus_hand_checked() {
         ..Default::default()
     };
     let a = align_corpus(&v(&["a b c d"]), &v(&["w x y z"]), &p).unwrap();
-    assert_eq!(a.sentences[0].links, vec![(0, 0), (1, 1), (2, 2), (3, 3)]);
+    assert_eq!(
+        a.sentences.get(0).links,
+        vec![(0, 0), (1, 1), (2, 2), (3, 3)]
+    );
     // Reverse links keep src-tgt orientation and come in source order.
     let p = Ibm2Params {
         iterations: 1,
@@ -56,7 +60,7 @@ fn tiny_corpus_hand_checked() {
         ..Default::default()
     };
     let a = align_corpus(&v(&["a b c"]), &v(&["x y z"]), &p).unwrap();
-    assert_eq!(a.sentences[0].links, vec![(0, 0), (1, 1), (2, 2)]);
+    assert_eq!(a.sentences.get(0).links, vec![(0, 0), (1, 1), (2, 2)]);
 }
 
 #[test]
@@ -72,7 +76,7 @@ fn em_without_vb_and_model1_run() {
         };
         let a = align_corpus(&src, &tgt, &p).unwrap();
         assert_eq!(
-            a.sentences[0].links,
+            a.sentences.get(0).links,
             vec![(0, 0), (1, 1)],
             "diag={fd} vb={vb}"
         );
@@ -202,7 +206,7 @@ fn empty_sides_are_skipped_not_poisoning_the_corpus() {
             assert!(
                 a.sentences
                     .iter()
-                    .flat_map(|s| &s.posteriors)
+                    .flat_map(|s| s.posteriors)
                     .all(|q| q.is_finite())
             );
             assert_eq!(
@@ -218,7 +222,7 @@ fn empty_sides_are_skipped_not_poisoning_the_corpus() {
                     }
                 ]
             );
-            assert!(a.sentences[10].links.is_empty() && a.sentences[1001].links.is_empty());
+            assert!(a.sentences.get(10).links.is_empty() && a.sentences.get(1001).links.is_empty());
         }
     }
 }
@@ -233,7 +237,13 @@ fn separators_and_eps_tokens_are_ordinary_words() {
     assert_eq!(a.stats.suspicious_tokens, 3);
     assert_eq!(a.stats.aligned, 3);
     assert!(a.sentences.iter().all(|s| !s.links.is_empty()));
-    assert!(a.sentences[0].links.iter().all(|&(i, j)| i < 3 && j < 3));
+    assert!(
+        a.sentences
+            .get(0)
+            .links
+            .iter()
+            .all(|&(i, j)| i < 3 && j < 3)
+    );
 }
 
 #[test]
@@ -248,10 +258,10 @@ fn long_sentences_are_skipped_and_counted() {
     let a = align_corpus(&src, &tgt, &p).unwrap();
     assert_eq!(a.stats.count(SkipReason::TooLong), 1);
     assert_eq!(a.stats.skipped[0].index, 1);
-    assert_eq!(a.sentences[0].links, vec![(0, 0)]);
+    assert_eq!(a.sentences.get(0).links, vec![(0, 0)]);
     // Without the limit the long pair is aligned.
     let a = align_corpus(&src, &tgt, &Ibm2Params::default()).unwrap();
-    assert!(!a.sentences[1].links.is_empty());
+    assert!(!a.sentences.get(1).links.is_empty());
     assert!(a.stats.skipped.is_empty());
 }
 
@@ -345,9 +355,10 @@ fn posteriors_at_links_equal_the_dense_matrices_bit_for_bit() {
             keep_posteriors: true,
             ..params.clone()
         };
-        let corpus =
-            Corpus::from_lines(&src, &tgt, 1000, |l, push| l.split_whitespace().for_each(push))
-                .unwrap();
+        let corpus = Corpus::from_lines(&src, &tgt, 1000, |l, push| {
+            l.split_whitespace().for_each(push)
+        })
+        .unwrap();
         let every_cell: Vec<Vec<(u32, u32)>> = src
             .iter()
             .zip(&tgt)
@@ -402,14 +413,20 @@ fn posteriors_at_links_equal_the_dense_matrices_bit_for_bit() {
         assert!(by_ids.iter().map(Vec::len).sum::<usize>() > 3000);
     }
     // A cell outside its pair and a released table are refused, naming what is wrong.
-    let corpus =
-        Corpus::from_lines(&src, &tgt, 1000, |l, push| l.split_whitespace().for_each(push)).unwrap();
+    let corpus = Corpus::from_lines(&src, &tgt, 1000, |l, push| {
+        l.split_whitespace().for_each(push)
+    })
+    .unwrap();
     let p = Ibm2Params::default();
     let mut run = align_interned(&corpus, &p, false).unwrap();
     let mut cells = vec![Vec::new(); src.len()];
     cells[4] = vec![(0, 0)];
     let e = posteriors_at(&corpus, &run, &p, &cells).unwrap_err();
-    assert!(e.to_string().contains("pair 4: cell 0-0 is outside its 0 ×"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("pair 4: cell 0-0 is outside its 0 ×"),
+        "{e}"
+    );
     run.release_table();
     let e = posteriors_at(&corpus, &run, &p, &vec![Vec::new(); src.len()]).unwrap_err();
     assert!(e.to_string().contains("released"), "{e}");
