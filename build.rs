@@ -94,6 +94,17 @@ fn str_pairs(out: &mut String, pairs: impl IntoIterator<Item = (String, String)>
     out.push(']');
 }
 
+/// Links the binaries with packed relative relocations (DT_RELR, GNU ld ≥ 2.38, glibc ≥ 2.36) on Linux/GNU: the
+/// binary's 5.5 MB relocation table, which the loader reads at every start, becomes 60 kB, and every `alinea`
+/// command starts 5.4 MB smaller (14.3 → 8.9 MB peak RSS for `alinea --version`), which `alinea align` needs to stay
+/// within fast_align's memory. An older GNU ld ignores the option with a warning.
+fn compact_relocations() {
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
+        println!("cargo::rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
+}
+
 fn main() {
     let root = PathBuf::from(
         std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| fail("CARGO_MANIFEST_DIR unset")),
@@ -101,6 +112,7 @@ fn main() {
     for watched in ["src", "crates", "Cargo.lock", "Cargo.toml"] {
         println!("cargo::rerun-if-changed={watched}");
     }
+    compact_relocations();
     let kinds = kinds(&root.join("src/stages"));
     let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| fail("CARGO_PKG_NAME unset"));
     let generated: Vec<GeneratedModule> = kinds

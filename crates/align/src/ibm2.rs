@@ -550,6 +550,22 @@ impl Corpus {
     where
         F: Fn(&str, &mut dyn FnMut(&str)) + Sync,
     {
+        Self::from_lines_each(src, tgt, limit, &tokens, &tokens)
+    }
+
+    /// [`Corpus::from_lines`] with one tokenizer per side (e.g. character tokens for an unspaced script on one side
+    /// only).
+    pub fn from_lines_each<F, G>(
+        src: &[&str],
+        tgt: &[&str],
+        limit: usize,
+        src_tokens: F,
+        tgt_tokens: G,
+    ) -> Result<Self, AlignError>
+    where
+        F: Fn(&str, &mut dyn FnMut(&str)) + Sync,
+        G: Fn(&str, &mut dyn FnMut(&str)) + Sync,
+    {
         if src.len() != tgt.len() {
             return Err(AlignError::LengthMismatch {
                 src: src.len(),
@@ -558,8 +574,10 @@ impl Corpus {
         }
         // The two sides are interned concurrently; each side is numbered sequentially in corpus order, so ids do
         // not depend on the thread count.
-        let side = |v: &[&str]| Side::intern(v.len(), |k, push| tokens(v[k], push));
-        let (s, t) = rayon::join(|| side(src), || side(tgt));
+        let (s, t) = rayon::join(
+            || Side::intern(src.len(), |k, push| src_tokens(src[k], push)),
+            || Side::intern(tgt.len(), |k, push| tgt_tokens(tgt[k], push)),
+        );
         Self::from_sides(s?, t?, limit)
     }
 

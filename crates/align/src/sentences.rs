@@ -112,7 +112,7 @@ impl Sentences {
     /// Appends links to the last pair (the pieces of a pair split across work chunks arrive in order).
     pub fn extend_last(&mut self, links: &[(u32, u32)], posteriors: &[f32], ttable: &[f32]) {
         assert!(
-            links.len() == posteriors.len() && links.len() == ttable.len() && self.len() > 0,
+            links.len() == posteriors.len() && links.len() == ttable.len() && !self.is_empty(),
             "one score of each kind per link, on an existing pair"
         );
         self.links.extend_from_slice(links);

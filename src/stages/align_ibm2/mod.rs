@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use alinea_align::{
-    AlignError, Alignment, BayesModel, BayesParams, Ibm2Params, LinkScore, Method, Priors,
-    SkipReason, TokenizeMode, align_bayes_bidirectional_with_priors, align_bidirectional,
-    link_scores, pharaoh, symmetrize, tokenize,
+    AlignError, Alignment, BayesModel, BayesParams, Corpus, Ibm2Params, LinkScore, Method,
+    Priors, SkipReason, TokenizeMode, align_bayes_interned_bidirectional, align_interned,
+    link_scores_interned, pharaoh, symmetrize_runs, tokenize,
 };
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -194,11 +194,11 @@ pub fn skip_name(r: SkipReason) -> &'static str {
     }
 }
 
-/// Everything stored for one input row.
+/// Everything stored for one input row (token texts are sliced from the row's text when the table is built).
 #[derive(Default)]
 struct RowOut {
-    src_tokens: Vec<(String, u32, u32)>,
-    tgt_tokens: Vec<(String, u32, u32)>,
+    src_spans: Vec<(u32, u32)>,
+    tgt_spans: Vec<(u32, u32)>,
     links: Vec<(u32, u32)>,
     scores: Vec<LinkScore>,
     forward: String,
@@ -206,29 +206,25 @@ struct RowOut {
     skipped: Option<&'static str>,
 }
 
-/// Tokens with their byte spans, and the words the model sees.
-fn tokens_of(
-    text: &str,
-    mode: TokenizeMode,
-    lowercase: bool,
-) -> (Vec<(String, u32, u32)>, Vec<String>) {
-    let toks = tokenize(text, mode);
-    let words = toks
-        .iter()
-        .map(|t| {
+/// Byte spans [start, end) of a sentence's tokens.
+fn spans_of(text: &str, mode: TokenizeMode) -> Vec<(u32, u32)> {
+    tokenize(text, mode)
+        .into_iter()
+        .map(|t| (t.start as u32, t.end as u32))
+        .collect()
+}
+
+/// The words the model sees: the tokens, lowercased with `lowercase`.
+fn words_of(mode: TokenizeMode, lowercase: bool) -> impl Fn(&str, &mut dyn FnMut(&str)) + Sync {
+    move |line, push| {
+        for t in tokenize(line, mode) {
             if lowercase {
-                t.text.to_lowercase()
+                push(&t.text.to_lowercase());
             } else {
-                t.text.to_string()
+                push(t.text);
             }
-        })
-        .collect();
-    (
-        toks.into_iter()
-            .map(|t| (t.text.to_string(), t.start as u32, t.end as u32))
-            .collect(),
-        words,
-    )
+        }
+    }
 }
 
 /// Why a pair is skipped, computed the way the crate does (used when a whole group is unusable).
@@ -256,74 +252,83 @@ fn align_group(
     stats: &mut Stats,
 ) -> Result<Vec<RowOut>, StageError> {
     let (ms, mt) = (p.tokenize.mode_for(src_lang), p.tokenize.mode_for(tgt_lang));
-    let (src_side, tgt_side): (Vec<_>, Vec<_>) = rayon::join(
-        || {
-            src.par_iter()
-                .map(|s| tokens_of(s, ms, p.lowercase))
-                .collect::<Vec<_>>()
-        },
-        || {
-            tgt.par_iter()
-                .map(|t| tokens_of(t, mt, p.lowercase))
-                .collect::<Vec<_>>()
-        },
+    // Spans for the output; the model's words are interned straight from the text (4 bytes a token, no string
+    // per token).
+    let (src_spans, tgt_spans): (Vec<_>, Vec<_>) = rayon::join(
+        || src.par_iter().map(|s| spans_of(s, ms)).collect(),
+        || tgt.par_iter().map(|t| spans_of(t, mt)).collect(),
     );
-    let (src_toks, src_words): (Vec<_>, Vec<_>) = src_side.into_iter().unzip();
-    let (tgt_toks, tgt_words): (Vec<_>, Vec<_>) = tgt_side.into_iter().unzip();
     let group = format!("{src_lang}-{tgt_lang}");
     stats.count(&format!("sentences/{group}"), src.len() as u64);
     let mut params = p.ibm2.clone();
     params.reverse = false;
-    params.keep_posteriors = params.keep_posteriors || p.full_posteriors;
-    let run = || match p.model.bayes() {
-        None => align_bidirectional(&src_words, &tgt_words, &params),
-        Some(model) => {
-            let bayes = BayesParams {
-                model,
-                ..p.bayes.clone()
-            };
-            align_bayes_bidirectional_with_priors(&src_words, &tgt_words, &bayes, priors)
-        }
+    // Exact posteriors of every symmetrized link are computed at the link from the final parameters
+    // (`posteriors_at`), never as dense matrices.
+    let exact_posteriors = p.full_posteriors || params.keep_posteriors;
+    params.keep_posteriors = false;
+    let limit = alinea_align::ibm2::length_limit(p.max_sentence_len(), p.model == AlignModel::Ibm2);
+    let run = || {
+        let corpus = Corpus::from_lines_each(
+            src,
+            tgt,
+            limit,
+            words_of(ms, p.lowercase),
+            words_of(mt, p.lowercase),
+        )?;
+        let (fwd, rev) = match p.model.bayes() {
+            None => (
+                align_interned(&corpus, &params, false)?,
+                align_interned(&corpus, &params, true)?,
+            ),
+            Some(model) => {
+                let bayes = BayesParams {
+                    model,
+                    ..p.bayes.clone()
+                };
+                align_bayes_interned_bidirectional(&corpus, &bayes, priors)?
+            }
+        };
+        Ok::<_, AlignError>((corpus, fwd, rev))
     };
-    let mut rows: Vec<RowOut> = src_toks
+    let mut rows: Vec<RowOut> = src_spans
         .into_iter()
-        .zip(tgt_toks)
+        .zip(tgt_spans)
         .map(|(s, t)| RowOut {
-            src_tokens: s,
-            tgt_tokens: t,
+            src_spans: s,
+            tgt_spans: t,
             ..RowOut::default()
         })
         .collect();
-    let (fwd, rev): (Alignment, Alignment) =
-        match run() {
-            Ok(x) => x,
-            Err(AlignError::NothingToAlign { .. }) => {
-                // Every pair of the group is unusable: keep the rows, each with its reason, and say so.
-                stats.count(&format!("unaligned_groups/{group}"), 1);
-                for (k, r) in rows.iter_mut().enumerate() {
-                    let reason = local_skip(
-                        src_words[k].len(),
-                        tgt_words[k].len(),
-                        p.max_sentence_len(),
-                        p.model,
-                    )
-                    .unwrap_or(SkipReason::TooLong);
-                    r.skipped = Some(skip_name(reason));
-                    stats.count(&format!("skipped/{}", skip_name(reason)), 1);
-                }
-                return Ok(rows);
+    let (corpus, fwd, rev): (Corpus, Alignment, Alignment) = match run() {
+        Ok(x) => x,
+        Err(AlignError::NothingToAlign { .. }) => {
+            // Every pair of the group is unusable: keep the rows, each with its reason, and say so.
+            stats.count(&format!("unaligned_groups/{group}"), 1);
+            for r in rows.iter_mut() {
+                let reason = local_skip(
+                    r.src_spans.len(),
+                    r.tgt_spans.len(),
+                    p.max_sentence_len(),
+                    p.model,
+                )
+                .unwrap_or(SkipReason::TooLong);
+                r.skipped = Some(skip_name(reason));
+                stats.count(&format!("skipped/{}", skip_name(reason)), 1);
             }
-            Err(e) => {
-                return Err(StageError::domain(
-                    format!("align.ibm2, language pair {group}"),
-                    e,
-                ));
-            }
-        };
-    let sym = symmetrize(&fwd.links(), &rev.links(), p.symmetrize).map_err(StageError::with(
+            return Ok(rows);
+        }
+        Err(e) => {
+            return Err(StageError::domain(
+                format!("align.ibm2, language pair {group}"),
+                e,
+            ));
+        }
+    };
+    let sym = symmetrize_runs(&fwd, &rev, p.symmetrize).map_err(StageError::with(
         format!("align.ibm2, language pair {group}"),
     ))?;
-    let scores = link_scores(&src_words, &tgt_words, &sym, &fwd, &rev, false).map_err(
+    let exact = (p.model == AlignModel::Ibm2 && exact_posteriors).then_some(&params);
+    let scores = link_scores_interned(&corpus, &sym, &fwd, &rev, exact).map_err(
         StageError::with(format!("align.ibm2, language pair {group}")),
     )?;
     for s in &fwd.stats.skipped {
@@ -393,11 +398,13 @@ fn f64_list<'a>(name: &str, rows: &'a [RowOut], f: impl Fn(&'a RowOut) -> Vec<f6
 fn str_list<'a>(
     name: &str,
     rows: &'a [RowOut],
-    f: impl Fn(&'a RowOut) -> &'a [(String, u32, u32)],
+    texts: &'a StringChunked,
+    f: impl Fn(&'a RowOut) -> &'a [(u32, u32)],
 ) -> Column {
     let mut b = ListStringChunkedBuilder::new(name.into(), rows.len(), rows.len() * 8);
-    for r in rows {
-        b.append_values_iter(f(r).iter().map(|t| t.0.as_str()));
+    for (r, text) in rows.iter().zip(texts.iter()) {
+        let text = text.unwrap_or("");
+        b.append_values_iter(f(r).iter().map(|&(s, e)| &text[s as usize..e as usize]));
     }
     b.finish().into_series().into_column()
 }
@@ -529,20 +536,12 @@ links/<src>-<tgt>, final_tension_milli/<src>-<tgt>/{forward,reverse} (λ × 1000
             Column::new("tgt_lang".into(), strs(tgt_lang)),
             Column::new("src".into(), strs(src)),
             Column::new("tgt".into(), strs(tgt)),
-            str_list("src_tokens", &rows, |r| &r.src_tokens),
-            u32_list("src_starts", &rows, |r| {
-                r.src_tokens.iter().map(|t| t.1).collect()
-            }),
-            u32_list("src_ends", &rows, |r| {
-                r.src_tokens.iter().map(|t| t.2).collect()
-            }),
-            str_list("tgt_tokens", &rows, |r| &r.tgt_tokens),
-            u32_list("tgt_starts", &rows, |r| {
-                r.tgt_tokens.iter().map(|t| t.1).collect()
-            }),
-            u32_list("tgt_ends", &rows, |r| {
-                r.tgt_tokens.iter().map(|t| t.2).collect()
-            }),
+            str_list("src_tokens", &rows, src, |r| &r.src_spans),
+            u32_list("src_starts", &rows, |r| r.src_spans.iter().map(|t| t.0).collect()),
+            u32_list("src_ends", &rows, |r| r.src_spans.iter().map(|t| t.1).collect()),
+            str_list("tgt_tokens", &rows, tgt, |r| &r.tgt_spans),
+            u32_list("tgt_starts", &rows, |r| r.tgt_spans.iter().map(|t| t.0).collect()),
+            u32_list("tgt_ends", &rows, |r| r.tgt_spans.iter().map(|t| t.1).collect()),
             u32_list("link_src", &rows, |r| r.links.iter().map(|l| l.0).collect()),
             u32_list("link_tgt", &rows, |r| r.links.iter().map(|l| l.1).collect()),
             f64_list("link_posterior", &rows, |r| {
