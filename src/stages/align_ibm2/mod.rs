@@ -361,8 +361,8 @@ fn align_group(
         .zip(scores)
         .enumerate()
         .for_each(|(k, ((r, links), sc))| {
-            r.forward = pharaoh::format_links(&fwd.sentences.get(k).links);
-            r.reverse = pharaoh::format_links(&rev.sentences.get(k).links);
+            r.forward = pharaoh::format_links(fwd.sentences.get(k).links);
+            r.reverse = pharaoh::format_links(rev.sentences.get(k).links);
             r.links = links;
             r.scores = sc;
         });
