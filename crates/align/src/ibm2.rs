@@ -30,10 +30,10 @@
 //! - Memory: the corpus is interned into flat id buffers ([`Corpus`]); nothing is stored per (i, j) cell for the
 //!   corpus. Work chunks are planned by cells (at most 2^18, a longer sentence split into runs of generated
 //!   positions), the table index and posterior of each cell are held for one batch of at most 2^19 cells, and the
-//!   diagonal prior is cached for at most 2^20 shape cells: working memory is the translation table (one entry per
-//!   co-occurring word pair) plus a constant, whatever the sentence lengths. Measured on be-en 67k (forward,
-//!   reverse and gdfa, 2 threads, paired runs): 131.7 MiB peak against 243.8 MiB when every cell's table index was
-//!   stored, at 1.9× the CPU time (the indices are looked up again in every pass); fast_align takes 78 MB.
+//!   diagonal prior is cached for at most 2^18 shape cells: working memory is the translation table (one entry per
+//!   co-occurring word pair, built from an inverted index) plus a constant, whatever the sentence lengths. Measured
+//!   on be-en 67k (forward, reverse and gdfa in one process, 2 threads): 68 MiB peak for the align bench, 75.3 MB for
+//!   `alinea align --symmetrize gdfa`; fast_align takes 78 MB for one direction.
 
 use std::sync::Arc;
 
