@@ -1153,6 +1153,21 @@ struct Prior {
 }
 
 impl Prior {
+    /// The prior `params` describe, at tension `lambda` (training starts from `diagonal_tension`; scoring a finished
+    /// run uses its final λ).
+    fn of(params: &Ibm2Params, lambda: f64) -> Self {
+        Prior {
+            favor_diagonal: params.favor_diagonal,
+            use_null: !params.no_null_word,
+            p0: if params.favor_diagonal {
+                params.p0
+            } else {
+                0.0
+            },
+            lambda,
+        }
+    }
+
     /// δ(i) for i = 0 (NULL) ..= n at generated position j (0-based), into `row` (len n + 1), computed exactly as
     /// upstream does per cell so that cached and uncached values are bit-identical.
     fn row(&self, j: usize, m: u32, n: u32, row: &mut [f64]) {
@@ -1282,16 +1297,7 @@ fn run_direction_bounded(
         toks += f.len() as f64;
         ratio_sum += f.len() as f64 / e.len() as f64;
     }
-    let mut prior = Prior {
-        favor_diagonal: params.favor_diagonal,
-        use_null: !params.no_null_word,
-        p0: if params.favor_diagonal {
-            params.p0
-        } else {
-            0.0
-        },
-        lambda: params.diagonal_tension,
-    };
+    let mut prior = Prior::of(params, params.diagonal_tension);
     let mut stats = AlignStats {
         sentences: corpus.len(),
         aligned: dir.sents.len(),
@@ -1666,16 +1672,7 @@ pub fn posteriors_at(
             what: "posteriors_at",
         });
     }
-    let prior = Prior {
-        favor_diagonal: params.favor_diagonal,
-        use_null: !params.no_null_word,
-        p0: if params.favor_diagonal {
-            params.p0
-        } else {
-            0.0
-        },
-        lambda: run.stats.final_tension,
-    };
+    let prior = Prior::of(params, run.stats.final_tension);
     let t = &run.ttable;
     (0..corpus.len())
         .into_par_iter()
