@@ -910,6 +910,84 @@ inputs = {{ pairs = "small", priors = "priors" }}
     .to_string()
 }
 
+/// `alinea align --save-priors` / `--priors` on the files of [`priors_pipeline`] after it ran in `store`: the saved
+/// file is byte for byte the align.priors stage's table, and priming through the command line aligns the small
+/// corpus exactly as the `primed` stage did (its Pharaoh lines, written by [`stage_aer`]).
+fn priors_on_the_command_line_match_the_stages(store: &Path, dir: &Path) {
+    let file = |name: &str| dir.join(name);
+    let align = |src: &str, tgt: &str, extra: &[&str]| -> String {
+        let (src, tgt) = (file(src), file(tgt));
+        let mut args = vec![
+            "align",
+            "--src",
+            s(&src),
+            "--tgt",
+            s(&tgt),
+            "--model",
+            "fertility",
+        ];
+        args.extend(["--lowercase", "--symmetrize", "gdfa"]);
+        args.extend(extra);
+        ok(store, &args)
+    };
+    let saved = file("saved.parquet");
+    align(
+        "big.src",
+        "big.tgt",
+        &["--save-priors", s(&saved), "--langs", "en-fr"],
+    );
+    let exported = file("exported.parquet");
+    ok(store, &["export", "priors", "-o", s(&exported)]);
+    assert!(
+        std::fs::read(&saved).unwrap() == std::fs::read(&exported).unwrap(),
+        "--save-priors wrote another table than the align.priors stage"
+    );
+    let primed = align("small.src", "small.tgt", &["--priors", s(&exported)]);
+    assert_eq!(
+        primed,
+        std::fs::read_to_string(file("primed.gdfa")).unwrap()
+    );
+
+    // Mistakes are named before any alignment runs.
+    let tail = |extra: &[&str]| {
+        let (src, tgt) = (file("small.src"), file("small.tgt"));
+        let mut args = vec![
+            "align",
+            "--src",
+            s(&src),
+            "--tgt",
+            s(&tgt),
+            "--symmetrize",
+            "gdfa",
+        ];
+        args.extend(extra);
+        fails(store, &args)
+    };
+    let e = tail(&["--save-priors", s(&file("x.parquet"))]);
+    assert!(
+        e.contains("--langs SRC-TGT") && e.contains("small.src"),
+        "{e}"
+    );
+    let e = tail(&["--priors", s(&saved)]);
+    assert!(e.contains("--model hmm or --model fertility"), "{e}");
+    let e = tail(&["--model", "hmm", "--priors", s(&saved), "--langs", "de-en"]);
+    assert!(
+        e.contains("no priors for de-en") && e.contains("holds en-fr"),
+        "{e}"
+    );
+    let e = tail(&["--model", "hmm", "--priors", s(&file("small.src"))]);
+    assert!(e.contains("small.src is not a Parquet table"), "{e}");
+    let e = tail(&["--model", "hmm", "--priors", s(&file("big.parquet.gdfa"))]);
+    assert!(
+        e.contains("cannot read") && e.contains("big.parquet.gdfa"),
+        "{e}"
+    );
+    let pairs = file("pairs.parquet");
+    ok(store, &["export", "big", "-o", s(&pairs)]);
+    let e = tail(&["--model", "hmm", "--priors", s(&pairs)]);
+    assert!(e.contains("is not a priors table"), "{e}");
+}
+
 /// gdfa AER (%) of stage `stage`'s alignments against the en-fr gold.
 fn stage_aer(store: &Path, dir: &Path, stage: &str) -> f64 {
     let rows = json(
@@ -1014,6 +1092,8 @@ fn priors_learned_on_a_large_corpus_improve_a_small_ones_alignment_and_are_cache
     assert!(primed <= 12.0, "primed AER {primed:.2}");
     let log = json(&store, &["log", "primed"]).to_string();
     assert!(log.contains("priors/primed_groups"), "{log}");
+
+    priors_on_the_command_line_match_the_stages(&store, dir.path());
 
     // Both are cached like any stage: a rerun runs nothing, a new weight reruns the priors and their reader only.
     let again = json(&store, &["run", &p]);

@@ -8,8 +8,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::Global;
+use crate::stages::align_priors::{LangPair, PRIOR_COLUMNS, priors_table, read_priors};
 use alinea_align::{
-    AlignError, Alignment, BayesModel, BayesParams, Corpus, Ibm2Params, Method, Model,
+    AlignError, Alignment, BayesModel, BayesParams, Corpus, Ibm2Params, Method, Model, Priors,
     TokenizeMode, aer, align_bayes_interned, align_bayes_interned_bidirectional, align_interned,
     length_limit, pharaoh, symmetrize_runs, tokenize,
 };
@@ -48,6 +49,22 @@ pub struct AlignArgs {
     /// '{"samplers": 4, "seed": 1}')
     #[arg(long, value_name = "JSON")]
     params: Option<String>,
+    /// Learn the Bayesian aligner's priors from the two directions aligned here (any model; needs --symmetrize)
+    /// and write them to FILE as Parquet, in the table format of the align.priors stage: reuse them with --priors
+    /// on another corpus of the same language pair, or read them in pandas, polars or duckdb
+    #[arg(long, value_name = "FILE", requires = "symmetrize")]
+    save_priors: Option<PathBuf>,
+    /// Raise the Bayesian model's Dirichlet priors by the pseudo-counts of a priors table (written by
+    /// --save-priors, or an align.priors stage's table from `alinea export STAGE.priors -o FILE`): align a small or
+    /// noisy corpus with what a large one taught. Needs --model hmm or fertility; words match by text, so use the
+    /// --tokenize and --lowercase the priors were learned with
+    #[arg(long, value_name = "FILE")]
+    priors: Option<PathBuf>,
+    /// The language pair SRC-TGT (e.g. be-en) the priors of --save-priors are filed under, and the one read from
+    /// a --priors table holding several [default: the extensions of --src and --tgt, as train.be / train.en;
+    /// with --priors, the table's only pair]
+    #[arg(long, value_name = "SRC-TGT")]
+    langs: Option<String>,
     /// Output file (Pharaoh `i-j`, 0-based, one line per input line; empty line for a skipped pair) [default:
     /// stdout]. With --json and -o, a JSON summary (sentences, skipped, links, final tension, seconds) is printed
     #[arg(short = 'o', long = "output")]
@@ -179,6 +196,113 @@ fn read_corpus(args: &AlignArgs, limit: usize, mode: TokenizeMode) -> anyhow::Re
     })
 }
 
+/// The language pair `--langs` names, else the one the file extensions name (`train.be`, `train.en`); `None`
+/// when neither does. The second value says whether `--langs` named it.
+fn named_langs(args: &AlignArgs) -> anyhow::Result<(Option<LangPair>, bool)> {
+    if let Some(text) = &args.langs {
+        let pair = text
+            .split_once('-')
+            .filter(|(s, t)| !s.is_empty() && !t.is_empty() && !t.contains('-'))
+            .with_context(|| {
+                format!("--langs `{text}`: expected SRC-TGT, two language codes joined by `-` (e.g. be-en)")
+            })?;
+        return Ok((Some((pair.0.to_string(), pair.1.to_string())), true));
+    }
+    let code = |p: &Path| {
+        let ext = p.extension()?.to_str()?;
+        is_language_code(ext).then(|| ext.to_string())
+    };
+    let pair = match (code(&args.src), code(&args.tgt)) {
+        (Some(s), Some(t)) if s != t => Some((s, t)),
+        _ => None,
+    };
+    Ok((pair, false))
+}
+
+/// An ISO 639-1 or 639-3 code (`be`, `bel`), optionally with a script as FLORES-200 writes them (`zho_Hans`),
+/// and not one of the extensions corpus files commonly carry.
+fn is_language_code(ext: &str) -> bool {
+    let (lang, script) = ext.split_once('_').unwrap_or((ext, ""));
+    let lang_ok = (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_lowercase());
+    let script_ok = script.is_empty()
+        || (script.len() == 4
+            && script.starts_with(|c: char| c.is_ascii_uppercase())
+            && script[1..].bytes().all(|b| b.is_ascii_lowercase()));
+    lang_ok && script_ok && !matches!(lang, "src" | "tgt" | "txt" | "tok" | "raw" | "gz" | "xz")
+}
+
+/// The priors `--priors` names: the table's entry for `langs` when `--langs` named it, else its only language
+/// pair, else the pair the file extensions name. Words are lowercased when `lowercase`.
+fn load_priors(
+    path: &Path,
+    lowercase: bool,
+    (langs, explicit): &(Option<LangPair>, bool),
+) -> anyhow::Result<(LangPair, Priors)> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).with_context(|| format!("--priors: cannot read {shown}"))?;
+    let table = alinea_engine::table::decode_parquet(bytes)
+        .with_context(|| format!("--priors: {shown} is not a Parquet table"))?;
+    alinea_engine::contract::check_columns(&table, PRIOR_COLUMNS).map_err(|m| {
+        anyhow::anyhow!(
+            "--priors: {shown} is not a priors table ({m}); write one with --save-priors or export an \
+             align.priors stage's table"
+        )
+    })?;
+    let mut by_langs = read_priors(&table, "priors", lowercase).map_err(|e| match e {
+        alinea_engine::StageError::Input { message, .. } => {
+            anyhow::anyhow!("--priors: {shown}: {message}")
+        }
+        other => anyhow::Error::new(other).context(format!("--priors: reading {shown}")),
+    })?;
+    let held: Vec<String> = by_langs.keys().map(|(s, t)| format!("{s}-{t}")).collect();
+    let held = held.join(", ");
+    if by_langs.is_empty() {
+        bail!("--priors: {shown} holds no priors (an empty table)");
+    }
+    let chosen = match langs {
+        Some(l) if *explicit || by_langs.len() > 1 => {
+            by_langs.remove_entry(l).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--priors: {shown} has no priors for {}-{}; it holds {held} (choose with --langs SRC-TGT)",
+                    l.0,
+                    l.1
+                )
+            })?
+        }
+        _ if by_langs.len() == 1 => by_langs.pop_first().expect("one entry"),
+        _ => bail!(
+            "--priors: {shown} holds priors for {} language pairs ({held}): choose one with --langs SRC-TGT",
+            by_langs.len(),
+        ),
+    };
+    if let Some((s, t)) = langs.as_ref().filter(|l| **l != chosen.0) {
+        eprintln!(
+            "warning: the files look like {s}-{t}, but {shown} holds {}-{} priors only; using them",
+            chosen.0.0, chosen.0.1
+        );
+    }
+    Ok(chosen)
+}
+
+/// Learns the priors of `forward` and `reverse` (aligned on `corpus`) and writes them to `path` as the
+/// align.priors table of `langs`. Returns the number of entries written.
+fn save_priors(
+    path: &Path,
+    langs: &LangPair,
+    corpus: &Corpus,
+    forward: &Alignment,
+    reverse: &Alignment,
+) -> anyhow::Result<usize> {
+    let priors = Priors::learn_interned(corpus, forward, reverse, 1.0).context("--save-priors")?;
+    let mut table =
+        priors_table([(langs, &priors)]).context("--save-priors: building the table")?;
+    drop(priors);
+    super::inspect::write_exported_with(path, |w| {
+        Ok(alinea_engine::table::encode_parquet_into(&mut table, w)?)
+    })?;
+    Ok(table.height())
+}
+
 /// Skipped lines printed one by one before the rest are summarised.
 const SHOWN_SKIPS: usize = 5;
 
@@ -205,11 +329,31 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
         Chosen::Ibm2(p) => length_limit(p.max_sentence_len, true),
         Chosen::Bayes(p) => length_limit(p.max_sentence_len, false),
     };
+    // Every flag is checked before the corpus is read: a mistake should not cost an alignment run.
+    let langs = named_langs(&args)?;
+    if args.save_priors.is_some() && langs.0.is_none() {
+        bail!(
+            "--save-priors: name the language pair with --langs SRC-TGT (file extensions would name it, as in \
+             train.be / train.en; {} and {} name none)",
+            args.src.display(),
+            args.tgt.display()
+        );
+    }
+    let priors = match (&args.priors, &chosen) {
+        (None, _) => None,
+        (Some(_), Chosen::Ibm2(_)) => bail!(
+            "--priors: priors are for the Bayesian models (IBM Model 2 has no Dirichlet parameters to raise): \
+             add --model hmm or --model fertility"
+        ),
+        (Some(path), Chosen::Bayes(_)) => Some(load_priors(path, args.lowercase, &langs)?),
+    };
+    let primed = priors.as_ref().map(|(_, p)| p);
     let corpus = read_corpus(&args, limit, mode)?;
     let direction = |reverse: bool| match &chosen {
         Chosen::Ibm2(p) => align_interned(&corpus, p, reverse),
-        Chosen::Bayes(p) => align_bayes_interned(&corpus, p, reverse),
+        Chosen::Bayes(p) => align_bayes_interned(&corpus, p, reverse, primed),
     };
+    let mut saved = None;
     let (links, runs): (Vec<Vec<(u32, u32)>>, Vec<Alignment>) = match method {
         Some(m) => {
             let (f, r) = match &chosen {
@@ -223,9 +367,13 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
                 }
                 // Both directions at once: their samplers share one pool of jobs.
                 Chosen::Bayes(p) => {
-                    align_bayes_interned_bidirectional(&corpus, p, None).map_err(named)?
+                    align_bayes_interned_bidirectional(&corpus, p, primed).map_err(named)?
                 }
             };
+            if let (Some(path), Some(langs)) = (&args.save_priors, &langs.0) {
+                let entries = save_priors(path, langs, &corpus, &f, &r)?;
+                saved = Some((path, langs, entries));
+            }
             (symmetrize_runs(&f, &r, m)?, vec![f, r])
         }
         None => {
@@ -250,6 +398,12 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
         "final_tension": runs.iter().map(|a| a.stats.final_tension).collect::<Vec<_>>(),
         "threads": global.threads(),
         "seconds": started.elapsed().as_secs_f64(),
+        "priors_read": priors.as_ref().map(|((s, t), _)| serde_json::json!({
+            "path": args.priors, "langs": format!("{s}-{t}"),
+        })),
+        "priors_written": saved.as_ref().map(|(path, (s, t), entries)| serde_json::json!({
+            "path": path, "langs": format!("{s}-{t}"), "entries": entries,
+        })),
     });
     if global.json && args.output.is_some() {
         outln!("{}", serde_json::to_string(&summary)?);
@@ -265,6 +419,18 @@ pub fn align(global: &Global, args: AlignArgs) -> anyhow::Result<ExitCode> {
                 String::new()
             },
             started.elapsed().as_secs_f64()
+        );
+    }
+    if let Some(((s, t), _)) = &priors {
+        eprintln!(
+            "primed with the {s}-{t} priors of {}",
+            args.priors.as_ref().expect("read").display()
+        );
+    }
+    if let Some((path, (s, t), entries)) = &saved {
+        eprintln!(
+            "{s}-{t} priors ({entries} entries) written to {}",
+            path.display()
         );
     }
     for s in st.skipped.iter().take(SHOWN_SKIPS) {

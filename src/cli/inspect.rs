@@ -58,7 +58,7 @@ fn write_exported(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// Writes an exported file through `write` into a temporary file beside `path`, then renames it into place
 /// (a reader never sees half a file; a failed export leaves no file), mode 0644 like any file a user makes.
 /// Streams: an export of a paper-scale training set never holds the whole file in memory. Returns its size.
-fn write_exported_with(
+pub(super) fn write_exported_with(
     path: &std::path::Path,
     write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {

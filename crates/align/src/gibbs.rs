@@ -1349,14 +1349,21 @@ pub fn align_bayes_corpus<S: AsRef<str> + Sync>(
 }
 
 /// Aligns one direction of an interned corpus with the Bayesian model (`params.max_sentence_len` is not used:
-/// the corpus's own limit applies).
+/// the corpus's own limit applies), its Dirichlet priors raised by that direction's pseudo-counts in `priors`.
 pub fn align_bayes_interned(
     corpus: &Corpus,
     params: &BayesParams,
     reverse: bool,
+    priors: Option<&Priors>,
 ) -> Result<Alignment, AlignError> {
     params.validate()?;
-    Ok(run_directions(corpus, params, &[(reverse, None)]).remove(0))
+    let direction = if reverse {
+        Direction::Reverse
+    } else {
+        Direction::Forward
+    };
+    let priors = priors.map(|p| p.direction(direction));
+    Ok(run_directions(corpus, params, &[(reverse, priors)]).remove(0))
 }
 
 /// Aligns in both directions with the Bayesian model, interning the corpus once. Returns (forward, reverse); links
@@ -1723,7 +1730,7 @@ mod tests {
             ..Default::default()
         };
         let key = |a: &Alignment| (a.reverse, a.links(), a.sentences.clone());
-        let one = |reverse| key(&align_bayes_interned(&corpus, &p, reverse).unwrap());
+        let one = |reverse| key(&align_bayes_interned(&corpus, &p, reverse, None).unwrap());
         let (want_f, want_r) = (one(false), one(true));
         for threads in [1, 2, 3] {
             let pool = rayon::ThreadPoolBuilder::new()

@@ -251,6 +251,17 @@ pub(crate) struct Vocab {
     pub(crate) index: FxHashMap<Box<str>, u32>,
 }
 
+impl Vocab {
+    /// The words by id: `words()[id]` is the word interned as `id` (index 0, NULL's id, is empty).
+    pub(crate) fn words(&self) -> Vec<&str> {
+        let mut words = vec![""; self.index.len() + 1];
+        for (word, &id) in &self.index {
+            words[id as usize] = word;
+        }
+        words
+    }
+}
+
 /// The trained translation table of one direction, for scoring arbitrary word pairs.
 #[derive(Debug)]
 pub struct TranslationTable {

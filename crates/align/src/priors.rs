@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AlignError;
+use crate::ibm2::{Alignment, Corpus};
 
 /// One direction of an alignment model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -265,12 +266,7 @@ impl Priors {
         reverse: &[Vec<(u32, u32)>],
         weight: f64,
     ) -> Result<Self, AlignError> {
-        if !(weight > 0.0 && weight.is_finite()) {
-            return Err(AlignError::InvalidParam {
-                field: "weight",
-                reason: format!("must be a finite number > 0, got {weight}"),
-            });
-        }
+        check_weight(weight)?;
         let n = src.len();
         if tgt.len() != n || forward.len() != n || reverse.len() != n {
             return Err(AlignError::PriorInput {
@@ -285,31 +281,101 @@ impl Priors {
         }
         let mut p = Priors::default();
         for k in 0..n {
-            let (s, t) = (&src[k], &tgt[k]);
-            for (name, links) in [("forward", &forward[k]), ("reverse", &reverse[k])] {
-                if let Some(&(i, j)) = links
-                    .iter()
-                    .find(|&&(i, j)| i as usize >= s.len() || j as usize >= t.len())
-                {
-                    return Err(AlignError::PriorInput {
-                        pair: k,
-                        reason: format!(
-                            "{name} link {i}-{j} is outside a pair of {} source and {} target tokens",
-                            s.len(),
-                            t.len()
-                        ),
-                    });
-                }
-            }
-            p.forward.count_pair(s, t, &forward[k]);
-            let flipped: Vec<(u32, u32)> = reverse[k].iter().map(|&(i, j)| (j, i)).collect();
-            p.reverse.count_pair(t, s, &flipped);
+            p.count_pair(k, &src[k], &tgt[k], &forward[k], &reverse[k])?;
         }
-        if weight != 1.0 {
-            p.forward.scale(weight);
-            p.reverse.scale(weight);
-        }
+        p.scale(weight);
         Ok(p)
+    }
+
+    /// [`Priors::learn`] on an interned corpus and the two directions aligned on it (`forward`, `reverse`: as
+    /// [`crate::align_interned`] or the Bayesian aligner return them, links in src-tgt orientation). Skipped pairs
+    /// are left out. Words are the corpus's interned forms (lowercased when it was built lowercased); no string is
+    /// kept per token, so this serves a corpus whose text was freed after interning.
+    pub fn learn_interned(
+        corpus: &Corpus,
+        forward: &Alignment,
+        reverse: &Alignment,
+        weight: f64,
+    ) -> Result<Self, AlignError> {
+        check_weight(weight)?;
+        let n = corpus.len();
+        for (name, run) in [("forward", forward), ("reverse", reverse)] {
+            if run.sentences.len() != n {
+                return Err(AlignError::PriorInput {
+                    pair: n.min(run.sentences.len()),
+                    reason: format!(
+                        "the {name} alignment has {} sentences, the corpus {n}: align both directions on this corpus",
+                        run.sentences.len()
+                    ),
+                });
+            }
+        }
+        let (src_words, tgt_words) = (corpus.src_vocab.words(), corpus.tgt_vocab.words());
+        let spell = |words: &[&'_ str], ids: &[u32]| -> Vec<String> {
+            ids.iter()
+                .map(|&id| words[id as usize].to_string())
+                .collect()
+        };
+        let mut p = Priors::default();
+        for k in 0..n {
+            let (s, t) = corpus.pair_ids(k);
+            if s.is_empty() {
+                continue;
+            }
+            let (s, t) = (spell(&src_words, s), spell(&tgt_words, t));
+            let (f, r) = (forward.sentences.get(k), reverse.sentences.get(k));
+            p.count_pair(k, &s, &t, f.links, r.links)?;
+        }
+        p.scale(weight);
+        Ok(p)
+    }
+
+    /// Counts pair `k` (tokens `s`, `t`; both directions' links in src-tgt orientation) into both directions.
+    fn count_pair<S: AsRef<str>>(
+        &mut self,
+        k: usize,
+        s: &[S],
+        t: &[S],
+        forward: &[(u32, u32)],
+        reverse: &[(u32, u32)],
+    ) -> Result<(), AlignError> {
+        for (name, links) in [("forward", forward), ("reverse", reverse)] {
+            if let Some(&(i, j)) = links
+                .iter()
+                .find(|&&(i, j)| i as usize >= s.len() || j as usize >= t.len())
+            {
+                return Err(AlignError::PriorInput {
+                    pair: k,
+                    reason: format!(
+                        "{name} link {i}-{j} is outside a pair of {} source and {} target tokens",
+                        s.len(),
+                        t.len()
+                    ),
+                });
+            }
+        }
+        self.forward.count_pair(s, t, forward);
+        let flipped: Vec<(u32, u32)> = reverse.iter().map(|&(i, j)| (j, i)).collect();
+        self.reverse.count_pair(t, s, &flipped);
+        Ok(())
+    }
+
+    fn scale(&mut self, weight: f64) {
+        if weight != 1.0 {
+            self.forward.scale(weight);
+            self.reverse.scale(weight);
+        }
+    }
+}
+
+fn check_weight(weight: f64) -> Result<(), AlignError> {
+    if weight > 0.0 && weight.is_finite() {
+        Ok(())
+    } else {
+        Err(AlignError::InvalidParam {
+            field: "weight",
+            reason: format!("must be a finite number > 0, got {weight}"),
+        })
     }
 }
 

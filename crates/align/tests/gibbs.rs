@@ -288,3 +288,43 @@ fn schedule_scales_with_the_corpus() {
     };
     assert_eq!(hmm.schedule(5), [2, 10, 0]);
 }
+
+#[test]
+fn priors_learned_from_the_interned_corpus_equal_those_learned_from_tokens() {
+    // ro-en with an empty side spliced in: the skipped pair must be left out by both paths.
+    let (mut src, mut tgt, _) = protocol("roen");
+    src.insert(7, vec![]);
+    tgt.insert(7, vec!["orphan".to_string()]);
+    let p = BayesParams {
+        samplers: 1,
+        ..BayesParams::default()
+    };
+    let limit = length_limit(p.max_sentence_len, false);
+    let corpus = Corpus::from_tokens(&src, &tgt, limit).unwrap();
+    let (f, r) = align_bayes_interned_bidirectional(&corpus, &p, None).unwrap();
+    let interned = Priors::learn_interned(&corpus, &f, &r, 0.5).unwrap();
+    let kept: Vec<usize> = (0..src.len()).filter(|&k| !src[k].is_empty()).collect();
+    let pick = |v: &[Vec<String>]| kept.iter().map(|&k| v[k].clone()).collect::<Vec<_>>();
+    let links = |a: &Alignment| {
+        kept.iter()
+            .map(|&k| a.sentences.get(k).links.to_vec())
+            .collect::<Vec<_>>()
+    };
+    let from_tokens = Priors::learn(&pick(&src), &pick(&tgt), &links(&f), &links(&r), 0.5).unwrap();
+    assert_eq!(interned, from_tokens);
+    let generated: usize = kept.iter().map(|&k| tgt[k].len()).sum();
+    assert_eq!(
+        interned.forward.translation.values().sum::<f64>(),
+        0.5 * generated as f64
+    );
+
+    // Alignments of another corpus are refused, not miscounted.
+    let other = Corpus::from_tokens(&src[..100], &tgt[..100], limit).unwrap();
+    let e = Priors::learn_interned(&other, &f, &r, 1.0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("forward alignment has") && e.contains("corpus 100"),
+        "{e}"
+    );
+}

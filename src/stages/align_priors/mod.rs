@@ -174,6 +174,12 @@ impl PriorRows {
         }
     }
 
+    /// Both directions of one language pair's priors.
+    fn push_both(&mut self, langs: &LangPair, priors: &Priors) {
+        self.push(langs, "forward", &priors.forward);
+        self.push(langs, "reverse", &priors.reverse);
+    }
+
     fn frame(self) -> PolarsResult<DataFrame> {
         DataFrame::new_infer_height(vec![
             Column::new("src_lang".into(), self.src_lang),
@@ -239,13 +245,24 @@ value = φ). Stats: rows_in = alignment rows, rows_out = prior entries; counters
                     langs.0, langs.1
                 )))?;
             stats.count(&format!("pairs/{}-{}", langs.0, langs.1), g.src.len() as u64);
-            rows.push(langs, "forward", &priors.forward);
-            rows.push(langs, "reverse", &priors.reverse);
+            rows.push_both(langs, &priors);
         }
         let out = rows.frame()?;
         stats.rows_out = out.height() as u64;
         Ok(Outputs::table("priors", out, stats))
     }
+}
+
+/// The `priors` table (the stage's output) of priors learned elsewhere, one language pair after another: what
+/// `alinea align --save-priors` writes, so that the stage's readers and the command line share one format.
+pub fn priors_table<'a>(
+    groups: impl IntoIterator<Item = (&'a LangPair, &'a Priors)>,
+) -> PolarsResult<DataFrame> {
+    let mut rows = PriorRows::default();
+    for (langs, priors) in groups {
+        rows.push_both(langs, priors);
+    }
+    rows.frame()
 }
 
 /// The priors of a `priors` table by (src_lang, tgt_lang), words lowercased when `lowercase` (entries that become
@@ -339,10 +356,7 @@ mod tests {
 
     fn table(p: &Priors) -> DataFrame {
         let langs = ("en".to_string(), "fr".to_string());
-        let mut rows = PriorRows::default();
-        rows.push(&langs, "forward", &p.forward);
-        rows.push(&langs, "reverse", &p.reverse);
-        rows.frame().unwrap()
+        priors_table([(&langs, p)]).unwrap()
     }
 
     #[test]
