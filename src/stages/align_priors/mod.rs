@@ -134,50 +134,46 @@ fn groups(df: &DataFrame) -> Result<(BTreeMap<LangPair, Group>, u64), StageError
     Ok((out, n_skipped))
 }
 
-/// The rows of one direction's priors, appended column by column.
+/// The rows of a priors table, appended column by column. Words are borrowed from the priors: a paper-scale table
+/// has millions of entries, and a copy of every word per row was most of the peak memory of writing one.
 #[derive(Default)]
-struct PriorRows {
-    src_lang: Vec<String>,
-    tgt_lang: Vec<String>,
+struct PriorRows<'a> {
+    src_lang: Vec<&'a str>,
+    tgt_lang: Vec<&'a str>,
     direction: Vec<&'static str>,
     kind: Vec<&'static str>,
-    conditioning: Vec<Option<String>>,
-    generated: Vec<Option<String>>,
+    conditioning: Vec<Option<&'a str>>,
+    generated: Vec<Option<&'a str>>,
     value: Vec<Option<i64>>,
     count: Vec<f64>,
 }
 
-impl PriorRows {
-    fn push(&mut self, langs: &LangPair, direction: &'static str, p: &DirectionPriors) {
-        use alinea_align::PriorKind;
-        for (kind, count) in p.entries() {
-            let (conditioning, generated, value) = match &kind {
-                PriorKind::Translation {
-                    conditioning,
-                    generated,
-                } => (conditioning.clone(), Some(generated.clone()), None),
-                PriorKind::Jump(d) => (None, None, Some(*d)),
-                PriorKind::Null => (None, None, None),
-                PriorKind::Fertility {
-                    conditioning,
-                    fertility,
-                } => (Some(conditioning.clone()), None, Some(i64::from(*fertility))),
-            };
-            self.src_lang.push(langs.0.clone());
-            self.tgt_lang.push(langs.1.clone());
+impl<'a> PriorRows<'a> {
+    /// One direction's entries, in [`DirectionPriors::entries`]'s order: translation (by words), jump (by
+    /// width), null, fertility (by word, φ).
+    fn push(&mut self, langs: &'a LangPair, direction: &'static str, p: &'a DirectionPriors) {
+        let mut row = |kind, conditioning, generated, value, count| {
+            self.src_lang.push(&langs.0);
+            self.tgt_lang.push(&langs.1);
             self.direction.push(direction);
-            self.kind.push(kind.name());
+            self.kind.push(kind);
             self.conditioning.push(conditioning);
             self.generated.push(generated);
             self.value.push(value);
             self.count.push(count);
+        };
+        for ((e, f), &c) in &p.translation {
+            row("translation", e.as_deref(), Some(f.as_str()), None, c);
         }
-    }
-
-    /// Both directions of one language pair's priors.
-    fn push_both(&mut self, langs: &LangPair, priors: &Priors) {
-        self.push(langs, "forward", &priors.forward);
-        self.push(langs, "reverse", &priors.reverse);
+        for (&d, &c) in &p.jump {
+            row("jump", None, None, Some(d), c);
+        }
+        if p.null > 0.0 {
+            row("null", None, None, None, p.null);
+        }
+        for ((e, phi), &c) in &p.fertility {
+            row("fertility", Some(e.as_str()), None, Some(i64::from(*phi)), c);
+        }
     }
 
     fn frame(self) -> PolarsResult<DataFrame> {
@@ -237,7 +233,7 @@ value = φ). Stats: rows_in = alignment rows, rows_out = prior entries; counters
         let (groups, skipped) = groups(&df)?;
         drop(df);
         stats.count("skipped", skipped);
-        let mut rows = PriorRows::default();
+        let mut learned = Vec::with_capacity(groups.len());
         for (langs, g) in &groups {
             let priors = Priors::learn(&g.src, &g.tgt, &g.forward, &g.reverse, p.weight)
                 .map_err(StageError::with(format!(
@@ -245,9 +241,9 @@ value = φ). Stats: rows_in = alignment rows, rows_out = prior entries; counters
                     langs.0, langs.1
                 )))?;
             stats.count(&format!("pairs/{}-{}", langs.0, langs.1), g.src.len() as u64);
-            rows.push_both(langs, &priors);
+            learned.push((langs, priors));
         }
-        let out = rows.frame()?;
+        let out = priors_table(learned.iter().map(|(langs, priors)| (*langs, priors)))?;
         stats.rows_out = out.height() as u64;
         Ok(Outputs::table("priors", out, stats))
     }
@@ -260,7 +256,8 @@ pub fn priors_table<'a>(
 ) -> PolarsResult<DataFrame> {
     let mut rows = PriorRows::default();
     for (langs, priors) in groups {
-        rows.push_both(langs, priors);
+        rows.push(langs, "forward", &priors.forward);
+        rows.push(langs, "reverse", &priors.reverse);
     }
     rows.frame()
 }
