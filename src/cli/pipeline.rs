@@ -51,6 +51,26 @@ pub struct RunArgs {
     /// Run every stage twice (a cached one: once more) and report outputs whose digests differ; exit 1 if any
     #[arg(long)]
     check_determinism: bool,
+    /// Memory the stages running here at once may declare together (`resources = { mem = "14G" }` in a stage's
+    /// table, Slurm's syntax): a stage waits until its declared memory fits, so `-j` never runs two large ones
+    /// past it; one larger than the whole budget runs alone. Stages that declare nothing are not held back.
+    /// `none` turns the limit off [default: this machine's memory]
+    #[arg(long, value_name = "SIZE", env = "ALINEA_MEM")]
+    mem: Option<String>,
+}
+
+/// The bytes of `--mem`: `none` for no limit, else a size, by default the machine's memory.
+fn memory_budget(flag: Option<&str>) -> anyhow::Result<Option<u64>> {
+    match flag {
+        Some("none") => Ok(None),
+        Some(size) => {
+            let size: alinea_engine::memory::MemSize = size
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--mem {e}, or `none`"))?;
+            Ok(Some(size.bytes()))
+        }
+        None => Ok(alinea_engine::memory::machine_memory()),
+    }
 }
 
 impl RunArgs {
@@ -73,6 +93,7 @@ impl RunArgs {
             no_wait: false,
             executor: None,
             check_determinism: false,
+            mem: None,
         }
     }
 }
@@ -269,6 +290,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         check_determinism: args.check_determinism,
         force: force.clone(),
         overall,
+        memory: memory_budget(args.mem.as_deref())?,
     };
     let report = exec::run(&plan, &registry, &store, &opts, &progress)?;
     let request = super::runs::RunRequest {

@@ -42,6 +42,9 @@ pub struct RunOptions {
     /// How the run's overall progress (done / running / queued of N, elapsed) is shown. Display only: it never
     /// reaches a key, a record or an output.
     pub overall: OverallProgress,
+    /// Bytes the stages running here at once may declare in `resources.mem` together ([`crate::memory`]);
+    /// `None`: no limit.
+    pub memory: Option<u64>,
 }
 
 /// How [`run`] shows its overall progress on stderr.
@@ -312,6 +315,8 @@ pub fn execute_job(
         root: &spec.root,
         progress,
         threads: spec.threads,
+        // A cluster job has its allocation to itself: Slurm enforces its `--mem`.
+        memory: None,
     };
     execute(env, &stage, kind, spec.components, &spec.key, spec.inputs)
 }
@@ -613,6 +618,7 @@ fn determinism_check(
 ) -> Result<Vec<String>, StageError> {
     let dir = env.store.work_dir(&format!("{}.again", record.key));
     let _ = std::fs::remove_dir_all(&dir);
+    let _memory = env.hold_memory(stage);
     let again = run_kind(env, stage, kind, inputs, dir.clone()).and_then(|o| digests_of(&o));
     let _ = std::fs::remove_dir_all(&dir);
     let again = again?;
@@ -722,6 +728,16 @@ struct RunEnv<'a> {
     root: &'a Path,
     progress: &'a MultiProgress,
     threads: usize,
+    /// The run's memory budget, which every local execution of a stage that declares `resources.mem` waits on.
+    memory: Option<&'a crate::memory::MemoryBudget>,
+}
+
+impl RunEnv<'_> {
+    /// Holds the memory `stage` declares until the grant is dropped (at once when it declares none).
+    fn hold_memory(&self, stage: &PlannedStage) -> Option<crate::memory::MemoryGrant<'_>> {
+        let need = stage.resources.mem.as_ref()?.bytes();
+        Some(self.memory?.acquire(need))
+    }
 }
 
 /// Runs the kind on resolved inputs with `work_dir` as its scratch space and checks what it produced against
@@ -782,6 +798,8 @@ fn execute(
     inputs: ResolvedInputs,
 ) -> Result<ActionRecord, StageError> {
     let (store, threads) = (env.store, env.threads);
+    // Held until the outputs are stored: the tables are in memory until then.
+    let _memory = env.hold_memory(stage);
     let started_at = unix_now();
     let t0 = Instant::now();
     let work_dir = store.work_dir(key);
@@ -894,11 +912,13 @@ pub fn run(
     let stat_cache = Mutex::new(StatCache::load(&stat_path));
     // Absolute, because commands run in a scratch directory and are handed paths below the root.
     let root = std::path::absolute(&plan.root).unwrap_or_else(|_| plan.root.clone());
+    let budget = opts.memory.map(crate::memory::MemoryBudget::new);
     let env = RunEnv {
         store,
         root: &root,
         progress,
         threads: opts.threads,
+        memory: budget.as_ref(),
     };
     // A damaged ref must not block the pipeline: set aside (named in the report), its stages found by key.
     let (old_ref, ref_note) = store.get_ref_or_set_aside(&plan.name)?;

@@ -8,6 +8,7 @@ pub mod exec;
 pub mod files;
 pub mod help;
 pub mod key;
+pub mod memory;
 pub mod plan;
 pub mod remote;
 pub mod runs;

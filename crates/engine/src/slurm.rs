@@ -75,8 +75,9 @@ pub struct Resources {
     pub gpus: Option<u32>,
     /// CPUs of the task (`--cpus-per-task`).
     pub cpus: Option<u32>,
-    /// Memory (`--mem`, Slurm's syntax: `64G`, `500M`).
-    pub mem: Option<String>,
+    /// Memory (`--mem`, Slurm's syntax: `64G`, `500M`); the local executor also keeps the memory its running
+    /// stages declare within its budget ([`crate::memory`]).
+    pub mem: Option<crate::memory::MemSize>,
     /// Wall-time limit (`--time`, e.g. `24:00:00`).
     pub time: Option<String>,
     /// Node features (`--constraint`, e.g. `a100`).
@@ -166,7 +167,7 @@ fn allocation_options(spec: &ExecutorSpec, resources: &Resources, gpu_kind: bool
         resources.gpus_per_node.map(|g| g.to_string()),
     );
     opt("cpus-per-task", resources.cpus.map(|c| c.to_string()));
-    opt("mem", resources.mem.clone());
+    opt("mem", resources.mem.as_ref().map(ToString::to_string));
     opt("time", resources.time.clone());
     opt("constraint", resources.constraint.clone());
     opt("nodes", resources.nodes.map(|n| n.to_string()));
@@ -812,7 +813,7 @@ mod tests {
         let res = Resources {
             gpus: Some(0),
             cpus: Some(8),
-            mem: Some("64G".into()),
+            mem: Some("64G".parse().unwrap()),
             time: Some("24:00:00".into()),
             constraint: Some("a100".into()),
             partition: Some("gpu".into()),
