@@ -132,7 +132,7 @@ fn stages(data: &Path) -> Vec<(&'static str, String)> {
         ),
         (
             "train_set",
-            "[stages.train_set]\nkind = \"instruct.curriculum\"\ninputs = { tasks = [\"mt\", \"align_instr\"] }\nmatrix = { objective = [\"MT\", \"MT+Align\", \"Align->MT\", \"MT+Align->MT\"] }\n".into(),
+            "[stages.train_set]\nkind = \"instruct.curriculum\"\ninputs = { tasks = [\"mt\", \"align_instr\"] }\nmatrix = { objective = [\"MT\", \"MT+Align\", \"Align->MT\", \"MT+Align->MT\"] }\nresources = { mem = \"15G\" }\n".into(),
         ),
     ]
 }
