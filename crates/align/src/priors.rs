@@ -311,11 +311,10 @@ impl Priors {
             }
         }
         let (src_words, tgt_words) = (corpus.src_vocab.words(), corpus.tgt_vocab.words());
-        let spell = |words: &[&'_ str], ids: &[u32]| -> Vec<String> {
-            ids.iter()
-                .map(|&id| words[id as usize].to_string())
-                .collect()
-        };
+        // Borrowed words: the counting copies a word only into a new table entry.
+        fn spell<'w>(words: &[&'w str], ids: &[u32]) -> Vec<&'w str> {
+            ids.iter().map(|&id| words[id as usize]).collect()
+        }
         let mut p = Priors::default();
         for k in 0..n {
             let (s, t) = corpus.pair_ids(k);

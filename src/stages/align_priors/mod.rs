@@ -233,8 +233,9 @@ value = φ). Stats: rows_in = alignment rows, rows_out = prior entries; counters
         let (groups, skipped) = groups(&df)?;
         drop(df);
         stats.count("skipped", skipped);
+        // Each group's tokens are freed once counted: the table is built from the priors alone.
         let mut learned = Vec::with_capacity(groups.len());
-        for (langs, g) in &groups {
+        for (langs, g) in groups {
             let priors = Priors::learn(&g.src, &g.tgt, &g.forward, &g.reverse, p.weight)
                 .map_err(StageError::with(format!(
                     "align.priors, language pair {}-{}",
@@ -243,7 +244,7 @@ value = φ). Stats: rows_in = alignment rows, rows_out = prior entries; counters
             stats.count(&format!("pairs/{}-{}", langs.0, langs.1), g.src.len() as u64);
             learned.push((langs, priors));
         }
-        let out = priors_table(learned.iter().map(|(langs, priors)| (*langs, priors)))?;
+        let out = priors_table(learned.iter().map(|(langs, priors)| (langs, priors)))?;
         stats.rows_out = out.height() as u64;
         Ok(Outputs::table("priors", out, stats))
     }
