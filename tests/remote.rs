@@ -971,6 +971,86 @@ fn the_pipeline_file_names_its_remote_in_a_store_table() {
     );
 }
 
+/// The request count `alinea status --remote` prints, and how many stages it found on the remote.
+fn status_requests(backend: Backend, store: &Path, p: &str, url: &str) -> (u64, usize) {
+    let out = remote_alinea(backend, store)
+        .args(["status", p, "--remote", url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = text.lines().last().unwrap();
+    let number_before = |word: &str| -> u64 {
+        let head = summary.split(word).next().unwrap();
+        head.rsplit(|c: char| !c.is_ascii_digit())
+            .find(|t| !t.is_empty())
+            .unwrap_or_else(|| panic!("no count before `{word}` in {summary:?}"))
+            .parse()
+            .unwrap()
+    };
+    (number_before(" requests)"), number_before(" on ") as usize)
+}
+
+fn status_reads_the_remote_ref_not_one_record_per_stage(backend: Backend) {
+    let url = backend.bucket("status-ref");
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let first = run_json(
+        &mut remote_alinea(backend, &a),
+        &["run", &p, "--remote", &url],
+    );
+    let stages = first["stages"].as_array().unwrap().len();
+
+    // The remote ref carries each record's outputs exactly as the record on the remote names them.
+    let bucket = Bucket::new(backend, "status-ref");
+    let ref_key = "alinea/refs/remote.json";
+    let with_outputs = bucket.get(ref_key);
+    let rref: serde_json::Value = serde_json::from_slice(&with_outputs).unwrap();
+    for (name, sref) in rref["stages"].as_object().unwrap() {
+        let key = sref["key"].as_str().unwrap();
+        let rec: serde_json::Value =
+            serde_json::from_slice(&bucket.get(&format!("alinea/ac/{key}.json"))).unwrap();
+        assert_eq!(rref["outputs"][key], rec["outputs"], "stage {name}");
+    }
+
+    // From an empty store: every stage found on the remote with the ref and one listing of `ac/`, ...
+    let (with_ref, found) = status_requests(backend, &b, &p, &url);
+    assert_eq!(found, stages);
+    // ... where a ref without outputs (as earlier versions wrote it) costs one read per record instead.
+    let mut plain = rref.clone();
+    plain.as_object_mut().unwrap().remove("outputs");
+    bucket.put(ref_key, serde_json::to_vec(&plain).unwrap());
+    let (per_record, found) = status_requests(backend, &b, &p, &url);
+    assert_eq!(found, stages);
+    assert_eq!(
+        per_record - with_ref,
+        stages as u64 - 1,
+        "{per_record} vs {with_ref}"
+    );
+
+    // A record deleted under the ref is not taken from the ref: that stage and those below it are missing.
+    bucket.put(ref_key, with_outputs);
+    let gold_key = rref["stages"]["gold"]["key"].as_str().unwrap();
+    bucket.delete(&format!("alinea/ac/{gold_key}.json"));
+    let st = run_json(
+        &mut remote_alinea(backend, &b),
+        &["status", &p, "--remote", &url],
+    );
+    for s in st.as_array().unwrap() {
+        let want = if s["name"] == "gold" {
+            "missing"
+        } else {
+            "remote"
+        };
+        assert_eq!(s["state"], want, "{st}");
+    }
+}
+
 /// Each REAPI rule above, on every backend.
 macro_rules! on_every_backend {
     ($($rule:ident),* $(,)?) => {
@@ -991,4 +1071,5 @@ on_every_backend!(
     two_concurrent_runs_on_two_stores_against_one_bucket_both_end_consistent,
     uploads_are_idempotent_large_ones_multipart_and_existence_checks_bounded,
     a_failed_stage_is_never_pushed_and_the_ref_names_only_pushed_records,
+    status_reads_the_remote_ref_not_one_record_per_stage,
 );

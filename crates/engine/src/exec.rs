@@ -148,6 +148,14 @@ pub trait RemoteCache: Send + Sync + std::fmt::Debug {
     fn records(&self, keys: &[String]) -> Result<Vec<Option<ActionRecord>>, String> {
         keys.iter().map(|k| self.record(k)).collect()
     }
+    /// Action key -> outputs of the remote records that pipeline `pipeline`'s remote ref names and the remote
+    /// still holds, in a few requests; what it lacks, [`RemoteCache::records`] reads. Empty unless overridden.
+    fn pipeline_outputs(
+        &self,
+        _pipeline: &str,
+    ) -> Result<BTreeMap<String, Vec<OutputRef>>, String> {
+        Ok(BTreeMap::new())
+    }
     /// Which of these (digest, size) objects the remote lacks, in a bounded number of requests.
     fn missing(&self, objects: &[(String, u64)]) -> Result<Vec<String>, String>;
     /// The remote, for messages (no credentials).
@@ -1296,6 +1304,8 @@ pub fn status(
     let mut out: Vec<Option<StageStatus>> = vec![None; plan.stages.len()];
     // Index in `out` -> the remote record's objects, checked together at the end.
     let mut from_remote: Vec<(usize, Vec<(String, u64)>)> = Vec::new();
+    // The remote ref's record outputs, read once, when the first stage missing here is met.
+    let mut listed: Option<BTreeMap<String, Vec<OutputRef>>> = None;
     // Level by level (a stage's key needs its inputs' digests, known once the level above is decided), so that
     // the remote records of a whole level are read in one batch of parallel requests, not one request after
     // another (14k sequential existence checks took Snakemake 131 minutes: snakemake#3816).
@@ -1313,13 +1323,16 @@ pub fn status(
             .filter(|(_, k)| !k.local_ok)
             .map(|(_, k)| k.key.clone())
             .collect();
-        let mut remote_records: BTreeMap<String, ActionRecord> = match remote {
-            Some(r) if !wanted.is_empty() => wanted
-                .iter()
-                .cloned()
-                .zip(r.records(&wanted).map_err(ExecError::Remote)?)
-                .filter_map(|(k, rec)| Some((k, rec?)))
-                .collect(),
+        let mut remote_records: BTreeMap<String, Vec<OutputRef>> = match remote {
+            Some(r) if !wanted.is_empty() => {
+                let listed = match &listed {
+                    Some(l) => l,
+                    None => {
+                        listed.insert(r.pipeline_outputs(&plan.name).map_err(ExecError::Remote)?)
+                    }
+                };
+                remote_outputs(r, listed, &wanted)?
+            }
             _ => BTreeMap::new(),
         };
         for (i, k) in keyed {
@@ -1334,14 +1347,13 @@ pub fn status(
                     done.insert(stage.name.clone(), rec.outputs);
                     ("fresh", vec![])
                 }
-                (_, _, Some(rec)) => {
-                    let objects = rec
-                        .outputs
+                (_, _, Some(outputs)) => {
+                    let objects = outputs
                         .iter()
                         .map(|o| (o.digest.clone(), o.bytes))
                         .collect();
                     from_remote.push((i, objects));
-                    done.insert(stage.name.clone(), rec.outputs);
+                    done.insert(stage.name.clone(), outputs);
                     ("remote", vec![])
                 }
                 (Some(_), _, None) => (
@@ -1402,6 +1414,30 @@ pub fn status(
             other => other,
         };
     }
+    Ok(out)
+}
+
+/// Outputs of the remote records of `wanted`: from the remote ref's `listed` outputs where it has them, the rest
+/// read in one batch of parallel requests.
+fn remote_outputs(
+    remote: &dyn RemoteCache,
+    listed: &BTreeMap<String, Vec<OutputRef>>,
+    wanted: &[String],
+) -> Result<BTreeMap<String, Vec<OutputRef>>, ExecError> {
+    let (known, unknown): (Vec<&String>, Vec<&String>) =
+        wanted.iter().partition(|k| listed.contains_key(*k));
+    let unknown: Vec<String> = unknown.into_iter().cloned().collect();
+    let read = remote.records(&unknown).map_err(ExecError::Remote)?;
+    let mut out: BTreeMap<String, Vec<OutputRef>> = known
+        .into_iter()
+        .map(|k| (k.clone(), listed[k].clone()))
+        .collect();
+    out.extend(
+        unknown
+            .into_iter()
+            .zip(read)
+            .filter_map(|(k, rec)| Some((k, rec?.outputs))),
+    );
     Ok(out)
 }
 
