@@ -60,6 +60,25 @@ fn status_of(report: &serde_json::Value, stage: &str) -> (String, String) {
     )
 }
 
+/// Brings the two-node cluster up once per test process (`scripts/slurm-local.sh up-two`: nodes n1 and n2, each a
+/// network and host-name namespace of this machine with one CPU); returns its `SLURM_CONF`.
+fn two_nodes() -> &'static str {
+    static UP: Once = Once::new();
+    UP.call_once(|| {
+        cluster();
+        let out = Command::new(repo().join("scripts/slurm-local.sh"))
+            .arg("up-two")
+            .output()
+            .expect("run scripts/slurm-local.sh");
+        assert!(
+            out.status.success(),
+            "no two-node cluster: `scripts/slurm-local.sh up-two` failed (it needs root, iproute2 and unshare):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    "/etc/slurm/two-nodes.conf"
+}
+
 /// `alinea --json run` that may fail: its report.
 fn run_report(store: &Path, args: &[&str]) -> serde_json::Value {
     let out = alinea(store)
@@ -534,4 +553,55 @@ fn jobs_do_not_inherit_the_coordinators_thread_share_but_do_inherit_the_users() 
         !env.lines().any(|l| l.starts_with("RAYON_NUM_THREADS=")),
         "{env}"
     );
+}
+
+/// Two compute nodes, each with its own network address and host name (network and UTS namespaces, veth pairs on
+/// a bridge; `scripts/slurm-local.sh up-two`): one run's jobs land on both hosts, which exchange artifacts through
+/// the shared store, and the bytes equal a local run's. Each node has one CPU, so the instances of a matrix in
+/// flight together must go to both.
+#[test]
+fn stages_land_on_two_hosts_in_network_namespaces_with_a_local_runs_bytes() {
+    let conf = two_nodes();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(
+        dir.path(),
+        "twohosts",
+        "[stages.pick]\nkind = \"sample\"\ninputs = { pairs = \"flores\" }\nsplits = [\"dev\"]\nper_lang = 60\nlocal = false\n\
+         matrix = { seed = [1, 2, 3, 4] }\nresources = { cpus = 1, mem = \"500M\" }\n\
+         [stages.align]\nkind = \"align.ibm2\"\ninputs = { pairs = \"sample\" }\nlocal = false\nresources = { cpus = 1, mem = \"1G\" }\n",
+    );
+    let slurm = dir.path().join("slurm");
+    let out = alinea(&slurm)
+        .env("SLURM_CONF", conf)
+        .args(["--json", "run", &p, "-j", "4"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let on_slurm: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let local = run_report(&dir.path().join("local"), &[&p, "--executor", "local"]);
+    assert!(
+        statuses(&on_slurm).iter().all(|(_, s, _)| s == "ran"),
+        "{on_slurm}"
+    );
+    assert_eq!(keys_and_digests(&on_slurm), keys_and_digests(&local));
+    let mut nodes = std::collections::BTreeSet::new();
+    for stage in [
+        "flores", "sample", "pick_1", "pick_2", "pick_3", "pick_4", "align",
+    ] {
+        let job = json(&slurm, &["log", stage])["job"].clone();
+        let node = job["node"].as_str().unwrap_or_default().to_string();
+        assert!(
+            ["n1", "n2"].contains(&node.as_str()),
+            "{stage} ran on {job}"
+        );
+        // The job's own log was written on that host, into the shared store.
+        let log = std::fs::read_to_string(job["log"].as_str().unwrap()).unwrap();
+        assert!(log.contains("stored"), "{stage}: {log}");
+        nodes.insert(node);
+    }
+    assert_eq!(nodes.len(), 2, "every job on one host: {nodes:?}");
 }
