@@ -2,7 +2,8 @@
 //! munge; `.ci/run` installs them): artifacts byte-identical to a local run, the job recorded in provenance, the
 //! stage's own error from a failed job, Slurm's state for a job killed over its memory limit or cancelled, a rerun
 //! that resumes, a job over its time limit named TIMEOUT and not retried, and Ctrl-C leaving nothing in the queue.
-//! Accounting is off in that cluster: nothing depends on it.
+//! Accounting is off in that cluster: nothing depends on it. A second cluster (`up-two`) has two compute nodes in
+//! network namespaces of their own, on which one run's jobs land together.
 
 mod common;
 
