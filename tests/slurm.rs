@@ -606,3 +606,59 @@ fn stages_land_on_two_hosts_in_network_namespaces_with_a_local_runs_bytes() {
     }
     assert_eq!(nodes.len(), 2, "every job on one host: {nodes:?}");
 }
+
+/// A `command` stage on a two-node allocation (`resources = { nodes = 2 }`) runs one task per node through
+/// scripts/slurm-nodes.sh, which sets the rendezvous that torchrun, accelerate and DeepSpeed read (MASTER_ADDR of
+/// the first node, NODE_RANK, NNODES): the task on n2 reaches the one on n1 across the namespaces, as a second
+/// node's trainer reaches the first's TCP store. Python's standard library stands in for torch, which CI lacks.
+#[test]
+fn a_multi_node_command_runs_one_task_per_node_that_rendezvous_at_the_first() {
+    let conf = two_nodes();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(
+        dir.path(),
+        "multinode",
+        "[stages.ranks]\nkind = \"command\"\n\
+         run = [\"scripts/slurm-nodes.sh\", \"python3\", \"tests/data/slurm/rendezvous.py\", \"--out\", \"{out.ranks}\"]\n\
+         tools = [\"scripts/slurm-nodes.sh\", \"tests/data/slurm/rendezvous.py\"]\n\
+         outputs = { ranks = { table = \"jsonl\" } }\nlocal = false\nresources = { nodes = 2, cpus = 1, mem = \"500M\" }\n",
+    );
+    let store = dir.path().join("slurm");
+    let out = alinea(&store)
+        .env("SLURM_CONF", conf)
+        .args(["--json", "run", &p, "ranks"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = json(
+        &store,
+        &[
+            "query",
+            "SELECT rank, host, world, total FROM ranks ORDER BY rank",
+        ],
+    );
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            {"rank": 0, "host": "n1", "world": 2, "total": 11},
+            {"rank": 1, "host": "n2", "world": 2, "total": 11},
+        ]),
+        "one task per node, rank 1 reached rank 0"
+    );
+    // Outside an allocation the launcher says what is wrong instead of running one task.
+    let local = alinea(&dir.path().join("local"))
+        .env_remove("SLURM_JOB_ID")
+        .args(["run", &p, "ranks", "--executor", "local"])
+        .output()
+        .unwrap();
+    assert!(!local.status.success());
+    assert!(
+        String::from_utf8_lossy(&local.stderr).contains("not inside a Slurm allocation"),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+}

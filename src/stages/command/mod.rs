@@ -55,7 +55,9 @@ pub struct Params {
     /// Files (relative to the pipeline root) whose contents enter the cache key: the scripts the command runs.
     pub tools: Vec<String>,
     /// Environment variables passed to the command; their values (as digests) enter the cache key. The command
-    /// sees only these, `PATH`, `ALINEA_ROOT`, `ALINEA_SCRATCH` (its working directory) and `TMPDIR` (in its scratch).
+    /// sees only these, `PATH`, `ALINEA_ROOT`, `ALINEA_SCRATCH` (its working directory) and `TMPDIR` (in its scratch),
+    /// and in a Slurm job the allocation's `SLURM_*` variables (not in the key: they place the command, as
+    /// `resources` do).
     pub env: Vec<String>,
     /// The outputs, by name: `{ folder = true }`, `{ file = true }` or `{ table = "jsonl" | "csv" | "tsv" | "parquet" }`.
     /// The first table in name order is the stage's main output.
@@ -109,7 +111,10 @@ impl Stage for Command {
 Runs `run` (no shell) in a fresh scratch directory with the inputs materialized (tables as Parquet by default,
 hard-linked from the store, or written as jsonl/csv/tsv per `in_format`; blobs and folders hard-linked; paths as they
 are) and collects the declared outputs. The key covers the argv, the output and input-format declarations, the
-bytes of every file in `tools`, the values of the variables in `env`, and the inputs' digests. stdout and stderr
+bytes of every file in `tools`, the values of the variables in `env`, and the inputs' digests. In a Slurm job the
+command also sees the allocation's `SLURM_*` variables, outside the key, so that `srun` can start one task per node
+of a multi-node allocation (`resources = { nodes = 2 }`; scripts/slurm-nodes.sh sets up the rendezvous that
+torchrun, accelerate and DeepSpeed expect). stdout and stderr
 are streamed to log files as the command runs and kept with the record (`alinea log STAGE`). A non-zero exit, or a
 declared output that is missing or does not parse, fails the stage and caches nothing; the error shows the last
 lines of stderr. `alinea run --check-determinism` runs it twice and names outputs whose bytes differ.";
@@ -328,6 +333,17 @@ fn env_for(p: &Params, ctx: &StageCtx, scratch: &Scratch) -> Vec<(String, std::f
     for var in &p.env {
         if let Some(v) = std::env::var_os(var) {
             env.push((var.clone(), v));
+        }
+    }
+    // In a Slurm job, the allocation's own variables go through too, outside the key: like `resources`, they say
+    // where the command runs, not what it computes, and `srun` needs them to start a multi-node command's tasks
+    // inside the allocation (scripts/slurm-nodes.sh).
+    if std::env::var_os("SLURM_JOB_ID").is_some() {
+        for (var, value) in std::env::vars_os() {
+            let is_slurm = var.to_str().is_some_and(|v| v.starts_with("SLURM_"));
+            if is_slurm && !p.env.iter().any(|e| *e == var.to_string_lossy()) {
+                env.push((var.to_string_lossy().into_owned(), value));
+            }
         }
     }
     env.push(("ALINEA_ROOT".into(), ctx.root().as_os_str().to_owned()));
