@@ -129,6 +129,14 @@ net_up() {
   done
 }
 
+# Node names resolve, as a cluster's DNS makes them: distributed runtimes (gloo, NCCL) bind to the address their
+# host name resolves to, and fall back to 127.0.0.1, which the other node cannot reach.
+hosts_up() {
+  for i in 1 2; do
+    grep -q "^$net.1$i n$i\$" /etc/hosts || echo "$net.1$i n$i" >> /etc/hosts
+  done
+}
+
 write_two_conf() {
   local host mem
   host=$(hostname -s)
@@ -158,6 +166,7 @@ two_idle() {
 
 up_two() {
   up # the munge daemon, and the base slurm.conf the two-node one is derived from
+  hosts_up
   two_idle && return 0
   net_up
   write_two_conf
@@ -186,6 +195,9 @@ down_two() {
     ip netns del "alinea-n$i" 2>/dev/null || true
   done
   ip link del "$bridge" 2>/dev/null || true
+  # /etc/hosts may be a bind mount (containers): rewrite it in place rather than replacing the file.
+  grep -v "^$net\.1[12] n[12]\$" /etc/hosts > /etc/hosts.alinea || true
+  cat /etc/hosts.alinea > /etc/hosts && rm -f /etc/hosts.alinea
 }
 
 case "${1:-}" in

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Runs a command once on every node of the Slurm allocation it is in (one task per node, through srun), with the
 # rendezvous variables that distributed launchers expect: MASTER_ADDR and MASTER_PORT (the first node of the
-# allocation), NNODES, NODE_RANK, and the same as torchrun's own PET_* variables, so that
-#   scripts/slurm-nodes.sh torchrun --nproc-per-node=8 train.py …
+# allocation), NNODES, NODE_RANK, NPROC_PER_NODE (the GPUs Slurm gave each node, else 1), and the same as
+# torchrun's own PET_* variables, so that
+#   scripts/slurm-nodes.sh torchrun train.py …
 # needs no other flags. For a `command` stage with `resources = { nodes = N, gpus_per_node = G }` under
 # `--executor slurm` (see pipelines/examples/peft-lora-multinode.toml). accelerate launch takes them as
 #   scripts/slurm-nodes.sh sh -c 'accelerate launch --num_machines $NNODES --machine_rank $NODE_RANK \
@@ -22,8 +23,10 @@ MASTER_ADDR=${addr:-$first}
 # A port per job, so two jobs sharing a node do not collide.
 MASTER_PORT=${MASTER_PORT:-$((20000 + SLURM_JOB_ID % 20000))}
 NNODES=$nodes
-PET_MASTER_ADDR=$MASTER_ADDR PET_MASTER_PORT=$MASTER_PORT PET_NNODES=$nodes
-export MASTER_ADDR MASTER_PORT NNODES PET_MASTER_ADDR PET_MASTER_PORT PET_NNODES
+# One process per GPU Slurm gave each node (gpus_per_node), one on a CPU-only allocation.
+NPROC_PER_NODE=${NPROC_PER_NODE:-${SLURM_GPUS_ON_NODE:-1}}
+PET_MASTER_ADDR=$MASTER_ADDR PET_MASTER_PORT=$MASTER_PORT PET_NNODES=$nodes PET_NPROC_PER_NODE=$NPROC_PER_NODE
+export MASTER_ADDR MASTER_PORT NNODES NPROC_PER_NODE PET_MASTER_ADDR PET_MASTER_PORT PET_NNODES PET_NPROC_PER_NODE
 exec srun --nodes="$nodes" --ntasks="$nodes" --ntasks-per-node=1 --kill-on-bad-exit=1 \
   sh -c 'NODE_RANK=$SLURM_NODEID PET_NODE_RANK=$SLURM_NODEID; export NODE_RANK PET_NODE_RANK; exec "$@"' \
   slurm-nodes "$@"

@@ -180,6 +180,10 @@ def main():
                 )
         step_base += trainer.state.global_step
         print(f"phase {phase}: {len(examples)} examples, {trainer.state.global_step} steps", flush=True)
+    # Under torchrun (several processes, one or more nodes: scripts/slurm-nodes.sh) every rank trained the same
+    # replica and the loss above is already the mean over ranks; only the first writes the outputs.
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     # PEFT records the path the base was loaded from; inside a command stage that is a scratch directory, so the
     # adapter's bytes would depend on where the run happened (`--check-determinism` finds exactly this).
     base_name = args.base_model or os.path.basename(os.path.normpath(args.model))
@@ -192,7 +196,8 @@ def main():
     with open(args.loss, "w", encoding="utf-8") as f:
         for row in loss_rows:
             f.write(json.dumps(row) + "\n")
-    print(f"final loss {loss_rows[-1]['loss']:.4f} after {step_base} steps", flush=True)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    print(f"final loss {loss_rows[-1]['loss']:.4f} after {step_base} steps on {world} process(es)", flush=True)
 
 
 if __name__ == "__main__":

@@ -407,9 +407,11 @@ fn pick_outputs(
         }
         None => match slot_kind {
             SlotKind::Folder => all_blobs(),
+            // A stage with files is its files (a model, an adapter): its tables beside them are side products, such
+            // as a loss curve, which `stage.loss` names. A stage of tables only is its main table.
             SlotKind::Any => match outputs.iter().find(|o| o.kind == ObjectKind::Table) {
-                Some(t) => one(t),
-                None => all_blobs(),
+                Some(t) if outputs.iter().all(|o| o.kind == ObjectKind::Table) => one(t),
+                _ => all_blobs(),
             },
             _ => {
                 let default_kind = if slot_kind == SlotKind::Blob {

@@ -164,7 +164,10 @@ fn allocation_options(spec: &ExecutorSpec, resources: &Resources, gpu_kind: bool
     }
     opt(
         "gpus-per-node",
-        resources.gpus_per_node.map(|g| g.to_string()),
+        resources
+            .gpus_per_node
+            .filter(|&g| g > 0)
+            .map(|g| g.to_string()),
     );
     opt("cpus-per-task", resources.cpus.map(|c| c.to_string()));
     opt("mem", resources.mem.as_ref().map(ToString::to_string));

@@ -34,8 +34,9 @@ pub enum SlotKind {
     /// upstream stage, materialized as files named after the outputs (e.g. a model: `config.json`,
     /// `model.safetensors`, `tokenizer.json`). Read it with [`StageCtx::folder`].
     Folder,
-    /// Whatever the pipeline names: an upstream stage's main table (or its blobs as a folder when it has no
-    /// table), a named output of one (`stage.output`: a table, a blob or a folder output), or a path on disk.
+    /// Whatever the pipeline names: an upstream stage's files as a folder (a model, an adapter; tables beside
+    /// them, such as a loss curve, are named `stage.loss`), or its main table when it has only tables; a named
+    /// output of one (`stage.output`: a table, a blob or a folder output); or a path on disk.
     /// Read it with [`StageCtx::input`]. For kinds that run what the pipeline describes (`command`).
     Any,
 }

@@ -56,8 +56,8 @@ pub struct Params {
     pub tools: Vec<String>,
     /// Environment variables passed to the command; their values (as digests) enter the cache key. The command
     /// sees only these, `PATH`, `ALINEA_ROOT`, `ALINEA_SCRATCH` (its working directory) and `TMPDIR` (in its scratch),
-    /// and in a Slurm job the allocation's `SLURM_*` variables (not in the key: they place the command, as
-    /// `resources` do).
+    /// and in a Slurm job the allocation's `SLURM_*` variables and the GPUs it was given (`CUDA_VISIBLE_DEVICES`…),
+    /// not in the key: they place the command, as `resources` do.
     pub env: Vec<String>,
     /// The outputs, by name: `{ folder = true }`, `{ file = true }` or `{ table = "jsonl" | "csv" | "tsv" | "parquet" }`.
     /// The first table in name order is the stage's main output.
@@ -97,7 +97,7 @@ const ANY: InputSlot = InputSlot {
     name: ANY_SLOT,
     kind: SlotKind::Any,
     required: false,
-    doc: "any name: a stage (its main table, or its blobs as a folder), `stage.output`, or a path; `{in.NAME}` in `run` is where the command finds it",
+    doc: "any name: a stage (its files as a folder when it has any, as a model does, else its main table), `stage.output`, or a path; `{in.NAME}` in `run` is where the command finds it",
     columns: &[],
 };
 
@@ -324,6 +324,9 @@ fn materialize(p: &Params, ctx: &StageCtx, name: &str, dir: &Path) -> Result<Pat
     }
 }
 
+/// The variables in which Slurm names the GPUs it gave a job (gres/gpu), besides its `SLURM_*` ones.
+const SLURM_DEVICE_VARIABLES: &[&str] = &["CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL"];
+
 /// The command's environment: `PATH`, the allowlisted variables that are set, and where it runs.
 fn env_for(p: &Params, ctx: &StageCtx, scratch: &Scratch) -> Vec<(String, std::ffi::OsString)> {
     let mut env = Vec::new();
@@ -336,12 +339,14 @@ fn env_for(p: &Params, ctx: &StageCtx, scratch: &Scratch) -> Vec<(String, std::f
         }
     }
     // In a Slurm job, the allocation's own variables go through too, outside the key: like `resources`, they say
-    // where the command runs, not what it computes, and `srun` needs them to start a multi-node command's tasks
-    // inside the allocation (scripts/slurm-nodes.sh).
+    // where the command runs, not what it computes. `srun` needs them to start a multi-node command's tasks inside
+    // the allocation (scripts/slurm-nodes.sh), and the GPU lists are the devices Slurm gave this job.
     if std::env::var_os("SLURM_JOB_ID").is_some() {
         for (var, value) in std::env::vars_os() {
-            let is_slurm = var.to_str().is_some_and(|v| v.starts_with("SLURM_"));
-            if is_slurm && !p.env.iter().any(|e| *e == var.to_string_lossy()) {
+            let placement = var.to_str().is_some_and(|v| {
+                v.starts_with("SLURM_") || SLURM_DEVICE_VARIABLES.contains(&v)
+            });
+            if placement && !p.env.iter().any(|e| *e == var.to_string_lossy()) {
                 env.push((var.to_string_lossy().into_owned(), value));
             }
         }
