@@ -117,11 +117,12 @@ fn a_command_reads_materialized_inputs_and_its_outputs_are_stored_and_cached() {
     let p = pipeline(
         dir.path(),
         // Reads the folder output and the table (as CSV) of the first command: the link count shows the folder's
-        // files are hard links to the store's objects, not copies.
+        // files are hard links to the store's objects, not copies. The whole stage, named alone, is its files (as
+        // a model stage is its model files, not its loss table): the folder and the file output, side by side.
         r#"[stages.check]
 kind = "command"
-run = ["sh", "-c", "stat -c %h \"$1/a.txt\" > \"$2\"; cat \"$1/sub/b.txt\" >> \"$2\"; cat \"$3\" >> \"$2\"", "sh", "{in.tree}", "{out.report}", "{in.counts}"]
-inputs = { tree = "count.tree", counts = "count" }
+run = ["sh", "-c", "stat -c %h \"$1/a.txt\" > \"$2\"; cat \"$1/sub/b.txt\" >> \"$2\"; cat \"$3\" >> \"$2\"; ls \"$4\" >> \"$2\"; ls \"$4/tree\" >> \"$2\"", "sh", "{in.tree}", "{out.report}", "{in.counts}", "{in.whole}"]
+inputs = { tree = "count.tree", counts = "count.counts", whole = "count" }
 in_format = { counts = "csv" }
 outputs = { report = { file = true } }
 "#,
@@ -160,7 +161,15 @@ outputs = { report = { file = true } }
     assert!(links >= 2, "a.txt was copied, not linked: {check}");
     assert_eq!(
         lines.collect::<Vec<_>>(),
-        ["beta", "lang,n", &format!("be,{be}")]
+        [
+            "beta",
+            "lang,n",
+            &format!("be,{be}"),
+            "env",
+            "tree",
+            "a.txt",
+            "sub"
+        ]
     );
     // The command saw only PATH, the allowlisted variable and alinea's own (Python may add LC_CTYPE).
     let env = String::from_utf8(object(&store, &report, "count", "env")).unwrap();
