@@ -14,19 +14,27 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Runs `scripts/slurm-local.sh COMMAND`, or fails naming it and what it needs.
+fn slurm_local(command: &str, needs: &str) {
+    let out = Command::new(repo().join("scripts/slurm-local.sh"))
+        .arg(command)
+        .output()
+        .expect("run scripts/slurm-local.sh");
+    assert!(
+        out.status.success(),
+        "no local Slurm cluster: `scripts/slurm-local.sh {command}` failed ({needs}):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Brings the local cluster up once per test process (idempotent), or fails saying how to get it.
 fn cluster() {
     static UP: Once = Once::new();
     UP.call_once(|| {
-        let out = Command::new(repo().join("scripts/slurm-local.sh"))
-            .arg("up")
-            .output()
-            .expect("run scripts/slurm-local.sh");
-        assert!(
-            out.status.success(),
-            "no local Slurm cluster: `scripts/slurm-local.sh up` failed (install it with `scripts/slurm-local.sh install`, as .ci/run does):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        slurm_local(
+            "up",
+            "install it with `scripts/slurm-local.sh install`, as .ci/run does",
+        )
     });
 }
 
@@ -67,17 +75,25 @@ fn two_nodes() -> &'static str {
     static UP: Once = Once::new();
     UP.call_once(|| {
         cluster();
-        let out = Command::new(repo().join("scripts/slurm-local.sh"))
-            .arg("up-two")
-            .output()
-            .expect("run scripts/slurm-local.sh");
-        assert!(
-            out.status.success(),
-            "no two-node cluster: `scripts/slurm-local.sh up-two` failed (it needs root, iproute2 and unshare):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        slurm_local("up-two", "it needs root, iproute2 and unshare");
     });
     "/etc/slurm/two-nodes.conf"
+}
+
+/// `alinea --json run ARGS` on the two-node cluster: its report; panics with stderr when it fails.
+fn run_on_two_nodes(store: &Path, args: &[&str]) -> serde_json::Value {
+    let out = alinea(store)
+        .env("SLURM_CONF", two_nodes())
+        .args(["--json", "run"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// `alinea --json run` that may fail: its report.
@@ -562,7 +578,6 @@ fn jobs_do_not_inherit_the_coordinators_thread_share_but_do_inherit_the_users() 
 /// flight together must go to both.
 #[test]
 fn stages_land_on_two_hosts_in_network_namespaces_with_a_local_runs_bytes() {
-    let conf = two_nodes();
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(
         dir.path(),
@@ -572,17 +587,7 @@ fn stages_land_on_two_hosts_in_network_namespaces_with_a_local_runs_bytes() {
          [stages.align]\nkind = \"align.ibm2\"\ninputs = { pairs = \"sample\" }\nlocal = false\nresources = { cpus = 1, mem = \"1G\" }\n",
     );
     let slurm = dir.path().join("slurm");
-    let out = alinea(&slurm)
-        .env("SLURM_CONF", conf)
-        .args(["--json", "run", &p, "-j", "4"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let on_slurm: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let on_slurm = run_on_two_nodes(&slurm, &[&p, "-j", "4"]);
     let local = run_report(&dir.path().join("local"), &[&p, "--executor", "local"]);
     assert!(
         statuses(&on_slurm).iter().all(|(_, s, _)| s == "ran"),
@@ -613,7 +618,6 @@ fn stages_land_on_two_hosts_in_network_namespaces_with_a_local_runs_bytes() {
 /// node's trainer reaches the first's TCP store. Python's standard library stands in for torch, which CI lacks.
 #[test]
 fn a_multi_node_command_runs_one_task_per_node_that_rendezvous_at_the_first() {
-    let conf = two_nodes();
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(
         dir.path(),
@@ -624,16 +628,7 @@ fn a_multi_node_command_runs_one_task_per_node_that_rendezvous_at_the_first() {
          outputs = { ranks = { table = \"jsonl\" } }\nlocal = false\nresources = { nodes = 2, cpus = 1, mem = \"500M\" }\n",
     );
     let store = dir.path().join("slurm");
-    let out = alinea(&store)
-        .env("SLURM_CONF", conf)
-        .args(["--json", "run", &p, "ranks"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_on_two_nodes(&store, &[&p, "ranks"]);
     let rows = json(
         &store,
         &[
